@@ -1,0 +1,56 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+FUZZ_SECONDS ?= 30
+
+.PHONY: run test check lint types contracts pytest fuzz bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/callwarden demo --data-dir $(DATA_DIR)
+
+# Debian packages the tests and benchmarks drive: SIPp (SIP load), rtpengine (media reference).
+system-deps:
+	@missing=""; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	command -v rtpengine >/dev/null || missing="$$missing rtpengine-daemon"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+
+types: $(VENV)/.installed
+	$(BIN)/mypy
+
+contracts: $(VENV)/.installed
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.installed system-deps
+	$(BIN)/pytest
+
+check: lint types contracts
+
+test: check pytest
+
+fuzz: $(VENV)/.installed
+	CALLWARDEN_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q tests/fuzz -p no:cacheprovider --hypothesis-profile=long
+
+bench: $(VENV)/.installed system-deps
+	$(BIN)/python benchmarks/sip_cps.py
+	$(BIN)/python benchmarks/media.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
