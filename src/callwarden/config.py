@@ -1,0 +1,136 @@
+"""Settings of a callwarden node: defaults, then a config file, then CALLWARDEN_* variables, then flags.
+
+The embedded defaults (SQLite in the data directory, local files, in-process bus) let `make run`
+start a working node with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "CALLWARDEN_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the source and the field."""
+
+
+class Settings(BaseModel):
+    """Everything a node needs to start. Field names are the config-file keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("data")
+    bind: str = "127.0.0.1"
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    rtp_port_low: int = Field(default=20000, ge=1024, le=65534)
+    rtp_port_high: int = Field(default=29999, ge=1025, le=65535)
+    media_address: str | None = None
+    database_url: str | None = None
+    realm: str = "callwarden"
+    log_level: str = "INFO"
+    max_calls_per_user: int = Field(default=4, ge=1)
+    auth_failures_before_throttle: int = Field(default=5, ge=1)
+
+    @field_validator("bind", "media_address")
+    @classmethod
+    def _is_ip_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _is_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> Settings:
+        if self.rtp_port_high - self.rtp_port_low < 3:
+            raise ValueError("rtp port range must hold at least two port pairs")
+        return self
+
+    @property
+    def sdp_address(self) -> str:
+        """The address written into SDP: the media address, else the bind address."""
+        if self.media_address is not None:
+            return self.media_address
+        if ipaddress.ip_address(self.bind).is_unspecified:
+            raise ConfigError("--bind is a wildcard address: set --media-address for SDP")
+        return self.bind
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'callwarden.db').resolve()}"
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """`LOW-HIGH` as given to --rtp-ports."""
+    low, sep, high = text.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ConfigError(f"rtp ports: expected LOW-HIGH, got {text!r}")
+    return int(low), int(high)
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            values[name] = environ[key]
+    if ENV_PREFIX + "RTP_PORTS" in environ:
+        values["rtp_port_low"], values["rtp_port_high"] = parse_port_range(
+            environ[ENV_PREFIX + "RTP_PORTS"]
+        )
+    return values
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: {error}") from error
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return {str(key): value for key, value in document.items()}
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the sources in order of precedence; a bad value is a ConfigError naming it."""
+    environment = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    file_path = config_file
+    if file_path is None and ENV_PREFIX + "CONFIG" in environment:
+        file_path = Path(environment[ENV_PREFIX + "CONFIG"])
+    if file_path is not None:
+        values.update(_from_file(file_path))
+    values.update(_from_environment(environment))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from error
