@@ -1,0 +1,1 @@
+"""The pure model of callwarden: ids, values, errors and dial patterns. Imports nothing of ours."""

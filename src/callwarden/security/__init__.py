@@ -1,0 +1,1 @@
+"""Security services: password hashing; MFA, sessions, rate limits and the audit log to come."""
