@@ -1,0 +1,333 @@
+"""The ordered header multimap of a SIP message (RFC 3261 7.3).
+
+Names are case-insensitive and compact forms are expanded (7.3.3); known names are stored in
+their canonical spelling. Header fields whose grammar is a comma-separated list (7.3.1) are split
+into one entry per value, respecting quotes and '<>'; the others (Authorization, WWW-Authenticate,
+Date, unknown extension headers...) are kept whole because their values may contain commas.
+Values stay raw text: structured parsing happens lazily in the message properties, whose results
+are cached here and dropped on any mutation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar, cast
+
+from callwarden.sip.syntax import TOKEN, split_commas
+
+_T = TypeVar("_T")
+
+_CANONICAL_NAMES = (
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Accept-Resource-Priority",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Length",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Diversion",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "From",
+    "History-Info",
+    "Identity",
+    "Identity-Info",
+    "In-Reply-To",
+    "Max-Breadth",
+    "Max-Forwards",
+    "MIME-Version",
+    "Min-Expires",
+    "Min-SE",
+    "Organization",
+    "P-Asserted-Identity",
+    "P-Preferred-Identity",
+    "Path",
+    "Priority",
+    "Privacy",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Remote-Party-ID",
+    "Replaces",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Resource-Priority",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Security-Client",
+    "Security-Server",
+    "Security-Verify",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "SIP-ETag",
+    "SIP-If-Match",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Timestamp",
+    "To",
+    "Unsupported",
+    "User-Agent",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
+)
+
+# RFC 3261 7.3.3 and the IANA SIP parameters registry.
+_COMPACT_FORMS = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_MULTI_VALUED = frozenset(
+    name.lower()
+    for name in (
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Accept-Resource-Priority",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Diversion",
+        "Error-Info",
+        "History-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Privacy",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reject-Contact",
+        "Require",
+        "Resource-Priority",
+        "Route",
+        "Security-Client",
+        "Security-Server",
+        "Security-Verify",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    )
+)
+
+
+def _build_name_table() -> dict[str, tuple[str, str]]:
+    table: dict[str, tuple[str, str]] = {}
+    for name in _CANONICAL_NAMES:
+        entry = (name.lower(), name)
+        table[name] = entry
+        table[name.lower()] = entry
+    for short, name in _COMPACT_FORMS.items():
+        table[short] = table[short.upper()] = (name.lower(), name)
+    return table
+
+
+_NAMES = _build_name_table()
+
+
+def canonical_name(name: str) -> tuple[str, str]:
+    """(lookup key, spelling) for a header name: compact forms expanded, known names canonical,
+    unknown names kept as written. Raises ValueError for a name that is not a token."""
+    entry = _NAMES.get(name)
+    if entry is not None:
+        return entry
+    entry = _NAMES.get(name.lower())
+    if entry is not None:
+        return entry
+    if TOKEN.fullmatch(name) is None:
+        raise ValueError(f"header name is not a token: {name!r}")
+    return name.lower(), name
+
+
+def is_multi_valued(key: str) -> bool:
+    """True when the header (by lookup key) is a comma-separated list (RFC 3261 7.3.1)."""
+    return key in _MULTI_VALUED
+
+
+def _check_value(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("header value contains CR or LF")
+    return value.strip(" \t")
+
+
+class Headers:
+    """Ordered multimap of header fields (RFC 3261 7.3): one entry per value."""
+
+    __slots__ = ("_cache", "_entries")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._entries: list[tuple[str, str, str]] = []
+        self._cache: dict[str, object] = {}
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def from_entries(cls, entries: list[tuple[str, str, str]]) -> Headers:
+        """Adopt already-validated ``(key, name, value)`` entries (used by the parser)."""
+        headers = cls.__new__(cls)
+        headers._entries = entries
+        headers._cache = {}
+        return headers
+
+    def _values(self, name: str, value: str) -> tuple[str, str, list[str]]:
+        key, spelling = canonical_name(name)
+        value = _check_value(value)
+        if key in _MULTI_VALUED and "," in value:
+            return key, spelling, split_commas(value)
+        return key, spelling, [value]
+
+    def get(self, name: str) -> str | None:
+        """The first value of ``name``, or None."""
+        key = canonical_name(name)[0]
+        for entry in self._entries:
+            if entry[0] == key:
+                return entry[2]
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in order."""
+        key = canonical_name(name)[0]
+        return [entry[2] for entry in self._entries if entry[0] == key]
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` with ``value`` (at the first one's position)."""
+        key, spelling, values = self._values(name, value)
+        new = [(key, spelling, item) for item in values]
+        entries = self._entries
+        for index, entry in enumerate(entries):
+            if entry[0] == key:
+                rest = [other for other in entries[index + 1 :] if other[0] != key]
+                self._entries = entries[:index] + new + rest
+                break
+        else:
+            entries.extend(new)
+        self._cache.clear()
+
+    def add(self, name: str, value: str) -> None:
+        """Append ``value`` after every existing header field."""
+        key, spelling, values = self._values(name, value)
+        self._entries.extend((key, spelling, item) for item in values)
+        self._cache.clear()
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert ``value`` before the first value of ``name`` (at the top when there is none),
+        as a proxy adds its Via (RFC 3261 16.6 step 8)."""
+        key, spelling, values = self._values(name, value)
+        new = [(key, spelling, item) for item in values]
+        entries = self._entries
+        index = next((i for i, entry in enumerate(entries) if entry[0] == key), 0)
+        entries[index:index] = new
+        self._cache.clear()
+
+    def remove(self, name: str) -> None:
+        """Remove every value of ``name`` (no error when absent)."""
+        key = canonical_name(name)[0]
+        self._entries = [entry for entry in self._entries if entry[0] != key]
+        self._cache.clear()
+
+    def remove_first(self, name: str) -> str | None:
+        """Remove and return the first value of ``name`` (a proxy popping its Route or a UAC
+        its top Via, RFC 3261 16.4, 18.1.2); None when absent."""
+        key = canonical_name(name)[0]
+        for index, entry in enumerate(self._entries):
+            if entry[0] == key:
+                del self._entries[index]
+                self._cache.clear()
+                return entry[2]
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = canonical_name(name)[0]
+        return any(entry[0] == key for entry in self._entries)
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(name, value)`` pairs in order, one per value."""
+        return [(entry[1], entry[2]) for entry in self._entries]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def copy(self) -> Headers:
+        """An independent copy (parsed values are immutable, so the cache is shared safely)."""
+        headers = Headers.from_entries(list(self._entries))
+        headers._cache = dict(self._cache)
+        return headers
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [entry[0::2] for entry in self._entries] == [entry[0::2] for entry in other._entries]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+    def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
+        """``build(self)``, computed once per slot until the headers change."""
+        try:
+            return cast(_T, self._cache[slot])
+        except KeyError:
+            value = build(self)
+            self._cache[slot] = value
+            return value
+
+    def entries(self) -> list[tuple[str, str, str]]:
+        """The raw ``(lookup key, name, value)`` entries (the list itself; do not mutate)."""
+        return self._entries
