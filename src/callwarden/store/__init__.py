@@ -1,0 +1,1 @@
+"""Persistence: schema, migrations, repositories; SQLite by default, PostgreSQL by URL."""

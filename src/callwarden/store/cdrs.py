@@ -1,0 +1,118 @@
+"""The call detail record store: written once per ended call, read by reports and the web.
+
+`add_many` writes a batch in one round of INSERTs, for a writer that buffers CDRs off the call
+path and flushes them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from callwarden.domain.cdr import CallDirection, Cdr, Disposition, NewCdr
+from callwarden.domain.errors import NotFound, ValidationFailed
+from callwarden.domain.ids import CallId, CdrId, QueueId, TeamId, UserId
+from callwarden.store.mapping import cdr_from_row, cdr_to_row
+from callwarden.store.schema import CdrRow
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class CdrQuery:
+    """Filters of `CdrRepository.list`; all given filters must hold. Newest first.
+
+    `since` is inclusive and `until` exclusive, both on `started_at`. `user_id` matches the
+    caller or the callee. `team_ids` limits to CDRs of those teams (a supervisor's scope).
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user_id: UserId | None = None
+    queue_id: QueueId | None = None
+    team_ids: Collection[TeamId] | None = None
+    direction: CallDirection | None = None
+    disposition: Disposition | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ValidationFailed(
+                f"limit must be between 1 and {MAX_PAGE_SIZE}", details={"field": "limit"}
+            )
+        if self.offset < 0:
+            raise ValidationFailed("offset must not be negative", details={"field": "offset"})
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None and value.utcoffset() is None:
+                raise ValidationFailed(f"{name} must be timezone-aware", details={"field": name})
+
+
+def _conditions(query: CdrQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.since is not None:
+        conditions.append(CdrRow.started_at >= query.since)
+    if query.until is not None:
+        conditions.append(CdrRow.started_at < query.until)
+    if query.user_id is not None:
+        conditions.append(
+            or_(CdrRow.caller_user_id == query.user_id, CdrRow.callee_user_id == query.user_id)
+        )
+    if query.queue_id is not None:
+        conditions.append(CdrRow.queue_id == query.queue_id)
+    if query.team_ids is not None:
+        conditions.append(CdrRow.team_id.in_(list(query.team_ids)))
+    if query.direction is not None:
+        conditions.append(CdrRow.direction == query.direction)
+    if query.disposition is not None:
+        conditions.append(CdrRow.disposition == query.disposition)
+    return conditions
+
+
+class CdrRepository:
+    """CDRs inside the caller's session (flushes, never commits)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, cdr: NewCdr) -> Cdr:
+        return self.add_many([cdr])[0]
+
+    def add_many(self, cdrs: Iterable[NewCdr]) -> Sequence[Cdr]:
+        rows = [cdr_to_row(cdr) for cdr in cdrs]
+        self._session.add_all(rows)
+        self._session.flush()
+        return [cdr_from_row(row) for row in rows]
+
+    def get(self, cdr_id: CdrId) -> Cdr:
+        row = self._session.get(CdrRow, cdr_id, options=[selectinload(CdrRow.legs)])
+        if row is None:
+            raise NotFound(f"call record {cdr_id} not found", error_id="cdr_not_found")
+        return cdr_from_row(row)
+
+    def list(self, query: CdrQuery | None = None) -> Sequence[Cdr]:
+        """The CDRs matching `query` (default: the 100 newest), newest first."""
+        wanted = query if query is not None else CdrQuery()
+        statement = (
+            select(CdrRow)
+            .where(*_conditions(wanted))
+            .options(selectinload(CdrRow.legs))
+            .order_by(CdrRow.started_at.desc(), CdrRow.id.desc())
+            .limit(wanted.limit)
+            .offset(wanted.offset)
+        )
+        return [cdr_from_row(row) for row in self._session.scalars(statement)]
+
+    def for_call(self, call_id: CallId) -> Sequence[Cdr]:
+        """Every CDR written for `call_id` (normally one), newest first."""
+        statement = (
+            select(CdrRow)
+            .where(CdrRow.call_id == call_id)
+            .options(selectinload(CdrRow.legs))
+            .order_by(CdrRow.id.desc())
+        )
+        return [cdr_from_row(row) for row in self._session.scalars(statement)]

@@ -1,0 +1,215 @@
+"""Conversions between table rows and domain values."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from callwarden.domain.cdr import Cdr, CdrLeg, NewCdr
+from callwarden.domain.ids import CallId, CdrId, QueueId, RoleId, TeamId, TrunkId, UserId
+from callwarden.domain.models import (
+    InboundNumber,
+    Queue,
+    QueueMember,
+    Role,
+    SipCredentials,
+    Team,
+    Trunk,
+    User,
+)
+from callwarden.domain.patterns import DialPattern, InvalidDialPattern
+from callwarden.store.schema import (
+    CDR_TEXT_LENGTH,
+    NAME_LENGTH,
+    URI_LENGTH,
+    CdrLegRow,
+    CdrRow,
+    QueueRow,
+    RoleRow,
+    TeamRow,
+    TrunkRow,
+    UserRow,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def patterns_from_texts(texts: Iterable[str], owner: str) -> tuple[DialPattern, ...]:
+    """Parse stored patterns; one that no longer parses is left out (allowing less, not more)."""
+    patterns: list[DialPattern] = []
+    for text in texts:
+        try:
+            patterns.append(DialPattern.parse(text))
+        except InvalidDialPattern as error:
+            logger.warning("ignoring stored dial pattern of %s: %s", owner, error.message)
+    return tuple(patterns)
+
+
+def team_from_row(row: TeamRow) -> Team:
+    parent = None if row.parent_id is None else TeamId(row.parent_id)
+    return Team(id=TeamId(row.id), name=row.name, display_name=row.display_name, parent_id=parent)
+
+
+def role_from_row(row: RoleRow) -> Role:
+    return Role(
+        id=RoleId(row.id),
+        name=row.name,
+        description=row.description,
+        outbound_patterns=patterns_from_texts(row.outbound_patterns, f"role {row.name}"),
+        builtin=row.builtin,
+    )
+
+
+def user_from_row(row: UserRow) -> User:
+    sip = None
+    if row.sip_realm is not None and row.sip_ha1_md5 is not None and row.sip_ha1_sha256 is not None:
+        sip = SipCredentials(
+            realm=row.sip_realm, ha1_md5=row.sip_ha1_md5, ha1_sha256=row.sip_ha1_sha256
+        )
+    return User(
+        id=UserId(row.id),
+        username=row.username,
+        display_name=row.display_name,
+        role_id=RoleId(row.role_id),
+        team_id=None if row.team_id is None else TeamId(row.team_id),
+        extension=row.extension,
+        enabled=row.enabled,
+        password_hash=row.password_hash,
+        sip=sip,
+        supervised_team_ids=frozenset(TeamId(link.team_id) for link in row.supervised),
+    )
+
+
+def trunk_from_row(row: TrunkRow) -> Trunk:
+    return Trunk(
+        id=TrunkId(row.id),
+        name=row.name,
+        host=row.host,
+        port=row.port,
+        transport=row.transport,
+        inbound_numbers=tuple(
+            InboundNumber(number=inbound.number, destination=inbound.destination)
+            for inbound in row.inbound_numbers
+        ),
+        outbound_patterns=patterns_from_texts(row.outbound_patterns, f"trunk {row.name}"),
+        username=row.username,
+        password=row.password,
+        register=row.register,
+        enabled=row.enabled,
+    )
+
+
+def queue_from_row(row: QueueRow) -> Queue:
+    return Queue(
+        id=QueueId(row.id),
+        name=row.name,
+        display_name=row.display_name,
+        number=row.number,
+        team_id=TeamId(row.team_id),
+        strategy=row.strategy,
+        members=tuple(
+            QueueMember(
+                user_id=UserId(member.user_id),
+                penalty=member.penalty,
+                skill_level=member.skill_level,
+            )
+            for member in row.members
+        ),
+        wrap_up_seconds=row.wrap_up_seconds,
+        ring_timeout_seconds=row.ring_timeout_seconds,
+        max_no_answer=row.max_no_answer,
+        max_wait_seconds=row.max_wait_seconds,
+        service_level_seconds=row.service_level_seconds,
+        service_level_percent=row.service_level_percent,
+        required_skill_level=row.required_skill_level,
+        recording=row.recording,
+    )
+
+
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[:length]
+
+
+def _clip_optional(text: str | None, length: int) -> str | None:
+    return None if text is None else _clip(text, length)
+
+
+def cdr_to_row(cdr: NewCdr) -> CdrRow:
+    """A new row for `cdr`; free-text fields longer than their column are cut, never refused."""
+    return CdrRow(
+        call_id=_clip(cdr.call_id, CDR_TEXT_LENGTH),
+        direction=cdr.direction,
+        caller=_clip(cdr.caller, CDR_TEXT_LENGTH),
+        callee=_clip(cdr.callee, CDR_TEXT_LENGTH),
+        dialled_number=_clip(cdr.dialled_number, NAME_LENGTH),
+        route_kind=cdr.route_kind,
+        started_at=cdr.started_at,
+        answered_at=cdr.answered_at,
+        ended_at=cdr.ended_at,
+        duration_ms=cdr.duration // timedelta(milliseconds=1),
+        disposition=cdr.disposition,
+        hangup_cause=_clip_optional(cdr.hangup_cause, CDR_TEXT_LENGTH),
+        sip_status=cdr.sip_status,
+        hangup_side=cdr.hangup_side,
+        caller_user_id=cdr.caller_user_id,
+        callee_user_id=cdr.callee_user_id,
+        queue_id=cdr.queue_id,
+        trunk_id=cdr.trunk_id,
+        team_id=cdr.team_id,
+        legs=[
+            CdrLegRow(
+                position=position,
+                role=leg.role,
+                sip_call_id=_clip(leg.sip_call_id, CDR_TEXT_LENGTH),
+                uri=_clip(leg.uri, URI_LENGTH),
+                started_at=leg.started_at,
+                answered_at=leg.answered_at,
+                ended_at=leg.ended_at,
+                sip_status=leg.sip_status,
+                hangup_cause=_clip_optional(leg.hangup_cause, CDR_TEXT_LENGTH),
+                user_id=leg.user_id,
+                trunk_id=leg.trunk_id,
+            )
+            for position, leg in enumerate(cdr.legs)
+        ],
+    )
+
+
+def cdr_from_row(row: CdrRow) -> Cdr:
+    return Cdr(
+        id=CdrId(row.id),
+        call_id=CallId(row.call_id),
+        direction=row.direction,
+        caller=row.caller,
+        callee=row.callee,
+        dialled_number=row.dialled_number,
+        route_kind=row.route_kind,
+        started_at=row.started_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        disposition=row.disposition,
+        hangup_cause=row.hangup_cause,
+        sip_status=row.sip_status,
+        hangup_side=row.hangup_side,
+        caller_user_id=None if row.caller_user_id is None else UserId(row.caller_user_id),
+        callee_user_id=None if row.callee_user_id is None else UserId(row.callee_user_id),
+        queue_id=None if row.queue_id is None else QueueId(row.queue_id),
+        trunk_id=None if row.trunk_id is None else TrunkId(row.trunk_id),
+        team_id=None if row.team_id is None else TeamId(row.team_id),
+        legs=tuple(
+            CdrLeg(
+                role=leg.role,
+                sip_call_id=leg.sip_call_id,
+                uri=leg.uri,
+                started_at=leg.started_at,
+                answered_at=leg.answered_at,
+                ended_at=leg.ended_at,
+                sip_status=leg.sip_status,
+                hangup_cause=leg.hangup_cause,
+                user_id=None if leg.user_id is None else UserId(leg.user_id),
+                trunk_id=None if leg.trunk_id is None else TrunkId(leg.trunk_id),
+            )
+            for leg in row.legs
+        ),
+    )

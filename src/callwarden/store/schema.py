@@ -1,0 +1,271 @@
+"""The database schema as typed SQLAlchemy ORM classes.
+
+The tables are created only by the Alembic migrations in `callwarden.store.migrations`; a test
+checks that the migrated schema and this metadata agree. Enums are stored as short strings
+(their values) with CHECK constraints, never as native database enum types, so migrations stay
+portable between SQLite and PostgreSQL. Timestamps are stored in UTC and read back aware.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from callwarden.domain.cdr import CallDirection, Disposition, HangupSide, LegRole, RouteKind
+from callwarden.domain.models import QueueStrategy, RecordingPolicy, Transport
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_LENGTH = 64
+DISPLAY_NAME_LENGTH = 128
+NUMBER_LENGTH = 32
+CDR_TEXT_LENGTH = 255
+URI_LENGTH = 512
+
+# SQLite gives autoincrement only to INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT for CDRs.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC (naive UTC text on SQLite, timestamptz elsewhere)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime given to a UTC column")
+        as_utc = value.astimezone(UTC)
+        return as_utc.replace(tzinfo=None) if dialect.name == "sqlite" else as_utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime()}  # noqa: RUF012
+
+
+class TeamRow(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="RESTRICT"), index=True
+    )
+
+
+class RoleRow(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    outbound_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"), index=True)
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="RESTRICT"), index=True
+    )
+    extension: Mapped[str | None] = mapped_column(String(NUMBER_LENGTH), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    sip_realm: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    sip_ha1_md5: Mapped[str | None] = mapped_column(String(32))
+    sip_ha1_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    supervised: Mapped[list[TeamSupervisorRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="TeamSupervisorRow.team_id"
+    )
+
+
+class TeamSupervisorRow(Base):
+    """Which teams a user supervises (a supervisor may supervise several)."""
+
+    __tablename__ = "team_supervisors"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TrunkRow(Base):
+    __tablename__ = "trunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[Transport] = mapped_column(_enum(Transport, "transport"))
+    outbound_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    username: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    # Plain text for now; to be sealed with the key ring when it exists.
+    password: Mapped[str | None] = mapped_column(String(255))
+    register: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    inbound_numbers: Mapped[list[TrunkInboundNumberRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="TrunkInboundNumberRow.number"
+    )
+
+
+class TrunkInboundNumberRow(Base):
+    __tablename__ = "trunk_inbound_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trunk_id: Mapped[int] = mapped_column(ForeignKey("trunks.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(NUMBER_LENGTH), unique=True)
+    destination: Mapped[str | None] = mapped_column(String(NUMBER_LENGTH))
+
+
+class QueueRow(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    number: Mapped[str] = mapped_column(String(NUMBER_LENGTH), unique=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), index=True)
+    strategy: Mapped[QueueStrategy] = mapped_column(_enum(QueueStrategy, "strategy"))
+    wrap_up_seconds: Mapped[int] = mapped_column(Integer)
+    ring_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    max_no_answer: Mapped[int] = mapped_column(Integer)
+    max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    service_level_seconds: Mapped[int] = mapped_column(Integer)
+    service_level_percent: Mapped[int] = mapped_column(Integer)
+    required_skill_level: Mapped[int] = mapped_column(Integer)
+    recording: Mapped[RecordingPolicy] = mapped_column(_enum(RecordingPolicy, "recording"))
+
+    members: Mapped[list[QueueMemberRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="QueueMemberRow.user_id"
+    )
+
+
+class QueueMemberRow(Base):
+    __tablename__ = "queue_members"
+
+    queue_id: Mapped[int] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    penalty: Mapped[int] = mapped_column(Integer, default=0)
+    skill_level: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CdrRow(Base):
+    __tablename__ = "cdrs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH), index=True)
+    direction: Mapped[CallDirection] = mapped_column(_enum(CallDirection, "direction"))
+    caller: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH))
+    callee: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH))
+    dialled_number: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    route_kind: Mapped[RouteKind | None] = mapped_column(_enum(RouteKind, "route_kind"))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    disposition: Mapped[Disposition] = mapped_column(_enum(Disposition, "disposition"))
+    hangup_cause: Mapped[str | None] = mapped_column(String(CDR_TEXT_LENGTH))
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    hangup_side: Mapped[HangupSide | None] = mapped_column(_enum(HangupSide, "hangup_side"))
+    caller_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    callee_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL"), index=True
+    )
+    trunk_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trunks.id", ondelete="SET NULL"), index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), index=True
+    )
+
+    legs: Mapped[list[CdrLegRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="CdrLegRow.position"
+    )
+
+
+class CdrLegRow(Base):
+    __tablename__ = "cdr_legs"
+    __table_args__ = (UniqueConstraint("cdr_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    cdr_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("cdrs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[LegRole] = mapped_column(_enum(LegRole, "role"))
+    sip_call_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH))
+    uri: Mapped[str] = mapped_column(String(URI_LENGTH))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause: Mapped[str | None] = mapped_column(String(CDR_TEXT_LENGTH))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    trunk_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trunks.id", ondelete="SET NULL"), index=True
+    )
