@@ -1,0 +1,312 @@
+"""The transaction layer (RFC 3261 17, RFC 6026): matching, the transaction table, CANCEL.
+
+:class:`TransactionLayer` sits between the transport (it is the transport's
+``TransportUser``) and the transaction user (a UA core, the B2BUA). Incoming requests are
+matched to server transactions (17.2.3) - retransmissions are absorbed, new requests create a
+transaction and go to :meth:`TransactionUser.on_request`; ACKs for 2xx (no transaction) go to
+:meth:`TransactionUser.on_ack`; a CANCEL is answered here and reported through
+:meth:`TransactionUser.on_cancel`. Responses are matched to client transactions (17.1.3);
+strays are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from callwarden.sip.addressing import Destination, Source, response_destination
+from callwarden.sip.client_transaction import (
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+    ResponseCallback,
+)
+from callwarden.sip.clock import Clock
+from callwarden.sip.errors import SipError
+from callwarden.sip.message import SipMessage, SipRequest, SipResponse, make_response
+from callwarden.sip.server_transaction import (
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+)
+from callwarden.sip.tx_base import (
+    InviteServerState,
+    MessageSender,
+    TimerSettings,
+    TransactionContext,
+    TransactionError,
+)
+from callwarden.sip.tx_keys import ClientKey, ServerKey, client_key, new_branch, new_tag, server_key
+
+__all__ = [
+    "LayerLimits",
+    "LayerStats",
+    "TransactionLayer",
+    "TransactionUser",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class TransactionUser(Protocol):
+    """What the layer above (UA core, B2BUA) receives."""
+
+    def on_request(self, request: SipRequest, server_tx: ServerTransaction) -> None:
+        """A new request (not ACK, not CANCEL); answer it through ``server_tx.respond``."""
+        ...
+
+    def on_ack(self, request: SipRequest, source: Source) -> None:
+        """An ACK matching no transaction: the ACK for a 2xx (RFC 3261 17.2.3, 13.3.1.4)."""
+        ...
+
+    def on_cancel(self, server_tx: InviteServerTransaction) -> None:
+        """A CANCEL arrived for this pending INVITE and was answered 200 (RFC 3261 9.2).
+
+        The TU should now answer the INVITE with 487 (Request Terminated)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LayerLimits:
+    """Bounds on the server transaction table (503 beyond them, RFC 3261 21.5.4)."""
+
+    max_server_transactions_per_source: int = 2000
+    max_server_transactions: int = 200_000
+    retry_after: int = 5
+
+
+@dataclass(slots=True)
+class LayerStats:
+    """Counters for monitoring."""
+
+    stray_responses: int = 0
+    absorbed_retransmissions: int = 0
+    rejected_overload: int = 0
+    rejected_no_cookie: int = 0
+
+
+class TransactionLayer:
+    """RFC 3261 17 transaction layer; implements the transport's ``TransportUser``."""
+
+    def __init__(
+        self,
+        sender: MessageSender,
+        clock: Clock,
+        user: TransactionUser,
+        *,
+        timers: TimerSettings | None = None,
+        limits: LayerLimits | None = None,
+    ) -> None:
+        self._ctx = TransactionContext(sender, clock, timers or TimerSettings())
+        self._sender = sender
+        self.user = user
+        self.limits = limits or LayerLimits()
+        self.stats = LayerStats()
+        self._clients: dict[ClientKey, InviteClientTransaction | NonInviteClientTransaction] = {}
+        self._servers: dict[ServerKey, ServerTransaction] = {}
+        self._per_source: dict[str, int] = {}
+
+    @property
+    def timers(self) -> TimerSettings:
+        return self._ctx.timers
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    @property
+    def server_count(self) -> int:
+        return len(self._servers)
+
+    # -- client side -------------------------------------------------------------------------
+
+    def send_request(
+        self, request: SipRequest, destination: Destination, on_response: ResponseCallback
+    ) -> InviteClientTransaction | NonInviteClientTransaction:
+        """Start a client transaction for ``request`` (RFC 3261 17.1).
+
+        When the request has no Via, the transport's Via with a new branch is prepended.
+        ``on_response`` receives every provisional and final response, plus a synthesized 408
+        (Timer B/F) or 503 (transport error) with ``tx.failure`` set. ACK for 2xx goes through
+        :meth:`send_stateless`, CANCEL through :meth:`InviteClientTransaction.cancel`.
+        """
+        method = request.method
+        if method == "ACK":
+            raise TransactionError("ACK for 2xx is not a transaction: use send_stateless")
+        if "Via" not in request.headers:
+            via = self._sender.make_via(new_branch(), destination.transport)
+            request.headers.prepend("Via", str(via))
+        branch = request.top_via.branch
+        if branch is None:
+            raise TransactionError("request has a Via without branch")
+        key = client_key(branch, method)
+        if key in self._clients:
+            raise TransactionError(f"a client transaction {branch} {method} already exists")
+        tx: InviteClientTransaction | NonInviteClientTransaction
+        if method == "INVITE":
+            tx = InviteClientTransaction(
+                self._ctx,
+                request,
+                destination,
+                key,
+                on_response,
+                self._release_client,
+                self._spawn_cancel,
+            )
+        else:
+            tx = NonInviteClientTransaction(
+                self._ctx, request, destination, key, on_response, self._release_client
+            )
+        self._clients[key] = tx
+        tx.start()
+        return tx
+
+    def _spawn_cancel(
+        self, request: SipRequest, destination: Destination, on_response: ResponseCallback
+    ) -> NonInviteClientTransaction:
+        tx = self.send_request(request, destination, on_response)
+        assert isinstance(tx, NonInviteClientTransaction)
+        return tx
+
+    def send_stateless(self, request: SipRequest, destination: Destination) -> None:
+        """Send a request outside any transaction: the ACK for a 2xx (RFC 3261 13.2.2.4).
+
+        A Via with a new branch is prepended when the request has none.
+        """
+        if "Via" not in request.headers:
+            via = self._sender.make_via(new_branch(), destination.transport)
+            request.headers.prepend("Via", str(via))
+        self._sender.send_bytes(bytes(request), destination)
+
+    def _release_client(self, key: ClientKey) -> None:
+        self._clients.pop(key, None)
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    def on_message(self, message: SipMessage, source: Source) -> None:
+        """Entry point from the transport (``TransportUser``)."""
+        if isinstance(message, SipResponse):
+            self._on_response(message)
+        else:
+            self._on_request(message, source)
+
+    def _on_response(self, response: SipResponse) -> None:
+        """Match a response to a client transaction (RFC 3261 17.1.3)."""
+        branch = response.top_via.branch
+        tx = None if branch is None else self._clients.get((branch, response.cseq.method))
+        if tx is None:
+            self.stats.stray_responses += 1
+            logger.debug(
+                "stray response %s to %s dropped (call %s)",
+                response.status,
+                response.cseq.method,
+                response.call_id,
+            )
+            return
+        tx.receive_response(response)
+
+    def _on_request(self, request: SipRequest, source: Source) -> None:
+        """Match a request to a server transaction or create one (RFC 3261 17.2.3)."""
+        method = request.method
+        via = request.top_via
+        key = server_key(via, method)
+        if key is None:
+            if method == "ACK":
+                self.user.on_ack(request, source)
+            else:
+                self.stats.rejected_no_cookie += 1
+                self._reply_stateless(request, source, 400, "Missing Branch Magic Cookie")
+            return
+        tx = self._servers.get(key)
+        if method == "ACK":
+            if isinstance(tx, InviteServerTransaction) and tx.receive_ack():
+                return
+            self.user.on_ack(request, source)
+            return
+        if tx is not None:
+            self.stats.absorbed_retransmissions += 1
+            if isinstance(tx, InviteServerTransaction | NonInviteServerTransaction):
+                tx.receive_retransmission()
+            return
+        host = source.remote_host
+        count = self._per_source.get(host, 0)
+        limits = self.limits
+        if (
+            count >= limits.max_server_transactions_per_source
+            or len(self._servers) >= limits.max_server_transactions
+        ):
+            self.stats.rejected_overload += 1
+            logger.warning(
+                "transaction limit reached for %s: 503 to %s (call %s)",
+                host,
+                method,
+                request.call_id,
+            )
+            self._reply_stateless(
+                request, source, 503, None, (("Retry-After", str(limits.retry_after)),)
+            )
+            return
+        self._per_source[host] = count + 1
+        if method == "INVITE":
+            invite_tx = InviteServerTransaction(self._ctx, request, source, key, self._release)
+            self._servers[key] = invite_tx
+            invite_tx.start()
+            self.user.on_request(request, invite_tx)
+            return
+        server_tx = NonInviteServerTransaction(self._ctx, request, source, key, self._release)
+        self._servers[key] = server_tx
+        if method == "CANCEL":
+            self._on_cancel(server_tx, key)
+        else:
+            self.user.on_request(request, server_tx)
+
+    def _on_cancel(self, cancel_tx: NonInviteServerTransaction, key: ServerKey) -> None:
+        """Answer a CANCEL and tell the TU (RFC 3261 9.2).
+
+        481 when it matches no INVITE transaction; otherwise 200 with the To tag the INVITE's
+        responses carry (a new one, remembered on the INVITE transaction, when none was sent).
+        The TU hears of it only while the INVITE has no final response.
+        """
+        invite_tx = self._servers.get((key[0], key[1], key[2], "INVITE"))
+        if not isinstance(invite_tx, InviteServerTransaction):
+            cancel_tx.respond_with(481)
+            return
+        to_tag = invite_tx.request.to.tag
+        last = invite_tx.last_response
+        if to_tag is None and last is not None and last.status > 100:
+            to_tag = last.to.tag
+        if to_tag is None:
+            to_tag = invite_tx.cancel_to_tag or new_tag()
+            invite_tx.cancel_to_tag = to_tag
+        cancel_tx.respond_with(200, to_tag=to_tag)
+        if invite_tx.state is InviteServerState.PROCEEDING and not invite_tx.cancelled:
+            invite_tx.cancelled = True
+            self.user.on_cancel(invite_tx)
+
+    def _release(self, tx: ServerTransaction) -> None:
+        if self._servers.get(tx.key) is tx:
+            del self._servers[tx.key]
+            host = tx.source.remote_host
+            count = self._per_source.get(host, 0) - 1
+            if count > 0:
+                self._per_source[host] = count
+            else:
+                self._per_source.pop(host, None)
+
+    def _reply_stateless(
+        self,
+        request: SipRequest,
+        source: Source,
+        status: int,
+        reason: str | None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Answer without a transaction (RFC 3261 8.2.7 / 17.2)."""
+        try:
+            response = make_response(request, status, reason, to_tag=new_tag())
+            for name, value in headers:
+                response.headers.add(name, value)
+            destination = response_destination(source, request.top_via)
+            self._sender.send_bytes(bytes(response), destination)
+        except SipError as error:
+            logger.info("cannot answer %s statelessly: %s", request.method, error)

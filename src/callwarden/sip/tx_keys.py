@@ -1,0 +1,67 @@
+"""Transaction identifiers: branches, tags and the matching keys of RFC 3261 17.1.3 / 17.2.3."""
+
+from __future__ import annotations
+
+import secrets
+
+from callwarden.sip.headers import Via
+
+__all__ = [
+    "MAGIC_COOKIE",
+    "ClientKey",
+    "ServerKey",
+    "client_key",
+    "has_magic_cookie",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "server_key",
+]
+
+MAGIC_COOKIE = "z9hG4bK"
+"""Prefix of every RFC 3261 branch (8.1.1.7)."""
+
+ClientKey = tuple[str, str]
+"""(branch, CSeq method) - RFC 3261 17.1.3."""
+
+ServerKey = tuple[str, str, int | None, str]
+"""(branch, sent-by host, sent-by port, method; ACK counted as INVITE) - RFC 3261 17.2.3."""
+
+
+def new_branch() -> str:
+    """A fresh branch parameter, unique in space and time (RFC 3261 8.1.1.7)."""
+    return MAGIC_COOKIE + secrets.token_hex(10)
+
+
+def new_tag() -> str:
+    """A From/To tag with at least 32 bits of randomness (RFC 3261 19.3)."""
+    return secrets.token_hex(6)
+
+
+def new_call_id(host: str) -> str:
+    """A globally unique Call-ID (RFC 3261 8.1.1.4)."""
+    return f"{secrets.token_hex(12)}@{host}"
+
+
+def has_magic_cookie(branch: str | None) -> bool:
+    """True when the branch was built by an RFC 3261 element."""
+    return branch is not None and branch.startswith(MAGIC_COOKIE)
+
+
+def client_key(branch: str, method: str) -> ClientKey:
+    """Key matching a response to a client transaction (RFC 3261 17.1.3)."""
+    return (branch, method)
+
+
+def server_key(via: Via, method: str) -> ServerKey | None:
+    """Key matching a request to a server transaction (RFC 3261 17.2.3).
+
+    ACK is keyed as INVITE so that it finds the INVITE transaction it acknowledges; CANCEL
+    keeps its own method (it is a transaction of its own). Returns None for RFC 2543 style
+    branches (no magic cookie), which this stack does not match.
+    """
+    branch = via.branch
+    if branch is None or not branch.startswith(MAGIC_COOKIE):
+        return None
+    key_method = "INVITE" if method == "ACK" else method
+    return (branch, via.host.lower(), via.port, key_method)
