@@ -1,0 +1,433 @@
+"""SipTransport over real loopback sockets: RFC 3581 stamping, symmetric responses, framing,
+limits and robustness (RFC 4475: broken input never stops the server)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from tx_fakes import RecordingUser, request_bytes
+
+from callwarden.sip.addressing import Destination, Source, response_destination
+from callwarden.sip.clock import FakeClock, LoopClock
+from callwarden.sip.message import SipMessage, SipRequest, SipResponse, make_response, parse_message
+from callwarden.sip.transaction import TransactionLayer
+from callwarden.sip.transport import SipTransport, TransportConfig, stamp_via
+from callwarden.sip.tx_base import TimerSettings
+
+LOOPBACK = "127.0.0.1"
+WAIT = 3.0
+
+
+class Collector:
+    """A TransportUser keeping what arrives; ``answer`` may reply through the transport."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[SipMessage, Source]] = []
+        self.arrived = asyncio.Event()
+        self.answer: Callable[[SipMessage, Source], None] | None = None
+
+    def on_message(self, message: SipMessage, source: Source) -> None:
+        self.messages.append((message, source))
+        self.arrived.set()
+        if self.answer is not None:
+            self.answer(message, source)
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while len(self.messages) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def answer_200(transport: SipTransport) -> Callable[[SipMessage, Source], None]:
+    def answer(message: SipMessage, source: Source) -> None:
+        if isinstance(message, SipRequest) and message.method != "ACK":
+            response = make_response(message, 200, to_tag="srv")
+            transport.send(response, response_destination(source, message.top_via))
+
+    return answer
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[SipTransport, Collector]]:
+    collector = Collector()
+    transport = SipTransport(
+        LoopClock(asyncio.get_running_loop()),
+        host=LOOPBACK,
+        port=0,
+        config=TransportConfig(max_connections_per_host=3, max_header_bytes=4096),
+    )
+    await transport.start(collector)
+    collector.answer = answer_200(transport)
+    yield transport, collector
+    await transport.close()
+
+
+@pytest.fixture
+async def udp_client() -> AsyncIterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((LOOPBACK, 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+async def recv(sock: socket.socket) -> SipMessage:
+    loop = asyncio.get_running_loop()
+    data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), WAIT)
+    return parse_message(data)
+
+
+async def read_message(reader: asyncio.StreamReader) -> SipMessage:
+    async with asyncio.timeout(WAIT):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() in (b"content-length", b"l"):
+                length = int(value)
+        body = await reader.readexactly(length)
+    return parse_message(head + body)
+
+
+def test_stamp_via_adds_received_and_fills_rport():
+    message = parse_message(request_bytes("OPTIONS", via_host="10.0.0.8", via_port=5060))
+    assert isinstance(message, SipRequest)
+    stamped = stamp_via(message, Source("UDP", "203.0.113.9", 40001, "192.0.2.1", 5060))
+    assert str(stamped.top_via) == (
+        "SIP/2.0/UDP 10.0.0.8:5060;branch=z9hG4bKnashds8;rport=40001;received=203.0.113.9"
+    )
+    plain = parse_message(request_bytes("OPTIONS", via_host="203.0.113.9").replace(b";rport", b""))
+    assert isinstance(plain, SipRequest)
+    same = stamp_via(plain, Source("UDP", "203.0.113.9", 5062, "192.0.2.1", 5060))
+    assert same.top_via.received is None
+    assert not same.top_via.has_rport
+
+
+async def test_udp_request_gets_received_rport_and_symmetric_response(server, udp_client):
+    transport, collector = server
+    client_port = udp_client.getsockname()[1]
+    # The phone believes it is 10.0.0.8:5060 (behind NAT); it really is 127.0.0.1:client_port.
+    udp_client.sendto(
+        request_bytes("OPTIONS", via_host="10.0.0.8", via_port=5060), (LOOPBACK, transport.port)
+    )
+    response = await recv(udp_client)
+    assert isinstance(response, SipResponse)
+    assert response.status == 200
+    top = response.top_via
+    assert (top.received, top.rport) == (LOOPBACK, client_port)
+    message, source = collector.messages[0]
+    assert isinstance(message, SipRequest)
+    assert message.top_via.received == LOOPBACK
+    assert source == Source("UDP", LOOPBACK, client_port, LOOPBACK, transport.port)
+
+
+async def test_udp_response_without_rport_goes_to_sent_by_port(server, udp_client):
+    transport, _ = server
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind((LOOPBACK, 0))
+    listener.setblocking(False)
+    try:
+        sent_by_port = listener.getsockname()[1]
+        data = request_bytes("OPTIONS", via_host=LOOPBACK, via_port=sent_by_port)
+        udp_client.sendto(data.replace(b";rport", b""), (LOOPBACK, transport.port))
+        response = await recv(listener)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+        assert response.top_via.received is None  # sent-by host was the source address
+    finally:
+        listener.close()
+
+
+async def test_garbage_datagrams_do_not_stop_the_server(server, udp_client):
+    transport, collector = server
+    for garbage in (b"\x00\xff" * 300, b"NOT SIP AT ALL\r\n\r\n", b"SIP/2.0 200\r\n\r\n", b"\r\n"):
+        udp_client.sendto(garbage, (LOOPBACK, transport.port))
+    udp_client.sendto(request_bytes("OPTIONS"), (LOOPBACK, transport.port))
+    response = await recv(udp_client)
+    assert isinstance(response, SipResponse)
+    assert response.status == 200
+    assert transport.stats.dropped_unparseable == 2
+    assert transport.stats.dropped_responses == 1
+    assert len(collector.messages) == 1
+
+
+async def test_unparseable_request_gets_a_stateless_400(server, udp_client):
+    transport, collector = server
+    broken = request_bytes("OPTIONS", extra="Max-Forwards: many\r\n")
+    udp_client.sendto(broken, (LOOPBACK, transport.port))
+    response = await recv(udp_client)
+    assert isinstance(response, SipResponse)
+    assert response.status == 400
+    assert response.call_id == "a84b4c76e66710@pc33.example.com"
+    assert response.to.tag is not None
+    assert collector.messages == []
+    assert transport.stats.rejected_unparseable == 1
+
+
+async def test_wrong_sip_version_gets_505(server, udp_client):
+    transport, _ = server
+    data = request_bytes("OPTIONS").replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1)
+    udp_client.sendto(data, (LOOPBACK, transport.port))
+    response = await recv(udp_client)
+    assert isinstance(response, SipResponse)
+    assert (response.status, response.reason) == (505, "Version Not Supported")
+
+
+async def test_oversized_datagram_gets_513(server, udp_client):
+    transport, _ = server
+    data = request_bytes("OPTIONS", extra="X-Padding: " + "a" * 5000 + "\r\n")
+    udp_client.sendto(data, (LOOPBACK, transport.port))
+    response = await recv(udp_client)
+    assert isinstance(response, SipResponse)
+    assert response.status == 513
+
+
+async def test_tcp_framing_across_split_packets_and_same_connection_reply(server):
+    transport, collector = server
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+    try:
+        data = request_bytes("OPTIONS", transport="TCP", body=b"v=0\r\n")
+        for chunk in (data[:10], data[10:100], data[100:-2], data[-2:]):
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        response = await read_message(reader)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+        message, source = collector.messages[0]
+        assert message.body == b"v=0\r\n"
+        assert source.transport == "TCP"
+        assert source.connection_id is not None
+        # two messages in one segment, preceded by a CRLF keepalive
+        second = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK2")
+        third = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK3")
+        writer.write(b"\r\n\r\n" + second + third)
+        statuses = [(await read_message(reader)).top_via.branch for _ in range(2)]
+        assert statuses == ["z9hG4bK2", "z9hG4bK3"]
+        assert transport.connection_count == 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_tcp_oversized_message_gets_513_and_connection_closes(server):
+    transport, _ = server
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+    try:
+        data = request_bytes("OPTIONS", transport="TCP").replace(
+            b"Content-Length: 0", b"Content-Length: 99999999"
+        )
+        writer.write(data)
+        response = await read_message(reader)
+        assert isinstance(response, SipResponse)
+        assert response.status == 513
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""
+        assert transport.stats.framing_errors == 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_tcp_garbage_closes_the_connection_and_server_goes_on(server):
+    transport, _ = server
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+    writer.write(b"GARBAGE\r\nwithout: length\r\n\r\n")
+    async with asyncio.timeout(WAIT):
+        assert await reader.read() == b""
+    writer.close()
+    await writer.wait_closed()
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+    try:
+        writer.write(request_bytes("OPTIONS", transport="TCP"))
+        response = await read_message(reader)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_tcp_connections_per_host_are_limited(server):
+    transport, _ = server
+    streams = [await asyncio.open_connection(LOOPBACK, transport.port) for _ in range(4)]
+    try:
+        reader, _ = streams[3]
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""
+        assert transport.stats.connections_refused == 1
+        assert transport.connection_count == 3
+    finally:
+        for _, writer in streams:
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_idle_tcp_connections_are_closed():
+    clock = FakeClock()
+    collector = Collector()
+    transport = SipTransport(
+        clock, host=LOOPBACK, port=0, config=TransportConfig(idle_timeout=30.0)
+    )
+    await transport.start(collector)
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+    try:
+        writer.write(request_bytes("OPTIONS", transport="TCP"))
+        await collector.wait_for(1)
+        clock.advance(20)
+        writer.write(request_bytes("OPTIONS", transport="TCP", branch="z9hG4bKb"))
+        await collector.wait_for(2)
+        clock.advance(20)  # 40 s after the start, 20 s after the last message: still open
+        assert transport.connection_count == 1
+        clock.advance(10)
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""
+        assert transport.stats.connections_idle_closed == 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await transport.close()
+
+
+async def test_outbound_tcp_is_opened_once_and_reused(server):
+    transport, collector = server
+    accepted: list[asyncio.StreamReader] = []
+    received = asyncio.Queue[SipMessage]()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(reader)
+        try:
+            while True:
+                message = await read_message(reader)
+                await received.put(message)
+                assert isinstance(message, SipRequest)
+                writer.write(bytes(make_response(message, 200, to_tag="peer")))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    peer_server = await asyncio.start_server(peer, LOOPBACK, 0)
+    peer_port = peer_server.sockets[0].getsockname()[1]
+    try:
+        destination = Destination("TCP", LOOPBACK, peer_port)
+        for branch in ("z9hG4bKout1", "z9hG4bKout2"):
+            data = request_bytes("OPTIONS", transport="TCP", branch=branch)
+            transport.send_bytes(data, destination)
+        async with asyncio.timeout(WAIT):
+            first, second = await received.get(), await received.get()
+        assert [first.top_via.branch, second.top_via.branch] == ["z9hG4bKout1", "z9hG4bKout2"]
+        assert len(accepted) == 1
+        await collector.wait_for(2)
+        responses = [message for message, _ in collector.messages]
+        assert [r.status for r in responses if isinstance(r, SipResponse)] == [200, 200]
+        assert collector.messages[0][1].connection_id == collector.messages[1][1].connection_id
+    finally:
+        await transport.close()
+        peer_server.close()
+        await peer_server.wait_closed()
+
+
+async def test_connect_failure_is_reported(server):
+    transport, _ = server
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        closed_port = probe.getsockname()[1]
+    errors: list[Exception] = []
+    failed = asyncio.Event()
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        failed.set()
+
+    transport.send_bytes(b"OPTIONS", Destination("TCP", LOOPBACK, closed_port), on_error)
+    async with asyncio.timeout(WAIT):
+        await failed.wait()
+    assert isinstance(errors[0], OSError)
+
+
+async def test_full_stack_answers_options_through_the_transaction_layer(udp_client):
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop)
+    transport = SipTransport(clock, host=LOOPBACK, port=0)
+    user = RecordingUser(answer=lambda req, tx: tx.respond_with(200, to_tag="uas"))
+    layer = TransactionLayer(transport, clock, user, timers=TimerSettings())
+    await transport.start(layer)
+    try:
+        data = request_bytes("OPTIONS", via_host="10.1.1.1")
+        udp_client.sendto(data, (LOOPBACK, transport.port))
+        udp_client.sendto(data, (LOOPBACK, transport.port))  # retransmission
+        first, second = await recv(udp_client), await recv(udp_client)
+        assert isinstance(first, SipResponse)
+        assert isinstance(second, SipResponse)
+        assert (first.status, second.status) == (200, 200)
+        assert len(user.requests) == 1
+    finally:
+        await transport.close()
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+async def test_tls_listener_answers_over_the_same_connection(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    collector = Collector()
+    transport = SipTransport(
+        LoopClock(asyncio.get_running_loop()),
+        host=LOOPBACK,
+        port=0,
+        tls_context=server_context,
+        tls_port=0,
+    )
+    await transport.start(collector)
+    collector.answer = answer_200(transport)
+    client_context = ssl.create_default_context(cafile=cert)
+    client_context.check_hostname = False
+    reader, writer = await asyncio.open_connection(LOOPBACK, transport.tls_port, ssl=client_context)
+    try:
+        writer.write(request_bytes("OPTIONS", transport="TLS"))
+        response = await read_message(reader)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+        assert collector.messages[0][1].transport == "TLS"
+        assert transport.make_via("z9hG4bKx", "TLS").port == transport.tls_port
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await transport.close()
