@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import pytest
 from tx_fakes import (
+    PEER_SOURCE,
     PHONE_HOST,
-    FakeWire,
-    RecordingUser,
+    TCP_PEER,
+    UDP_PEER,
+    Stack,
     outgoing,
     request,
     tcp_source,
     udp_source,
 )
 
-from callwarden.sip.addressing import Destination, Source
-from callwarden.sip.clock import FakeClock
-from callwarden.sip.message import SipRequest, SipResponse, make_response
+from callwarden.sip.addressing import Destination
+from callwarden.sip.message import make_response
 from callwarden.sip.server_transaction import ServerTransaction
 from callwarden.sip.transaction import (
     InviteServerTransaction,
     LayerLimits,
     NonInviteServerTransaction,
-    TransactionLayer,
 )
 from callwarden.sip.tx_base import (
     INVITE_CLIENT_TRANSITIONS,
@@ -38,37 +38,6 @@ from callwarden.sip.tx_base import (
     TransactionFailure,
     check_transition,
 )
-
-UDP_PEER = Destination("UDP", "203.0.113.5", 5060)
-TCP_PEER = Destination("TCP", "203.0.113.5", 5060)
-PEER_SOURCE = Source("UDP", "203.0.113.5", 5060, "192.0.2.1", 5060)
-
-
-class Stack:
-    """One transaction layer on a fake clock and wire, with a recording TU."""
-
-    def __init__(self, timers: TimerSettings | None = None, limits: LayerLimits | None = None):
-        self.clock = FakeClock()
-        self.wire = FakeWire(self.clock)
-        self.user = RecordingUser()
-        self.layer = TransactionLayer(
-            self.wire, self.clock, self.user, timers=timers or TimerSettings(), limits=limits
-        )
-        self.responses: list[SipResponse] = []
-
-    def send(self, method: str = "INVITE", destination: Destination = UDP_PEER):  # type: ignore[no-untyped-def]
-        return self.layer.send_request(outgoing(method), destination, self.responses.append)
-
-    def reply(self, status: int, *, index: int = 0, to_tag: str | None = "peer1") -> SipResponse:
-        """The peer's response to the request we sent ``index``-th; delivered to the layer."""
-        sent = self.wire.sent[index].request
-        response = make_response(sent, status, to_tag=to_tag if status > 100 else None)
-        self.layer.on_message(response, PEER_SOURCE)
-        return response
-
-    def receive(self, message: SipRequest, source: Source | None = None) -> None:
-        self.layer.on_message(message, source or udp_source())
-
 
 # -- state tables -------------
 

@@ -11,12 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callwarden.sip.addressing import Destination, Source, TransportName
+from callwarden.sip.client_transaction import InviteClientTransaction, NonInviteClientTransaction
 from callwarden.sip.clock import FakeClock
 from callwarden.sip.headers import Via
-from callwarden.sip.message import Headers, SipMessage, SipRequest, SipResponse, parse_message
+from callwarden.sip.message import (
+    Headers,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    make_response,
+    parse_message,
+)
 from callwarden.sip.server_transaction import ServerTransaction
-from callwarden.sip.transaction import InviteServerTransaction
-from callwarden.sip.tx_base import SendErrorCallback
+from callwarden.sip.transaction import InviteServerTransaction, LayerLimits, TransactionLayer
+from callwarden.sip.tx_base import SendErrorCallback, TimerSettings
 from callwarden.sip.uri import SipUri
 
 LOCAL_HOST = "192.0.2.1"
@@ -95,6 +103,39 @@ class RecordingUser:
 
     def on_cancel(self, server_tx: InviteServerTransaction) -> None:
         self.cancels.append(server_tx)
+
+
+UDP_PEER = Destination("UDP", "203.0.113.5", 5060)
+TCP_PEER = Destination("TCP", "203.0.113.5", 5060)
+PEER_SOURCE = Source("UDP", "203.0.113.5", 5060, "192.0.2.1", 5060)
+
+
+class Stack:
+    """One transaction layer on a fake clock and wire, with a recording TU."""
+
+    def __init__(self, timers: TimerSettings | None = None, limits: LayerLimits | None = None):
+        self.clock = FakeClock()
+        self.wire = FakeWire(self.clock)
+        self.user = RecordingUser()
+        self.layer = TransactionLayer(
+            self.wire, self.clock, self.user, timers=timers or TimerSettings(), limits=limits
+        )
+        self.responses: list[SipResponse] = []
+
+    def send(
+        self, method: str = "INVITE", destination: Destination = UDP_PEER
+    ) -> InviteClientTransaction | NonInviteClientTransaction:
+        return self.layer.send_request(outgoing(method), destination, self.responses.append)
+
+    def reply(self, status: int, *, index: int = 0, to_tag: str | None = "peer1") -> SipResponse:
+        """The peer's response to the request we sent ``index``-th; delivered to the layer."""
+        sent = self.wire.sent[index].request
+        response = make_response(sent, status, to_tag=to_tag if status > 100 else None)
+        self.layer.on_message(response, PEER_SOURCE)
+        return response
+
+    def receive(self, message: SipRequest, source: Source | None = None) -> None:
+        self.layer.on_message(message, source or udp_source())
 
 
 def udp_source(host: str = PHONE_HOST, port: int = 5062) -> Source:

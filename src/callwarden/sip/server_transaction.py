@@ -99,6 +99,9 @@ class ServerTransaction:
     def respond(self, response: SipResponse) -> None:
         raise NotImplementedError
 
+    def receive_retransmission(self) -> None:
+        raise NotImplementedError
+
     def respond_with(
         self,
         status: int,

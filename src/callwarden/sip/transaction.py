@@ -111,6 +111,10 @@ class TransactionLayer:
         return self._ctx.timers
 
     @property
+    def clock(self) -> Clock:
+        return self._ctx.clock
+
+    @property
     def client_count(self) -> int:
         return len(self._clients)
 
@@ -225,8 +229,7 @@ class TransactionLayer:
             return
         if tx is not None:
             self.stats.absorbed_retransmissions += 1
-            if isinstance(tx, InviteServerTransaction | NonInviteServerTransaction):
-                tx.receive_retransmission()
+            tx.receive_retransmission()
             return
         host = source.remote_host
         count = self._per_source.get(host, 0)
