@@ -173,7 +173,7 @@ def test_target_refresh_on_reinvite():
     assert str(dialog.remote_target) == "sip:alice@198.51.100.99:6000"
 
 
-# -- matching (RFC 3261 12.2.2) ---------------------------------------------------------------------
+# -- matching (RFC 3261 12.2.2) -------------------------------------------------------------------
 
 
 def test_table_matches_in_dialog_requests_and_orders_cseq():
@@ -209,7 +209,7 @@ def test_table_finds_dialog_of_a_response():
         table.add(dialog)
 
 
-# -- InviteServerUsage (RFC 3261 13.3.1.4) ------------------------------------------------------------
+# -- InviteServerUsage (RFC 3261 13.3.1.4) --------------------------------------------------------
 
 
 def answered_call(stack: Stack) -> tuple[InviteServerUsage, list[Dialog]]:
@@ -267,7 +267,7 @@ def test_ack_stops_2xx_retransmission():
     assert usage.dialog.state is DialogState.CONFIRMED
 
 
-# -- InviteClientUsage (RFC 3261 13.2.2.4) ------------------------------------------------------------
+# -- InviteClientUsage (RFC 3261 13.2.2.4) --------------------------------------------------------
 
 
 def test_client_usage_acknowledges_every_2xx_and_reports_once():
