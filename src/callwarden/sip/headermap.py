@@ -10,7 +10,7 @@ are cached here and dropped on any mutation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar, cast
 
 from callwarden.sip.syntax import TOKEN, split_commas
@@ -174,6 +174,7 @@ def _build_name_table() -> dict[str, tuple[str, str]]:
 
 
 _NAMES = _build_name_table()
+_MISSING = object()
 
 
 def canonical_name(name: str) -> tuple[str, str]:
@@ -204,21 +205,45 @@ def _check_value(value: str) -> str:
 class Headers:
     """Ordered multimap of header fields (RFC 3261 7.3): one entry per value."""
 
-    __slots__ = ("_cache", "_entries")
+    __slots__ = ("_cache", "_entries", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._entries: list[tuple[str, str, str]] = []
         self._cache: dict[str, object] = {}
+        self._index: dict[str, list[str]] | None = None
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def from_entries(cls, entries: list[tuple[str, str, str]]) -> Headers:
-        """Adopt already-validated ``(key, name, value)`` entries (used by the parser)."""
+    def from_entries(
+        cls, entries: list[tuple[str, str, str]], index: dict[str, list[str]] | None = None
+    ) -> Headers:
+        """Adopt already-validated ``(key, name, value)`` entries (used by the parser);
+        ``index`` maps each key to its values in order, when the caller has it at hand."""
         headers = cls.__new__(cls)
         headers._entries = entries
         headers._cache = {}
+        headers._index = index
         return headers
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        self._index = None
+
+    def values_of(self, key: str) -> Sequence[str]:
+        """The values under a lookup key (lower-case full name) - the internal list itself, for
+        read-only use by the message properties."""
+        index = self._index
+        if index is None:
+            index = {}
+            for entry in self._entries:
+                values = index.get(entry[0])
+                if values is None:
+                    index[entry[0]] = [entry[2]]
+                else:
+                    values.append(entry[2])
+            self._index = index
+        return index.get(key, ())
 
     def _values(self, name: str, value: str) -> tuple[str, str, list[str]]:
         key, spelling = canonical_name(name)
@@ -229,16 +254,12 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first value of ``name``, or None."""
-        key = canonical_name(name)[0]
-        for entry in self._entries:
-            if entry[0] == key:
-                return entry[2]
-        return None
+        values = self.values_of(canonical_name(name)[0])
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
-        key = canonical_name(name)[0]
-        return [entry[2] for entry in self._entries if entry[0] == key]
+        return list(self.values_of(canonical_name(name)[0]))
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with ``value`` (at the first one's position)."""
@@ -252,13 +273,13 @@ class Headers:
                 break
         else:
             entries.extend(new)
-        self._cache.clear()
+        self._changed()
 
     def add(self, name: str, value: str) -> None:
         """Append ``value`` after every existing header field."""
         key, spelling, values = self._values(name, value)
         self._entries.extend((key, spelling, item) for item in values)
-        self._cache.clear()
+        self._changed()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert ``value`` before the first value of ``name`` (at the top when there is none),
@@ -268,13 +289,13 @@ class Headers:
         entries = self._entries
         index = next((i for i, entry in enumerate(entries) if entry[0] == key), 0)
         entries[index:index] = new
-        self._cache.clear()
+        self._changed()
 
     def remove(self, name: str) -> None:
         """Remove every value of ``name`` (no error when absent)."""
         key = canonical_name(name)[0]
         self._entries = [entry for entry in self._entries if entry[0] != key]
-        self._cache.clear()
+        self._changed()
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (a proxy popping its Route or a UAC
@@ -283,15 +304,14 @@ class Headers:
         for index, entry in enumerate(self._entries):
             if entry[0] == key:
                 del self._entries[index]
-                self._cache.clear()
+                self._changed()
                 return entry[2]
         return None
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical_name(name)[0]
-        return any(entry[0] == key for entry in self._entries)
+        return bool(self.values_of(canonical_name(name)[0]))
 
     def items(self) -> list[tuple[str, str]]:
         """``(name, value)`` pairs in order, one per value."""
@@ -306,7 +326,7 @@ class Headers:
     def copy(self) -> Headers:
         """An independent copy (parsed values are immutable, so the cache is shared safely)."""
         headers = Headers.from_entries(list(self._entries))
-        headers._cache = dict(self._cache)
+        headers._cache = dict(self._cache)  # parsed values are immutable
         return headers
 
     def __eq__(self, other: object) -> bool:
@@ -321,12 +341,10 @@ class Headers:
 
     def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
         """``build(self)``, computed once per slot until the headers change."""
-        try:
-            return cast(_T, self._cache[slot])
-        except KeyError:
-            value = build(self)
-            self._cache[slot] = value
-            return value
+        value = self._cache.get(slot, _MISSING)
+        if value is _MISSING:
+            value = self._cache[slot] = build(self)
+        return cast(_T, value)
 
     def entries(self) -> list[tuple[str, str, str]]:
         """The raw ``(lookup key, name, value)`` entries (the list itself; do not mutate)."""

@@ -18,6 +18,7 @@ from callwarden.sip.syntax import (
     find_param,
     format_params,
     parse_generic_params,
+    parse_param_text,
     parse_uint,
     quote,
     remove_params,
@@ -35,6 +36,17 @@ _VIA_HEAD = re.compile(
     r"(\[[0-9A-Fa-f:.]+\]|[^ \t:\[\]]+)(?:[ \t]*:[ \t]*([^ \t]*))?[ \t]*",
     re.IGNORECASE,
 )
+# Fast paths for the everyday shapes; anything else takes the general path below.
+_FAST_VIA = re.compile(
+    f"SIP/2\\.0/([{TOKEN_CHARS}]+) "
+    r"([A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(;.*)?"
+)
+_FAST_NAME_ADDR = re.compile(
+    f'(?:"([^"\\\\]*)" ?|([{TOKEN_CHARS}]+(?: [{TOKEN_CHARS}]+)*) ?)?'
+    r'<([^<>"\s]+)>(;.*)?'
+)
+_FAST_CSEQ = re.compile(f"([0-9]{{1,10}}) ([{TOKEN_CHARS}]+)")
+_new_object = object.__new__
 _DISPLAY_TOKENS = re.compile(f"[{TOKEN_CHARS}]+(?:[ \\t]+[{TOKEN_CHARS}]+)*")
 _MAX_CSEQ = 2**32 - 1
 
@@ -54,6 +66,18 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one via-parm; raises SipParseError."""
+        fast = _FAST_VIA.fullmatch(text)
+        if fast is not None:
+            transport, host, port_text, param_text = fast.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or port <= 65535:
+                via = _new_object(cls)  # hot path: skip the frozen __init__, same fields
+                fields = via.__dict__
+                fields["transport"] = transport.upper()
+                fields["host"] = host
+                fields["port"] = port
+                fields["params"] = parse_param_text(param_text) if param_text else ()
+                return via
         head, *param_items = split_params(text.strip(_LWS))
         match = _VIA_HEAD.fullmatch(head)
         if match is None:
@@ -119,6 +143,15 @@ class NameAddress:
     @classmethod
     def parse(cls, text: str) -> NameAddress:
         """Parse ``( name-addr / addr-spec ) *( SEMI param )``; raises SipParseError."""
+        fast = _FAST_NAME_ADDR.fullmatch(text)
+        if fast is not None:
+            quoted, words, uri_text, param_text = fast.groups()
+            address = _new_object(cls)  # hot path: skip the frozen __init__, same fields
+            fields = address.__dict__
+            fields["display_name"] = quoted if quoted is not None else words
+            fields["uri"] = parse_uri(uri_text)
+            fields["params"] = parse_param_text(param_text) if param_text else ()
+            return address
         text = text.strip(_LWS)
         if not text:
             raise SipParseError("empty address")
@@ -202,6 +235,11 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse ``1*DIGIT LWS Method``; the number must be below 2**32 (RFC 4475 3.1.2.4)."""
+        fast = _FAST_CSEQ.fullmatch(text)
+        if fast is not None:
+            number = int(fast.group(1))
+            if number <= _MAX_CSEQ:
+                return cls(number, fast.group(2))
         parts = text.split()
         if len(parts) != 2 or TOKEN.fullmatch(parts[1]) is None:
             raise SipParseError(f"malformed CSeq {text.strip()[:60]!r}")

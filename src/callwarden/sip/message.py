@@ -15,7 +15,7 @@ from typing import TypeAlias
 
 from callwarden.sip.errors import SipError, SipParseError, reason_phrase
 from callwarden.sip.framing import StreamFramer
-from callwarden.sip.headermap import Headers, canonical_name, is_multi_valued
+from callwarden.sip.headermap import _MULTI_VALUED, _NAMES, Headers, canonical_name
 from callwarden.sip.headers import CSeq, NameAddress, Via
 from callwarden.sip.syntax import TOKEN, parse_uint, split_commas
 from callwarden.sip.uri import SipUri, Uri, parse_uri
@@ -39,65 +39,63 @@ _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _MAX_UINT32 = 2**32 - 1
 
 
-def _single(headers: Headers, name: str) -> str:
-    values = headers.get_all(name)
-    if not values:
-        raise SipParseError(f"missing {name}")
-    if len(values) > 1:
-        raise SipParseError(f"more than one {name}")
+def _single(headers: Headers, key: str, name: str) -> str:
+    values = headers.values_of(key)
+    if len(values) != 1:
+        raise SipParseError(f"missing {name}" if not values else f"more than one {name}")
     return values[0]
 
 
-def _optional_single(headers: Headers, name: str) -> str | None:
-    values = headers.get_all(name)
+def _optional_single(headers: Headers, key: str, name: str) -> str | None:
+    values = headers.values_of(key)
     if len(values) > 1:
         raise SipParseError(f"more than one {name}")
     return values[0] if values else None
 
 
 def _call_id(headers: Headers) -> str:
-    value = _single(headers, "Call-ID")
+    value = _single(headers, "call-id", "Call-ID")
     if not value or any(char in value for char in " \t"):
         raise SipParseError(f"malformed Call-ID {value[:60]!r}")
     return value
 
 
 def _cseq(headers: Headers) -> CSeq:
-    return CSeq.parse(_single(headers, "CSeq"))
+    return CSeq.parse(_single(headers, "cseq", "CSeq"))
 
 
 def _from(headers: Headers) -> NameAddress:
-    return NameAddress.parse(_single(headers, "From"))
+    return NameAddress.parse(_single(headers, "from", "From"))
 
 
 def _to(headers: Headers) -> NameAddress:
-    return NameAddress.parse(_single(headers, "To"))
+    return NameAddress.parse(_single(headers, "to", "To"))
 
 
 def _vias(headers: Headers) -> tuple[Via, ...]:
-    values = headers.get_all("Via")
+    values = headers.values_of("via")
     if not values:
         raise SipParseError("missing Via")
-    return tuple(Via.parse(value) for value in values)
+    return tuple([Via.parse(value) for value in values])
 
 
 def _contacts(headers: Headers) -> tuple[NameAddress, ...] | None:
     """The Contact values; None for the wildcard ``*`` (RFC 3261 10.2.2)."""
-    values = headers.get_all("Contact")
-    if values == ["*"]:
+    values = headers.values_of("contact")
+    if len(values) == 1 and values[0] == "*":
         return None
     if "*" in values:
         raise SipParseError("wildcard Contact combined with other values")
-    return tuple(NameAddress.parse(value) for value in values)
+    return tuple([NameAddress.parse(value) for value in values])
 
 
 def _max_forwards(headers: Headers) -> int | None:
-    value = _optional_single(headers, "Max-Forwards")
+    value = _optional_single(headers, "max-forwards", "Max-Forwards")
     return None if value is None else parse_uint(value, "Max-Forwards", 255)
 
 
 def _content_type(headers: Headers) -> str | None:
-    value = _optional_single(headers, "Content-Type")
+    value = _optional_single(headers, "content-type", "Content-Type")
     if value is None:
         return None
     media_type = value.partition(";")[0].strip(" \t").lower()
@@ -108,7 +106,7 @@ def _content_type(headers: Headers) -> str | None:
 
 
 def _expires(headers: Headers) -> int | None:
-    value = _optional_single(headers, "Expires")
+    value = _optional_single(headers, "expires", "Expires")
     return None if value is None else parse_uint(value, "Expires", _MAX_UINT32)
 
 
@@ -258,25 +256,38 @@ def _parse_start_line(line: str) -> tuple[str, Uri] | tuple[int, str]:
     return method, uri
 
 
-def _header_entries(lines: list[str]) -> list[tuple[str, str, str]]:
+def _slow_name(name: str) -> tuple[str, str]:
+    try:
+        return canonical_name(name.rstrip(" \t"))
+    except ValueError:
+        raise SipParseError(f"malformed header name {name[:60]!r}") from None
+
+
+def _header_entries(
+    lines: list[str],
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+    """Header lines (unfolded) to ``(key, name, value)`` entries plus the key -> values index."""
     entries: list[tuple[str, str, str]] = []
+    index: dict[str, list[str]] = {}
+    names = _NAMES
     for line in lines:
-        colon = line.find(":")
-        if colon <= 0:
+        name, colon, value = line.partition(":")
+        if not colon:
             raise SipParseError(f"malformed header line {line[:60]!r}")
-        try:
-            key, name = canonical_name(line[:colon].rstrip(" \t"))
-        except ValueError:
-            raise SipParseError(f"malformed header name {line[:colon][:60]!r}") from None
-        value = line[colon + 1 :].strip(" \t")
-        if key in ("via", "contact") or (is_multi_valued(key) and "," in value):
-            if "," in value:
-                entries.extend((key, name, item) for item in split_commas(value))
-                continue
-            if not value:
-                raise SipParseError(f"empty {name}")
-        entries.append((key, name, value))
-    return entries
+        entry = names.get(name)
+        key, spelling = entry if entry is not None else _slow_name(name)
+        value = value.strip(" \t")
+        values = index.get(key)
+        if values is None:
+            values = index[key] = []
+        if "," in value and key in _MULTI_VALUED:
+            for item in split_commas(value):
+                entries.append((key, spelling, item))
+                values.append(item)
+        else:
+            entries.append((key, spelling, value))
+            values.append(value)
+    return entries, index
 
 
 def _split_head(data: bytes, max_header_bytes: int) -> tuple[str, int]:
@@ -305,24 +316,32 @@ def _split_head(data: bytes, max_header_bytes: int) -> tuple[str, int]:
 
 
 def _body(
-    data: bytes, entries: list[tuple[str, str, str]], body_start: int, max_body_bytes: int
+    data: bytes,
+    entries: list[tuple[str, str, str]],
+    index: dict[str, list[str]],
+    body_start: int,
+    max_body_bytes: int,
 ) -> bytes:
-    lengths = [index for index, entry in enumerate(entries) if entry[0] == "content-length"]
-    if len(lengths) > 1:
-        raise SipParseError("more than one Content-Length")
-    if not lengths:
+    lengths = index.get("content-length")
+    if lengths is None:
         body = data[body_start:]  # datagram without Content-Length: the rest (RFC 3261 18.3)
         if len(body) > max_body_bytes:
             raise SipParseError("body too large", 513)
         entries.append(("content-length", "Content-Length", str(len(body))))
+        index["content-length"] = [str(len(body))]
         return body
-    index = lengths[0]
-    length = parse_uint(entries[index][2], "Content-Length", _MAX_UINT32)
+    if len(lengths) > 1:
+        raise SipParseError("more than one Content-Length")
+    length = parse_uint(lengths[0], "Content-Length", _MAX_UINT32)
     if length > max_body_bytes:
         raise SipParseError("body too large", 513)
     if body_start + length > len(data):
         raise SipParseError("Content-Length larger than the message")
-    entries[index] = ("content-length", "Content-Length", str(length))
+    canonical = str(length)
+    if canonical != lengths[0]:
+        lengths[0] = canonical
+        position = next(i for i, entry in enumerate(entries) if entry[0] == "content-length")
+        entries[position] = ("content-length", "Content-Length", canonical)
     return data[body_start : body_start + length]
 
 
@@ -345,9 +364,9 @@ def parse_message(
         raise SipParseError("bare CR or LF in header section")
     lines = text.split("\r\n")
     start_line = _parse_start_line(lines[0])
-    entries = _header_entries(lines[1:])
-    body = _body(data, entries, body_start, max_body_bytes)
-    headers = Headers.from_entries(entries)
+    entries, index = _header_entries(lines[1:])
+    body = _body(data, entries, index, body_start, max_body_bytes)
+    headers = Headers.from_entries(entries, index)
     message: SipMessage
     if isinstance(start_line[0], int):
         message = SipResponse(start_line[0], str(start_line[1]), headers, body)
@@ -359,17 +378,20 @@ def parse_message(
 
 
 def _check_mandatory(message: SipMessage) -> None:
-    """RFC 3261 8.1.1 / 8.2.2: the header fields every layer relies on are present and sane."""
-    message.top_via  # noqa: B018 - parsing is the check
-    cseq = message.cseq
-    message.call_id  # noqa: B018
-    message.from_  # noqa: B018
-    message.to  # noqa: B018
-    message.contacts  # noqa: B018
+    """RFC 3261 8.1.1 / 8.2.2: the header fields every layer relies on are present and sane.
+
+    The parsed values land in the header cache, so the properties cost nothing afterwards."""
+    headers = message.headers
+    cseq = headers.cached("cseq", _cseq)
     if isinstance(message, SipRequest):
         if cseq.method != message.method:
             raise SipParseError("CSeq method does not match the request method")
-        message.max_forwards  # noqa: B018
+        headers.cached("max_forwards", _max_forwards)
+    headers.cached("vias", _vias)
+    headers.cached("call_id", _call_id)
+    headers.cached("from", _from)
+    headers.cached("to", _to)
+    headers.cached("contacts", _contacts)
 
 
 def make_response(
@@ -382,15 +404,15 @@ def make_response(
         raise ValueError(f"status code out of range: {status}")
     source = request.headers
     entries: list[tuple[str, str, str]] = [entry for entry in source.entries() if entry[0] == "via"]
-    entries.append(("from", "From", _single(source, "From")))
-    to_value = _single(source, "To")
+    entries.append(("from", "From", _single(source, "from", "From")))
+    to_value = _single(source, "to", "To")
     if to_tag is not None and request.to.tag is None:
         if TOKEN.fullmatch(to_tag) is None:
             raise ValueError(f"tag is not a token: {to_tag!r}")
         to_value = f"{to_value};tag={to_tag}"
     entries.append(("to", "To", to_value))
-    entries.append(("call-id", "Call-ID", _single(source, "Call-ID")))
-    entries.append(("cseq", "CSeq", _single(source, "CSeq")))
+    entries.append(("call-id", "Call-ID", _single(source, "call-id", "Call-ID")))
+    entries.append(("cseq", "CSeq", _single(source, "cseq", "CSeq")))
     if status == 100:
         timestamp = source.get("Timestamp")
         if timestamp is not None:

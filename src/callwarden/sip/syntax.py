@@ -82,7 +82,8 @@ def quote(text: str) -> str:
 def split_commas(text: str) -> list[str]:
     """Split a header value at top-level commas (not inside quotes or <>), dropping empty items."""
     if '"' not in text and "<" not in text:
-        return [item for item in (part.strip(_LWS) for part in text.split(",")) if item]
+        items = [part.strip(_LWS) for part in text.split(",")]
+        return [item for item in items if item] if "" in items else items
     items: list[str] = []
     start = 0
     position = 0
@@ -149,6 +150,29 @@ def parse_generic_params(items: list[str]) -> Params:
     return tuple(params)
 
 
+_SIMPLE_PARAMS = re.compile(f"(?:;[{TOKEN_CHARS}]+(?:=[{TOKEN_CHARS}:\\[\\]]+)?)+")
+
+
+def parse_param_text(text: str) -> Params:
+    """Parse ``*( SEMI generic-param )`` given the text from the first ';' (or ``""``).
+
+    The common shape (no LWS, no quoted values) is validated by one regular expression and split
+    directly; anything else goes through :func:`parse_generic_params`."""
+    if not text:
+        return ()
+    if _SIMPLE_PARAMS.fullmatch(text) is not None:
+        return tuple(
+            [
+                (name, value if equal else None)
+                for name, equal, value in [item.partition("=") for item in text[1:].split(";")]
+            ]
+        )
+    stripped = text.lstrip(_LWS)
+    if not stripped.startswith(";"):
+        raise SipParseError(f"unexpected text before parameters: {text[:40]!r}")
+    return parse_generic_params(split_params(stripped[1:]))
+
+
 def find_param(params: Params, name: str) -> tuple[bool, str | None]:
     """(present, value) of the parameter ``name`` (case-insensitive, RFC 3261 7.3.1)."""
     lowered = name.lower()
@@ -186,9 +210,9 @@ def format_params(params: Params) -> str:
 def parse_uint(text: str, what: str, maximum: int) -> int:
     """A decimal integer of at most ``maximum`` (RFC 3261 25.1 ``1*DIGIT``), else SipParseError."""
     # Bound the digit count before int() so hostile input cannot cost quadratic time.
-    if not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > len(str(maximum)):
-        raise SipParseError(f"invalid {what} {text[:40]!r}")
-    value = int(text)
-    if value > maximum:
+    if text.isdigit() and text.isascii() and (len(text) < 10 or len(text.lstrip("0")) <= 10):
+        value = int(text)
+        if value <= maximum:
+            return value
         raise SipParseError(f"{what} out of range: {text[:40]!r}")
-    return value
+    raise SipParseError(f"invalid {what} {text[:40]!r}")

@@ -30,9 +30,20 @@ _HEADER_SAFE = re.compile(f"[{_UNRESERVED}\\[\\]/?:+$]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HOSTNAME = re.compile(r"[A-Za-z0-9_\-.]+")
 _IPV6_REFERENCE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+# The common SIP URI (no escapes, password or headers), matched in one step; anything else takes
+# the component-by-component path, which accepts the full grammar.
+_PARAM_CHARS = f"{_UNRESERVED}\\[\\]/:&+$"
+_FAST_SIP_URI = re.compile(
+    f"([sS][iI][pP][sS]?):(?:([{_UNRESERVED}&=+$,;?/]+)@)?"
+    r"([A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
+    f"((?:;[{_PARAM_CHARS}]+(?:=[{_PARAM_CHARS}]+)?)*)"
+)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # absoluteURI (RFC 2396): scheme ":" followed by uric characters (reserved / unreserved / escaped).
 _OPAQUE = re.compile(f"[{_UNRESERVED};/?:@&=+$,%\\[\\]#]+")
+
+
+_new_object = object.__new__
 
 
 def _unescape(text: str, what: str) -> str:
@@ -97,6 +108,38 @@ class SipUri:
     @classmethod
     def parse(cls, text: str) -> SipUri:
         """Parse SIP-URI / SIPS-URI (RFC 3261 25.1); raises SipParseError."""
+        fast = _FAST_SIP_URI.fullmatch(text)
+        if fast is not None:
+            scheme, user, host, port_text, param_text = fast.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or port <= 65535:
+                # Built without the frozen-dataclass __init__ (one object.__setattr__ per field):
+                # this is the hottest constructor of the stack. Same fields, same invariants.
+                uri = _new_object(cls)
+                fields = uri.__dict__
+                fields["scheme"] = scheme.lower()
+                fields["user"] = user
+                fields["password"] = None
+                fields["host"] = host
+                fields["port"] = port
+                fields["params"] = (
+                    tuple(
+                        [
+                            (name, value if equal else None)
+                            for name, equal, value in [
+                                item.partition("=") for item in param_text[1:].split(";")
+                            ]
+                        ]
+                    )
+                    if param_text
+                    else ()
+                )
+                fields["headers"] = ()
+                return uri
+        return cls._parse_components(text)
+
+    @classmethod
+    def _parse_components(cls, text: str) -> SipUri:
         scheme, colon, rest = text.partition(":")
         scheme = scheme.lower()
         if not colon or scheme not in ("sip", "sips"):
@@ -232,7 +275,7 @@ Uri: TypeAlias = SipUri | AbsoluteUri
 
 def parse_uri(text: str) -> Uri:
     """Parse a SIP/SIPS URI into :class:`SipUri`, any other scheme into :class:`AbsoluteUri`."""
-    scheme = text[:5].lower()
-    if scheme.startswith("sip:") or scheme == "sips:":
+    head = text[:5].lower()
+    if head[:4] == "sip:" or head == "sips:":
         return SipUri.parse(text)
     return AbsoluteUri.parse(text)
