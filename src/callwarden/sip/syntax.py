@@ -82,8 +82,8 @@ def quote(text: str) -> str:
 def split_commas(text: str) -> list[str]:
     """Split a header value at top-level commas (not inside quotes or <>), dropping empty items."""
     if '"' not in text and "<" not in text:
-        items = [part.strip(_LWS) for part in text.split(",")]
-        return [item for item in items if item] if "" in items else items
+        parts = [part.strip(_LWS) for part in text.split(",")]
+        return [part for part in parts if part] if "" in parts else parts
     items: list[str] = []
     start = 0
     position = 0
