@@ -128,6 +128,9 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         logger.debug("endpoint %s: RTCP socket error %s", self._endpoint.id, exc)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._endpoint.socket_closed()
+
 
 class RtpEndpoint(asyncio.DatagramProtocol):
     """An RTP endpoint of one call leg, bound to a port pair. Create through the engine."""
@@ -154,6 +157,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._dtmf = DtmfReceiver()
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._open_sockets = 0
+        self._closed: asyncio.Future[None] | None = None
         self.local_host = ""
         self.local_port = 0
         # Remote as signalled, and the peer actually accepted (equal unless latched elsewhere).
@@ -202,6 +207,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             raise
         self._transport = transport
         self._rtcp_transport = rtcp_transport
+        self._open_sockets = 2
+        self._closed = loop.create_future()
         self.stream.transport = transport
         self.local_host = host
         self.local_port = port
@@ -335,6 +342,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("endpoint %s: RTP socket error %s", self.id, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.socket_closed()
+
+    def socket_closed(self) -> None:
+        self._open_sockets -= 1
+        if self._open_sockets <= 0 and self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until both sockets are really closed (their ports can be bound again)."""
+        if self._closed is not None:
+            await self._closed
 
     # --- RTCP (RFC 3550 6) --------------------------------------------------------------------
 

@@ -290,7 +290,11 @@ class MediaEngine:
             await self.remove_from_bridge(bridge_id, endpoint_id)
         del self._endpoints[EndpointId(endpoint_id)]
         endpoint.close()
-        self._ports.release(endpoint.local_port)
+        try:
+            async with asyncio.timeout(1.0):
+                await endpoint.wait_closed()
+        finally:
+            self._ports.release(endpoint.local_port)
 
     async def stats(self, endpoint_id: str) -> EndpointStats:
         return self._endpoint(endpoint_id).stats()
