@@ -20,6 +20,8 @@ from tx_fakes import RecordingUser, request_bytes
 from callwarden.sip.addressing import Destination, Source, response_destination
 from callwarden.sip.clock import FakeClock, LoopClock
 from callwarden.sip.message import SipMessage, SipRequest, SipResponse, make_response, parse_message
+from callwarden.sip.salvage import salvage_error_response
+from callwarden.sip.server_transaction import ServerTransaction
 from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.transport import SipTransport, TransportConfig, stamp_via
 from callwarden.sip.tx_base import TimerSettings
@@ -431,3 +433,204 @@ async def test_tls_listener_answers_over_the_same_connection(tmp_path):
         writer.close()
         await writer.wait_closed()
         await transport.close()
+
+
+# -- RFC 4475 torture messages through transport + transaction layer, over UDP and TCP ----------
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "rfc4475"
+
+UP = "up"  # parsed and handed to the TU
+DROP = "drop"  # unparseable and unanswerable: dropped by the transport
+STRAY = "stray"  # a response matching no transaction: dropped by the transaction layer
+NO_COOKIE = "no-cookie"  # RFC 2543 branch: 400 from the transaction layer
+
+# Outcome per file over UDP: one of the words above, or the status of the transport's
+# stateless answer to an unparseable request.
+UDP_OUTCOMES: dict[str, str | int] = {
+    "badaspec": 400,
+    "badbranch": NO_COOKIE,
+    "baddate": UP,
+    "baddn": 400,
+    "badinv01": 400,
+    "badvers": 505,
+    "bcast": STRAY,
+    "bext01": UP,
+    "bigcode": DROP,
+    "clerr": 400,
+    "cparam01": UP,
+    "cparam02": UP,
+    "dblreq": UP,
+    "esc01": UP,
+    "esc02": UP,
+    "escnull": UP,
+    "escruri": 400,
+    "insuf": 400,
+    "intmeth": UP,
+    "inv2543": NO_COOKIE,
+    "invut": UP,
+    "longreq": NO_COOKIE,  # no branch at all
+    "ltgtruri": 400,
+    "lwsdisp": UP,
+    "lwsruri": 400,
+    "lwsstart": UP,
+    "mcl01": 400,
+    "mismatch01": 400,
+    "mismatch02": 400,
+    "mpart01": UP,
+    "multi01": 400,
+    "ncl": 400,
+    "noreason": STRAY,
+    "novelsc": UP,
+    "quotbal": 400,
+    "regaut01": UP,
+    "regbadct": 400,
+    "regescrt": UP,
+    "scalar02": 400,
+    "scalarlg": DROP,
+    "sdp01": UP,
+    "semiuri": UP,
+    "transports": UP,
+    "trws": UP,
+    "unkscm": UP,
+    "unksm2": UP,
+    "unreason": STRAY,
+    "wsinv": NO_COOKIE,  # branch=390skdjuw
+    "zeromf": UP,
+}
+
+# Over TCP the stream framer decides first (RFC 3261 18.3): every response, including the
+# transaction layer's, comes back on the connection; the client then half-closes.
+TCP_STATUSES: dict[str, list[int]] = {
+    "badbranch": [400],  # from the transaction layer, over the connection
+    "inv2543": [400],  # no Content-Length on a stream: framing error, answered, closed
+    "clerr": [],  # waits for the rest of the body; the client's EOF ends it
+    "baddn": [],  # no empty line after the headers: waits; the client's EOF ends it
+    "longreq": [400],  # no branch: the transaction layer's 400 comes over the connection
+    "wsinv": [400],
+    # The framer rejects the noise after the REGISTER in the same feed() call, so the REGISTER
+    # framed before it is lost with it; the stateless 400 is built from the chunk's first
+    # message, the REGISTER, and the connection closes.
+    "dblreq": [400],
+}
+TCP_NOT_DELIVERED = {"dblreq"}
+
+
+def probe() -> bytes:
+    return request_bytes("OPTIONS", branch="z9hG4bKprobe", call_id="probe-1")
+
+
+class CorpusUser(RecordingUser):
+    """Answers only the probe, so every other reply comes from the stack itself."""
+
+    def __init__(self) -> None:
+        super().__init__(answer=self._answer_probe)
+
+    @staticmethod
+    def _answer_probe(req: SipRequest, tx: ServerTransaction) -> None:
+        if req.call_id == "probe-1":
+            tx.respond_with(200, to_tag="probe")
+
+
+async def corpus_stack() -> tuple[SipTransport, TransactionLayer, CorpusUser]:
+    clock = LoopClock(asyncio.get_running_loop())
+    transport = SipTransport(clock, host=LOOPBACK, port=0)
+    user = CorpusUser()
+    layer = TransactionLayer(transport, clock, user, timers=TimerSettings(t1=30, t2=60))
+    await transport.start(layer)
+    return transport, layer, user
+
+
+@pytest.mark.parametrize("name", sorted(UDP_OUTCOMES))
+async def test_rfc4475_over_udp(name: str, udp_client: socket.socket):
+    transport, layer, user = await corpus_stack()
+    try:
+        udp_client.sendto((CORPUS / f"{name}.dat").read_bytes(), (LOOPBACK, transport.port))
+        udp_client.sendto(probe(), (LOOPBACK, transport.port))
+        replies: list[int] = []
+        loop = asyncio.get_running_loop()
+        while True:  # everything before the probe's 200 answers the torture message
+            # (raw: a stateless answer echoes the broken header fields it was built from)
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(udp_client, 65535), WAIT)
+            if b"\r\nCall-ID: probe-1\r\n" in data:
+                break
+            assert data.startswith(b"SIP/2.0 ")
+            replies.append(int(data[8:11]))
+        outcome = UDP_OUTCOMES[name]
+        delivered = [req for req, _ in user.requests if req.call_id != "probe-1"]
+        stats = transport.stats
+        assert len(delivered) == (1 if outcome == UP else 0)
+        assert replies == ([outcome] if isinstance(outcome, int) else [])
+        assert stats.rejected_unparseable == (1 if isinstance(outcome, int) else 0)
+        assert stats.dropped_unparseable + stats.dropped_responses == (1 if outcome == DROP else 0)
+        assert layer.stats.stray_responses == (1 if outcome == STRAY else 0)
+        assert layer.stats.rejected_no_cookie == (1 if outcome == NO_COOKIE else 0)
+        assert stats.user_errors == 0
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize("name", sorted(UDP_OUTCOMES))
+async def test_rfc4475_over_tcp(name: str):
+    transport, _, user = await corpus_stack()
+    try:
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        writer.write((CORPUS / f"{name}.dat").read_bytes())
+        writer.write_eof()
+        statuses: list[int] = []
+        async with asyncio.timeout(WAIT):
+            data = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        while data:
+            end = data.index(b"\r\n\r\n") + 4
+            statuses.append(int(data[8:11]))
+            assert b"Content-Length: 0\r\n" in data[:end]
+            data = data[end:]
+        udp_outcome = UDP_OUTCOMES[name]
+        expected = TCP_STATUSES.get(name, [udp_outcome] if isinstance(udp_outcome, int) else [])
+        assert statuses == expected
+        assert transport.stats.user_errors == 0
+        # the server still answers afterwards
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        writer.write(probe())
+        answer = await read_message(reader)
+        writer.close()
+        await writer.wait_closed()
+        assert isinstance(answer, SipResponse)
+        assert answer.status == 200
+        delivered = [req for req, _ in user.requests if req.call_id != "probe-1"]
+        assert len(delivered) == (1 if udp_outcome == UP and name not in TCP_NOT_DELIVERED else 0)
+    finally:
+        await transport.close()
+
+
+def test_stateless_answer_golden_bytes():
+    broken = (
+        b"INVITE sip:bob@192.0.2.1 SIP/2.0\r\n"
+        b"v: SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bK1;rport, SIP/2.0/TCP p.example\r\n"
+        b"Max-Forwards: lots\r\n"
+        b"f: <sip:alice@example.com>;tag=a1\r\n"
+        b"t: <sip:bob@example.com>\r\n"
+        b"i: call-1\r\n"
+        b"CSeq: 1 INVITE\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    answer = salvage_error_response(broken, 400, "Bad Max-Forwards")
+    assert answer is not None
+    tag = answer.split(b";tag=")[2].split(b"\r\n")[0]
+    assert answer == (
+        b"SIP/2.0 400 Bad Max-Forwards\r\n"
+        b"Via: SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bK1;rport, SIP/2.0/TCP p.example\r\n"
+        b"From: <sip:alice@example.com>;tag=a1\r\n"
+        b"To: <sip:bob@example.com>;tag=" + tag + b"\r\n"
+        b"Call-ID: call-1\r\n"
+        b"CSeq: 1 INVITE\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    assert salvage_error_response(broken, 400, "Bad Max-Forwards") == answer  # same tag again
+    assert salvage_error_response(broken.replace(b"INVITE sip", b"ACK sip"), 400, "x") is None
+    assert salvage_error_response(b"SIP/2.0 200 OK\r\nv: x\r\nCSeq: 1 A\r\n\r\n", 400, "x") is None
+    assert salvage_error_response(broken.replace(b"CSeq: 1 INVITE\r\n", b""), 400, "x") is None
+    injected = salvage_error_response(broken, 400, "evil\r\nX-Injected: 1")
+    assert injected is not None
+    assert injected.startswith(b"SIP/2.0 400 Bad Request\r\n")

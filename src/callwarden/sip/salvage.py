@@ -1,14 +1,15 @@
 """Stateless error responses to requests that failed to parse (sans-IO).
 
 RFC 3261 8.2 / RFC 4475: a malformed request is answered with 400 (or 505, 513...) when
-enough of it is readable to build a response - the request line and the Via, From, To,
-Call-ID and CSeq header fields, copied as they are (8.2.6.2) - and silently dropped
-otherwise. Responses and ACKs are never answered.
+enough of it is readable for the sender to match the response - a request line, a Via and a
+CSeq - copying Via, From, To, Call-ID and CSeq as they are (8.2.6.2; RFC 4475 3.3.1 wants a
+400 even when From, To and Call-ID are missing). Anything less is silently dropped, and so are
+responses and ACKs.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 
 __all__ = ["MAX_SALVAGE_BYTES", "salvage_error_response"]
 
@@ -58,8 +59,9 @@ def _header_lines(text: str) -> tuple[str, list[str]] | None:
 
 
 def _request_method(start: str) -> str | None:
+    """The method of a request line; LWS inside the Request-URI is tolerated (RFC 4475 3.1.2.8)."""
     parts = start.split()
-    if len(parts) != 3 or not parts[2].upper().startswith("SIP/"):
+    if len(parts) < 3 or not parts[-1].upper().startswith("SIP/"):
         return None
     method = parts[0]
     if method.upper().startswith("SIP/") or not set(method) <= _TOKEN_CHARS:
@@ -92,17 +94,17 @@ def salvage_error_response(data: bytes, status: int, reason: str) -> bytes | Non
         if cleaned is None:
             continue
         found.setdefault(canonical, []).append(cleaned)
-    if "Via" not in found or any(name not in found for name in _SINGLE):
+    if "Via" not in found or "CSeq" not in found:
         return None
-    to = found["To"][0]
-    if ";tag=" not in to.lower().replace(" ", ""):
-        to = f"{to};tag={secrets.token_hex(6)}"
+    if "To" in found:
+        to = found["To"][0]
+        if ";tag=" not in to.lower().replace(" ", ""):
+            # deterministic, so a retransmission gets the same tag (RFC 3261 8.2.7)
+            tag = hashlib.sha256(head).hexdigest()[:12]
+            found["To"] = [f"{to};tag={tag}"]
     safe_reason = _clean(reason) or "Bad Request"
     out = [f"SIP/2.0 {status} {safe_reason}"]
     out.extend(f"Via: {via}" for via in found["Via"])
-    out.append(f"From: {found['From'][0]}")
-    out.append(f"To: {to}")
-    out.append(f"Call-ID: {found['Call-ID'][0]}")
-    out.append(f"CSeq: {found['CSeq'][0]}")
+    out.extend(f"{name}: {found[name][0]}" for name in _SINGLE if name in found)
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8")

@@ -44,8 +44,11 @@ def new_call_id(host: str) -> str:
 
 
 def has_magic_cookie(branch: str | None) -> bool:
-    """True when the branch was built by an RFC 3261 element."""
-    return branch is not None and branch.startswith(MAGIC_COOKIE)
+    """True when the branch was built by an RFC 3261 element: the magic cookie followed by
+    an identifier (a bare cookie identifies nothing, RFC 4475 3.2.1)."""
+    return (
+        branch is not None and len(branch) > len(MAGIC_COOKIE) and branch.startswith(MAGIC_COOKIE)
+    )
 
 
 def client_key(branch: str, method: str) -> ClientKey:
@@ -58,10 +61,10 @@ def server_key(via: Via, method: str) -> ServerKey | None:
 
     ACK is keyed as INVITE so that it finds the INVITE transaction it acknowledges; CANCEL
     keeps its own method (it is a transaction of its own). Returns None for RFC 2543 style
-    branches (no magic cookie), which this stack does not match.
+    branches (no magic cookie, or nothing after it), which this stack does not match.
     """
     branch = via.branch
-    if branch is None or not branch.startswith(MAGIC_COOKIE):
+    if branch is None or not has_magic_cookie(branch):
         return None
     key_method = "INVITE" if method == "ACK" else method
     return (branch, via.host.lower(), via.port, key_method)
