@@ -29,12 +29,11 @@ def _content_length(head: bytes, max_body_bytes: int) -> int:
     if len(values) > 1:
         raise SipParseError("more than one Content-Length")
     value = values[0]
-    if not value.isdigit() or len(value.lstrip(b"0")) > 10:
+    if not value.isdigit():
         raise SipParseError(f"invalid Content-Length {value[:20]!r}")
-    length = int(value)
-    if length > max_body_bytes:
+    if len(value.lstrip(b"0")) > len(str(max_body_bytes)) or int(value) > max_body_bytes:
         raise SipParseError("body too large", 513)
-    return length
+    return int(value)
 
 
 class StreamFramer:

@@ -332,9 +332,7 @@ def _body(
         return body
     if len(lengths) > 1:
         raise SipParseError("more than one Content-Length")
-    length = parse_uint(lengths[0], "Content-Length", _MAX_UINT32)
-    if length > max_body_bytes:
-        raise SipParseError("body too large", 513)
+    length = _content_length(lengths[0], max_body_bytes)
     if body_start + length > len(data):
         raise SipParseError("Content-Length larger than the message")
     canonical = str(length)
@@ -343,6 +341,16 @@ def _body(
         position = next(i for i, entry in enumerate(entries) if entry[0] == "content-length")
         entries[position] = ("content-length", "Content-Length", canonical)
     return data[body_start : body_start + length]
+
+
+def _content_length(text: str, max_body_bytes: int) -> int:
+    """Content-Length (RFC 3261 20.14): ``1*DIGIT``; over ``max_body_bytes`` is 513."""
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError(f"invalid Content-Length {text[:20]!r}")
+    digits = text.lstrip("0")
+    if len(digits) > len(str(max_body_bytes)) or int(text) > max_body_bytes:
+        raise SipParseError("body too large", 513)
+    return int(text)
 
 
 def parse_message(

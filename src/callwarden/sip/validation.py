@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from callwarden.sip.errors import BadExtensionError, SipError
 from callwarden.sip.message import SipRequest
-from callwarden.sip.syntax import TOKEN
 
 # Methods whose bodies carry session descriptions (RFC 3261 13, RFC 3262, RFC 3311).
 _OFFER_ANSWER_METHODS = frozenset({"INVITE", "UPDATE", "PRACK"})
 # Require / Proxy-Require "MUST be ignored" in these (RFC 3261 8.2.2.3); ACK gets no response.
 _NO_EXTENSION_CHECK = frozenset({"ACK", "CANCEL"})
+_SDP_RANGES = frozenset({("application", "sdp"), ("application", "*"), ("*", "*")})
 
 
 def _option_tags(request: SipRequest, name: str) -> list[str]:
@@ -77,10 +77,7 @@ def _check_accept(request: SipRequest) -> None:
     if not ranges:
         return  # absent Accept means application/sdp (RFC 3261 20.1)
     for media_range in ranges:
-        kind, _, subtype = media_range.partition(";")[0].strip(" \t").lower().partition("/")
-        kind, subtype = kind.strip(" \t"), subtype.strip(" \t")
-        if TOKEN.fullmatch(kind) is None and kind != "*":
-            continue
-        if (kind, subtype) in (("application", "sdp"), ("application", "*"), ("*", "*")):
+        kind, _, subtype = media_range.partition(";")[0].lower().partition("/")
+        if (kind.strip(" \t"), subtype.strip(" \t")) in _SDP_RANGES:
             return
     raise SipError("Accept does not include application/sdp", 406)
