@@ -158,13 +158,15 @@ class SippProcess:
         except (OSError, ValueError):
             return None
 
-    def errors(self, limit: int = 5) -> list[str]:
-        """First lines of SIPp's error log and stderr, to say why calls failed."""
+    def errors(self, limit: int = 2, width: int = 160) -> list[str]:
+        """The first events of SIPp's error log and stderr, to say why calls failed."""
         lines: list[str] = []
         for path in [*sorted(self.workdir.glob("*_errors.log")), self.workdir / "stderr"]:
             if path.exists():
-                lines += [line for line in path.read_text(errors="replace").splitlines() if line]
-        return lines[:limit]
+                text = path.read_text(errors="replace")
+                events = re.split(r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ", text)
+                lines += [" ".join(event.split())[:width] for event in events if event.strip()]
+        return [line for line in lines if not line.startswith("The following events")][:limit]
 
 
 def sipp_scenario(name: str) -> str:

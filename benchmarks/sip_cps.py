@@ -42,7 +42,25 @@ from _common import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_RATES = [50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000, 8000]
+DEFAULT_RATES = [
+    50,
+    100,
+    200,
+    300,
+    400,
+    600,
+    800,
+    1000,
+    1500,
+    2000,
+    3000,
+    4000,
+    6000,
+    8000,
+    10000,
+    12000,
+    15000,
+]
 UAC_HOST = "127.0.0.2"
 UAS_HOST = "127.0.0.3"
 CALLWARDEN_HOST = "127.0.0.1"
@@ -242,12 +260,13 @@ def run_step(
     options: argparse.Namespace,
     workdir: Path,
     callwarden: Callwarden | None,
+    attempt: int = 0,
 ) -> Step:
     calls = rate * options.duration
     hold_s = options.hold_ms / 1000.0
-    limit = max(200, int(rate * (hold_s + 2.0) * 1.5))
+    limit = max(200, int(rate * (hold_s + 1.0) * 1.25))
     timeout = f"{options.duration * 3 + 30}s"
-    step_dir = workdir / run / str(rate)
+    step_dir = workdir / run / f"{rate}-{attempt}"
     uas = SippProcess(
         "uas",
         [
@@ -299,7 +318,7 @@ def run_step(
         reasons.append(f"SIPp kept only {achieved:.0f} calls/s")
     if callwarden is not None and callwarden.process and callwarden.process.poll() is not None:
         reasons.append(f"callwarden exited with status {callwarden.process.returncode}")
-    if reasons and (errors := uac.errors(3) + uas.errors(3)):
+    if reasons and (errors := uac.errors() + uas.errors()):
         reasons.append("first errors: " + " | ".join(errors))
     return Step(
         run=run,
@@ -331,8 +350,10 @@ def find_max_rate(
     best = 0
     steps: list[Step] = []
     for rate in options.rates:
-        for _attempt in range(1 + options.retries):
-            step = run_step(run, rate, target, addresses, routing, options, workdir, callwarden)
+        for attempt in range(1 + options.retries):
+            step = run_step(
+                run, rate, target, addresses, routing, options, workdir, callwarden, attempt
+            )
             steps.append(step)
             print(step.line(), flush=True)
             if step.ok:

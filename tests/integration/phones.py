@@ -580,7 +580,7 @@ class Phone:
 
     # -- shutdown --------------------------------------------------------------------------
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 1.0) -> None:
         """Hang up, wait for the calls to end, drop them, unregister, delete the account and
         close the transport. Safe to call twice."""
         if self._account is None:

@@ -13,6 +13,7 @@ import hashlib
 import re
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from audio import (
     write_wav,
 )
 from phones import (
+    CallbackError,
     CallState,
     MediaState,
     Phone,
@@ -244,6 +246,27 @@ def test_tcp_phones_call_and_hang_up(phones: PhoneBook, tones: dict[int, Path]) 
     assert has_tone(heard.between(SETTLE_S), heard.rate, 440, 40.0)
     b_call.hangup()
     a_call.wait_disconnected()
+
+
+@pytest.mark.integration
+def test_a_callback_on_a_foreign_thread_fails_the_test(sip_endpoint: SipEndpoint) -> None:
+    def foreign() -> None:
+        with sip_endpoint.callback("onProbe"):
+            pass
+
+    worker = threading.Thread(target=foreign, name="not-the-test-thread")
+    worker.start()
+    worker.join()
+    with pytest.raises(CallbackError, match="onProbe ran on thread not-the-test-thread"):
+        sip_endpoint.pump()
+
+
+@pytest.mark.integration
+def test_a_raising_callback_fails_the_test(sip_endpoint: SipEndpoint) -> None:
+    with sip_endpoint.callback("onProbe"):
+        raise ValueError("boom")
+    with pytest.raises(CallbackError, match=r"onProbe raised ValueError\('boom'\)"):
+        sip_endpoint.pump()
 
 
 # -- registration against a digest registrar served from the test thread -------------------
