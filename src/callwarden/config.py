@@ -1,4 +1,4 @@
-"""Settings of a callwarden node: defaults, then a config file, then CALLWARDEN_* variables, then flags.
+"""Settings of a callwarden node: defaults, a config file, CALLWARDEN_* variables, then flags.
 
 The embedded defaults (SQLite in the data directory, local files, in-process bus) let `make run`
 start a working node with no configuration at all.

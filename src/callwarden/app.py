@@ -1,0 +1,168 @@
+"""The composition root: the one place that builds concrete parts and wires them together.
+
+`Node` is a running callwarden node (database, directory, SIP transport, transaction layer,
+media engine, SIP application, CDR writer); `run_node` runs one on uvloop until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+import uvloop
+
+from callwarden.config import Settings
+from callwarden.media.engine import MediaConfig, MediaEngine
+from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.sip.clock import LoopClock
+from callwarden.sip.digest import DigestAuthenticator, NonceManager
+from callwarden.sip.transaction import TransactionLayer
+from callwarden.sip.transport import SipTransport, TransportConfig
+from callwarden.store.database import Database
+from callwarden.store.directory import UserDirectory
+from callwarden.store.migrations import upgrade
+from callwarden.telephony.application import ApplicationSettings, SipApplication
+from callwarden.telephony.cdr_writer import CdrWriter
+from callwarden.telephony.registrar import Registrar
+from callwarden.telephony.sip_auth import SipAuthGuard
+from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
+
+logger = logging.getLogger(__name__)
+
+NONCE_KEY_FILE = "sip-nonce.key"
+
+
+def _prepare_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+
+
+def _secret(path: Path) -> bytes:
+    """A 32-byte node secret kept in the data directory (created on first start, mode 0600)."""
+    if path.exists():
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    data = secrets.token_bytes(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    return data
+
+
+def provision_file(settings: Settings, file: Path) -> ProvisionReport:
+    """Migrate the database, then apply a provisioning file to it."""
+    _prepare_data_dir(settings)
+    url = settings.effective_database_url
+    upgrade(url)
+    database = Database(url)
+    try:
+        return Provisioner(database.sessions, realm=settings.realm).apply_file(file)
+    finally:
+        database.close()
+
+
+class Node:
+    """A callwarden node; `await start()`, then `await close()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.database: Database | None = None
+        self.directory: UserDirectory | None = None
+        self.media: MediaEngine | None = None
+        self.transport: SipTransport | None = None
+        self.layer: TransactionLayer | None = None
+        self.application: SipApplication | None = None
+        self.cdr_writer: CdrWriter | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        _prepare_data_dir(settings)
+        url = settings.effective_database_url
+        await asyncio.to_thread(upgrade, url)
+        self.database = Database(url)
+        self.directory = UserDirectory(self.database.sessions)
+        await asyncio.to_thread(self.directory.reload)
+        self.cdr_writer = CdrWriter(self.database.sessions)
+        self.cdr_writer.start()
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop)
+        self.media = MediaEngine(
+            MediaConfig(
+                host=settings.bind,
+                ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
+            )
+        )
+        await self.media.start()
+        self.transport = SipTransport(
+            clock,
+            host=settings.bind,
+            port=settings.sip_port,
+            advertised_host=settings.sdp_address,
+            config=TransportConfig(udp_buffer_bytes=4 * 1024 * 1024),
+        )
+        nonces = NonceManager(_secret(settings.data_dir / "keys" / NONCE_KEY_FILE), time.time)
+        threshold = settings.auth_failures_before_throttle
+        guard = SipAuthGuard(
+            DigestAuthenticator(settings.realm, nonces),
+            per_account=FailureThrottle(clock, ThrottleSettings(threshold=threshold)),
+            per_address=FailureThrottle(clock, ThrottleSettings(threshold=threshold * 10)),
+        )
+        directory = self.directory
+        self.application = SipApplication(
+            settings=ApplicationSettings(sdp_address=settings.sdp_address),
+            transport=self.transport,
+            media=self.media,
+            registrar=Registrar(clock),
+            guard=guard,
+            directory=lambda: directory.snapshot,
+            write_cdr=self.cdr_writer.submit,
+        )
+        self.layer = TransactionLayer(self.transport, clock, self.application)
+        self.application.bind(self.layer)
+        await self.transport.start(self.layer)
+        logger.info(
+            "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
+            settings.bind,
+            self.transport.port,
+            settings.sdp_address,
+            settings.rtp_port_low,
+            settings.rtp_port_high,
+            settings.data_dir,
+        )
+
+    async def close(self) -> None:
+        if self.application is not None:
+            await self.application.close()
+        if self.transport is not None:
+            await self.transport.close()
+        if self.media is not None:
+            await self.media.close()
+        if self.cdr_writer is not None:
+            await self.cdr_writer.close()
+        if self.database is not None:
+            self.database.close()
+
+
+async def serve(settings: Settings) -> None:
+    """Run a node until SIGINT or SIGTERM."""
+    node = Node(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+    finally:
+        logger.info("shutting down")
+        await node.close()
+
+
+def run_node(settings: Settings) -> None:
+    uvloop.run(serve(settings))

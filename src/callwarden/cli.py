@@ -1,0 +1,109 @@
+"""The `callwarden` command: serve, demo, provision."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from callwarden.config import ConfigError, Settings, load_settings, parse_port_range
+
+logger = logging.getLogger("callwarden")
+
+
+def _add_node_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML settings file")
+    parser.add_argument("--data-dir", type=Path, help="database, recordings, keys (created)")
+    parser.add_argument("--bind", help="SIP, RTP and HTTP listen address")
+    parser.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
+    parser.add_argument("--http-port", type=int, help="HTTP port")
+    parser.add_argument("--rtp-ports", help="RTP port range LOW-HIGH")
+    parser.add_argument("--media-address", help="address put into SDP (default: --bind)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in data dir)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def _settings(arguments: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "data_dir": arguments.data_dir,
+        "bind": arguments.bind,
+        "sip_port": arguments.sip_port,
+        "http_port": arguments.http_port,
+        "media_address": arguments.media_address,
+        "database_url": arguments.database_url,
+        "log_level": arguments.log_level,
+    }
+    if arguments.rtp_ports is not None:
+        overrides["rtp_port_low"], overrides["rtp_port_high"] = parse_port_range(
+            arguments.rtp_ports
+        )
+    return load_settings(config_file=arguments.config, overrides=overrides)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callwarden", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a node")
+    _add_node_flags(serve)
+    demo = commands.add_parser("demo", help="provision the demo center, then run a node")
+    _add_node_flags(demo)
+    provision = commands.add_parser("provision", help="apply a provisioning file")
+    provision.add_argument("file", type=Path)
+    _add_node_flags(provision)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _provision(settings: Settings, file: Path) -> int:
+    from callwarden.app import provision_file
+
+    report = provision_file(settings, file)
+    logger.info("%s", report.summary())
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    from callwarden.app import run_node
+
+    run_node(settings)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = _settings(arguments)
+    except ConfigError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    _configure_logging(settings.log_level)
+    from callwarden.provisioning.errors import ProvisioningError
+
+    try:
+        if arguments.command == "provision":
+            return _provision(settings, arguments.file)
+        if arguments.command == "demo":
+            demo_file = resources.files("callwarden") / "demo_center.yaml"
+            with resources.as_file(demo_file) as path:
+                _provision(settings, path)
+        return _serve(settings)
+    except (ConfigError, ProvisioningError) as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

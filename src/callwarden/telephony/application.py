@@ -1,0 +1,379 @@
+"""The SIP application: the transaction user that answers every request reaching the node.
+
+Out-of-dialog requests: REGISTER to the registrar, INVITE to the B2BUA (authenticated, routed
+by the dial plan), OPTIONS answered (keepalive), other methods refused (405/501). In-dialog
+requests and ACKs go to the call owning the dialog; requests for unknown dialogs get 481.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
+from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.models import Trunk, User
+from callwarden.media.engine import MediaEngine, MediaEvent, RtpTimeoutEvent
+from callwarden.sip.addressing import Destination, Source, TransportName
+from callwarden.sip.client_transaction import InviteClientTransaction
+from callwarden.sip.dialog import Dialog, DialogId, DialogTable
+from callwarden.sip.errors import SipError
+from callwarden.sip.message import SipRequest, SipResponse, make_error_response, make_response
+from callwarden.sip.server_transaction import InviteServerTransaction, ServerTransaction
+from callwarden.sip.transaction import TransactionLayer
+from callwarden.sip.transport import SipTransport
+from callwarden.sip.tx_keys import new_tag
+from callwarden.sip.uri import SipUri
+from callwarden.sip.validation import check_request
+from callwarden.telephony.call import (
+    Call,
+    DialogAck,
+    Hangup,
+    InboundCancel,
+    InDialogRequest,
+    Leg,
+    OutboundResponse,
+)
+from callwarden.telephony.call_context import CallerInfo, OutboundTarget
+from callwarden.telephony.dialplan import (
+    Rejected,
+    Route,
+    ToQueue,
+    ToTrunk,
+    ToUser,
+    is_dial_string,
+    route_from_trunk,
+    route_from_user,
+)
+from callwarden.telephony.flows import flow_destination
+from callwarden.telephony.registrar import Registrar
+from callwarden.telephony.sip_auth import FromTrunk, FromUser, Refused, SipAuthGuard
+
+logger = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+_KNOWN_UNSUPPORTED = frozenset(
+    {"MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "PUBLISH", "UPDATE", "PRACK"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationSettings:
+    sdp_address: str
+    ring_timeout: float = 60.0
+    user_agent: str = "callwarden"
+    max_calls: int = 10_000
+
+
+class SipApplication:
+    """Implements the transaction layer's TransactionUser and the calls' CallServices."""
+
+    allow = ALLOW
+
+    def __init__(
+        self,
+        *,
+        settings: ApplicationSettings,
+        transport: SipTransport,
+        media: MediaEngine,
+        registrar: Registrar,
+        guard: SipAuthGuard,
+        directory: Callable[[], DirectorySnapshot],
+        write_cdr: Callable[[NewCdr], None],
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.media = media
+        self.registrar = registrar
+        self.guard = guard
+        self._directory = directory
+        self._write_cdr = write_cdr
+        self.sdp_address = settings.sdp_address
+        self.ring_timeout = settings.ring_timeout
+        self.user_agent = settings.user_agent
+        self._layer: TransactionLayer | None = None
+        self._dialogs = DialogTable()
+        self._owners: dict[DialogId, tuple[Call, Leg]] = {}
+        self._calls_by_tx: dict[int, Call] = {}
+        self._tasks: dict[Call, asyncio.Task[None]] = {}
+        self._unsubscribe = media.subscribe(self._on_media_event)
+
+    def bind(self, layer: TransactionLayer) -> None:
+        """Attach the transaction layer this application is the user of."""
+        self._layer = layer
+
+    @property
+    def layer(self) -> TransactionLayer:
+        if self._layer is None:
+            raise RuntimeError("SipApplication used before bind()")
+        return self._layer
+
+    @property
+    def t1(self) -> float:
+        return self.layer.timers.t1
+
+    @property
+    def t2(self) -> float:
+        return self.layer.timers.t2
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._tasks)
+
+    # ---- TransactionUser ----------------------------------------------------------------------
+
+    def on_request(self, request: SipRequest, server_tx: ServerTransaction) -> None:
+        method = request.method
+        try:
+            if method in _KNOWN_UNSUPPORTED and request.to.tag is None:
+                self._respond(server_tx, 405, allow=True)
+                return
+            if method not in ("INVITE", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE"):
+                self._respond(server_tx, 501, allow=True)
+                return
+            check_request(request)
+            if request.to.tag is not None:
+                self._on_in_dialog(request, server_tx)
+            elif method == "INVITE":
+                assert isinstance(server_tx, InviteServerTransaction)
+                self._on_invite(request, server_tx)
+            elif method == "REGISTER":
+                self._on_register(request, server_tx)
+            elif method == "OPTIONS":
+                self._respond(server_tx, 200, allow=True, accept=True)
+            else:
+                self._respond(server_tx, 481)
+        except SipError as error:
+            if not server_tx.is_terminated and server_tx.last_response is None:
+                server_tx.respond(make_error_response(request, error, to_tag=new_tag()))
+
+    def _respond(
+        self, tx: ServerTransaction, status: int, *, allow: bool = False, accept: bool = False
+    ) -> None:
+        response = make_response(tx.request, status, to_tag=new_tag())
+        if allow:
+            response.headers.add("Allow", ALLOW)
+        if accept:
+            response.headers.add("Accept", "application/sdp")
+        tx.respond(response)
+
+    def on_ack(self, request: SipRequest, source: Source) -> None:
+        dialog = self._dialogs.find_for_request(request)
+        owner = None if dialog is None else self._owners.get(dialog.id)
+        if owner is not None:
+            owner[0].post(DialogAck(owner[1]))
+
+    def on_cancel(self, server_tx: InviteServerTransaction) -> None:
+        call = self._calls_by_tx.get(id(server_tx))
+        if call is not None:
+            call.post(InboundCancel())
+        elif server_tx.last_response is None or server_tx.last_response.status < 200:
+            server_tx.respond(make_response(server_tx.request, 487, to_tag=new_tag()))
+
+    # ---- in-dialog ----------------------------------------------------------------------------
+
+    def _on_in_dialog(self, request: SipRequest, server_tx: ServerTransaction) -> None:
+        dialog = self._dialogs.match_request(request)  # 481 / 500 as SipError
+        owner = self._owners.get(dialog.id)
+        if owner is None:
+            raise SipError("dialog without a call", 481)
+        owner[0].post(InDialogRequest(owner[1], request, server_tx))
+
+    # ---- REGISTER -----------------------------------------------------------------------------
+
+    def _on_register(self, request: SipRequest, server_tx: ServerTransaction) -> None:
+        aor = request.to.uri
+        if not isinstance(aor, SipUri) or not aor.user:
+            raise SipError("the address of record must be a sip or sips URI with a user", 400)
+        identity = self.guard.identify(
+            request, server_tx.source, self._directory(), allow_trunks=False
+        )
+        if isinstance(identity, Refused):
+            server_tx.respond(identity.response)
+            return
+        assert isinstance(identity, FromUser)
+        server_tx.respond(
+            self.registrar.register(request, server_tx.source, identity.user.username)
+        )
+
+    # ---- INVITE -------------------------------------------------------------------------------
+
+    def _on_invite(self, request: SipRequest, server_tx: InviteServerTransaction) -> None:
+        if request.max_forwards == 0:
+            raise SipError("Max-Forwards exhausted", 483)
+        uri = request.uri
+        if not isinstance(uri, SipUri):
+            raise SipError("unsupported Request-URI scheme", 416)
+        directory = self._directory()
+        identity = self.guard.identify(request, server_tx.source, directory, allow_trunks=True)
+        if isinstance(identity, Refused):
+            server_tx.respond(identity.response)
+            return
+        if len(self._tasks) >= self.settings.max_calls:
+            raise SipError("too many calls", 503, headers=(("Retry-After", "5"),))
+        number = uri.user or ""
+        source = server_tx.source
+        if isinstance(identity, FromTrunk):
+            route = route_from_trunk(directory, identity.trunk, number)
+            caller = self._trunk_caller(request, source, identity.trunk, number, route)
+        else:
+            route = route_from_user(directory, identity.user, number)
+            caller = self._user_caller(request, source, identity.user, number, route)
+        if isinstance(route, Rejected):
+            logger.info(
+                "call %s from %s to %r refused: %d %s",
+                request.call_id,
+                caller.label,
+                number,
+                route.status,
+                route.reason,
+            )
+            raise SipError(route.reason, route.status, route.reason)
+        target = self._target(route, caller)
+        call = Call(self, server_tx, caller, target, on_finished=self._on_call_finished)
+        self._calls_by_tx[id(server_tx)] = call
+        task = asyncio.get_running_loop().create_task(call.run(), name=f"call {call.call_id}")
+        self._tasks[call] = task
+        logger.info("call %s: %s -> %s", call.call_id, caller.label, target.label)
+
+    def _user_caller(
+        self, request: SipRequest, source: Source, user: User, number: str, route: Route
+    ) -> CallerInfo:
+        contact = request.contacts[0].uri if request.contacts else None
+        return CallerInfo(
+            direction=CallDirection.OUTBOUND
+            if isinstance(route, ToTrunk)
+            else CallDirection.INTERNAL,
+            label=user.extension or user.username,
+            dialled=number,
+            flow=flow_destination(contact, source, symmetric=request.top_via.has_rport),
+            latch_host=source.remote_host,
+            user_id=user.id,
+            team_id=user.team_id,
+        )
+
+    def _trunk_caller(
+        self, request: SipRequest, source: Source, trunk: Trunk, number: str, route: Route
+    ) -> CallerInfo:
+        calling = request.from_.uri
+        calling_number = calling.user if isinstance(calling, SipUri) else None
+        contact = request.contacts[0].uri if request.contacts else None
+        return CallerInfo(
+            direction=CallDirection.INBOUND,
+            label=calling_number
+            if calling_number and is_dial_string(calling_number)
+            else "anonymous",
+            dialled=number,
+            flow=flow_destination(contact, source, symmetric=request.top_via.has_rport),
+            latch_host=None,
+            trunk_id=trunk.id,
+        )
+
+    def _target(self, route: Route, caller: CallerInfo) -> OutboundTarget:
+        here = self.sdp_address
+        from_address = f"<sip:{caller.label}@{here}>"
+        if isinstance(route, ToUser):
+            user = route.user
+            bindings = self.registrar.bindings(user.username)
+            if not bindings:
+                raise SipError(f"{user.username} has no registered phone", 480)
+            binding = bindings[0]
+            label = user.extension or user.username
+            return OutboundTarget(
+                request_uri=binding.contact,
+                destination=binding.destination,
+                from_address=from_address,
+                to_address=f"<sip:{label}@{here}>",
+                label=label,
+                route_kind=RouteKind.EXTENSION,
+                flow=binding.destination,
+                latch_host=binding.destination.host,
+                user_id=user.id,
+            )
+        if isinstance(route, ToTrunk):
+            trunk = route.trunk
+            transport: TransportName = "TCP" if trunk.transport.value == "tcp" else "UDP"
+            params: tuple[tuple[str, str | None], ...] = (
+                (("transport", "tcp"),) if transport == "TCP" else ()
+            )
+            uri = SipUri("sip", route.number, None, trunk.host, trunk.port, params, ())
+            credentials = (
+                (trunk.username, trunk.password)
+                if trunk.username is not None and trunk.password is not None
+                else None
+            )
+            return OutboundTarget(
+                request_uri=uri,
+                destination=Destination(transport, trunk.host, trunk.port),
+                from_address=from_address,
+                to_address=f"<sip:{route.number}@{trunk.host}>",
+                label=route.number,
+                route_kind=RouteKind.TRUNK,
+                flow=None,
+                latch_host=None,
+                trunk_id=trunk.id,
+                trunk_credentials=credentials,
+            )
+        assert isinstance(route, ToQueue)
+        raise SipError(f"queue {route.queue.name} is not served yet", 480)
+
+    def _on_call_finished(self, call: Call) -> None:
+        self._tasks.pop(call, None)
+        self._calls_by_tx.pop(id(call.invite_tx), None)
+
+    def _on_media_event(self, event: MediaEvent) -> None:
+        if not isinstance(event, RtpTimeoutEvent):
+            return
+        for call in self._tasks:
+            for leg in (call.inbound, call.outbound):
+                if leg is not None and leg.endpoint_id == event.endpoint_id:
+                    call.post(Hangup("media timeout"))
+                    return
+
+    # ---- CallServices -------------------------------------------------------------------------
+
+    def contact_uri(self, transport: TransportName) -> SipUri:
+        return self.transport.contact_uri(transport)
+
+    def start_invite(
+        self, call: Call, request: SipRequest, destination: Destination
+    ) -> InviteClientTransaction:
+        def on_response(response: SipResponse) -> None:
+            call.post(OutboundResponse(response))
+
+        tx = self.layer.send_request(request, destination, on_response)
+        assert isinstance(tx, InviteClientTransaction)
+        return tx
+
+    def send_ack(self, request: SipRequest, destination: Destination) -> None:
+        self.layer.send_stateless(request, destination)
+
+    def send_bye(self, request: SipRequest, destination: Destination) -> None:
+        self.layer.send_request(request, destination, lambda _response: None)
+
+    def register_dialog(self, dialog: Dialog, call: Call, leg: Leg) -> None:
+        self._dialogs.add(dialog)
+        self._owners[dialog.id] = (call, leg)
+
+    def unregister_dialog(self, dialog: Dialog) -> None:
+        self._dialogs.remove(dialog)
+        self._owners.pop(dialog.id, None)
+
+    def write_cdr(self, cdr: NewCdr) -> None:
+        self._write_cdr(cdr)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """End every call (BYE both legs) and wait for their tasks."""
+        self._unsubscribe()
+        for call in list(self._tasks):
+            call.post(Hangup("shutdown"))
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

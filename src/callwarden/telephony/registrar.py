@@ -1,0 +1,150 @@
+"""The registrar (RFC 3261 10.3): bindings of a user's phones, kept in memory.
+
+A user may have several phones registered at once (up to `max_bindings`). Each binding
+remembers where the REGISTER physically came from: a phone behind home NAT that asked for
+symmetric routing (RFC 3581 `rport`) over UDP, or any phone over TCP, is reached at that
+source (the NAT's public address, the same TCP connection); other phones at their Contact.
+Bindings expire on the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from callwarden.sip.addressing import Destination, Source
+from callwarden.sip.clock import Clock
+from callwarden.sip.errors import SipError, SipParseError
+from callwarden.sip.message import SipRequest, SipResponse, make_response
+from callwarden.sip.uri import SipUri
+from callwarden.telephony.flows import flow_destination
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrarSettings:
+    default_expires: int = 3600
+    max_expires: int = 3600
+    min_expires: int = 60
+    max_bindings: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One registered phone of a user (RFC 3261 10.3 step 7)."""
+
+    contact: SipUri
+    destination: Destination
+    expires_at: float
+    call_id: str
+    cseq: int
+
+
+class Registrar:
+    def __init__(self, clock: Clock, settings: RegistrarSettings | None = None) -> None:
+        self._clock = clock
+        self.settings = settings or RegistrarSettings()
+        self._bindings: dict[str, list[Binding]] = {}
+
+    def bindings(self, username: str) -> list[Binding]:
+        """The live bindings of `username`, most recently registered first."""
+        current = self._live(username)
+        return sorted(current, key=lambda binding: binding.expires_at, reverse=True)
+
+    def remove_user(self, username: str) -> int:
+        """Drop every binding of `username` (user disabled); returns how many there were."""
+        return len(self._bindings.pop(username, []))
+
+    def binding_count(self) -> int:
+        return sum(len(self._live(name)) for name in list(self._bindings))
+
+    def _live(self, username: str) -> list[Binding]:
+        bindings = self._bindings.get(username)
+        if not bindings:
+            return []
+        now = self._clock.now()
+        alive = [binding for binding in bindings if binding.expires_at > now]
+        if len(alive) != len(bindings):
+            if alive:
+                self._bindings[username] = alive
+            else:
+                del self._bindings[username]
+        return alive
+
+    def register(self, request: SipRequest, source: Source, username: str) -> SipResponse:
+        """Apply an authenticated REGISTER for `username`; the response to send."""
+        aor = request.to.uri
+        if not isinstance(aor, SipUri) or aor.user != username:
+            return make_response(request, 403, "Forbidden")
+        try:
+            return self._update(request, source, username)
+        except SipError as error:
+            response = make_response(request, error.status, error.reason)
+            if error.status == 423:
+                response.headers.set("Min-Expires", str(self.settings.min_expires))
+            return response
+
+    def _expires(self, request: SipRequest, param: str | None) -> int:
+        settings = self.settings
+        if param is not None:
+            if not param.isdigit() or len(param) > 10:
+                raise SipParseError(f"malformed Contact expires {param[:20]!r}")
+            requested = int(param)
+        elif request.expires is not None:
+            requested = request.expires
+        else:
+            requested = settings.default_expires
+        if 0 < requested < settings.min_expires:
+            raise SipError("registration interval too brief", 423)
+        return min(requested, settings.max_expires)
+
+    def _update(self, request: SipRequest, source: Source, username: str) -> SipResponse:
+        now = self._clock.now()
+        call_id = request.call_id
+        cseq = request.cseq.number
+        if request.is_wildcard_contact:
+            if request.expires != 0 or len(request.headers.get_all("Contact")) != 1:
+                raise SipParseError("Contact: * needs Expires: 0 and no other Contact")
+            self._bindings.pop(username, None)
+            logger.info("unregistered all phones of %s from %s", username, source.remote_host)
+            return make_response(request, 200)
+        current = {str(binding.contact): binding for binding in self._live(username)}
+        symmetric = request.top_via.has_rport
+        for contact in request.contacts:
+            uri = contact.uri
+            if not isinstance(uri, SipUri):
+                raise SipError("Contact must be a sip or sips URI", 400)
+            key = str(uri)
+            previous = current.get(key)
+            if previous is not None and previous.call_id == call_id and previous.cseq >= cseq:
+                raise SipError("CSeq out of order for this binding", 500)
+            expires = self._expires(request, contact.param("expires"))
+            if expires == 0:
+                current.pop(key, None)
+                continue
+            current[key] = Binding(
+                contact=uri,
+                destination=flow_destination(uri, source, symmetric=symmetric),
+                expires_at=now + expires,
+                call_id=call_id,
+                cseq=cseq,
+            )
+        if len(current) > self.settings.max_bindings:
+            raise SipError("too many registered phones for this user", 403)
+        if current:
+            self._bindings[username] = list(current.values())
+        else:
+            self._bindings.pop(username, None)
+        response = make_response(request, 200)
+        for binding in self.bindings(username):
+            remaining = max(0, int(binding.expires_at - now))
+            response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
+        logger.info(
+            "%s has %d registered phone(s) (from %s:%d)",
+            username,
+            len(current),
+            source.remote_host,
+            source.remote_port,
+        )
+        return response
