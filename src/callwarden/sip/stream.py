@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Protocol, cast
 
 from callwarden.sip.addressing import Source, TransportName
 from callwarden.sip.clock import TimerHandle
@@ -80,8 +80,9 @@ class StreamConnection(asyncio.Protocol):
         return self.transport is not None and not self.closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transports are not asyncio.Transport subclasses, but implement it.
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         if not isinstance(peer, tuple) or not isinstance(local, tuple):
