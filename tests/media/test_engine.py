@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 import uvloop
 
-from callwarden.media.dtmf import dtmf_packets
-from callwarden.media.engine import (
+from callwarden.media.control import (
     DtmfEvent,
     EndpointId,
     MediaConfig,
-    MediaEngine,
     MediaError,
     MediaEvent,
     RtpTimeoutEvent,
 )
+from callwarden.media.dtmf import dtmf_packets
+from callwarden.media.engine import MediaEngine
 from callwarden.media.ports import PortsExhaustedError
 from callwarden.media.rtcp import (
     ReceiverReport,

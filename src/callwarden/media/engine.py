@@ -16,13 +16,23 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NewType, Self
+from typing import Self
 
 from callwarden.media.bridge import Bridge, BridgeError, TrackSink
 from callwarden.media.clock import Clock, SystemClock
+from callwarden.media.control import (
+    BridgeId,
+    DtmfEvent,
+    EndpointId,
+    EngineStats,
+    LocalMedia,
+    MediaConfig,
+    MediaError,
+    MediaEvent,
+    RtpTimeoutEvent,
+)
 from callwarden.media.dtmf import DtmfDigit
 from callwarden.media.endpoint import Direction, EndpointError, EndpointStats, RtpEndpoint
 from callwarden.media.g711 import Encoding
@@ -33,68 +43,9 @@ from callwarden.media.ports import PortAllocator, PortRange, PortsExhaustedError
 
 logger = logging.getLogger(__name__)
 
-EndpointId = NewType("EndpointId", str)
-BridgeId = NewType("BridgeId", str)
-
 TICK_SECONDS = 0.020
 _HOUSEKEEPING_TICKS = 50
 _BIND_ATTEMPTS = 16
-
-
-class MediaError(ValueError):
-    """A media command named something that does not exist or gave an invalid value."""
-
-
-@dataclass(frozen=True, slots=True)
-class MediaConfig:
-    """Engine settings. ``ports`` is ``"LOW-HIGH"`` as given by ``--rtp-ports``."""
-
-    host: str = "127.0.0.1"
-    ports: str = "20000-29999"
-    rtp_timeout: float | None = 60.0
-    jitter_frames: int = 2
-    rtcp_interval: float = 5.0
-    cname: str = "callwarden"
-
-
-@dataclass(frozen=True, slots=True)
-class LocalMedia:
-    """Where an endpoint listens: put ``host`` and ``rtp_port`` into the SDP."""
-
-    endpoint_id: EndpointId
-    host: str
-    rtp_port: int
-    rtcp_port: int
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfEvent:
-    """A key press received on an endpoint (RFC 4733); ``timestamp`` is the event's RTP time."""
-
-    endpoint_id: EndpointId
-    digit: str
-    timestamp: int
-
-
-@dataclass(frozen=True, slots=True)
-class RtpTimeoutEvent:
-    """An enabled endpoint whose remote should send received nothing for ``seconds``."""
-
-    endpoint_id: EndpointId
-    seconds: float
-
-
-MediaEvent = DtmfEvent | RtpTimeoutEvent
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    endpoints: int
-    bridges: int
-    ports_free: int
-    ticks: int
-    late_ticks: int
-    tick_work_max_ms: float
 
 
 class MediaEngine:
@@ -109,8 +60,10 @@ class MediaEngine:
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        id_prefix: str = "",
     ) -> None:
         self.config = config
+        self._prefix = id_prefix
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._rng = rng if rng is not None else random.SystemRandom()
         self._ports = PortAllocator(PortRange.parse(config.ports))
@@ -205,10 +158,16 @@ class MediaEngine:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    async def create_endpoint(self) -> LocalMedia:
-        """Allocate a port pair and bind an endpoint to it (raises PortsExhaustedError)."""
+    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
+        """Allocate a port pair and bind an endpoint to it (raises PortsExhaustedError).
+
+        ``bridge_id`` names the bridge the endpoint is for: one engine process ignores it
+        beyond checking it exists; a worker pool creates the endpoint in that bridge's worker.
+        """
+        if bridge_id is not None:
+            self._bridge(bridge_id)
         loop = asyncio.get_running_loop()
-        endpoint_id = EndpointId(f"e{next(self._ids)}")
+        endpoint_id = EndpointId(f"{self._prefix}e{next(self._ids)}")
         for _ in range(_BIND_ATTEMPTS):
             port = self._ports.allocate()
             endpoint = RtpEndpoint(
@@ -312,7 +271,7 @@ class MediaEngine:
     # --- bridges ------------------------------------------------------------------------------
 
     async def create_bridge(self) -> BridgeId:
-        bridge_id = BridgeId(f"b{next(self._ids)}")
+        bridge_id = BridgeId(f"{self._prefix}b{next(self._ids)}")
         bridge = Bridge(bridge_id, jitter_depth=self.config.jitter_frames)
         self._bridges[bridge_id] = bridge
         self._mixer.add(bridge)
@@ -361,7 +320,7 @@ class MediaEngine:
 
     def _add_source(self, bridge_id: str, role: str, source: ToneSource | PcmSource) -> str:
         bridge = self._bridge(bridge_id)
-        participant_id = f"p{next(self._ids)}"
+        participant_id = f"{self._prefix}p{next(self._ids)}"
         bridge.add(participant_id, role, frame_source=source)
         return participant_id
 

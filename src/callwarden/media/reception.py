@@ -26,10 +26,11 @@ class ReceptionStatistics:
         "_bad_seq",
         "_expected_prior",
         "_jitter",
+        "_last_arrival",
         "_last_sr",
         "_last_sr_arrival",
+        "_last_timestamp",
         "_received_prior",
-        "_transit",
         "base_seq",
         "clock_rate",
         "cycles",
@@ -48,7 +49,8 @@ class ReceptionStatistics:
         self._bad_seq = SEQUENCE_MODULO + 1
         self._received_prior = 0
         self._expected_prior = 0
-        self._transit: tuple[float, int] | None = None
+        self._last_arrival = 0.0
+        self._last_timestamp = 0
         self._jitter = 0.0
         self._last_sr = 0
         self._last_sr_arrival = 0.0
@@ -67,7 +69,8 @@ class ReceptionStatistics:
         if ssrc != self.ssrc:
             self.ssrc = ssrc
             self._init_seq(seq)
-            self._transit = None
+            self._last_arrival = arrival
+            self._last_timestamp = timestamp
             self._jitter = 0.0
         else:
             delta = (seq - self.max_seq) & 0xFFFF
@@ -84,14 +87,14 @@ class ReceptionStatistics:
         self.received += 1
         # Interarrival jitter, A.8: D = (R_j - R_i) - (S_j - S_i) in timestamp units, with the
         # timestamp difference taken modulo 2^32 as a signed value.
-        previous = self._transit
-        self._transit = (arrival, timestamp)
-        if previous is not None:
-            sent = ((timestamp - previous[1] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-            difference = (arrival - previous[0]) * self.clock_rate - sent
-            if difference < 0:
-                difference = -difference
-            self._jitter += (difference - self._jitter) / 16.0
+        # (The first packet of a source sets the previous values to its own: D = 0.)
+        sent = ((timestamp - self._last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        difference = (arrival - self._last_arrival) * self.clock_rate - sent
+        self._last_arrival = arrival
+        self._last_timestamp = timestamp
+        if difference < 0:
+            difference = -difference
+        self._jitter += (difference - self._jitter) * 0.0625
         return True
 
     @property

@@ -149,9 +149,8 @@ class OutgoingStream:
             out_seq = (self.sequence_number + 1) & 0xFFFF
             delta = 1
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if delta < 0x8000:
+        if delta < 0x8000:  # in order: the newest sequence number and timestamp sent
             self.sequence_number = out_seq
-        if ((out_ts - self.timestamp) & 0xFFFFFFFF) < 0x80000000:
             self.timestamp = out_ts
         self.last_send = now
         self.packets += 1

@@ -1,0 +1,482 @@
+"""Concurrent two-party G.711 calls through the media engine, against rtpengine as the reference.
+
+A generator of our own (benchmarks/rtpgen.c, compiled here with the system C compiler, one
+process, one tight epoll loop) sends 50 packets/s each way per call, each stream at its own phase
+of the 20 ms period, with the send time in the payload. It takes the kernel receive time of what
+the relay forwards and reports loss, one-way delay and the RFC 3550 transit difference (added
+jitter) per packet. For each N the relay is
+
+* callwarden: ``MediaEngine`` on uvloop in this process (2N endpoints, N bridges, every call a
+  bridge with the normal hearing matrix, i.e. the fast path), or with ``--workers K`` K engine
+  processes sharing the calls (each bridge wholly in one worker);
+* rtpengine: the Debian daemon in userspace mode, calls set up through its ng control protocol.
+
+It prints, per N, loss, p50/p99 delay and jitter and the relay's CPU (percent of one core), then
+the largest N with loss < 0.1 % and p99 delay and jitter < 10 ms for each relay and their ratio.
+
+Usage: .venv/bin/python benchmarks/media.py [--calls 100,200,...] [--duration 8] [--workers 1]
+                                            [--no-rtpengine] [--tap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import uvloop
+
+from callwarden.media.control import MediaConfig
+from callwarden.media.engine import MediaEngine
+
+HERE = Path(__file__).resolve().parent
+GENERATOR_BASE_PORT = 12000
+ENGINE_PORTS = "16000-19999"
+RTPENGINE_PORTS = (8000, 11999)
+NG_ADDRESS = ("127.0.0.1", 2223)
+LOSS_LIMIT = 0.001
+P99_LIMIT_US = 10_000.0
+
+
+@dataclass
+class Result:
+    calls: int
+    sent: int
+    received: int
+    latency: dict[str, float]
+    jitter: dict[str, float]
+    send_lag_p99: float
+    cpu_percent: float
+
+    @property
+    def loss(self) -> float:
+        return 1.0 - self.received / self.sent if self.sent else 1.0
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.loss < LOSS_LIMIT
+            and self.latency["p99"] < P99_LIMIT_US
+            and self.jitter["p99"] < P99_LIMIT_US
+        )
+
+    @property
+    def microseconds_per_packet(self) -> float:
+        """CPU per relayed packet: each call relays 2 streams x 50 packets/s."""
+        return self.cpu_percent * 1e4 / (100 * self.calls)
+
+    def line(self, name: str) -> str:
+        return (
+            f"{name:11} N={self.calls:5d}  loss={self.loss * 100:7.3f}%  "
+            f"delay p50={self.latency['p50'] / 1000:6.2f} "
+            f"p99={self.latency['p99'] / 1000:7.2f} ms  "
+            f"jitter p99={self.jitter['p99'] / 1000:7.2f} ms  "
+            f"cpu={self.cpu_percent:5.1f}%  gen-lag p99={self.send_lag_p99 / 1000:5.2f} ms  "
+            f"{'ok' if self.passed else 'FAIL'}"
+        )
+
+
+def build_generator(directory: Path) -> Path:
+    binary = directory / "rtpgen"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit("a C compiler (cc) is needed to build the RTP generator")
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(HERE / "rtpgen.c")], check=True)
+    return binary
+
+
+async def run_generator(
+    binary: Path,
+    streams: int,
+    duration: float,
+    warmup: float,
+    destinations: Callable[[], Awaitable[list[int]]],
+    measure_cpu: Callable[[], float],
+) -> tuple[dict[str, Any], float]:
+    """Start the generator, hand it destinations, measure relay CPU over the counted window."""
+    process = await asyncio.create_subprocess_exec(
+        str(binary),
+        str(streams),
+        str(GENERATOR_BASE_PORT),
+        str(duration),
+        str(warmup),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    ready = await process.stdout.readline()
+    if ready.strip() != b"ready":
+        raise RuntimeError(f"generator failed to start: {ready!r}")
+    ports = await destinations()
+    process.stdin.write((" ".join(map(str, ports)) + "\n").encode())
+    await process.stdin.drain()
+    await asyncio.sleep(warmup + 0.02)
+    cpu_before, wall_before = measure_cpu(), time.monotonic()
+    await asyncio.sleep(duration - warmup)
+    cpu_after, wall_after = measure_cpu(), time.monotonic()
+    output = await process.stdout.readline()
+    await process.wait()
+    cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
+    return json.loads(output), cpu_percent
+
+
+def to_result(calls: int, report: dict[str, Any], cpu_percent: float) -> Result:
+    return Result(
+        calls=calls,
+        sent=report["counted_sent"],
+        received=report["counted_received"],
+        latency=report["latency_us"],
+        jitter=report["jitter_us"],
+        send_lag_p99=report["send_lag_us"]["p99"],
+        cpu_percent=cpu_percent,
+    )
+
+
+# --- callwarden ---------------------------------------------------------------------------------
+
+
+class NullTracks:
+    """A track sink that drops frames: measures the cost of per-participant tracks (--tap)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def on_frame(self, participant_id: str, pcm: npt.NDArray[np.int16], timestamp: int) -> None:
+        self.frames += 1
+
+
+async def setup_calls(engine: MediaEngine, first_stream: int, calls: int, tap: bool) -> list[int]:
+    """Create ``calls`` two-party bridges for generator streams from ``first_stream``."""
+    ports = []
+    for call in range(calls):
+        bridge = await engine.create_bridge()
+        for leg, role in enumerate(("customer", "operator")):
+            local = await engine.create_endpoint()
+            stream = first_stream + 2 * call + leg
+            await engine.set_remote(
+                local.endpoint_id,
+                host="127.0.0.1",
+                port=GENERATOR_BASE_PORT + stream,
+                payload_type=0,
+                encoding="PCMU",
+                dtmf_payload_type=101,
+            )
+            await engine.add_to_bridge(bridge, local.endpoint_id, role)
+            await engine.enable(local.endpoint_id)
+            ports.append(local.rtp_port)
+        if tap:
+            engine.set_track_sink(bridge, NullTracks())
+    return ports
+
+
+def worker_main(connection: multiprocessing.connection.Connection, ports: str, tap: bool) -> None:
+    """One engine process: set up the calls it is told, report CPU time on request."""
+
+    async def serve() -> None:
+        async with MediaEngine(MediaConfig(ports=ports, rtp_timeout=None)) as engine:
+            loop = asyncio.get_running_loop()
+            while True:
+                command = await loop.run_in_executor(None, connection.recv)
+                if command[0] == "setup":
+                    connection.send(await setup_calls(engine, command[1], command[2], tap))
+                elif command[0] == "cpu":
+                    connection.send(time.process_time())
+                else:
+                    connection.send("bye")
+                    return
+
+    uvloop.run(serve())
+
+
+async def measure_callwarden(
+    binary: Path, calls: int, duration: float, warmup: float, workers: int, tap: bool
+) -> Result:
+    if workers == 1:
+        async with MediaEngine(MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)) as engine:
+
+            async def destinations() -> list[int]:
+                return await setup_calls(engine, 0, calls, tap)
+
+            report, cpu = await run_generator(
+                binary, 2 * calls, duration, warmup, destinations, time.process_time
+            )
+        return to_result(calls, report, cpu)
+    # Several engine processes, each owning whole calls and its own slice of the port range.
+    context = multiprocessing.get_context("spawn")
+    low, high = map(int, ENGINE_PORTS.split("-"))
+    span = (high - low + 1) // workers
+    pipes = []
+    processes = []
+    for index in range(workers):
+        parent, child = context.Pipe()
+        ports = f"{low + index * span}-{low + (index + 1) * span - 1}"
+        process = context.Process(target=worker_main, args=(child, ports, tap), daemon=True)
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    loop = asyncio.get_running_loop()
+
+    async def ask(pipe: multiprocessing.connection.Connection, command: tuple[Any, ...]) -> Any:
+        pipe.send(command)
+        return await loop.run_in_executor(None, pipe.recv)
+
+    async def shared_destinations() -> list[int]:
+        share = [calls // workers + (1 if i < calls % workers else 0) for i in range(workers)]
+        starts = [2 * sum(share[:i]) for i in range(workers)]
+        results = await asyncio.gather(
+            *(ask(pipes[i], ("setup", starts[i], share[i])) for i in range(workers))
+        )
+        return [port for ports in results for port in ports]
+
+    cpu_samples: list[float] = []
+
+    def total_cpu() -> float:
+        # Synchronous round trips are fine here: the engines run in other processes.
+        total = 0.0
+        for pipe in pipes:
+            pipe.send(("cpu",))
+            total += pipe.recv()
+        cpu_samples.append(total)
+        return total
+
+    report, cpu = await run_generator(
+        binary, 2 * calls, duration, warmup, shared_destinations, total_cpu
+    )
+    for pipe in pipes:
+        await ask(pipe, ("stop",))
+    for process in processes:
+        process.join(5)
+    return to_result(calls, report, cpu)
+
+
+# --- rtpengine ------------------------------------------------------------------------------------
+
+
+def bencode(value: Any) -> bytes:
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, list):
+        return b"l" + b"".join(bencode(item) for item in value) + b"e"
+    if isinstance(value, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    raise TypeError(f"cannot bencode {type(value)}")
+
+
+def bdecode(data: bytes, index: int = 0) -> tuple[Any, int]:
+    kind = data[index : index + 1]
+    if kind == b"i":
+        end = data.index(b"e", index)
+        return int(data[index + 1 : end]), end + 1
+    if kind in (b"l", b"d"):
+        index += 1
+        items = []
+        while data[index : index + 1] != b"e":
+            item, index = bdecode(data, index)
+            items.append(item)
+        if kind == b"l":
+            return items, index + 1
+        return {items[i].decode(): items[i + 1] for i in range(0, len(items), 2)}, index + 1
+    colon = data.index(b":", index)
+    length = int(data[index:colon])
+    return data[colon + 1 : colon + 1 + length], colon + 1 + length
+
+
+class NgClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.pending: dict[bytes, asyncio.Future[dict[str, Any]]] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+        self.counter = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        cookie, _, body = data.partition(b" ")
+        future = self.pending.pop(cookie, None)
+        if future is not None and not future.done():
+            future.set_result(bdecode(body)[0])
+
+    async def command(
+        self, message: dict[str, Any], expect: bytes = b"ok", within: float = 5.0
+    ) -> dict[str, Any]:
+        assert self.transport is not None
+        self.counter += 1
+        cookie = b"c%d" % self.counter
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[cookie] = future
+        self.transport.sendto(cookie + b" " + bencode(message), NG_ADDRESS)
+        try:
+            reply = await asyncio.wait_for(future, within)
+        finally:
+            self.pending.pop(cookie, None)
+        if reply.get("result") != expect:
+            raise RuntimeError(f"rtpengine: {reply}")
+        return reply
+
+
+def sdp(port: int) -> str:
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
+
+
+def sdp_port(body: bytes) -> int:
+    for line in body.decode().splitlines():
+        if line.startswith("m=audio "):
+            return int(line.split()[1])
+    raise RuntimeError("no m=audio line in rtpengine's SDP")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_rtpengine(
+    binary: Path, calls: int, duration: float, warmup: float, threads: int
+) -> Result:
+    rtpengine = await asyncio.create_subprocess_exec(
+        "rtpengine",
+        "--interface=127.0.0.1",
+        f"--listen-ng={NG_ADDRESS[0]}:{NG_ADDRESS[1]}",
+        "--foreground",
+        "--table=-1",
+        "--no-fallback",
+        f"--port-min={RTPENGINE_PORTS[0]}",
+        f"--port-max={RTPENGINE_PORTS[1]}",
+        f"--num-threads={threads}",
+        "--log-stderr",
+        "--log-level=3",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    loop = asyncio.get_running_loop()
+    _, ng = await loop.create_datagram_endpoint(NgClient, local_addr=("127.0.0.1", 0))
+    try:
+        for _ in range(50):  # wait until rtpengine answers its control port
+            try:
+                await ng.command({"command": "ping"}, expect=b"pong", within=0.2)
+                break
+            except TimeoutError:
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("rtpengine did not start")
+
+        async def destinations() -> list[int]:
+            ports = []
+            for call in range(calls):
+                a, b = GENERATOR_BASE_PORT + 2 * call, GENERATOR_BASE_PORT + 2 * call + 1
+                common = {"call-id": f"bench-{call}", "from-tag": f"a{call}"}
+                offer = await ng.command(
+                    {"command": "offer", "sdp": sdp(a), "replace": ["origin"], **common}
+                )
+                answer = await ng.command(
+                    {"command": "answer", "sdp": sdp(b), "to-tag": f"b{call}", **common}
+                )
+                ports += [sdp_port(answer["sdp"]), sdp_port(offer["sdp"])]
+            return ports
+
+        report, cpu = await run_generator(
+            binary,
+            2 * calls,
+            duration,
+            warmup,
+            destinations,
+            lambda: process_cpu_seconds(rtpengine.pid),
+        )
+        return to_result(calls, report, cpu)
+    finally:
+        if ng.transport is not None:
+            ng.transport.close()
+        rtpengine.terminate()
+        await rtpengine.wait()
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    counts = [int(n) for n in arguments.calls.split(",")]
+    with tempfile.TemporaryDirectory() as directory:
+        binary = build_generator(Path(directory))
+        relays: list[tuple[str, Callable[[int], Awaitable[Result]]]] = [
+            (
+                f"callwarden{'x' + str(arguments.workers) if arguments.workers > 1 else ''}",
+                lambda n: measure_callwarden(
+                    binary,
+                    n,
+                    arguments.duration,
+                    arguments.warmup,
+                    arguments.workers,
+                    arguments.tap,
+                ),
+            )
+        ]
+        if not arguments.no_rtpengine and shutil.which("rtpengine"):
+            relays.append(
+                (
+                    "rtpengine",
+                    lambda n: measure_rtpengine(
+                        binary, n, arguments.duration, arguments.warmup, arguments.rtpengine_threads
+                    ),
+                )
+            )
+        best: dict[str, Result | None] = {}
+        for name, measure in relays:
+            best[name] = None
+            for calls in counts:
+                result = await measure(calls)
+                print(result.line(name), flush=True)
+                if not result.passed:
+                    break
+                best[name] = result
+        print()
+        for name, found in best.items():
+            if found is None:
+                print(f"{name}: no tested N within the bounds")
+            else:
+                print(
+                    f"{name}: largest N = {found.calls} calls ({2 * found.calls} streams)"
+                    f" at {found.cpu_percent:.1f}% of one core"
+                    f" ({found.microseconds_per_packet:.1f} µs of CPU per relayed packet)"
+                )
+        ours, reference = [*best.values(), None, None][:2]
+        if ours is not None and reference is not None:
+            print(f"ratio callwarden/rtpengine (largest N): {ours.calls / reference.calls:.2f}")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="100,200,300,400,500,600,700,800,1000")
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--tap", action="store_true", help="record every track (null sink)")
+    parser.add_argument("--no-rtpengine", action="store_true")
+    parser.add_argument("--rtpengine-threads", type=int, default=1)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.setrecursionlimit(10_000)
+    uvloop.run(main(parse_arguments()))
