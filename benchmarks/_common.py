@@ -166,7 +166,8 @@ class SippProcess:
                 text = path.read_text(errors="replace")
                 events = re.split(r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ", text)
                 lines += [" ".join(event.split())[:width] for event in events if event.strip()]
-        return [line for line in lines if not line.startswith("The following events")][:limit]
+        noise = ("The following events", "Resolving remote host")
+        return [line for line in lines if not line.startswith(noise)][:limit]
 
 
 def sipp_scenario(name: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import socket
@@ -143,8 +144,11 @@ class CallwardenUnavailableError(RuntimeError):
 
 
 class Callwarden:
-    def __init__(self, executable: Path, workdir: Path, rtp_ports: str) -> None:
+    def __init__(
+        self, executable: Path, workdir: Path, rtp_ports: str, env: dict[str, str]
+    ) -> None:
         self.executable = executable
+        self.env = {**os.environ, **env}
         self.data_dir = workdir / "callwarden-data"
         self.log_path = workdir / "callwarden.log"
         self.sip_port = free_port(CALLWARDEN_HOST)
@@ -155,7 +159,11 @@ class Callwarden:
     def _run(self, *args: str) -> None:
         try:
             done = subprocess.run(
-                [str(self.executable), *args], capture_output=True, timeout=60, check=False
+                [str(self.executable), *args],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                env=self.env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CallwardenUnavailableError(f"{self.executable} {args[0]}: {exc}") from exc
@@ -177,7 +185,11 @@ class Callwarden:
         command += ["--http-port", str(self.http_port), "--rtp-ports", self.rtp_ports]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
         deadline = time.monotonic() + ready_timeout_s
         while not options_ping(CALLWARDEN_HOST, self.sip_port):
@@ -369,6 +381,13 @@ def find_max_rate(
 # -- main ---------------------------------------------------------------------------------------
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -383,9 +402,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--retries", type=int, default=1, help="repeat a failed step this often (noisy hosts)"
     )
     parser.add_argument("--no-callwarden", action="store_true", help="reference run only")
+    parser.add_argument("--no-reference", action="store_true", help="callwarden run only")
     parser.add_argument("--callwarden", type=Path, default=REPO / ".venv" / "bin" / "callwarden")
-    parser.add_argument("--route", choices=["user", "trunk"], default="user", help=Routing.__doc__)
+    parser.add_argument(
+        "--route",
+        choices=["user", "trunk"],
+        default="user",
+        help="user: trunk inbound number -> user registered at the UAS (default); "
+        "trunk: trunk -> trunk transit (see Routing in this file)",
+    )
     parser.add_argument("--rtp-ports", default="20000-29999", help="callwarden's --rtp-ports")
+    parser.add_argument(
+        "--env",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for callwarden (repeatable), e.g. CALLWARDEN_LOG_LEVEL=WARNING",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     return parser.parse_args(argv)
@@ -394,7 +428,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _callwarden_run(
     options: argparse.Namespace, addresses: Addresses, routing: Routing, workdir: Path
 ) -> tuple[int | None, list[Step], str]:
-    callwarden = Callwarden(options.callwarden, workdir, options.rtp_ports)
+    env = dict(options.env)
+    callwarden = Callwarden(options.callwarden, workdir, options.rtp_ports, env)
     try:
         callwarden.provision(routing.provisioning(addresses))
         callwarden.start()
@@ -423,9 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     routing = Routing(mode=options.route)
     print(f"steps of {options.duration} s, calls held {options.hold_ms} ms, work dir {workdir}")
-    reference, reference_steps = find_max_rate(
-        "reference", (UAS_HOST, addresses.uas_port), addresses, routing, options, workdir
-    )
+    reference: int | None = None
+    reference_steps: list[Step] = []
+    if not options.no_reference:
+        reference, reference_steps = find_max_rate(
+            "reference", (UAS_HOST, addresses.uas_port), addresses, routing, options, workdir
+        )
     through: int | None = None
     steps: list[Step] = []
     why_not = "skipped (--no-callwarden)"
@@ -433,7 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         through, steps, why_not = _callwarden_run(options, addresses, routing, workdir)
 
     print()
-    print(f"reference  (SIPp UAC -> SIPp UAS):              {reference:>6} calls/s, 0 failed")
+    if reference is None:
+        print("reference  (SIPp UAC -> SIPp UAS):              not measured (--no-reference)")
+    else:
+        print(f"reference  (SIPp UAC -> SIPp UAS):              {reference:>6} calls/s, 0 failed")
     if through is None:
         print(f"callwarden (SIPp UAC -> callwarden -> SIPp UAS): not measured: {why_not}")
     else:
