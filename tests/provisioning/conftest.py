@@ -10,21 +10,29 @@ import pytest
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.provisioning import Provisioner
 from callwarden.security.passwords import PasswordHasher
-from callwarden.store.database import Database
+from callwarden.store.database import Database, sqlite_url
 from callwarden.store.directory import UserDirectory
 from callwarden.store.migrations import upgrade
-from callwarden.store.testing import temporary_postgres_schema, temporary_sqlite_url
+from callwarden.store.testing import clone_sqlite_database, temporary_postgres_schema
 
 REALM = "callwarden.test"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per session, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(sqlite_url(path))
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Database]:
     """A database migrated to head, once per backend."""
     if request.param == "sqlite":
-        url = temporary_sqlite_url(tmp_path)
-        upgrade(url)
-        with Database(url) as migrated:
+        with Database(clone_sqlite_database(sqlite_template, tmp_path)) as migrated:
             yield migrated
     else:
         with temporary_postgres_schema() as url:

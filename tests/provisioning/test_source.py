@@ -196,7 +196,7 @@ FAULTS = [
         "teams:\n  - name: support\n  users: []\n",
         [
             "callcenter.yaml:3: invalid YAML: while parsing a block collection "
-            "expected <block end>, but found '?'"
+            "did not find expected '-' indicator"
         ],
         id="yaml-syntax",
     ),
@@ -259,7 +259,31 @@ def test_unreadable_files_are_problems_too(tmp_path: Path) -> None:
         read_file(huge)
 
 
-def test_deep_nesting_is_refused_not_crashed() -> None:
+@pytest.mark.parametrize(
+    ("depth", "problem"),
+    [
+        (999, "deep.yaml: nested too deeply"),
+        (
+            100_000,
+            "deep.yaml:1: invalid YAML: while increasing flow level exceeded maximum nesting depth",
+        ),
+    ],
+)
+def test_deep_nesting_is_refused_quickly_not_crashed(depth: int, problem: str) -> None:
     with pytest.raises(ProvisioningError) as caught:
-        parse_text("teams: " + "[" * 100_000, "deep.yaml")
-    assert [str(problem) for problem in caught.value.problems] == ["deep.yaml: nested too deeply"]
+        parse_text("teams: " + "[" * depth + "]" * depth, "deep.yaml")
+    assert [str(found) for found in caught.value.problems] == [problem]
+
+
+@pytest.mark.parametrize(
+    ("host", "stored"),
+    [
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("SIP.Example.NET", "sip.example.net"),
+        ("127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_hosts_are_normalised(host: str, stored: str) -> None:
+    text = f"trunks:\n  - {{name: carrier, host: '{host}'}}\n"
+    assert parse_text(text, "t.yaml").document.trunks[0].host == stored

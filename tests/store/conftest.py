@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from callwarden.store.database import Database
+from callwarden.store.database import Database, sqlite_url
 from callwarden.store.migrations import upgrade
-from callwarden.store.testing import temporary_postgres_schema, temporary_sqlite_url
+from callwarden.store.testing import (
+    clone_sqlite_database,
+    temporary_postgres_schema,
+    temporary_sqlite_url,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -28,10 +32,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per session, copied by `database`."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(sqlite_url(path))
+    return path
+
+
 @pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
+def database(database_url: str, sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
     """A database migrated to head."""
-    upgrade(database_url)
+    if database_url.startswith("sqlite"):
+        database_url = clone_sqlite_database(sqlite_template, tmp_path)
+    else:
+        upgrade(database_url)
     with Database(database_url) as migrated:
         yield migrated
 

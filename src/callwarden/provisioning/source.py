@@ -135,8 +135,16 @@ def _structure_problems(root: yaml.Node, source: str) -> list[Problem]:
     return problems
 
 
+def _loader(text: str) -> yaml.SafeLoader | yaml.CSafeLoader:
+    """libyaml when present: linear in the input (the pure-Python scanner is quadratic in flow
+    nesting) and limited to 1000 levels of nesting."""
+    if yaml.__with_libyaml__:
+        return yaml.CSafeLoader(text)
+    return yaml.SafeLoader(text)  # pragma: no cover - wheels ship libyaml
+
+
 def _compose(text: str, source: str) -> tuple[yaml.Node | None, object]:
-    loader = yaml.SafeLoader(text)
+    loader = _loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
