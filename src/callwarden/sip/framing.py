@@ -39,7 +39,9 @@ def _content_length(head: bytes, max_body_bytes: int) -> int:
 class StreamFramer:
     """Splits a SIP byte stream into messages; CRLF keep-alives (RFC 5626 4.4.1) are skipped.
 
-    After ``feed`` raised, the stream is unusable and every later call raises again.
+    When a framing error follows complete messages in the same data, ``feed`` returns those
+    messages and records the error in :attr:`error` (the caller handles them, then closes);
+    otherwise it raises. After an error the stream is unusable: every later call raises.
     """
 
     def __init__(self, max_header_bytes: int = 65536, max_body_bytes: int = 1048576) -> None:
@@ -62,8 +64,14 @@ class StreamFramer:
         except SipParseError as error:
             self._error = error
             self._buffer.clear()
-            raise
+            if not messages:
+                raise
         return messages
+
+    @property
+    def error(self) -> SipParseError | None:
+        """The framing error that made the stream unusable, if any."""
+        return self._error
 
     def _next(self) -> bytes | None:
         buffer = self._buffer

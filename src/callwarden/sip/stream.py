@@ -112,6 +112,10 @@ class StreamConnection(asyncio.Protocol):
             if not self.connected:  # a previous message's handler closed us
                 return
             self.handler.stream_message(self, message)
+        failure = self.framer.error
+        if failure is not None and self.connected:  # garbage after complete messages
+            self.handler.stream_error(self, failure, b"")
+            self.close()
 
     def eof_received(self) -> bool:
         return False
