@@ -137,7 +137,8 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-FREE_TEXT = st.text(st.characters(blacklist_characters="\r\n"), max_size=20)
+TEXT_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\r\n")
+FREE_TEXT = st.text(TEXT_CHARACTERS, max_size=20)
 TOKEN_TEXT = st.text("abcXYZ019-.!%*_+`'~", min_size=1, max_size=8)
 USER_TEXT = st.text("abc019-_.!~*'()&=+$,;?/ @:%é\x00", min_size=1, max_size=10)
 HOST_TEXT = st.sampled_from(["example.com", "192.0.2.1", "[2001:db8::1]", "h-1.example.org"])
@@ -161,14 +162,14 @@ def generated_requests(draw: st.DrawFn) -> tuple[bytes, str, SipUri, NameAddress
     method = draw(TOKEN_TEXT)
     uri = draw(sip_uris()).without_params()
     uri = SipUri(uri.scheme, uri.user, None, uri.host, uri.port, uri.params, ())
-    display = draw(st.none() | st.text(max_size=12))
+    display = draw(st.none() | st.text(TEXT_CHARACTERS, max_size=12))
     from_ = NameAddress(display, draw(sip_uris()), (("tag", draw(TOKEN_TEXT)),))
     body = draw(st.binary(max_size=64))
     lines = [
         f"{method} {uri} SIP/2.0",
         f"Via: SIP/2.0/{draw(TOKEN_TEXT)} {draw(HOST_TEXT)};branch=z9hG4bK{draw(TOKEN_TEXT)}",
         f"From: {from_}",
-        f"To: {quote(draw(st.text(max_size=5)))} <{draw(sip_uris())}>",
+        f"To: {quote(draw(st.text(TEXT_CHARACTERS, max_size=5)))} <{draw(sip_uris())}>",
         f"Call-ID: {draw(TOKEN_TEXT)}@{draw(HOST_TEXT)}",
         f"CSeq: {draw(st.integers(0, 2**32 - 1))} {method}",
         "X-Extra: " + draw(FREE_TEXT),
@@ -203,13 +204,7 @@ def test_generated_requests_parse_to_their_parts(
     message = parse_message(data)
     assert isinstance(message, SipRequest)
     assert (message.method, message.uri, message.body) == (method, uri, body)
-    assert message.from_ == NameAddress(
-        from_.display_name.replace("\r", " ").replace("\n", " ")
-        if from_.display_name is not None
-        else None,
-        from_.uri,
-        from_.params,
-    )
+    assert message.from_ == from_
     check_datagram(data)
 
 
