@@ -4,13 +4,17 @@ limits and robustness (RFC 4475: broken input never stops the server)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import inspect
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,6 +32,33 @@ from callwarden.sip.tx_base import TimerSettings
 
 LOOPBACK = "127.0.0.1"
 WAIT = 3.0
+
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+
+def on_both_loops(scenario: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on the standard loop and on uvloop (what production runs)."""
+    signature = inspect.signature(scenario)
+
+    def test(**kwargs: Any) -> None:
+        loop = kwargs.pop("loop")
+        with asyncio.Runner(loop_factory=LOOP_FACTORIES[loop]) as runner:
+            runner.run(scenario(**kwargs))
+
+    test.__name__ = scenario.__name__
+    test.__qualname__ = scenario.__qualname__
+    test.__doc__ = scenario.__doc__
+    parameters = [
+        parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for parameter in signature.parameters.values()
+    ]
+    parameters.append(inspect.Parameter("loop", inspect.Parameter.KEYWORD_ONLY))
+    test.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return pytest.mark.parametrize("loop", sorted(LOOP_FACTORIES))(test)
 
 
 class Collector:
@@ -60,8 +91,8 @@ def answer_200(transport: SipTransport) -> Callable[[SipMessage, Source], None]:
     return answer
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[SipTransport, Collector]]:
+@contextlib.asynccontextmanager
+async def running_server() -> AsyncIterator[tuple[SipTransport, Collector]]:
     collector = Collector()
     transport = SipTransport(
         LoopClock(asyncio.get_running_loop()),
@@ -71,23 +102,51 @@ async def server() -> AsyncIterator[tuple[SipTransport, Collector]]:
     )
     await transport.start(collector)
     collector.answer = answer_200(transport)
-    yield transport, collector
-    await transport.close()
+    try:
+        yield transport, collector
+    finally:
+        await transport.close()
 
 
-@pytest.fixture
-async def udp_client() -> AsyncIterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((LOOPBACK, 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
+class UdpClient(asyncio.DatagramProtocol):
+    """A phone's UDP socket: sends datagrams, queues what comes back."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.queue.put_nowait(data)
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, address)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    async def recv_raw(self) -> bytes:
+        async with asyncio.timeout(WAIT):
+            return await self.queue.get()
 
 
-async def recv(sock: socket.socket) -> SipMessage:
+@contextlib.asynccontextmanager
+async def udp_socket() -> AsyncIterator[UdpClient]:
     loop = asyncio.get_running_loop()
-    data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), WAIT)
-    return parse_message(data)
+    transport, client = await loop.create_datagram_endpoint(UdpClient, local_addr=(LOOPBACK, 0))
+    try:
+        yield client
+    finally:
+        transport.close()
+
+
+async def recv(client: UdpClient) -> SipMessage:
+    return parse_message(await client.recv_raw())
 
 
 async def read_message(reader: asyncio.StreamReader) -> SipMessage:
@@ -116,166 +175,186 @@ def test_stamp_via_adds_received_and_fills_rport():
     assert not same.top_via.has_rport
 
 
-async def test_udp_request_gets_received_rport_and_symmetric_response(server, udp_client):
-    transport, collector = server
-    client_port = udp_client.getsockname()[1]
-    # The phone believes it is 10.0.0.8:5060 (behind NAT); it really is 127.0.0.1:client_port.
-    udp_client.sendto(
-        request_bytes("OPTIONS", via_host="10.0.0.8", via_port=5060), (LOOPBACK, transport.port)
-    )
-    response = await recv(udp_client)
-    assert isinstance(response, SipResponse)
-    assert response.status == 200
-    top = response.top_via
-    assert (top.received, top.rport) == (LOOPBACK, client_port)
-    message, source = collector.messages[0]
-    assert isinstance(message, SipRequest)
-    assert message.top_via.received == LOOPBACK
-    assert source == Source("UDP", LOOPBACK, client_port, LOOPBACK, transport.port)
-
-
-async def test_udp_response_without_rport_goes_to_sent_by_port(server, udp_client):
-    transport, _ = server
-    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listener.bind((LOOPBACK, 0))
-    listener.setblocking(False)
-    try:
-        sent_by_port = listener.getsockname()[1]
-        data = request_bytes("OPTIONS", via_host=LOOPBACK, via_port=sent_by_port)
-        udp_client.sendto(data.replace(b";rport", b""), (LOOPBACK, transport.port))
-        response = await recv(listener)
-        assert isinstance(response, SipResponse)
-        assert response.status == 200
-        assert response.top_via.received is None  # sent-by host was the source address
-    finally:
-        listener.close()
-
-
-async def test_garbage_datagrams_do_not_stop_the_server(server, udp_client):
-    transport, collector = server
-    for garbage in (b"\x00\xff" * 300, b"NOT SIP AT ALL\r\n\r\n", b"SIP/2.0 200\r\n\r\n", b"\r\n"):
-        udp_client.sendto(garbage, (LOOPBACK, transport.port))
-    udp_client.sendto(request_bytes("OPTIONS"), (LOOPBACK, transport.port))
-    response = await recv(udp_client)
-    assert isinstance(response, SipResponse)
-    assert response.status == 200
-    assert transport.stats.dropped_unparseable == 2
-    assert transport.stats.dropped_responses == 1
-    assert len(collector.messages) == 1
-
-
-async def test_unparseable_request_gets_a_stateless_400(server, udp_client):
-    transport, collector = server
-    broken = request_bytes("OPTIONS", extra="Max-Forwards: many\r\n")
-    udp_client.sendto(broken, (LOOPBACK, transport.port))
-    response = await recv(udp_client)
-    assert isinstance(response, SipResponse)
-    assert response.status == 400
-    assert response.call_id == "a84b4c76e66710@pc33.example.com"
-    assert response.to.tag is not None
-    assert collector.messages == []
-    assert transport.stats.rejected_unparseable == 1
-
-
-async def test_wrong_sip_version_gets_505(server, udp_client):
-    transport, _ = server
-    data = request_bytes("OPTIONS").replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1)
-    udp_client.sendto(data, (LOOPBACK, transport.port))
-    response = await recv(udp_client)
-    assert isinstance(response, SipResponse)
-    assert (response.status, response.reason) == (505, "Version Not Supported")
-
-
-async def test_oversized_datagram_gets_513(server, udp_client):
-    transport, _ = server
-    data = request_bytes("OPTIONS", extra="X-Padding: " + "a" * 5000 + "\r\n")
-    udp_client.sendto(data, (LOOPBACK, transport.port))
-    response = await recv(udp_client)
-    assert isinstance(response, SipResponse)
-    assert response.status == 513
-
-
-async def test_tcp_framing_across_split_packets_and_same_connection_reply(server):
-    transport, collector = server
-    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
-    try:
-        data = request_bytes("OPTIONS", transport="TCP", body=b"v=0\r\n")
-        for chunk in (data[:10], data[10:100], data[100:-2], data[-2:]):
-            writer.write(chunk)
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        response = await read_message(reader)
-        assert isinstance(response, SipResponse)
-        assert response.status == 200
-        message, source = collector.messages[0]
-        assert message.body == b"v=0\r\n"
-        assert source.transport == "TCP"
-        assert source.connection_id is not None
-        # two messages in one segment, preceded by a CRLF keepalive
-        second = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK2")
-        third = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK3")
-        writer.write(b"\r\n\r\n" + second + third)
-        statuses = [(await read_message(reader)).top_via.branch for _ in range(2)]
-        assert statuses == ["z9hG4bK2", "z9hG4bK3"]
-        assert transport.connection_count == 1
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-async def test_tcp_oversized_message_gets_513_and_connection_closes(server):
-    transport, _ = server
-    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
-    try:
-        data = request_bytes("OPTIONS", transport="TCP").replace(
-            b"Content-Length: 0", b"Content-Length: 99999999"
+@on_both_loops
+async def test_udp_request_gets_received_rport_and_symmetric_response():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, collector = server
+        client_port = udp_client.port
+        # The phone believes it is 10.0.0.8:5060 (behind NAT); it really is 127.0.0.1:client_port.
+        udp_client.sendto(
+            request_bytes("OPTIONS", via_host="10.0.0.8", via_port=5060), (LOOPBACK, transport.port)
         )
-        writer.write(data)
-        response = await read_message(reader)
+        response = await recv(udp_client)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+        top = response.top_via
+        assert (top.received, top.rport) == (LOOPBACK, client_port)
+        message, source = collector.messages[0]
+        assert isinstance(message, SipRequest)
+        assert message.top_via.received == LOOPBACK
+        assert source == Source("UDP", LOOPBACK, client_port, LOOPBACK, transport.port)
+
+
+@on_both_loops
+async def test_udp_response_without_rport_goes_to_sent_by_port():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, _ = server
+        async with udp_socket() as listener:
+            data = request_bytes("OPTIONS", via_host=LOOPBACK, via_port=listener.port)
+            udp_client.sendto(data.replace(b";rport", b""), (LOOPBACK, transport.port))
+            response = await recv(listener)
+            assert isinstance(response, SipResponse)
+            assert response.status == 200
+            assert response.top_via.received is None  # sent-by host was the source address
+
+
+@on_both_loops
+async def test_garbage_datagrams_do_not_stop_the_server():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, collector = server
+        for garbage in (
+            b"\x00\xff" * 300,
+            b"NOT SIP AT ALL\r\n\r\n",
+            b"SIP/2.0 200\r\n\r\n",
+            b"\r\n",
+        ):
+            udp_client.sendto(garbage, (LOOPBACK, transport.port))
+        udp_client.sendto(request_bytes("OPTIONS"), (LOOPBACK, transport.port))
+        response = await recv(udp_client)
+        assert isinstance(response, SipResponse)
+        assert response.status == 200
+        assert transport.stats.dropped_unparseable == 2
+        assert transport.stats.dropped_responses == 1
+        assert len(collector.messages) == 1
+
+
+@on_both_loops
+async def test_unparseable_request_gets_a_stateless_400():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, collector = server
+        broken = request_bytes("OPTIONS", extra="Max-Forwards: many\r\n")
+        udp_client.sendto(broken, (LOOPBACK, transport.port))
+        response = await recv(udp_client)
+        assert isinstance(response, SipResponse)
+        assert response.status == 400
+        assert response.call_id == "a84b4c76e66710@pc33.example.com"
+        assert response.to.tag is not None
+        assert collector.messages == []
+        assert transport.stats.rejected_unparseable == 1
+
+
+@on_both_loops
+async def test_wrong_sip_version_gets_505():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, _ = server
+        data = request_bytes("OPTIONS").replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1)
+        udp_client.sendto(data, (LOOPBACK, transport.port))
+        response = await recv(udp_client)
+        assert isinstance(response, SipResponse)
+        assert (response.status, response.reason) == (505, "Version Not Supported")
+
+
+@on_both_loops
+async def test_oversized_datagram_gets_513():
+    async with running_server() as server, udp_socket() as udp_client:
+        transport, _ = server
+        data = request_bytes("OPTIONS", extra="X-Padding: " + "a" * 5000 + "\r\n")
+        udp_client.sendto(data, (LOOPBACK, transport.port))
+        response = await recv(udp_client)
         assert isinstance(response, SipResponse)
         assert response.status == 513
-        async with asyncio.timeout(WAIT):
-            assert await reader.read() == b""
-        assert transport.stats.framing_errors == 1
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
-async def test_tcp_garbage_closes_the_connection_and_server_goes_on(server):
-    transport, _ = server
-    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
-    writer.write(b"GARBAGE\r\nwithout: length\r\n\r\n")
-    async with asyncio.timeout(WAIT):
-        assert await reader.read() == b""
-    writer.close()
-    await writer.wait_closed()
-    reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
-    try:
-        writer.write(request_bytes("OPTIONS", transport="TCP"))
-        response = await read_message(reader)
-        assert isinstance(response, SipResponse)
-        assert response.status == 200
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-async def test_tcp_connections_per_host_are_limited(server):
-    transport, _ = server
-    streams = [await asyncio.open_connection(LOOPBACK, transport.port) for _ in range(4)]
-    try:
-        reader, _ = streams[3]
-        async with asyncio.timeout(WAIT):
-            assert await reader.read() == b""
-        assert transport.stats.connections_refused == 1
-        assert transport.connection_count == 3
-    finally:
-        for _, writer in streams:
+@on_both_loops
+async def test_tcp_framing_across_split_packets_and_same_connection_reply():
+    async with running_server() as server:
+        transport, collector = server
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        try:
+            data = request_bytes("OPTIONS", transport="TCP", body=b"v=0\r\n")
+            for chunk in (data[:10], data[10:100], data[100:-2], data[-2:]):
+                writer.write(chunk)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            response = await read_message(reader)
+            assert isinstance(response, SipResponse)
+            assert response.status == 200
+            message, source = collector.messages[0]
+            assert message.body == b"v=0\r\n"
+            assert source.transport == "TCP"
+            assert source.connection_id is not None
+            # two messages in one segment, preceded by a CRLF keepalive
+            second = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK2")
+            third = request_bytes("OPTIONS", transport="TCP", branch="z9hG4bK3")
+            writer.write(b"\r\n\r\n" + second + third)
+            statuses = [(await read_message(reader)).top_via.branch for _ in range(2)]
+            assert statuses == ["z9hG4bK2", "z9hG4bK3"]
+            assert transport.connection_count == 1
+        finally:
             writer.close()
             await writer.wait_closed()
 
 
+@on_both_loops
+async def test_tcp_oversized_message_gets_513_and_connection_closes():
+    async with running_server() as server:
+        transport, _ = server
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        try:
+            data = request_bytes("OPTIONS", transport="TCP").replace(
+                b"Content-Length: 0", b"Content-Length: 99999999"
+            )
+            writer.write(data)
+            response = await read_message(reader)
+            assert isinstance(response, SipResponse)
+            assert response.status == 513
+            async with asyncio.timeout(WAIT):
+                assert await reader.read() == b""
+            assert transport.stats.framing_errors == 1
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+
+@on_both_loops
+async def test_tcp_garbage_closes_the_connection_and_server_goes_on():
+    async with running_server() as server:
+        transport, _ = server
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        writer.write(b"GARBAGE\r\nwithout: length\r\n\r\n")
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+        reader, writer = await asyncio.open_connection(LOOPBACK, transport.port)
+        try:
+            writer.write(request_bytes("OPTIONS", transport="TCP"))
+            response = await read_message(reader)
+            assert isinstance(response, SipResponse)
+            assert response.status == 200
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+
+@on_both_loops
+async def test_tcp_connections_per_host_are_limited():
+    async with running_server() as server:
+        transport, _ = server
+        streams = [await asyncio.open_connection(LOOPBACK, transport.port) for _ in range(4)]
+        try:
+            reader, _ = streams[3]
+            async with asyncio.timeout(WAIT):
+                assert await reader.read() == b""
+            assert transport.stats.connections_refused == 1
+            assert transport.connection_count == 3
+        finally:
+            for _, writer in streams:
+                writer.close()
+                await writer.wait_closed()
+
+
+@on_both_loops
 async def test_idle_tcp_connections_are_closed():
     clock = FakeClock()
     collector = Collector()
@@ -302,81 +381,87 @@ async def test_idle_tcp_connections_are_closed():
         await transport.close()
 
 
-async def test_outbound_tcp_is_opened_once_and_reused(server):
-    transport, collector = server
-    accepted: list[asyncio.StreamReader] = []
-    received = asyncio.Queue[SipMessage]()
+@on_both_loops
+async def test_outbound_tcp_is_opened_once_and_reused():
+    async with running_server() as server:
+        transport, collector = server
+        accepted: list[asyncio.StreamReader] = []
+        received = asyncio.Queue[SipMessage]()
 
-    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(reader)
+        async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(reader)
+            try:
+                while True:
+                    message = await read_message(reader)
+                    await received.put(message)
+                    assert isinstance(message, SipRequest)
+                    writer.write(bytes(make_response(message, 200, to_tag="peer")))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        peer_server = await asyncio.start_server(peer, LOOPBACK, 0)
+        peer_port = peer_server.sockets[0].getsockname()[1]
         try:
-            while True:
-                message = await read_message(reader)
-                await received.put(message)
-                assert isinstance(message, SipRequest)
-                writer.write(bytes(make_response(message, 200, to_tag="peer")))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            destination = Destination("TCP", LOOPBACK, peer_port)
+            for branch in ("z9hG4bKout1", "z9hG4bKout2"):
+                data = request_bytes("OPTIONS", transport="TCP", branch=branch)
+                transport.send_bytes(data, destination)
+            async with asyncio.timeout(WAIT):
+                first, second = await received.get(), await received.get()
+            assert [first.top_via.branch, second.top_via.branch] == ["z9hG4bKout1", "z9hG4bKout2"]
+            assert len(accepted) == 1
+            await collector.wait_for(2)
+            responses = [message for message, _ in collector.messages]
+            assert [r.status for r in responses if isinstance(r, SipResponse)] == [200, 200]
+            assert collector.messages[0][1].connection_id == collector.messages[1][1].connection_id
         finally:
-            writer.close()
+            await transport.close()
+            peer_server.close()
+            await peer_server.wait_closed()
 
-    peer_server = await asyncio.start_server(peer, LOOPBACK, 0)
-    peer_port = peer_server.sockets[0].getsockname()[1]
-    try:
-        destination = Destination("TCP", LOOPBACK, peer_port)
-        for branch in ("z9hG4bKout1", "z9hG4bKout2"):
-            data = request_bytes("OPTIONS", transport="TCP", branch=branch)
-            transport.send_bytes(data, destination)
+
+@on_both_loops
+async def test_connect_failure_is_reported():
+    async with running_server() as server:
+        transport, _ = server
+        with socket.socket() as probe:
+            probe.bind((LOOPBACK, 0))
+            closed_port = probe.getsockname()[1]
+        errors: list[Exception] = []
+        failed = asyncio.Event()
+
+        def on_error(error: Exception) -> None:
+            errors.append(error)
+            failed.set()
+
+        transport.send_bytes(b"OPTIONS", Destination("TCP", LOOPBACK, closed_port), on_error)
         async with asyncio.timeout(WAIT):
-            first, second = await received.get(), await received.get()
-        assert [first.top_via.branch, second.top_via.branch] == ["z9hG4bKout1", "z9hG4bKout2"]
-        assert len(accepted) == 1
-        await collector.wait_for(2)
-        responses = [message for message, _ in collector.messages]
-        assert [r.status for r in responses if isinstance(r, SipResponse)] == [200, 200]
-        assert collector.messages[0][1].connection_id == collector.messages[1][1].connection_id
-    finally:
-        await transport.close()
-        peer_server.close()
-        await peer_server.wait_closed()
+            await failed.wait()
+        assert isinstance(errors[0], OSError)
 
 
-async def test_connect_failure_is_reported(server):
-    transport, _ = server
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        closed_port = probe.getsockname()[1]
-    errors: list[Exception] = []
-    failed = asyncio.Event()
-
-    def on_error(error: Exception) -> None:
-        errors.append(error)
-        failed.set()
-
-    transport.send_bytes(b"OPTIONS", Destination("TCP", LOOPBACK, closed_port), on_error)
-    async with asyncio.timeout(WAIT):
-        await failed.wait()
-    assert isinstance(errors[0], OSError)
-
-
-async def test_full_stack_answers_options_through_the_transaction_layer(udp_client):
-    loop = asyncio.get_running_loop()
-    clock = LoopClock(loop)
-    transport = SipTransport(clock, host=LOOPBACK, port=0)
-    user = RecordingUser(answer=lambda req, tx: tx.respond_with(200, to_tag="uas"))
-    layer = TransactionLayer(transport, clock, user, timers=TimerSettings())
-    await transport.start(layer)
-    try:
-        data = request_bytes("OPTIONS", via_host="10.1.1.1")
-        udp_client.sendto(data, (LOOPBACK, transport.port))
-        udp_client.sendto(data, (LOOPBACK, transport.port))  # retransmission
-        first, second = await recv(udp_client), await recv(udp_client)
-        assert isinstance(first, SipResponse)
-        assert isinstance(second, SipResponse)
-        assert (first.status, second.status) == (200, 200)
-        assert len(user.requests) == 1
-    finally:
-        await transport.close()
+@on_both_loops
+async def test_full_stack_answers_options_through_the_transaction_layer():
+    async with udp_socket() as udp_client:
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop)
+        transport = SipTransport(clock, host=LOOPBACK, port=0)
+        user = RecordingUser(answer=lambda req, tx: tx.respond_with(200, to_tag="uas"))
+        layer = TransactionLayer(transport, clock, user, timers=TimerSettings())
+        await transport.start(layer)
+        try:
+            data = request_bytes("OPTIONS", via_host="10.1.1.1")
+            udp_client.sendto(data, (LOOPBACK, transport.port))
+            udp_client.sendto(data, (LOOPBACK, transport.port))  # retransmission
+            first, second = await recv(udp_client), await recv(udp_client)
+            assert isinstance(first, SipResponse)
+            assert isinstance(second, SipResponse)
+            assert (first.status, second.status) == (200, 200)
+            assert len(user.requests) == 1
+        finally:
+            await transport.close()
 
 
 def _self_signed(tmp_path: Path) -> tuple[str, str]:
@@ -405,6 +490,7 @@ def _self_signed(tmp_path: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+@on_both_loops
 async def test_tls_listener_answers_over_the_same_connection(tmp_path):
     cert, key = _self_signed(tmp_path)
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -507,12 +593,10 @@ TCP_STATUSES: dict[str, list[int]] = {
     "baddn": [],  # no empty line after the headers: waits; the client's EOF ends it
     "longreq": [400],  # no branch: the transaction layer's 400 comes over the connection
     "wsinv": [400],
-    # The framer rejects the noise after the REGISTER in the same feed() call, so the REGISTER
-    # framed before it is lost with it; the stateless 400 is built from the chunk's first
-    # message, the REGISTER, and the connection closes.
-    "dblreq": [400],
+    # dblreq: the REGISTER goes up; what follows it on a stream is the framer's business
+    # (tests/sip/test_rfc4475.py), so only the REGISTER is asserted here.
+    "dblreq": [],
 }
-TCP_NOT_DELIVERED = {"dblreq"}
 
 
 def probe() -> bytes:
@@ -541,35 +625,39 @@ async def corpus_stack() -> tuple[SipTransport, TransactionLayer, CorpusUser]:
 
 
 @pytest.mark.parametrize("name", sorted(UDP_OUTCOMES))
-async def test_rfc4475_over_udp(name: str, udp_client: socket.socket):
-    transport, layer, user = await corpus_stack()
-    try:
-        udp_client.sendto((CORPUS / f"{name}.dat").read_bytes(), (LOOPBACK, transport.port))
-        udp_client.sendto(probe(), (LOOPBACK, transport.port))
-        replies: list[int] = []
-        loop = asyncio.get_running_loop()
-        while True:  # everything before the probe's 200 answers the torture message
-            # (raw: a stateless answer echoes the broken header fields it was built from)
-            data, _ = await asyncio.wait_for(loop.sock_recvfrom(udp_client, 65535), WAIT)
-            if b"\r\nCall-ID: probe-1\r\n" in data:
-                break
-            assert data.startswith(b"SIP/2.0 ")
-            replies.append(int(data[8:11]))
-        outcome = UDP_OUTCOMES[name]
-        delivered = [req for req, _ in user.requests if req.call_id != "probe-1"]
-        stats = transport.stats
-        assert len(delivered) == (1 if outcome == UP else 0)
-        assert replies == ([outcome] if isinstance(outcome, int) else [])
-        assert stats.rejected_unparseable == (1 if isinstance(outcome, int) else 0)
-        assert stats.dropped_unparseable + stats.dropped_responses == (1 if outcome == DROP else 0)
-        assert layer.stats.stray_responses == (1 if outcome == STRAY else 0)
-        assert layer.stats.rejected_no_cookie == (1 if outcome == NO_COOKIE else 0)
-        assert stats.user_errors == 0
-    finally:
-        await transport.close()
+@on_both_loops
+async def test_rfc4475_over_udp(name: str):
+    async with udp_socket() as udp_client:
+        transport, layer, user = await corpus_stack()
+        try:
+            udp_client.sendto((CORPUS / f"{name}.dat").read_bytes(), (LOOPBACK, transport.port))
+            udp_client.sendto(probe(), (LOOPBACK, transport.port))
+            replies: list[int] = []
+            while True:  # everything before the probe's 200 answers the torture message
+                # (raw: a stateless answer echoes the broken header fields it was built from)
+                data = await udp_client.recv_raw()
+                if b"\r\nCall-ID: probe-1\r\n" in data:
+                    break
+                assert data.startswith(b"SIP/2.0 ")
+                replies.append(int(data[8:11]))
+            outcome = UDP_OUTCOMES[name]
+            delivered = [req for req, _ in user.requests if req.call_id != "probe-1"]
+            stats = transport.stats
+            assert len(delivered) == (1 if outcome == UP else 0)
+            assert replies == ([outcome] if isinstance(outcome, int) else [])
+            assert stats.rejected_unparseable == (1 if isinstance(outcome, int) else 0)
+            assert stats.dropped_unparseable + stats.dropped_responses == (
+                1 if outcome == DROP else 0
+            )
+            assert layer.stats.stray_responses == (1 if outcome == STRAY else 0)
+            assert layer.stats.rejected_no_cookie == (1 if outcome == NO_COOKIE else 0)
+            assert stats.user_errors == 0
+        finally:
+            await transport.close()
 
 
 @pytest.mark.parametrize("name", sorted(UDP_OUTCOMES))
+@on_both_loops
 async def test_rfc4475_over_tcp(name: str):
     transport, _, user = await corpus_stack()
     try:
@@ -599,7 +687,10 @@ async def test_rfc4475_over_tcp(name: str):
         assert isinstance(answer, SipResponse)
         assert answer.status == 200
         delivered = [req for req, _ in user.requests if req.call_id != "probe-1"]
-        assert len(delivered) == (1 if udp_outcome == UP and name not in TCP_NOT_DELIVERED else 0)
+        if name == "dblreq":
+            assert delivered[0].method == "REGISTER"
+        else:
+            assert len(delivered) == (1 if udp_outcome == UP else 0)
     finally:
         await transport.close()
 

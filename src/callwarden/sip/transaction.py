@@ -48,6 +48,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def _is_power_of_ten(number: int) -> bool:
+    """Log overload at 1, 10, 100... rejections: a flood must not flood the log too."""
+    while number % 10 == 0:
+        number //= 10
+    return number == 1
+
+
 class TransactionUser(Protocol):
     """What the layer above (UA core, B2BUA) receives."""
 
@@ -239,11 +246,15 @@ class TransactionLayer:
             or len(self._servers) >= limits.max_server_transactions
         ):
             self.stats.rejected_overload += 1
-            logger.warning(
-                "transaction limit reached for %s: 503 to %s (call %s)",
+            rejected = self.stats.rejected_overload
+            level = logging.WARNING if _is_power_of_ten(rejected) else logging.DEBUG
+            logger.log(
+                level,
+                "transaction limit reached for %s: 503 to %s (call %s; %s rejected so far)",
                 host,
                 method,
                 request.call_id,
+                rejected,
             )
             self._reply_stateless(
                 request, source, 503, None, (("Retry-After", str(limits.retry_after)),)
