@@ -276,6 +276,16 @@ def test_evicted_nonce_history_makes_the_nonce_stale_not_replayable() -> None:
     assert nonces.record_use(second, "r", 3) is NonceStatus.VALID
 
 
+def test_eviction_is_tracked_across_realms_sharing_a_manager() -> None:
+    clock = FakeClock()
+    nonces = NonceManager(SECRET, clock, max_tracked=1)
+    ours = nonces.issue("a.test")
+    assert nonces.record_use(ours, "a.test", 1) is NonceStatus.VALID
+    clock.now += 1
+    assert nonces.record_use(nonces.issue("b.test"), "b.test", 1) is NonceStatus.VALID
+    assert nonces.record_use(ours, "a.test", 1) is NonceStatus.STALE
+
+
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         NonceManager(b"short", FakeClock())

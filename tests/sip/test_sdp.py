@@ -124,6 +124,15 @@ def test_other_orders_and_line_endings_parse_to_the_same_value() -> None:
     assert SessionDescription.parse(reordered.replace(b"\r\n", b"\n")) == parsed
 
 
+def test_kept_lines_are_stored_in_rfc8866_order() -> None:
+    """Found by the fuzzer: k= before i= must still parse to what its own output parses to."""
+    body = sdp(*BASE[:3], "b=AS:64", "i=info", *BASE[3:], "k=prompt", "i=media info", "b=TIAS:1")
+    parsed = SessionDescription.parse(body)
+    assert parsed.other_lines == [("i", "info"), ("b", "AS:64")]
+    assert parsed.media[0].other_lines == [("i", "media info"), ("b", "TIAS:1"), ("k", "prompt")]
+    assert SessionDescription.parse(bytes(parsed)) == parsed
+
+
 def test_session_direction_is_inherited_and_not_repeated() -> None:
     body = sdp(
         "v=0",

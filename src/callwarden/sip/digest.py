@@ -21,7 +21,7 @@ import secrets
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from callwarden.sip.digest_headers import (
@@ -125,18 +125,17 @@ class NonceStatus(enum.Enum):
 class _NonceCounts:
     """The nonce counts seen for one nonce, within a sliding window (RFC 7616 3.4 nc)."""
 
+    issued: float
     highest: int = 0
-    seen: set[int] | None = None
+    seen: set[int] = field(default_factory=set)
 
     def accept(self, nc: int, window: int) -> bool:
-        seen = self.seen if self.seen is not None else set()
-        if nc < 1 or nc <= self.highest - window or nc in seen:
+        if nc < 1 or nc <= self.highest - window or nc in self.seen:
             return False
-        seen.add(nc)
+        self.seen.add(nc)
         if nc > self.highest:
             self.highest = nc
-            seen = {count for count in seen if count > nc - window}
-        self.seen = seen
+            self.seen = {count for count in self.seen if count > nc - window}
         return True
 
 
@@ -218,11 +217,10 @@ class NonceManager:
                 return NonceStatus.INVALID
             if issued <= self._forgotten_until:
                 return NonceStatus.STALE
-            counts = self._counts[nonce] = _NonceCounts()
+            counts = self._counts[nonce] = _NonceCounts(issued)
             while len(self._counts) > self._max_tracked:
-                evicted, _ = self._counts.popitem(last=False)
-                evicted_at = self._issued_at(evicted, realm) or 0.0
-                self._forgotten_until = max(self._forgotten_until, evicted_at)
+                _, evicted = self._counts.popitem(last=False)
+                self._forgotten_until = max(self._forgotten_until, evicted.issued)
         else:
             self._counts.move_to_end(nonce)
         return NonceStatus.VALID if counts.accept(nc, self._nc_window) else NonceStatus.INVALID

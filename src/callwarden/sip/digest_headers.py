@@ -22,6 +22,13 @@ MAX_HEADER_LENGTH = 8192
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 _SPACE = " \t\r\n"
+_SPACES_RE = re.compile(r"[ \t\r\n]*")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WORD_RE = re.compile(r"[^ \t\r\n]*")
+_NAME_RE = re.compile(r"[^= \t\r\n,]*")
+_VALUE_RE = re.compile(r"[^ \t\r\n,]*")
+_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)  # one character per step: linear
+_ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -40,32 +47,26 @@ def _parse_params(text: str) -> tuple[str, dict[str, Param]] | NotDigest:
     """Split ``<scheme> <name>=<token or quoted-string>, ...`` (RFC 3261 25.1, RFC 7235 2.1)."""
     if len(text) > MAX_HEADER_LENGTH:
         raise SipParseError(f"Digest header longer than {MAX_HEADER_LENGTH} characters")
-    if any((ord(char) < 0x20 and char not in _SPACE) or char == "\x7f" for char in text):
+    if _CONTROL_RE.search(text):
         raise SipParseError("Digest header: control character")
     text = text.strip(_SPACE)
-    end = 0
-    while end < len(text) and text[end] not in _SPACE:
-        end += 1
-    scheme = text[:end]
+    scheme = text[: _match_end(_WORD_RE, text, 0)]
     if not _TOKEN_RE.fullmatch(scheme):
         raise SipParseError("authentication header: scheme is not a token")
     if scheme.lower() != "digest":
         return NotDigest(scheme)
     params: dict[str, Param] = {}
-    position = end
+    position = len(scheme)
     while True:
         position = _skip_space(text, position)
-        name_end = position
-        while name_end < len(text) and text[name_end] not in "=" + _SPACE + ",":
-            name_end += 1
+        name_end = _match_end(_NAME_RE, text, position)
         name = text[position:name_end].lower()
         if not _TOKEN_RE.fullmatch(name):
             raise SipParseError("Digest header: parameter name is not a token")
         position = _skip_space(text, name_end)
         if position >= len(text) or text[position] != "=":
             raise SipParseError(f"Digest header: parameter '{name[:40]}' has no value")
-        position = _skip_space(text, position + 1)
-        value, quoted, position = _parse_value(text, position)
+        value, quoted, position = _parse_value(text, _skip_space(text, position + 1))
         if name in params:
             raise SipParseError(f"Digest header: duplicate parameter '{name[:40]}'")
         params[name] = (name, value, quoted)
@@ -77,33 +78,24 @@ def _parse_params(text: str) -> tuple[str, dict[str, Param]] | NotDigest:
         position += 1
 
 
+def _match_end(pattern: re.Pattern[str], text: str, position: int) -> int:
+    """Where a run of ``pattern`` (which may match nothing) starting at ``position`` ends."""
+    match = pattern.match(text, position)
+    return position if match is None else match.end()
+
+
 def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _SPACE:
-        position += 1
-    return position
+    return _match_end(_SPACES_RE, text, position)
 
 
 def _parse_value(text: str, position: int) -> tuple[str, bool, int]:
     """A token or a quoted-string with backslash escapes (RFC 3261 25.1 quoted-pair)."""
-    if position < len(text) and text[position] == '"':
-        chars: list[str] = []
-        position += 1
-        while position < len(text):
-            char = text[position]
-            if char == "\\":
-                if position + 1 >= len(text):
-                    break
-                chars.append(text[position + 1])
-                position += 2
-            elif char == '"':
-                return "".join(chars), True, position + 1
-            else:
-                chars.append(char)
-                position += 1
-        raise SipParseError("Digest header: unterminated quoted string")
-    end = position
-    while end < len(text) and text[end] not in _SPACE + ",":
-        end += 1
+    if text.startswith('"', position):
+        quoted = _QUOTED_RE.match(text, position)
+        if quoted is None:
+            raise SipParseError("Digest header: unterminated quoted string")
+        return _ESCAPE_RE.sub(r"\1", quoted.group(1)), True, quoted.end()
+    end = _match_end(_VALUE_RE, text, position)
     value = text[position:end]
     if not _TOKEN_RE.fullmatch(value):
         raise SipParseError("Digest header: parameter value is neither token nor quoted string")
@@ -115,8 +107,10 @@ def _quote(value: str) -> str:
 
 
 def _format(params: Sequence[Param]) -> str:
+    """Write the parameters; a value that is not a token is quoted whatever its kind."""
     return "Digest " + ", ".join(
-        f"{name}={_quote(value) if quoted else value}" for name, value, quoted in params
+        f"{name}={_quote(value) if quoted or not _TOKEN_RE.fullmatch(value) else value}"
+        for name, value, quoted in params
     )
 
 

@@ -37,8 +37,10 @@ _SMALL_NUMBER_RE = re.compile(r"[0-9]{1,3}")
 _CLOCK_RE = re.compile(r"[0-9]{1,9}")
 _BANDWIDTH_RE = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+:[0-9]{1,20}")
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is allowed in text fields
 _SESSION_ONLY_TYPES = frozenset("vosuepztr")
 _KNOWN_TYPES = frozenset("vosiuepcbtrzkam")
+_LINE_ORDER = "iuepbzk"  # where the kept lines go (RFC 8866 5); lines keep their order per type
 
 
 class SdpParseError(SipParseError):
@@ -247,7 +249,7 @@ def _split_lines(data: bytes) -> list[tuple[int, str, str]]:
     result = []
     for number, raw in enumerate(raw_lines, start=1):
         line = raw[:-1] if raw.endswith("\r") else raw
-        if any((ord(char) < 0x20 and char != "\t") or char == "\x7f" for char in line):
+        if _CONTROL_RE.search(line):
             raise SdpParseError(f"control character in SDP (line {number})")
         if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z":
             raise SdpParseError(f"expected '<type>=<value>' (line {number})")
@@ -284,7 +286,9 @@ class _Parser:
                 self._media_line_detail(media, kind, value)
         if not session.timing:
             raise SdpParseError("missing t= line")
+        session.other_lines.sort(key=lambda line: _LINE_ORDER.index(line[0]))
         for media in session.media:
+            media.other_lines.sort(key=lambda line: _LINE_ORDER.index(line[0]))
             if not media.direction_explicit:
                 media.direction = session.direction or "sendrecv"
             if media.connection is None and session.connection is None:
