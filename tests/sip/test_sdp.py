@@ -608,10 +608,19 @@ def test_supported_list_restricts_the_choice() -> None:
     assert negotiated.encoding == "PCMA"
 
 
-def test_offer_with_a_host_name_connection_is_refused() -> None:
+@pytest.mark.parametrize(
+    "connection", ["media.example.net", "255.255.255.255", "224.2.1.1", "224.2.1.1/127"]
+)
+def test_offer_with_a_non_unicast_connection_is_refused(connection: str) -> None:
+    """Media is never sent to a name, a multicast group or the broadcast address (T14)."""
     with pytest.raises(OfferAnswerError, match="not a unicast IP address") as caught:
-        answer(offer_with("0", connection="media.example.net"))
+        answer(offer_with("0", connection=connection))
     assert caught.value.status == 488
+
+
+def test_answer_with_a_multicast_connection_is_refused() -> None:
+    with pytest.raises(OfferAnswerError, match="not a unicast IP address"):
+        parse_answer(OUR_OFFER, their_answer("m=audio 6000 RTP/AVP 0", connection="239.1.1.1"))
 
 
 # --------------------------------------------------------------------------- parse_answer

@@ -60,6 +60,7 @@ _DIRECTION_BITS: MappingProxyType[Direction, tuple[bool, bool]] = MappingProxyTy
     }
 )
 
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _EVENT_RANGE_RE = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
 
 _SUPPORTED_EVENTS = frozenset(range(17))  # DTMF 0-9 * # A-D and flash (RFC 4733 3.2)
@@ -141,9 +142,12 @@ def _remote_connection(description: SessionDescription, media: MediaDescription)
     if connection is None:  # the parser guarantees one; a hand-built description may not
         raise OfferAnswerError(f"m={media.media} stream has no connection address")
     try:
-        ipaddress.ip_address(connection.address)
+        address = ipaddress.ip_address(connection.address)
     except ValueError:
-        raise OfferAnswerError("connection address is not a unicast IP address") from None
+        address = None
+    if address is None or address.is_multicast or address == _BROADCAST:
+        # never send media to a name we would have to resolve, to a group or to everyone
+        raise OfferAnswerError("connection address is not a unicast IP address")
     return connection
 
 
