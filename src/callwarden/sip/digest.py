@@ -309,9 +309,8 @@ class DigestAuthenticator:
         self._nonces = nonces
         self._algorithms = tuple(algorithms)
         self._accepted = frozenset(algorithm.upper() for algorithm in algorithms)
-        self._opaque = hashlib.sha256(b"callwarden/opaque/" + realm.encode("utf-8")).hexdigest()[
-            :32
-        ]
+        # Constant per realm: clients echo it (RFC 7616 3.3), so it survives restarts.
+        self._opaque = hashlib.sha256(f"callwarden opaque {realm}".encode()).hexdigest()[:32]
         self._dummy_ha1 = {base: _hash(base, secrets.token_hex(16)) for base in _HASHES}
 
     def challenge_headers(self, stale: bool = False) -> list[str]:
