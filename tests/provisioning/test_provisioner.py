@@ -6,9 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.errors import Conflict
 from callwarden.domain.models import (
     InboundNumber,
     QueueMember,
@@ -22,7 +24,7 @@ from callwarden.domain.patterns import DialPattern
 from callwarden.provisioning import ObjectKind, Outcome, Provisioner, ProvisioningError
 from callwarden.security.passwords import PasswordHasher
 from callwarden.sip.digest import compute_ha1
-from callwarden.store.database import Database
+from callwarden.store.database import Database, create_database_engine
 from callwarden.store.schema import UserRow
 
 REALM = "callwarden.test"  # as in conftest.py
@@ -320,3 +322,59 @@ def test_apply_document_takes_parsed_data(provisioner: Provisioner, snapshot: Sn
     )
     assert report.created == 2 and report.source == "api"
     assert _user(snapshot(), "otto").team_id is not None
+
+
+def _intrude(database: Database) -> str:
+    """From another connection, give a new user the extension the file is about to claim."""
+    engine = create_database_engine(database.url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA busy_timeout = 50")
+                connection.commit()
+            with connection.begin():
+                connection.execute(
+                    text(
+                        "INSERT INTO users (username, display_name, role_id, extension, enabled) "
+                        "SELECT 'mallory', 'M', id, '1001', true FROM roles WHERE name = 'operator'"
+                    )
+                )
+        return "inserted"
+    except OperationalError as error:
+        assert "database is locked" in str(error.orig)
+        return "refused"
+    finally:
+        engine.dispose()
+
+
+def test_a_concurrent_writer_never_leaves_a_half_applied_file(
+    database: Database, hasher: PasswordHasher, snapshot: Snapshot
+) -> None:
+    outcome: list[str] = []
+
+    def ha1_with_intruder(username: str, realm: str, password: str, algorithm: str) -> str:
+        if not outcome:  # mid-run: the team is written, alice is not yet
+            outcome.append(_intrude(database))
+        return compute_ha1(username, realm, password, algorithm)
+
+    provisioner = Provisioner(
+        database.sessions, REALM, password_hasher=hasher, ha1_function=ha1_with_intruder
+    )
+    text_ = "teams: [{name: t}]\nusers:\n  - {username: alice, role: operator, extension: '1001',"
+    text_ += " sip_password: sip-secret}\n"
+    if database.engine.dialect.name == "sqlite":
+        # The run holds SQLite's write lock from its first read: the intruder must wait, and
+        # gives up; the file is applied whole.
+        report = provisioner.apply_text(text_, "race.yaml")
+        assert outcome == ["refused"]
+        assert report.created == 2
+        assert _user(snapshot(), "alice").extension == "1001"
+    else:
+        # PostgreSQL lets the intruder commit first; the run then fails as a whole.
+        with pytest.raises(Conflict) as caught:
+            provisioner.apply_text(text_, "race.yaml")
+        assert outcome == ["inserted"]
+        assert caught.value.error_id == "provisioning_conflict"
+        directory = snapshot()
+        assert [user.username for user in directory.users] == ["mallory"]
+        assert directory.teams == ()

@@ -24,6 +24,7 @@ from callwarden.provisioning.source import LoadedDocument, Locator, parse_text, 
 from callwarden.provisioning.state import StoredState, TargetState
 from callwarden.security.passwords import PasswordHasher
 from callwarden.sip.digest import compute_ha1
+from callwarden.store.database import WRITE_TRANSACTION
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Provisioner:
         source = loaded.locator.source
         with self._session_factory() as session:
             try:
+                session.connection(execution_options=WRITE_TRANSACTION)
                 target = TargetState(loaded.document, StoredState(session))
                 problems = cross_reference_problems(target, loaded.locator)
                 if problems:

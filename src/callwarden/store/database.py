@@ -46,8 +46,16 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+SQLITE_BEGIN_OPTION = "callwarden_sqlite_begin"
+WRITE_TRANSACTION: dict[str, str] = {SQLITE_BEGIN_OPTION: "IMMEDIATE"}
+"""Execution options for a transaction that reads, decides, then writes: on SQLite it takes the
+write lock when it begins (waiting up to the busy timeout), so no other writer can slip in
+between its reads and its writes; other databases ignore it."""
+
+
 def _on_sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def create_database_engine(database_url: str, *, echo: bool = False) -> Engine:
