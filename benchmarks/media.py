@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
-import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
 import subprocess
@@ -40,8 +39,9 @@ import numpy as np
 import numpy.typing as npt
 import uvloop
 
-from callwarden.media.control import MediaConfig
+from callwarden.media.control import MediaConfig, MediaControl
 from callwarden.media.engine import MediaEngine
+from callwarden.media.workers import MediaWorkerPool
 
 HERE = Path(__file__).resolve().parent
 GENERATOR_BASE_PORT = 12000
@@ -159,13 +159,13 @@ class NullTracks:
         self.frames += 1
 
 
-async def setup_calls(engine: MediaEngine, first_stream: int, calls: int, tap: bool) -> list[int]:
+async def setup_calls(engine: MediaControl, first_stream: int, calls: int, tap: bool) -> list[int]:
     """Create ``calls`` two-party bridges for generator streams from ``first_stream``."""
     ports = []
     for call in range(calls):
         bridge = await engine.create_bridge()
         for leg, role in enumerate(("customer", "operator")):
-            local = await engine.create_endpoint()
+            local = await engine.create_endpoint(bridge_id=bridge)
             stream = first_stream + 2 * call + leg
             await engine.set_remote(
                 local.endpoint_id,
@@ -178,88 +178,44 @@ async def setup_calls(engine: MediaEngine, first_stream: int, calls: int, tap: b
             await engine.add_to_bridge(bridge, local.endpoint_id, role)
             await engine.enable(local.endpoint_id)
             ports.append(local.rtp_port)
-        if tap:
+        if tap and isinstance(engine, MediaEngine):
             engine.set_track_sink(bridge, NullTracks())
     return ports
-
-
-def worker_main(connection: multiprocessing.connection.Connection, ports: str, tap: bool) -> None:
-    """One engine process: set up the calls it is told, report CPU time on request."""
-
-    async def serve() -> None:
-        async with MediaEngine(MediaConfig(ports=ports, rtp_timeout=None)) as engine:
-            loop = asyncio.get_running_loop()
-            while True:
-                command = await loop.run_in_executor(None, connection.recv)
-                if command[0] == "setup":
-                    connection.send(await setup_calls(engine, command[1], command[2], tap))
-                elif command[0] == "cpu":
-                    connection.send(time.process_time())
-                else:
-                    connection.send("bye")
-                    return
-
-    uvloop.run(serve())
 
 
 async def measure_callwarden(
     binary: Path, calls: int, duration: float, warmup: float, workers: int, tap: bool
 ) -> Result:
+    config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
     if workers == 1:
-        async with MediaEngine(MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)) as engine:
+        async with MediaEngine(config) as engine:
 
             async def destinations() -> list[int]:
-                return await setup_calls(engine, 0, calls, tap)
+                ports = await setup_calls(engine, 0, calls, tap)
+                gc.freeze()  # what a media process does after set-up: no full GC of old objects
+                return ports
 
             report, cpu = await run_generator(
                 binary, 2 * calls, duration, warmup, destinations, time.process_time
             )
         return to_result(calls, report, cpu)
+    if tap:
+        raise SystemExit("--tap needs the in-process engine (--workers 1)")
     # Several engine processes, each owning whole calls and its own slice of the port range.
-    context = multiprocessing.get_context("spawn")
-    low, high = map(int, ENGINE_PORTS.split("-"))
-    span = (high - low + 1) // workers
-    pipes = []
-    processes = []
-    for index in range(workers):
-        parent, child = context.Pipe()
-        ports = f"{low + index * span}-{low + (index + 1) * span - 1}"
-        process = context.Process(target=worker_main, args=(child, ports, tap), daemon=True)
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
-    loop = asyncio.get_running_loop()
+    async with MediaWorkerPool(config, workers) as pool:
+        pids = pool.worker_pids()
 
-    async def ask(pipe: multiprocessing.connection.Connection, command: tuple[Any, ...]) -> Any:
-        pipe.send(command)
-        return await loop.run_in_executor(None, pipe.recv)
+        async def pool_destinations() -> list[int]:
+            return await setup_calls(pool, 0, calls, tap=False)
 
-    async def shared_destinations() -> list[int]:
-        share = [calls // workers + (1 if i < calls % workers else 0) for i in range(workers)]
-        starts = [2 * sum(share[:i]) for i in range(workers)]
-        results = await asyncio.gather(
-            *(ask(pipes[i], ("setup", starts[i], share[i])) for i in range(workers))
+        report, cpu = await run_generator(
+            binary,
+            2 * calls,
+            duration,
+            warmup,
+            pool_destinations,
+            lambda: sum(process_cpu_seconds(pid) for pid in pids),
         )
-        return [port for ports in results for port in ports]
-
-    cpu_samples: list[float] = []
-
-    def total_cpu() -> float:
-        # Synchronous round trips are fine here: the engines run in other processes.
-        total = 0.0
-        for pipe in pipes:
-            pipe.send(("cpu",))
-            total += pipe.recv()
-        cpu_samples.append(total)
-        return total
-
-    report, cpu = await run_generator(
-        binary, 2 * calls, duration, warmup, shared_destinations, total_cpu
-    )
-    for pipe in pipes:
-        await ask(pipe, ("stop",))
-    for process in processes:
-        process.join(5)
     return to_result(calls, report, cpu)
 
 

@@ -27,13 +27,14 @@ class Collector:
 
 
 def tone_level_db(pcm: npt.NDArray[np.int16], frequency: float, width: float = 4.0) -> float:
-    """Level of a tone in dBFS, from the energy within +-width Hz of a Hann-windowed FFT."""
+    """Level of a tone in dB relative to a full-scale sine, from the energy within +-width Hz."""
     samples = pcm.astype(np.float64) / 32768.0
     window = np.hanning(samples.size)
     spectrum = np.abs(np.fft.rfft(samples * window)) / (window.sum() / 2)
     freqs = np.fft.rfftfreq(samples.size, 1 / SAMPLE_RATE)
     band = (freqs >= frequency - width) & (freqs <= frequency + width)
-    return float(10 * np.log10(np.sum(spectrum[band] ** 2) + 1e-20))
+    # Amplitude-normalised bins; a Hann window spreads a tone's power by its noise bandwidth, 1.5.
+    return float(10 * np.log10(np.sum(spectrum[band] ** 2) / 1.5 + 1e-20))
 
 
 def decode_packets(packets: list[RtpPacket], encoding: Encoding) -> npt.NDArray[np.int16]:

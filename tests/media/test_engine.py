@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import wave
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 import uvloop
 
+from callwarden.media import g711
 from callwarden.media.control import (
     DtmfEvent,
     EndpointId,
@@ -19,6 +23,8 @@ from callwarden.media.control import (
 )
 from callwarden.media.dtmf import dtmf_packets
 from callwarden.media.engine import MediaEngine
+from callwarden.media.g711 import Encoding
+from callwarden.media.player import PlayerError
 from callwarden.media.ports import PortsExhaustedError
 from callwarden.media.rtcp import (
     ReceiverReport,
@@ -402,3 +408,65 @@ def test_relay_on_uvloop_with_the_real_ticker() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_remote_on_hold_gets_nothing_until_resumed(
+    engine: MediaEngine, phones: list[Phone]
+) -> None:
+    caller, callee, _ = phones
+    to_a, _, _, b_id = await call(engine, caller, callee)
+    # The callee's re-INVITE puts the call on hold: it only sends (RFC 3264 8.4).
+    await engine.set_remote(
+        b_id,
+        host=callee.address[0],
+        port=callee.address[1],
+        payload_type=0,
+        encoding="PCMU",
+        direction="sendonly",
+    )
+    caller.send(rtp(1, b"\x44" * 160), to_a)
+    for _ in range(3):
+        engine.tick()
+    await eventually(
+        lambda: (
+            engine._endpoints[EndpointId(b_id)].stream.packets == 0
+            and engine._endpoints[to_id(engine, to_a)].packets_in == 1
+        )
+    )
+    assert callee.received.empty()
+    await engine.set_remote(
+        b_id, host=callee.address[0], port=callee.address[1], payload_type=0, encoding="PCMU"
+    )
+    caller.send(rtp(2, b"\x55" * 160), to_a)
+    [packet] = await callee.packets(1)
+    assert packet.payload == b"\x55" * 160
+
+
+def to_id(engine: MediaEngine, address: tuple[str, int]) -> EndpointId:
+    return next(eid for eid, ep in engine._endpoints.items() if ep.local_port == address[1])
+
+
+async def test_wav_player_through_the_engine(
+    engine: MediaEngine, phones: list[Phone], tmp_path: Path
+) -> None:
+    caller, callee, _ = phones
+    _, _, a_id, _ = await call(engine, caller, callee)
+    with wave.open(str(tmp_path / "hold.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(np.full(320, 1000, dtype="<i2").tobytes())
+    bridge = next(iter(engine._bridges))
+    music = await engine.add_wav(bridge, str(tmp_path / "hold.wav"), loop=False)
+    await engine.set_hearing(bridge, a_id, frozenset({music}))
+    for _ in range(3):
+        engine.tick()
+    got = await caller.packets(3)
+    level = int(
+        g711.decode(g711.encode(np.array([1000], np.int16), Encoding.PCMU), Encoding.PCMU)[0]
+    )
+    assert level == 988  # 1000 quantised by µ-law
+    assert [g711.decode(p.payload, Encoding.PCMU)[0] for p in got] == [level, level, 0]
+    with pytest.raises(PlayerError, match="not a readable WAV file"):
+        (tmp_path / "bad.wav").write_bytes(b"")
+        await engine.add_wav(bridge, str(tmp_path / "bad.wav"))

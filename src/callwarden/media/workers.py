@@ -352,6 +352,10 @@ class MediaWorkerPool:
         await self._call(worker, "close_bridge", bridge_id)
         worker.bridges -= 1
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers (for monitoring their CPU)."""
+        return [worker.process.pid for worker in self._workers if worker.process.pid is not None]
+
     def subscribe(self, callback: Callable[[MediaEvent], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
 
