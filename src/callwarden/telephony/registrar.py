@@ -16,6 +16,7 @@ from callwarden.sip.addressing import Destination, Source
 from callwarden.sip.clock import Clock
 from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.message import SipRequest, SipResponse, make_response
+from callwarden.sip.tx_keys import new_tag
 from callwarden.sip.uri import SipUri
 from callwarden.telephony.flows import flow_destination
 
@@ -73,14 +74,17 @@ class Registrar:
         return alive
 
     def register(self, request: SipRequest, source: Source, username: str) -> SipResponse:
-        """Apply an authenticated REGISTER for `username`; the response to send."""
+        """Apply an authenticated REGISTER for `username`; the response to send.
+
+        Every response carries a To tag: the registrar is a UAS (RFC 3261 8.2.6.2, 10.3)."""
+        to_tag = new_tag()
         aor = request.to.uri
         if not isinstance(aor, SipUri) or aor.user != username:
-            return make_response(request, 403, "Forbidden")
+            return make_response(request, 403, "Forbidden", to_tag=to_tag)
         try:
-            return self._update(request, source, username)
+            return self._update(request, source, username, to_tag)
         except SipError as error:
-            response = make_response(request, error.status, error.reason)
+            response = make_response(request, error.status, error.reason, to_tag=to_tag)
             if error.status == 423:
                 response.headers.set("Min-Expires", str(self.settings.min_expires))
             return response
@@ -99,7 +103,9 @@ class Registrar:
             raise SipError("registration interval too brief", 423)
         return min(requested, settings.max_expires)
 
-    def _update(self, request: SipRequest, source: Source, username: str) -> SipResponse:
+    def _update(
+        self, request: SipRequest, source: Source, username: str, to_tag: str
+    ) -> SipResponse:
         now = self._clock.now()
         call_id = request.call_id
         cseq = request.cseq.number
@@ -108,7 +114,7 @@ class Registrar:
                 raise SipParseError("Contact: * needs Expires: 0 and no other Contact")
             self._bindings.pop(username, None)
             logger.info("unregistered all phones of %s from %s", username, source.remote_host)
-            return make_response(request, 200)
+            return make_response(request, 200, to_tag=to_tag)
         current = {str(binding.contact): binding for binding in self._live(username)}
         symmetric = request.top_via.has_rport
         for contact in request.contacts:
@@ -136,7 +142,7 @@ class Registrar:
             self._bindings[username] = list(current.values())
         else:
             self._bindings.pop(username, None)
-        response = make_response(request, 200)
+        response = make_response(request, 200, to_tag=to_tag)
         for binding in self.bindings(username):
             remaining = max(0, int(binding.expires_at - now))
             response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
