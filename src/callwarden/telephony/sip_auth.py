@@ -45,9 +45,13 @@ Identity = FromTrunk | FromUser | Refused
 
 
 def trunk_for_source(directory: DirectorySnapshot, source: Source) -> Trunk | None:
-    """The enabled trunk whose configured host is the request's source address."""
+    """The enabled trunk the request came from: its configured host, and over UDP also its
+    configured port (carriers send UDP from their signalling port; over TCP the source port
+    is an ephemeral one). Anything else must authenticate as a user."""
     for trunk in directory.trunks:
-        if trunk.enabled and trunk.host == source.remote_host:
+        if not trunk.enabled or trunk.host != source.remote_host:
+            continue
+        if source.transport != "UDP" or trunk.port == source.remote_port:
             return trunk
     return None
 
