@@ -470,3 +470,21 @@ async def test_wav_player_through_the_engine(
     with pytest.raises(PlayerError, match="not a readable WAV file"):
         (tmp_path / "bad.wav").write_bytes(b"")
         await engine.add_wav(bridge, str(tmp_path / "bad.wav"))
+
+
+async def test_reinvite_with_same_address_keeps_the_latched_peer(
+    engine: MediaEngine, phones: list[Phone]
+) -> None:
+    caller, intruder, _ = phones
+    local = await engine.create_endpoint()
+    to_local = (local.host, local.rtp_port)
+    remote = {"host": "10.0.0.5", "port": 4000, "payload_type": 0, "encoding": "PCMU"}
+    await engine.set_remote(local.endpoint_id, **remote)  # type: ignore[arg-type]
+    await engine.enable(local.endpoint_id, latch=True)
+    caller.send(rtp(1), to_local)
+    await eventually(lambda: engine._endpoints[local.endpoint_id].packets_in == 1)
+    await engine.set_remote(local.endpoint_id, **remote, direction="sendonly")  # type: ignore[arg-type]
+    await engine.enable(local.endpoint_id, latch=True)
+    intruder.send(rtp(2), to_local)
+    await eventually(lambda: engine._endpoints[local.endpoint_id].dropped_foreign == 1)
+    assert (await engine.stats(local.endpoint_id)).remote == caller.address

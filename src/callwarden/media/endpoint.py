@@ -230,25 +230,35 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             raise EndpointError(f"payload type out of range: {payload_type}")
         if dtmf_payload_type is not None and not 0 <= dtmf_payload_type <= 127:
             raise EndpointError(f"telephone-event payload type out of range: {dtmf_payload_type}")
-        self._signalled = address
-        self._peer = address
-        self._peer_key = address if ":" not in address[0] else (*address, 0, 0)
-        self._fixed = False
-        self._rtcp_peer = (address[0], _check_port(rtcp_port) if rtcp_port else port + 1)
+        rtcp_address = (address[0], _check_port(rtcp_port) if rtcp_port else port + 1)
+        if address != self._signalled or not self._fixed:
+            # A new address from signalling moves the peer; the same one (a re-INVITE for hold,
+            # say) keeps an address latched behind NAT.
+            self._signalled = address
+            self._peer = address
+            self._peer_key = address if ":" not in address[0] else (*address, 0, 0)
+            self._fixed = False
+            self._rtcp_peer = rtcp_address
+            self.stream.address = address
         self._payload_type = payload_type
         self._dtmf_payload_type = -1 if dtmf_payload_type is None else dtmf_payload_type
         self.direction = direction
         stream = self.stream
-        stream.address = address
         stream.encoding = encoding
         stream.payload_type = payload_type
         stream.dtmf_payload_type = dtmf_payload_type
         stream.sending = direction.remote_receives
 
     def enable(self, *, latch: bool = False, latch_host: str | None = None) -> None:
-        """The leg is answered: start relaying; with ``latch``, accept the first source seen."""
+        """The leg is answered: start relaying; with ``latch``, accept the first source seen.
+
+        Enabling again with the same arguments changes nothing (a latched peer stays).
+        """
+        host = normalize_host(latch_host) if latch_host is not None else None
+        if self.enabled and latch == self._latch and host == self._latch_host:
+            return
         self._latch = latch
-        self._latch_host = normalize_host(latch_host) if latch_host is not None else None
+        self._latch_host = host
         self._fixed = False
         self.enabled = True
         now = self._now()
