@@ -144,12 +144,15 @@ class TransactionLayer:
         method = request.method
         if method == "ACK":
             raise TransactionError("ACK for 2xx is not a transaction: use send_stateless")
-        if "Via" not in request.headers:
-            via = self._sender.make_via(new_branch(), destination.transport)
-            request.headers.prepend("Via", str(via))
-        branch = request.top_via.branch
-        if branch is None:
-            raise TransactionError("request has a Via without branch")
+        headers = request.headers
+        branch: str | None
+        if "Via" in headers:
+            branch = request.top_via.branch
+            if branch is None:
+                raise TransactionError("request has a Via without branch")
+        else:
+            branch = new_branch()
+            headers.prepend("Via", str(self._sender.make_via(branch, destination.transport)))
         key = client_key(branch, method)
         if key in self._clients:
             raise TransactionError(f"a client transaction {branch} {method} already exists")
