@@ -216,3 +216,16 @@ def test_cdrs_outlive_the_users_they_name(sessions: sessionmaker[Session]) -> No
     with sessions() as session:
         kept = CdrRepository(session).get(stored.id)
     assert (kept.caller_user_id, kept.callee_user_id, kept.caller) == (None, bob, "1001")
+
+
+def test_a_batch_keeps_its_order_and_an_empty_batch_writes_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    batch = [_call(minute) for minute in (5, 1, 3)]
+    with sessions() as session, session.begin():
+        assert CdrRepository(session).add_many([]) == []
+        stored = CdrRepository(session).add_many(batch)
+    assert [cdr.call_id for cdr in stored] == ["call-5@example", "call-1@example", "call-3@example"]
+    assert stored[0].id < stored[1].id < stored[2].id
+    with sessions() as session:
+        assert [CdrRepository(session).get(cdr.id) for cdr in stored] == list(stored)

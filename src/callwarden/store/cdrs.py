@@ -10,14 +10,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from callwarden.domain.cdr import CallDirection, Cdr, Disposition, NewCdr
 from callwarden.domain.errors import NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, CdrId, QueueId, TeamId, UserId
-from callwarden.store.mapping import cdr_from_row, cdr_to_row
-from callwarden.store.schema import CdrRow
+from callwarden.store.mapping import cdr_from_row, cdr_values, leg_values, normalise_cdr, stored_cdr
+from callwarden.store.schema import CdrLegRow, CdrRow
 
 MAX_PAGE_SIZE = 1000
 
@@ -83,10 +83,21 @@ class CdrRepository:
         return self.add_many([cdr])[0]
 
     def add_many(self, cdrs: Iterable[NewCdr]) -> Sequence[Cdr]:
-        rows = [cdr_to_row(cdr) for cdr in cdrs]
-        self._session.add_all(rows)
+        """Insert `cdrs` with one multi-row INSERT per table; returns them as stored."""
+        normalised = [normalise_cdr(cdr) for cdr in cdrs]
+        if not normalised:
+            return []
         self._session.flush()
-        return [cdr_from_row(row) for row in rows]
+        statement = insert(CdrRow).returning(CdrRow.id, sort_by_parameter_order=True)
+        ids = self._session.scalars(statement, [cdr_values(cdr) for cdr in normalised]).all()
+        legs = [
+            leg_values(cdr_id, position, leg)
+            for cdr_id, cdr in zip(ids, normalised, strict=True)
+            for position, leg in enumerate(cdr.legs)
+        ]
+        if legs:
+            self._session.execute(insert(CdrLegRow), legs)
+        return [stored_cdr(CdrId(cdr_id), cdr) for cdr_id, cdr in zip(ids, normalised, strict=True)]
 
     def get(self, cdr_id: CdrId) -> Cdr:
         row = self._session.get(CdrRow, cdr_id, options=[selectinload(CdrRow.legs)])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from callwarden.domain.cdr import Cdr, CdrLeg, NewCdr
 from callwarden.domain.ids import CallId, CdrId, QueueId, RoleId, TeamId, TrunkId, UserId
@@ -23,7 +25,6 @@ from callwarden.store.schema import (
     CDR_TEXT_LENGTH,
     NAME_LENGTH,
     URI_LENGTH,
-    CdrLegRow,
     CdrRow,
     QueueRow,
     RoleRow,
@@ -135,45 +136,61 @@ def _clip_optional(text: str | None, length: int) -> str | None:
     return None if text is None else _clip(text, length)
 
 
-def cdr_to_row(cdr: NewCdr) -> CdrRow:
-    """A new row for `cdr`; free-text fields longer than their column are cut, never refused."""
-    return CdrRow(
-        call_id=_clip(cdr.call_id, CDR_TEXT_LENGTH),
-        direction=cdr.direction,
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _utc_optional(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def normalise_cdr(cdr: NewCdr) -> NewCdr:
+    """`cdr` as it will read back: times in UTC, free text cut to its column (never refused)."""
+    legs = tuple(
+        replace(
+            leg,
+            sip_call_id=_clip(leg.sip_call_id, CDR_TEXT_LENGTH),
+            uri=_clip(leg.uri, URI_LENGTH),
+            hangup_cause=_clip_optional(leg.hangup_cause, CDR_TEXT_LENGTH),
+            started_at=_utc(leg.started_at),
+            answered_at=_utc_optional(leg.answered_at),
+            ended_at=_utc(leg.ended_at),
+        )
+        for leg in cdr.legs
+    )
+    return replace(
+        cdr,
+        call_id=CallId(_clip(cdr.call_id, CDR_TEXT_LENGTH)),
         caller=_clip(cdr.caller, CDR_TEXT_LENGTH),
         callee=_clip(cdr.callee, CDR_TEXT_LENGTH),
         dialled_number=_clip(cdr.dialled_number, NAME_LENGTH),
-        route_kind=cdr.route_kind,
-        started_at=cdr.started_at,
-        answered_at=cdr.answered_at,
-        ended_at=cdr.ended_at,
-        duration_ms=cdr.duration // timedelta(milliseconds=1),
-        disposition=cdr.disposition,
         hangup_cause=_clip_optional(cdr.hangup_cause, CDR_TEXT_LENGTH),
-        sip_status=cdr.sip_status,
-        hangup_side=cdr.hangup_side,
-        caller_user_id=cdr.caller_user_id,
-        callee_user_id=cdr.callee_user_id,
-        queue_id=cdr.queue_id,
-        trunk_id=cdr.trunk_id,
-        team_id=cdr.team_id,
-        legs=[
-            CdrLegRow(
-                position=position,
-                role=leg.role,
-                sip_call_id=_clip(leg.sip_call_id, CDR_TEXT_LENGTH),
-                uri=_clip(leg.uri, URI_LENGTH),
-                started_at=leg.started_at,
-                answered_at=leg.answered_at,
-                ended_at=leg.ended_at,
-                sip_status=leg.sip_status,
-                hangup_cause=_clip_optional(leg.hangup_cause, CDR_TEXT_LENGTH),
-                user_id=leg.user_id,
-                trunk_id=leg.trunk_id,
-            )
-            for position, leg in enumerate(cdr.legs)
-        ],
+        started_at=_utc(cdr.started_at),
+        answered_at=_utc_optional(cdr.answered_at),
+        ended_at=_utc(cdr.ended_at),
+        legs=legs,
     )
+
+
+def cdr_values(cdr: NewCdr) -> dict[str, Any]:
+    """The `cdrs` row of a normalised CDR (its fields are named like the columns)."""
+    values = {field.name: getattr(cdr, field.name) for field in fields(NewCdr)}
+    del values["legs"]
+    values["duration_ms"] = cdr.duration // timedelta(milliseconds=1)
+    return values
+
+
+def leg_values(cdr_id: int, position: int, leg: CdrLeg) -> dict[str, Any]:
+    """The `cdr_legs` row of one leg of a normalised CDR."""
+    values = {field.name: getattr(leg, field.name) for field in fields(CdrLeg)}
+    values.update(cdr_id=cdr_id, position=position)
+    return values
+
+
+def stored_cdr(cdr_id: CdrId, cdr: NewCdr) -> Cdr:
+    """The stored record of a normalised CDR."""
+    values = {field.name: getattr(cdr, field.name) for field in fields(NewCdr)}
+    return Cdr(id=cdr_id, **values)
 
 
 def cdr_from_row(row: CdrRow) -> Cdr:
