@@ -39,8 +39,15 @@ from callwarden.sip.tx_base import (
 from callwarden.sip.tx_keys import ClientKey, ServerKey, client_key, new_branch, new_tag, server_key
 
 __all__ = [
+    "InviteClientTransaction",
+    "InviteServerTransaction",
     "LayerLimits",
     "LayerStats",
+    "NonInviteClientTransaction",
+    "NonInviteServerTransaction",
+    "ResponseCallback",
+    "ServerTransaction",
+    "TimerSettings",
     "TransactionLayer",
     "TransactionUser",
 ]
