@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callwarden.domain.patterns import (
     DialPattern,
@@ -96,3 +98,16 @@ def test_patterns_compare_by_text() -> None:
 def test_empty_allow_list_allows_nothing() -> None:
     assert not matches_any([], "1001")
     assert matches_any([DialPattern.parse("2XXX"), DialPattern.parse("1XXX")], "1001")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789XNZ[]-.+*#xa ()", max_size=20), st.text(max_size=20))
+def test_any_text_parses_or_is_refused_with_a_typed_error(pattern: str, number: str) -> None:
+    try:
+        parsed = DialPattern.parse(pattern)
+    except InvalidDialPattern as error:
+        assert error.message.startswith("invalid dial pattern")
+        return
+    if parsed.matches(number):
+        assert number and all(char in "0123456789*#+" for char in number)
+        assert "+" not in number[1:]

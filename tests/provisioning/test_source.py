@@ -6,6 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callwarden.domain.models import QueueStrategy, RecordingPolicy, Transport
 from callwarden.provisioning.errors import Problem, ProvisioningError
@@ -287,3 +290,44 @@ def test_deep_nesting_is_refused_quickly_not_crashed(depth: int, problem: str) -
 def test_hosts_are_normalised(host: str, stored: str) -> None:
     text = f"trunks:\n  - {{name: carrier, host: '{host}'}}\n"
     assert parse_text(text, "t.yaml").document.trunks[0].host == stored
+
+
+KEYS = sorted(
+    {"teams", "users", "queues", "trunks", "roles", "prune", "version", "name", "username"}
+    | {"role", "team", "extension", "members", "number", "host", "port", "parent", "password"}
+    | {"inbound_numbers", "destination", "outbound_patterns", "strategy", "user", "register"}
+)
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_document_or_a_provisioning_error(text: str) -> None:
+    try:
+        parse_text(text, "fuzz.yaml")
+    except ProvisioningError as error:
+        assert error.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6))
+def test_any_data_is_a_document_or_a_provisioning_error(data: dict[str, object]) -> None:
+    try:
+        validate(data, Locator("fuzz", None))
+    except ProvisioningError as error:
+        assert all(problem.message and problem.line is None for problem in error.problems)
+    text = yaml.safe_dump(data)
+    try:
+        parse_text(text, "fuzz.yaml")
+    except ProvisioningError as error:
+        lines = text.count("\n") + 1
+        assert all(
+            problem.line is not None and 1 <= problem.line <= lines for problem in error.problems
+        )
