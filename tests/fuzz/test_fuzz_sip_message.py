@@ -232,3 +232,41 @@ def test_structured_parsers_on_any_text(parser: Callable[[str], object], text: s
 def test_generated_uris_round_trip(uri: SipUri) -> None:
     assert SipUri.parse(str(uri)) == uri
     assert parse_uri(str(uri)) == uri
+
+
+FAST_AND_GENERAL: list[tuple[Callable[[str], object], Callable[[str], object]]] = [
+    (SipUri.parse, SipUri.parse_general),
+    (Via.parse, Via.parse_general),
+    (NameAddress.parse, NameAddress.parse_general),
+]
+EVERYDAY_TEXT = st.sampled_from(
+    [
+        '"Alice" <sip:alice@atlanta.com>;tag=1928',
+        "Bob <sips:bob@[2001:db8::1]:5061;transport=tls>",
+        "<sip:+15551234@gw.example.net;user=phone>;expires=60",
+        "sip:carol@chicago.com;tag=9",
+        "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport",
+        "SIP/2.0/TCP host.example.com;received=192.0.2.9",
+    ]
+)
+
+
+def outcome(parser: Callable[[str], object], text: str) -> object:
+    try:
+        return parser(text)
+    except SipParseError:
+        return SipParseError
+
+
+@given(st.sampled_from(FAST_AND_GENERAL), EVERYDAY_TEXT, st.integers(0, 60), SIP_ALPHABET)
+def test_fast_paths_agree_with_the_general_parsers(
+    parsers: tuple[Callable[[str], object], Callable[[str], object]],
+    text: str,
+    position: int,
+    char: str,
+) -> None:
+    """The fast paths are an optimisation only: same value, or both reject."""
+    fast, general = parsers
+    mutated_text = text[:position] + char + text[position:]
+    for candidate in (text, mutated_text, text[:position], text.replace(" ", char)):
+        assert outcome(fast, candidate) == outcome(general, candidate)

@@ -408,3 +408,11 @@ def test_response_status_line_variants() -> None:
     lower = parse_message(b"sip/2.0 180 Ringing\r\n" + head)
     assert isinstance(lower, SipResponse)
     assert bytes(lower).startswith(b"SIP/2.0 180 Ringing\r\n")
+
+
+def test_request_line_cannot_inject_lines() -> None:
+    request = SipRequest("INVITE", SipUri("sip", "a", None, "h\r\nVia: evil"))
+    with pytest.raises(ValueError, match="cannot serialize Request-Line"):
+        bytes(request)
+    with pytest.raises(ValueError, match="cannot serialize Request-Line"):
+        bytes(SipRequest("IN VITE", SipUri("sip", "a", None, "h")))

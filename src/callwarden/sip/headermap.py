@@ -120,7 +120,7 @@ _COMPACT_FORMS = {
     "y": "Identity",
 }
 
-_MULTI_VALUED = frozenset(
+MULTI_VALUED = frozenset(
     name.lower()
     for name in (
         "Accept",
@@ -173,17 +173,28 @@ def _build_name_table() -> dict[str, tuple[str, str]]:
     return table
 
 
-_NAMES = _build_name_table()
+# Multi-valued headers the parser may leave unsplit until read: option-tag and media-range lists.
+# Address lists (Via, Contact, Route...) are always split at once: the stack reads them anyway.
+LAZY_LISTS = MULTI_VALUED - {
+    "via",
+    "contact",
+    "route",
+    "record-route",
+    "path",
+    "service-route",
+}
+
+HEADER_NAMES = _build_name_table()
 _MISSING = object()
 
 
 def canonical_name(name: str) -> tuple[str, str]:
     """(lookup key, spelling) for a header name: compact forms expanded, known names canonical,
     unknown names kept as written. Raises ValueError for a name that is not a token."""
-    entry = _NAMES.get(name)
+    entry = HEADER_NAMES.get(name)
     if entry is not None:
         return entry
-    entry = _NAMES.get(name.lower())
+    entry = HEADER_NAMES.get(name.lower())
     if entry is not None:
         return entry
     if TOKEN.fullmatch(name) is None:
@@ -193,7 +204,7 @@ def canonical_name(name: str) -> tuple[str, str]:
 
 def is_multi_valued(key: str) -> bool:
     """True when the header (by lookup key) is a comma-separated list (RFC 3261 7.3.1)."""
-    return key in _MULTI_VALUED
+    return key in MULTI_VALUED
 
 
 def _check_value(value: str) -> str:
@@ -203,28 +214,52 @@ def _check_value(value: str) -> str:
 
 
 class Headers:
-    """Ordered multimap of header fields (RFC 3261 7.3): one entry per value."""
+    """Ordered multimap of header fields (RFC 3261 7.3): one entry per value.
 
-    __slots__ = ("_cache", "_entries", "_index")
+    The parser may hand over token lists (``Allow: INVITE, ACK``) unsplit; they are split the
+    first time anything looks at them, so a message whose lists nobody reads never pays for it.
+    """
+
+    __slots__ = ("_cache", "_entries", "_index", "_unsplit")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._entries: list[tuple[str, str, str]] = []
         self._cache: dict[str, object] = {}
         self._index: dict[str, list[str]] | None = None
+        self._unsplit = False
         for name, value in items:
             self.add(name, value)
 
     @classmethod
     def from_entries(
-        cls, entries: list[tuple[str, str, str]], index: dict[str, list[str]] | None = None
+        cls,
+        entries: list[tuple[str, str, str]],
+        index: dict[str, list[str]] | None = None,
+        *,
+        unsplit: bool = False,
     ) -> Headers:
-        """Adopt already-validated ``(key, name, value)`` entries (used by the parser);
-        ``index`` maps each key to its values in order, when the caller has it at hand."""
+        """Adopt already-validated ``(key, name, value)`` entries (used by the parser).
+
+        ``index`` maps each key to its values in order, when the caller has it at hand;
+        ``unsplit`` says that values of :data:`LAZY_LISTS` keys may still hold comma lists
+        (without quotes or '<', so splitting them cannot fail)."""
         headers = cls.__new__(cls)
         headers._entries = entries
         headers._cache = {}
         headers._index = index
+        headers._unsplit = unsplit
         return headers
+
+    def _split_lists(self) -> None:
+        entries: list[tuple[str, str, str]] = []
+        for entry in self._entries:
+            if entry[0] in LAZY_LISTS and "," in entry[2]:
+                entries.extend([(entry[0], entry[1], item) for item in split_commas(entry[2])])
+            else:
+                entries.append(entry)
+        self._entries = entries
+        self._index = None
+        self._unsplit = False
 
     def _changed(self) -> None:
         self._cache.clear()
@@ -233,6 +268,8 @@ class Headers:
     def values_of(self, key: str) -> Sequence[str]:
         """The values under a lookup key (lower-case full name) - the internal list itself, for
         read-only use by the message properties."""
+        if self._unsplit and key in LAZY_LISTS:
+            self._split_lists()
         index = self._index
         if index is None:
             index = {}
@@ -248,7 +285,7 @@ class Headers:
     def _values(self, name: str, value: str) -> tuple[str, str, list[str]]:
         key, spelling = canonical_name(name)
         value = _check_value(value)
-        if key in _MULTI_VALUED and "," in value:
+        if key in MULTI_VALUED and "," in value:
             return key, spelling, split_commas(value)
         return key, spelling, [value]
 
@@ -265,7 +302,7 @@ class Headers:
         """Replace every value of ``name`` with ``value`` (at the first one's position)."""
         key, spelling, values = self._values(name, value)
         new = [(key, spelling, item) for item in values]
-        entries = self._entries
+        entries = self.entries()
         for index, entry in enumerate(entries):
             if entry[0] == key:
                 rest = [other for other in entries[index + 1 :] if other[0] != key]
@@ -278,32 +315,32 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         """Append ``value`` after every existing header field."""
         key, spelling, values = self._values(name, value)
-        self._entries.extend((key, spelling, item) for item in values)
+        self.entries().extend((key, spelling, item) for item in values)
         self._changed()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert ``value`` before the first value of ``name`` (at the top when there is none),
         as a proxy adds its Via (RFC 3261 16.6 step 8)."""
         key, spelling, values = self._values(name, value)
-        new = [(key, spelling, item) for item in values]
-        entries = self._entries
+        entries = self.entries()
         index = next((i for i, entry in enumerate(entries) if entry[0] == key), 0)
-        entries[index:index] = new
+        entries[index:index] = [(key, spelling, item) for item in values]
         self._changed()
 
     def remove(self, name: str) -> None:
         """Remove every value of ``name`` (no error when absent)."""
         key = canonical_name(name)[0]
-        self._entries = [entry for entry in self._entries if entry[0] != key]
+        self._entries = [entry for entry in self.entries() if entry[0] != key]
         self._changed()
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (a proxy popping its Route or a UAC
         its top Via, RFC 3261 16.4, 18.1.2); None when absent."""
         key = canonical_name(name)[0]
-        for index, entry in enumerate(self._entries):
+        entries = self.entries()
+        for index, entry in enumerate(entries):
             if entry[0] == key:
-                del self._entries[index]
+                del entries[index]
                 self._changed()
                 return entry[2]
         return None
@@ -315,24 +352,26 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         """``(name, value)`` pairs in order, one per value."""
-        return [(entry[1], entry[2]) for entry in self._entries]
+        return [(entry[1], entry[2]) for entry in self.entries()]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries())
 
     def copy(self) -> Headers:
         """An independent copy (parsed values are immutable, so the cache is shared safely)."""
-        headers = Headers.from_entries(list(self._entries))
-        headers._cache = dict(self._cache)  # parsed values are immutable
+        headers = Headers.from_entries(list(self.entries()))
+        headers._cache = dict(self._cache)
         return headers
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [entry[0::2] for entry in self._entries] == [entry[0::2] for entry in other._entries]
+        return [entry[0::2] for entry in self.entries()] == [
+            entry[0::2] for entry in other.entries()
+        ]
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -347,5 +386,8 @@ class Headers:
         return cast(_T, value)
 
     def entries(self) -> list[tuple[str, str, str]]:
-        """The raw ``(lookup key, name, value)`` entries (the list itself; do not mutate)."""
+        """The ``(lookup key, name, value)`` entries, one per value (the list itself: read-only
+        for callers outside this class)."""
+        if self._unsplit:
+            self._split_lists()
         return self._entries

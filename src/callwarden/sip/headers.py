@@ -27,7 +27,14 @@ from callwarden.sip.syntax import (
     split_params,
     unquote,
 )
-from callwarden.sip.uri import SipUri, Uri, parse_host_port, parse_uri
+from callwarden.sip.uri import (
+    FAST_SIP_URI_PATTERN,
+    SipUri,
+    Uri,
+    fast_sip_uri,
+    parse_host_port,
+    parse_uri,
+)
 
 _LWS = " \t"
 # sent-protocol LWS sent-by (RFC 3261 20.42); SWS around '/' and ':'.
@@ -42,8 +49,7 @@ _FAST_VIA = re.compile(
     r"([A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(;.*)?"
 )
 _FAST_NAME_ADDR = re.compile(
-    f'(?:"([^"\\\\]*)" ?|([{TOKEN_CHARS}]+(?: [{TOKEN_CHARS}]+)*) ?)?'
-    r'<([^<>"\s]+)>(;.*)?'
+    f'(?:"([^"\\\\]*)" ?|([{TOKEN_CHARS}]+(?: [{TOKEN_CHARS}]+)*) ?)?<{FAST_SIP_URI_PATTERN}>(;.*)?'
 )
 _FAST_CSEQ = re.compile(f"([0-9]{{1,10}}) ([{TOKEN_CHARS}]+)")
 _new_object = object.__new__
@@ -78,6 +84,11 @@ class Via:
                 fields["port"] = port
                 fields["params"] = parse_param_text(param_text) if param_text else ()
                 return via
+        return cls.parse_general(text)
+
+    @classmethod
+    def parse_general(cls, text: str) -> Via:
+        """The full grammar (LWS anywhere it is allowed); ``parse`` tries a fast path first."""
         head, *param_items = split_params(text.strip(_LWS))
         match = _VIA_HEAD.fullmatch(head)
         if match is None:
@@ -145,13 +156,20 @@ class NameAddress:
         """Parse ``( name-addr / addr-spec ) *( SEMI param )``; raises SipParseError."""
         fast = _FAST_NAME_ADDR.fullmatch(text)
         if fast is not None:
-            quoted, words, uri_text, param_text = fast.groups()
-            address = _new_object(cls)  # hot path: skip the frozen __init__, same fields
-            fields = address.__dict__
-            fields["display_name"] = quoted if quoted is not None else words
-            fields["uri"] = parse_uri(uri_text)
-            fields["params"] = parse_param_text(param_text) if param_text else ()
-            return address
+            quoted, words, scheme, user, host, port, uri_params, param_text = fast.groups()
+            uri = fast_sip_uri(scheme, user, host, port, uri_params)
+            if uri is not None:
+                address = _new_object(cls)  # hot path: skip the frozen __init__, same fields
+                fields = address.__dict__
+                fields["display_name"] = quoted if quoted is not None else words
+                fields["uri"] = uri
+                fields["params"] = parse_param_text(param_text) if param_text else ()
+                return address
+        return cls.parse_general(text)
+
+    @classmethod
+    def parse_general(cls, text: str) -> NameAddress:
+        """The full grammar; ``parse`` tries a fast path for the everyday shapes first."""
         text = text.strip(_LWS)
         if not text:
             raise SipParseError("empty address")

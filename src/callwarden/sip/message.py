@@ -15,10 +15,10 @@ from typing import TypeAlias
 
 from callwarden.sip.errors import SipError, SipParseError, reason_phrase
 from callwarden.sip.framing import StreamFramer
-from callwarden.sip.headermap import _MULTI_VALUED, _NAMES, Headers, canonical_name
+from callwarden.sip.headermap import HEADER_NAMES, LAZY_LISTS, MULTI_VALUED, Headers, canonical_name
 from callwarden.sip.headers import CSeq, NameAddress, Via
-from callwarden.sip.syntax import TOKEN, parse_uint, split_commas
-from callwarden.sip.uri import SipUri, Uri, parse_uri
+from callwarden.sip.syntax import TOKEN, TOKEN_CHARS, parse_uint, split_commas
+from callwarden.sip.uri import FAST_SIP_URI_PATTERN, SipUri, Uri, fast_sip_uri, parse_uri
 
 __all__ = [
     "Headers",
@@ -37,6 +37,7 @@ DEFAULT_MAX_BODY_BYTES = 1048576
 _FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _MAX_UINT32 = 2**32 - 1
+_FAST_REQUEST_LINE = re.compile(f"([{TOKEN_CHARS}]+) {FAST_SIP_URI_PATTERN} SIP/2\\.0")
 
 
 def _single(headers: Headers, key: str, name: str) -> str:
@@ -200,7 +201,10 @@ class SipRequest(_MessageFields):
 
     def __bytes__(self) -> bytes:
         """Wire form: CRLF line endings, one line per header value, correct Content-Length."""
-        return self._serialize(f"{self.method} {self.uri} SIP/2.0")
+        line = f"{self.method} {self.uri} SIP/2.0"
+        if "\r" in line or "\n" in line or TOKEN.fullmatch(self.method) is None:
+            raise ValueError(f"cannot serialize Request-Line {line[:80]!r}")
+        return self._serialize(line)
 
 
 @dataclass(eq=True)
@@ -240,6 +244,12 @@ def _parse_start_line(line: str) -> tuple[str, Uri] | tuple[int, str]:
         if len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
             raise SipParseError(f"invalid status code {code[:20]!r}")
         return int(code), reason
+    fast = _FAST_REQUEST_LINE.fullmatch(line)
+    if fast is not None:
+        method, *uri_groups = fast.groups()
+        fast_uri = fast_sip_uri(*uri_groups)
+        if fast_uri is not None:
+            return method, fast_uri
     parts = line.split(" ")
     if len(parts) != 3:
         parts = [part for part in parts if part]
@@ -265,11 +275,13 @@ def _slow_name(name: str) -> tuple[str, str]:
 
 def _header_entries(
     lines: list[str],
-) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
-    """Header lines (unfolded) to ``(key, name, value)`` entries plus the key -> values index."""
+) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], bool]:
+    """Header lines (unfolded) to ``(key, name, value)`` entries, the key -> values index, and
+    whether token lists were left unsplit for Headers to split when read."""
+    unsplit = False
     entries: list[tuple[str, str, str]] = []
     index: dict[str, list[str]] = {}
-    names = _NAMES
+    names = HEADER_NAMES
     for line in lines:
         name, colon, value = line.partition(":")
         if not colon:
@@ -280,14 +292,19 @@ def _header_entries(
         values = index.get(key)
         if values is None:
             values = index[key] = []
-        if "," in value and key in _MULTI_VALUED:
-            for item in split_commas(value):
-                entries.append((key, spelling, item))
-                values.append(item)
+        if "," in value and key in MULTI_VALUED:
+            if key in LAZY_LISTS and '"' not in value and "<" not in value:
+                entries.append((key, spelling, value))  # split when read (Headers)
+                values.append(value)
+                unsplit = True
+                continue
+            items = split_commas(value)
+            entries.extend([(key, spelling, item) for item in items])
+            values.extend(items)
         else:
             entries.append((key, spelling, value))
             values.append(value)
-    return entries, index
+    return entries, index, unsplit
 
 
 def _split_head(data: bytes, max_header_bytes: int) -> tuple[str, int]:
@@ -372,9 +389,9 @@ def parse_message(
         raise SipParseError("bare CR or LF in header section")
     lines = text.split("\r\n")
     start_line = _parse_start_line(lines[0])
-    entries, index = _header_entries(lines[1:])
+    entries, index, unsplit = _header_entries(lines[1:])
     body = _body(data, entries, index, body_start, max_body_bytes)
-    headers = Headers.from_entries(entries, index)
+    headers = Headers.from_entries(entries, index, unsplit=unsplit)
     message: SipMessage
     if isinstance(start_line[0], int):
         message = SipResponse(start_line[0], str(start_line[1]), headers, body)

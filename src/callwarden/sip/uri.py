@@ -93,6 +93,44 @@ def parse_host_port(text: str) -> tuple[str, int | None]:
     return host, port
 
 
+# The pattern of _FAST_SIP_URI, for embedding in the fast paths of other parsers; its five
+# groups are the arguments of fast_sip_uri.
+FAST_SIP_URI_PATTERN = _FAST_SIP_URI.pattern
+
+
+def fast_sip_uri(
+    scheme: str, user: str | None, host: str, port_text: str | None, param_text: str
+) -> SipUri | None:
+    """A SipUri from the groups of FAST_SIP_URI_PATTERN; None when the port is out of range
+    (the general parser then reports it)."""
+    port = None if port_text is None else int(port_text)
+    if port is not None and port > 65535:
+        return None
+    # Built without the frozen-dataclass __init__ (one object.__setattr__ per field): this is the
+    # hottest constructor of the stack. Same fields, same invariants.
+    uri = _new_object(SipUri)
+    fields = uri.__dict__
+    fields["scheme"] = scheme.lower()
+    fields["user"] = user
+    fields["password"] = None
+    fields["host"] = host
+    fields["port"] = port
+    fields["params"] = (
+        tuple(
+            [
+                (name, value if equal else None)
+                for name, equal, value in [
+                    item.partition("=") for item in param_text[1:].split(";")
+                ]
+            ]
+        )
+        if param_text
+        else ()
+    )
+    fields["headers"] = ()
+    return uri
+
+
 @dataclass(frozen=True)
 class SipUri:
     """A ``sip:`` or ``sips:`` URI (RFC 3261 19.1.1) with unescaped components."""
@@ -110,36 +148,14 @@ class SipUri:
         """Parse SIP-URI / SIPS-URI (RFC 3261 25.1); raises SipParseError."""
         fast = _FAST_SIP_URI.fullmatch(text)
         if fast is not None:
-            scheme, user, host, port_text, param_text = fast.groups()
-            port = None if port_text is None else int(port_text)
-            if port is None or port <= 65535:
-                # Built without the frozen-dataclass __init__ (one object.__setattr__ per field):
-                # this is the hottest constructor of the stack. Same fields, same invariants.
-                uri = _new_object(cls)
-                fields = uri.__dict__
-                fields["scheme"] = scheme.lower()
-                fields["user"] = user
-                fields["password"] = None
-                fields["host"] = host
-                fields["port"] = port
-                fields["params"] = (
-                    tuple(
-                        [
-                            (name, value if equal else None)
-                            for name, equal, value in [
-                                item.partition("=") for item in param_text[1:].split(";")
-                            ]
-                        ]
-                    )
-                    if param_text
-                    else ()
-                )
-                fields["headers"] = ()
+            uri = fast_sip_uri(*fast.groups())
+            if uri is not None:
                 return uri
-        return cls._parse_components(text)
+        return cls.parse_general(text)
 
     @classmethod
-    def _parse_components(cls, text: str) -> SipUri:
+    def parse_general(cls, text: str) -> SipUri:
+        """The full grammar, component by component; ``parse`` tries a fast path first."""
         scheme, colon, rest = text.partition(":")
         scheme = scheme.lower()
         if not colon or scheme not in ("sip", "sips"):
