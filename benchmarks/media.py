@@ -61,6 +61,7 @@ class Result:
     jitter: dict[str, float]
     send_lag_p99: float
     cpu_percent: float
+    note: str = ""
 
     @property
     def loss(self) -> float:
@@ -86,7 +87,7 @@ class Result:
             f"p99={self.latency['p99'] / 1000:7.2f} ms  "
             f"jitter p99={self.jitter['p99'] / 1000:7.2f} ms  "
             f"cpu={self.cpu_percent:5.1f}%  gen-lag p99={self.send_lag_p99 / 1000:5.2f} ms  "
-            f"{'ok' if self.passed else 'FAIL'}"
+            f"{'ok' if self.passed else 'FAIL'} {self.note}"
         )
 
 
@@ -106,8 +107,13 @@ async def run_generator(
     warmup: float,
     destinations: Callable[[], Awaitable[list[int]]],
     measure_cpu: Callable[[], float],
-) -> tuple[dict[str, Any], float]:
-    """Start the generator, hand it destinations, measure relay CPU over the counted window."""
+    window: Callable[[], Awaitable[str]] | None = None,
+) -> tuple[dict[str, Any], float, str]:
+    """Start the generator, hand it destinations, measure relay CPU over the counted window.
+
+    ``window`` is awaited at the start and the end of the counted window; what it returns at
+    the end is a note for the result line.
+    """
     process = await asyncio.create_subprocess_exec(
         str(binary),
         str(streams),
@@ -125,16 +131,19 @@ async def run_generator(
     process.stdin.write((" ".join(map(str, ports)) + "\n").encode())
     await process.stdin.drain()
     await asyncio.sleep(warmup + 0.02)
+    if window is not None:
+        await window()
     cpu_before, wall_before = measure_cpu(), time.monotonic()
     await asyncio.sleep(duration - warmup)
     cpu_after, wall_after = measure_cpu(), time.monotonic()
+    note = await window() if window is not None else ""
     output = await process.stdout.readline()
     await process.wait()
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
-    return json.loads(output), cpu_percent
+    return json.loads(output), cpu_percent, note
 
 
-def to_result(calls: int, report: dict[str, Any], cpu_percent: float) -> Result:
+def to_result(calls: int, report: dict[str, Any], cpu_percent: float, note: str = "") -> Result:
     return Result(
         calls=calls,
         sent=report["counted_sent"],
@@ -143,6 +152,7 @@ def to_result(calls: int, report: dict[str, Any], cpu_percent: float) -> Result:
         jitter=report["jitter_us"],
         send_lag_p99=report["send_lag_us"]["p99"],
         cpu_percent=cpu_percent,
+        note=note,
     )
 
 
@@ -195,10 +205,14 @@ async def measure_callwarden(
                 gc.freeze()  # what a media process does after set-up: no full GC of old objects
                 return ports
 
-            report, cpu = await run_generator(
-                binary, 2 * calls, duration, warmup, destinations, time.process_time
+            async def window() -> str:
+                stats = await engine.engine_stats()
+                return f"tick-max={stats.tick_work_max_ms:.1f}ms late-ticks={stats.late_ticks}"
+
+            report, cpu, note = await run_generator(
+                binary, 2 * calls, duration, warmup, destinations, time.process_time, window
             )
-        return to_result(calls, report, cpu)
+        return to_result(calls, report, cpu, note)
     if tap:
         raise SystemExit("--tap needs the in-process engine (--workers 1)")
     # Several engine processes, each owning whole calls and its own slice of the port range.
@@ -208,7 +222,7 @@ async def measure_callwarden(
         async def pool_destinations() -> list[int]:
             return await setup_calls(pool, 0, calls, tap=False)
 
-        report, cpu = await run_generator(
+        report, cpu, note = await run_generator(
             binary,
             2 * calls,
             duration,
@@ -216,7 +230,7 @@ async def measure_callwarden(
             pool_destinations,
             lambda: sum(process_cpu_seconds(pid) for pid in pids),
         )
-    return to_result(calls, report, cpu)
+    return to_result(calls, report, cpu, note)
 
 
 # --- rtpengine ------------------------------------------------------------------------------------
@@ -352,7 +366,7 @@ async def measure_rtpengine(
                 ports += [sdp_port(answer["sdp"]), sdp_port(offer["sdp"])]
             return ports
 
-        report, cpu = await run_generator(
+        report, cpu, note = await run_generator(
             binary,
             2 * calls,
             duration,
@@ -360,7 +374,7 @@ async def measure_rtpengine(
             destinations,
             lambda: process_cpu_seconds(rtpengine.pid),
         )
-        return to_result(calls, report, cpu)
+        return to_result(calls, report, cpu, note)
     finally:
         if ng.transport is not None:
             ng.transport.close()

@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
                     foreign++;
                     continue;
                 }
-                if (last_recv[origin])
+                if (last_recv[origin] && last_send[origin] >= count_from)
                     record(jitter_hist, (arrival - last_recv[origin]) - (sent - last_send[origin]));
                 last_recv[origin] = arrival;
                 last_send[origin] = sent;

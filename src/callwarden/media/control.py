@@ -66,6 +66,9 @@ MediaEvent = DtmfEvent | RtpTimeoutEvent
 
 @dataclass(frozen=True, slots=True)
 class EngineStats:
+    """Engine-wide counts. ``late_ticks`` counts 20 ms ticks skipped because the loop was busy;
+    ``tick_work_max_ms`` is the longest tick since the previous ``engine_stats`` call."""
+
     endpoints: int
     bridges: int
     ports_free: int

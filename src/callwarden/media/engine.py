@@ -77,6 +77,7 @@ class MediaEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_tick = 0.0
         self._late_ticks = 0
+        self._housekeeping_round: list[EndpointId] | None = None
         self._tick_work_max = 0.0
         self._closed = False
 
@@ -122,15 +123,22 @@ class MediaEngine:
         self._timer = loop.call_at(self._next_tick, self._on_timer)
 
     def tick(self) -> None:
-        """One 20 ms step of every bridge, and RTCP/timeouts every second."""
+        """One 20 ms step of every bridge; RTCP and timeouts of 1/50 of the endpoints.
+
+        Each endpoint's housekeeping runs once a second, spread over the ticks so no tick
+        builds hundreds of RTCP reports at once (that would delay every relayed packet).
+        """
         now = self._clock.monotonic()
         self._mixer.tick(now)
-        if self._mixer.ticks % _HOUSEKEEPING_TICKS == 0:
-            self._housekeeping(now)
+        phase = self._mixer.ticks % _HOUSEKEEPING_TICKS
+        if phase == 0 or self._housekeeping_round is None:
+            self._housekeeping_round = list(self._endpoints)
+        self._housekeeping(self._housekeeping_round[phase::_HOUSEKEEPING_TICKS], now)
 
-    def _housekeeping(self, now: float) -> None:
-        for endpoint_id, endpoint in self._endpoints.items():
-            if endpoint.housekeeping(now):
+    def _housekeeping(self, endpoint_ids: list[EndpointId], now: float) -> None:
+        for endpoint_id in endpoint_ids:
+            endpoint = self._endpoints.get(endpoint_id)
+            if endpoint is not None and endpoint.housekeeping(now):
                 logger.info("endpoint %s: no RTP for %s s", endpoint_id, endpoint.timeout)
                 self._emit(RtpTimeoutEvent(endpoint_id, endpoint.timeout or 0.0))
 
@@ -259,13 +267,15 @@ class MediaEngine:
         return self._endpoint(endpoint_id).stats()
 
     async def engine_stats(self) -> EngineStats:
+        """Counts; ``tick_work_max_ms`` is the longest tick since the previous call."""
+        tick_work_max, self._tick_work_max = self._tick_work_max, 0.0
         return EngineStats(
             endpoints=len(self._endpoints),
             bridges=len(self._bridges),
             ports_free=self._ports.available,
             ticks=self._mixer.ticks,
             late_ticks=self._late_ticks,
-            tick_work_max_ms=self._tick_work_max * 1000.0,
+            tick_work_max_ms=tick_work_max * 1000.0,
         )
 
     # --- bridges ------------------------------------------------------------------------------
