@@ -82,10 +82,16 @@ class TransactionUser(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LayerLimits:
-    """Bounds on the server transaction table (503 beyond them, RFC 3261 21.5.4)."""
+    """Bounds on the server transaction table (503 beyond them, RFC 3261 21.5.4).
 
-    max_server_transactions_per_source: int = 2000
-    max_server_transactions: int = 200_000
+    Transactions stay in the table for their Timer J/L (64*T1 = 32 s) after the final
+    response, so one busy source (a trunk, a load generator) holds about
+    ``calls per second * 2 * 32`` of them (its INVITE and BYE): 19,200 at 300 calls/s.
+    Size the per-source cap above that for the sources you trust with that load.
+    """
+
+    max_server_transactions_per_source: int = 50_000
+    max_server_transactions: int = 500_000
     retry_after: int = 5
 
 
