@@ -5,6 +5,11 @@ transaction every `interval` seconds (PERFORMANCE-NOTES: file and database write
 event loop). `close()` flushes what is left. If the buffer is full (the database is down for a
 long time) the oldest pending records are kept and the newest refused with an error line, so
 memory stays bounded and nothing is silently lost.
+
+A batch refused for an integrity error is written record by record, so one record cannot hold
+back the others forever: a record whose user, queue, trunk or team was deleted while its call
+ran is stored with those references cleared, as ON DELETE SET NULL would have done had it been
+written before the deletion.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from callwarden.domain.cdr import NewCdr
@@ -61,15 +67,53 @@ class CdrWriter:
         if not batch:
             return
         try:
-            with self._session_factory() as session, session.begin():
-                CdrRepository(session).add_many(batch)
+            self._write(batch)
+        except IntegrityError:
+            if len(batch) > 1:
+                self._write_one_by_one(batch)
+            else:
+                self._write_without_references(batch[0])
         except SQLAlchemyError:
             logger.exception("writing %d CDRs failed; they will be retried", len(batch))
-            self.failed_batches += 1
-            with self._lock:
-                self._pending[:0] = batch
-            return
+            self._retry_later(batch)
+
+    def _write(self, batch: Sequence[NewCdr]) -> None:
+        with self._session_factory() as session, session.begin():
+            CdrRepository(session).add_many(batch)
         self.written += len(batch)
+
+    def _retry_later(self, batch: list[NewCdr]) -> None:
+        self.failed_batches += 1
+        with self._lock:
+            self._pending[:0] = batch
+
+    def _write_one_by_one(self, batch: list[NewCdr]) -> None:
+        """After an integrity error: each record on its own, so only the faulty one is held."""
+        for position, cdr in enumerate(batch):
+            try:
+                self._write([cdr])
+            except IntegrityError:
+                self._write_without_references(cdr)
+            except SQLAlchemyError:
+                logger.exception("writing CDRs failed; %d will be retried", len(batch) - position)
+                self._retry_later(batch[position:])
+                return
+
+    def _write_without_references(self, cdr: NewCdr) -> None:
+        logger.warning(
+            "CDR of call %s names a deleted user, queue, trunk or team: stored without them",
+            cdr.call_id,
+        )
+        try:
+            self._write([_without_references(cdr)])
+        except IntegrityError:
+            # Nothing else in a record can break a constraint; retrying would never succeed.
+            logger.exception(
+                "CDR of call %s refused by the database, dropped: %r", cdr.call_id, cdr
+            )
+        except SQLAlchemyError:
+            logger.exception("writing the CDR of call %s failed; it will be retried", cdr.call_id)
+            self._retry_later([cdr])
 
     def _run(self) -> None:
         while not self._stopping:
@@ -83,3 +127,17 @@ class CdrWriter:
         if thread is not None:
             await asyncio.to_thread(thread.join)
         self.flush_now()
+
+
+def _without_references(cdr: NewCdr) -> NewCdr:
+    """`cdr` without its user, queue, trunk and team ids (the text fields keep who and what)."""
+    legs = tuple(replace(leg, user_id=None, trunk_id=None) for leg in cdr.legs)
+    return replace(
+        cdr,
+        caller_user_id=None,
+        callee_user_id=None,
+        queue_id=None,
+        trunk_id=None,
+        team_id=None,
+        legs=legs,
+    )
