@@ -233,6 +233,55 @@ async def measure_callwarden(
     return to_result(calls, report, cpu, note)
 
 
+# --- the floor: a bare uvloop relay --------------------------------------------------------------
+
+
+class _BareLeg(asyncio.DatagramProtocol):
+    """Forwards every datagram to the other leg's phone: no checks, no header rewrite."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.other: _BareLeg | None = None
+        self.phone: tuple[str, int] = ("127.0.0.1", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        other = self.other
+        if other is not None and other.transport is not None:
+            other.transport.sendto(data, other.phone)
+
+
+async def measure_bare(binary: Path, calls: int, duration: float, warmup: float) -> Result:
+    """What the same load costs through the thinnest possible uvloop relay (the floor)."""
+    loop = asyncio.get_running_loop()
+    legs: list[_BareLeg] = []
+    low = int(ENGINE_PORTS.split("-")[0])
+    for index in range(2 * calls):
+        _, leg = await loop.create_datagram_endpoint(
+            _BareLeg, local_addr=("127.0.0.1", low + 2 * index)
+        )
+        leg.phone = ("127.0.0.1", GENERATOR_BASE_PORT + index)
+        legs.append(leg)
+    for index in range(0, 2 * calls, 2):
+        legs[index].other, legs[index + 1].other = legs[index + 1], legs[index]
+
+    async def destinations() -> list[int]:
+        return [low + 2 * index for index in range(2 * calls)]
+
+    try:
+        report, cpu, note = await run_generator(
+            binary, 2 * calls, duration, warmup, destinations, time.process_time
+        )
+    finally:
+        for leg in legs:
+            if leg.transport is not None:
+                leg.transport.close()
+        await asyncio.sleep(0.1)
+    return to_result(calls, report, cpu, note)
+
+
 # --- rtpengine ------------------------------------------------------------------------------------
 
 
@@ -402,6 +451,13 @@ async def main(arguments: argparse.Namespace) -> None:
                 ),
             )
         ]
+        if arguments.bare:
+            relays.append(
+                (
+                    "bare-uvloop",
+                    lambda n: measure_bare(binary, n, arguments.duration, arguments.warmup),
+                )
+            )
         if not arguments.no_rtpengine and shutil.which("rtpengine"):
             relays.append(
                 (
@@ -430,7 +486,7 @@ async def main(arguments: argparse.Namespace) -> None:
                     f" at {found.cpu_percent:.1f}% of one core"
                     f" ({found.microseconds_per_packet:.1f} µs of CPU per relayed packet)"
                 )
-        ours, reference = [*best.values(), None, None][:2]
+        ours, reference = best.get(relays[0][0]), best.get("rtpengine")
         if ours is not None and reference is not None:
             print(f"ratio callwarden/rtpengine (largest N): {ours.calls / reference.calls:.2f}")
 
@@ -443,6 +499,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--tap", action="store_true", help="record every track (null sink)")
     parser.add_argument("--no-rtpengine", action="store_true")
+    parser.add_argument("--bare", action="store_true", help="also measure a bare uvloop relay")
     parser.add_argument("--rtpengine-threads", type=int, default=1)
     return parser.parse_args()
 

@@ -488,3 +488,38 @@ async def test_reinvite_with_same_address_keeps_the_latched_peer(
     intruder.send(rtp(2), to_local)
     await eventually(lambda: engine._endpoints[local.endpoint_id].dropped_foreign == 1)
     assert (await engine.stats(local.endpoint_id)).remote == caller.address
+
+
+async def test_sender_report_after_sending_and_lsr_from_their_sr(
+    engine: MediaEngine, clock: FakeClock, phones: list[Phone]
+) -> None:
+    caller, callee, callee_rtcp = phones
+    to_a, to_b, _, b_id = await call(engine, caller, callee)
+    await engine.set_remote(
+        b_id,
+        host=callee.address[0],
+        port=callee.address[1],
+        payload_type=0,
+        encoding="PCMU",
+        rtcp_port=callee_rtcp.address[1],
+    )
+    for seq in range(3):
+        caller.send(rtp(seq), to_a)
+    await callee.packets(3)
+    their_sr = SenderReport(0xBEEF, 0xE5A1B2C3_80000000, 0, 10, 1600)
+    callee.send(rtp(1), to_b)  # the callee's RTP fixes its SSRC and host first
+    await eventually(lambda: engine._endpoints[b_id].packets_in == 1)
+    callee_rtcp.send(bytes(their_sr), (to_b[0], to_b[1] + 1))
+    await eventually(lambda: engine._endpoints[b_id].rtcp_in == 1)
+    clock.now += 8.0
+    for _ in range(50):
+        engine.tick()
+    report = parse_compound(await callee_rtcp.next())
+    sender = report[0]
+    assert isinstance(sender, SenderReport)
+    # The 3 relayed packets, plus silence frames of the ticks before the report went out.
+    assert sender.packet_count >= 3 and sender.octet_count == 160 * sender.packet_count
+    assert sender.ntp_timestamp >> 32 == int(clock.wall()) + 2_208_988_800
+    [block] = sender.reports
+    assert block.last_sr == 0xB2C38000
+    assert block.delay_since_last_sr == 8 * 65536
