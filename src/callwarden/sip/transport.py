@@ -6,8 +6,8 @@ One :class:`SipTransport` listens with UDP and TCP on one address and port (and 
 responses go out per RFC 3261 18.2.2 / RFC 3581 (see
 :func:`~callwarden.sip.addressing.response_destination`). Unparseable requests are answered
 statelessly when possible (RFC 4475) and everything else broken is dropped and counted;
-nothing raises out of the asyncio callbacks. Connections are reused for responses and for
-requests to the same address, limited per remote host, and closed when idle.
+nothing raises out of the asyncio callbacks. TCP/TLS connections are managed by
+:class:`~callwarden.sip.connections.ConnectionPool`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import socket
 import ssl
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from callwarden.sip.addressing import (
@@ -28,11 +27,12 @@ from callwarden.sip.addressing import (
     same_host,
 )
 from callwarden.sip.clock import Clock
+from callwarden.sip.connections import ConnectionPool
 from callwarden.sip.errors import SipParseError
 from callwarden.sip.headers import Via
-from callwarden.sip.message import SipMessage, SipRequest, StreamFramer, parse_message
+from callwarden.sip.message import SipMessage, SipRequest, parse_message
 from callwarden.sip.salvage import salvage_error_response
-from callwarden.sip.stream import StreamConnection
+from callwarden.sip.transport_config import TransportConfig, TransportError, TransportStats
 from callwarden.sip.tx_base import SendErrorCallback
 from callwarden.sip.uri import SipUri
 
@@ -50,43 +50,10 @@ logger = logging.getLogger(__name__)
 _BIND_ATTEMPTS = 8
 
 
-class TransportError(OSError):
-    """A message could not be sent (no listener for that transport, buffer overflow...)."""
-
-
 class TransportUser(Protocol):
     """The layer above the transport (normally the transaction layer)."""
 
     def on_message(self, message: SipMessage, source: Source) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TransportConfig:
-    """Limits and timeouts of a :class:`SipTransport`."""
-
-    max_header_bytes: int = 65536
-    max_body_bytes: int = 1_048_576
-    max_connections_per_host: int = 32
-    max_connections: int = 10_000
-    idle_timeout: float = 300.0
-    connect_timeout: float = 5.0
-    max_write_buffer: int = 4 * 1_048_576
-    udp_buffer_bytes: int | None = None
-
-
-@dataclass(slots=True)
-class TransportStats:
-    """Counters for monitoring; every drop is counted somewhere."""
-
-    received: int = 0
-    rejected_unparseable: int = 0
-    dropped_unparseable: int = 0
-    dropped_responses: int = 0
-    user_errors: int = 0
-    framing_errors: int = 0
-    connections_refused: int = 0
-    connections_idle_closed: int = 0
-    send_errors: int = 0
 
 
 def stamp_via(request: SipRequest, source: Source) -> SipRequest:
@@ -161,16 +128,12 @@ class SipTransport:
         self._enable_tcp = enable_tcp
         self._tls_context = tls_context
         self.tls_port = tls_port if tls_port is not None else (port + 1 if port else 0)
-        self._tls_client_context = tls_client_context
         self.stats = TransportStats()
         self._user: TransportUser | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.Server] = []
-        self._connections: dict[int, StreamConnection] = {}
-        self._by_address: dict[tuple[TransportName, str, int], StreamConnection] = {}
-        self._inbound_per_host: dict[str, int] = {}
-        self._next_connection_id = 1
+        self._connections = ConnectionPool(clock, self.config, self.stats, self, tls_client_context)
         self._tasks: set[asyncio.Task[None]] = set()
         self._resolved: dict[str, str] = {}
 
@@ -180,6 +143,7 @@ class SipTransport:
         """Bind the listeners; messages go to ``user`` from now on."""
         self._user = user
         self._loop = asyncio.get_running_loop()
+        self._connections.start(self._loop)
         for attempt in range(_BIND_ATTEMPTS):
             try:
                 await self._bind_plain()
@@ -190,7 +154,7 @@ class SipTransport:
                     raise
         if self._tls_context is not None:
             server = await self._loop.create_server(
-                lambda: self._new_connection("TLS", inbound=True),
+                lambda: self._connections.inbound("TLS"),
                 self.host,
                 self.tls_port,
                 ssl=self._tls_context,
@@ -223,7 +187,7 @@ class SipTransport:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         if self._enable_tcp:
             server = await self._loop.create_server(
-                lambda: self._new_connection("TCP", inbound=True),
+                lambda: self._connections.inbound("TCP"),
                 self.host,
                 port,
                 reuse_address=True,
@@ -243,9 +207,7 @@ class SipTransport:
 
     async def close(self) -> None:
         """Stop listening, close every connection, cancel background tasks."""
-        for connection in list(self._connections.values()):
-            connection.abort()
-            self._forget(connection)
+        await self._connections.close()
         tasks, self._tasks = self._tasks, set()
         for task in tasks:
             task.cancel()
@@ -315,7 +277,7 @@ class SipTransport:
         if destination.transport == "UDP":
             self._send_udp(data, destination.host, destination.port, on_error)
         else:
-            self._send_stream(data, destination, on_error)
+            self._connections.send(data, destination, on_error)
 
     def _report(self, on_error: SendErrorCallback | None, error: Exception) -> None:
         self.stats.send_errors += 1
@@ -352,162 +314,15 @@ class SipTransport:
         self._resolved[host] = address
         self._send_udp(data, address, port, on_error)
 
-    def _send_stream(
-        self, data: bytes, destination: Destination, on_error: SendErrorCallback | None
-    ) -> None:
-        connection = None
-        if destination.connection_id is not None:
-            connection = self._connections.get(destination.connection_id)
-        if connection is None or connection.closed:
-            key = (destination.transport, destination.host.lower(), destination.port)
-            connection = self._by_address.get(key)
-            if connection is None or connection.closed:
-                connection = self._connect(destination)
-                if connection is None:
-                    self._report(on_error, TransportError(f"cannot connect to {destination}"))
-                    return
-        if connection.write_buffer_size() > self.config.max_write_buffer:
-            logger.warning("write buffer full towards %s: closing the connection", destination)
-            connection.abort()
-            self._report(on_error, TransportError("write buffer full"))
-            return
-        connection.write(data, on_error)
-
-    def _connect(self, destination: Destination) -> StreamConnection | None:
-        if self._loop is None or len(self._connections) >= self.config.max_connections:
-            return None
-        ssl_context = None
-        if destination.transport == "TLS":
-            ssl_context = self._tls_client_context
-            if ssl_context is None:
-                return None
-        connection = self._new_connection(destination.transport, inbound=False)
-        self._connections[connection.connection_id] = connection
-        key = (destination.transport, destination.host.lower(), destination.port)
-        connection.address_key = key
-        self._by_address[key] = connection
-        self._spawn(self._open(connection, destination, ssl_context))
-        return connection
-
-    async def _open(
-        self,
-        connection: StreamConnection,
-        destination: Destination,
-        ssl_context: ssl.SSLContext | None,
-    ) -> None:
-        assert self._loop is not None
-        try:
-            async with asyncio.timeout(self.config.connect_timeout):
-                await self._loop.create_connection(
-                    lambda: connection,
-                    destination.host,
-                    destination.port,
-                    ssl=ssl_context,
-                    server_hostname=destination.host if ssl_context is not None else None,
-                )
-        except (OSError, TimeoutError) as error:
-            logger.info("cannot connect to %s: %s", destination, error)
-            self.stats.send_errors += 1
-            connection.fail(error)
-
-    # -- connections (StreamHandler) -------------------------------------------------------------
-
-    def _new_connection(self, transport: TransportName, *, inbound: bool) -> StreamConnection:
-        connection_id = self._next_connection_id
-        self._next_connection_id += 1
-        framer = StreamFramer(self.config.max_header_bytes, self.config.max_body_bytes)
-        return StreamConnection(
-            self, transport, connection_id, inbound=inbound, framer=framer, now=self._clock.now()
-        )
-
-    def connection_ready(self, connection: StreamConnection) -> bool:
-        source = connection.source
-        assert source is not None
-        host = source.remote_host
-        if connection.inbound:
-            count = self._inbound_per_host.get(host, 0)
-            if (
-                count >= self.config.max_connections_per_host
-                or len(self._connections) >= self.config.max_connections
-            ):
-                self.stats.connections_refused += 1
-                logger.warning("too many connections from %s: refused", host)
-                return False
-            self._inbound_per_host[host] = count + 1
-            self._connections[connection.connection_id] = connection
-            key = (source.transport, host.lower(), source.remote_port)
-            connection.address_key = key
-            self._by_address[key] = connection
-        connection.last_activity = self._clock.now()
-        connection.idle_timer = self._clock.call_later(
-            self.config.idle_timeout, self._check_idle, connection
-        )
-        return True
-
-    def _check_idle(self, connection: StreamConnection) -> None:
-        connection.idle_timer = None
-        if connection.closed:
-            return
-        idle_for = self._clock.now() - connection.last_activity
-        timeout = self.config.idle_timeout
-        if idle_for >= timeout:
-            self.stats.connections_idle_closed += 1
-            logger.debug("closing idle connection %s", connection.source)
-            connection.close()
-            return
-        connection.idle_timer = self._clock.call_later(
-            timeout - idle_for, self._check_idle, connection
-        )
-
-    def stream_message(self, connection: StreamConnection, data: bytes) -> None:
-        source = connection.source
-        assert source is not None
-        connection.last_activity = self._clock.now()
-        self._handle(data, source)
-
-    def stream_error(
-        self, connection: StreamConnection, error: SipParseError, chunk: bytes
-    ) -> None:
-        source = connection.source
-        assert source is not None
-        self.stats.framing_errors += 1
-        logger.info("framing error from %s: %s (closing)", source, error)
-        response = salvage_error_response(chunk, error.status, error.reason)
-        if response is not None:
-            self.stats.rejected_unparseable += 1
-            connection.write(response)
-        else:
-            self.stats.dropped_unparseable += 1
-
-    def connection_closed(self, connection: StreamConnection) -> None:
-        self._forget(connection)
-
-    def _forget(self, connection: StreamConnection) -> None:
-        if connection.idle_timer is not None:
-            connection.idle_timer.cancel()
-            connection.idle_timer = None
-        if self._connections.pop(connection.connection_id, None) is None:
-            return
-        key = connection.address_key
-        if key is not None and self._by_address.get(key) is connection:
-            del self._by_address[key]
-        if connection.inbound and connection.source is not None:
-            host = connection.source.remote_host
-            count = self._inbound_per_host.get(host, 0) - 1
-            if count > 0:
-                self._inbound_per_host[host] = count
-            else:
-                self._inbound_per_host.pop(host, None)
-
     # -- receiving -----------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) <= 4 and not data.strip():
             return  # keepalive (RFC 5626 3.5.1 CRLF ping)
         source = Source("UDP", str(addr[0]), int(addr[1]), self.host, self.port)
-        self._handle(data, source)
+        self.handle(data, source)
 
-    def _handle(self, data: bytes, source: Source) -> None:
+    def handle(self, data: bytes, source: Source) -> None:
         """Parse, stamp and dispatch one message; never raises."""
         self.stats.received += 1
         config = self.config
