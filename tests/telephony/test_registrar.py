@@ -155,6 +155,15 @@ def test_a_malformed_expires_parameter_is_400(
     assert registrar.bindings("alice") == []
 
 
+@pytest.mark.parametrize("expires", ["abc", "-1", "4294967296", "1, 2"])
+def test_a_malformed_expires_header_is_400(
+    registrar: Registrar, phone: Phone, expires: str
+) -> None:
+    response = phone.register(DESK, expires=expires)
+    assert response.status == 400
+    assert registrar.bindings("alice") == []
+
+
 def test_a_too_brief_interval_leaves_existing_bindings_alone(
     registrar: Registrar, phone: Phone, clock: FakeClock
 ) -> None:
@@ -335,6 +344,26 @@ def test_the_wildcard_needs_expires_zero(
     response = phone.register("*", expires=expires)
     assert response.status == 400
     assert contacts_of(registrar) == ["sip:alice@192.168.1.20:5060"]
+
+
+def test_a_late_wildcard_of_the_same_call_id_does_not_remove_newer_bindings(
+    registrar: Registrar, build_request: RequestFactory
+) -> None:
+    """RFC 3261 10.3 step 6: a binding with the request's Call-ID is removed only when the
+    request's CSeq is higher; otherwise the request fails (an old un-REGISTER arriving late)."""
+    desk = Phone(registrar, build_request, call_id="desk@192.168.1.20")
+    soft = Phone(registrar, build_request, call_id="soft@192.168.1.21")
+    desk.register(DESK, cseq=7)
+    soft.register(SOFTPHONE, cseq=1)
+    assert desk.register("*", expires="0", cseq=6).status == 500
+    assert desk.register("*", expires="0", cseq=7).status == 500
+    assert sorted(contacts_of(registrar)) == [
+        "sip:alice@192.168.1.20:5060",
+        "sip:alice@192.168.1.21:5062;transport=udp",
+    ]
+    # a higher CSeq removes them all, whatever Call-ID the other bindings have
+    assert desk.register("*", expires="0", cseq=8).status == 200
+    assert registrar.bindings("alice") == []
 
 
 def test_the_wildcard_combined_with_another_contact_does_not_parse(

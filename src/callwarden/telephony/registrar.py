@@ -112,6 +112,9 @@ class Registrar:
         if request.is_wildcard_contact:
             if request.expires != 0 or len(request.headers.get_all("Contact")) != 1:
                 raise SipParseError("Contact: * needs Expires: 0 and no other Contact")
+            for binding in self._live(username):  # RFC 3261 10.3 step 6
+                if binding.call_id == call_id and binding.cseq >= cseq:
+                    raise SipError("CSeq out of order for this binding", 500)
             self._bindings.pop(username, None)
             logger.info("unregistered all phones of %s from %s", username, source.remote_host)
             return make_response(request, 200, to_tag=to_tag)
