@@ -16,7 +16,7 @@ from callwarden.domain.cdr import (
     RouteKind,
 )
 from callwarden.domain.errors import NotFound, ValidationFailed
-from callwarden.domain.ids import CallId, CdrId, TeamId, UserId
+from callwarden.domain.ids import CallId, CdrId, QueueId, TeamId, TrunkId, UserId
 from callwarden.store.cdrs import CdrQuery, CdrRepository
 from callwarden.store.schema import CdrRow, RoleRow, TeamRow, UserRow
 
@@ -229,3 +229,48 @@ def test_a_batch_keeps_its_order_and_an_empty_batch_writes_nothing(
     assert stored[0].id < stored[1].id < stored[2].id
     with sessions() as session:
         assert [CdrRepository(session).get(cdr.id) for cdr in stored] == list(stored)
+
+
+def test_links_to_objects_deleted_during_the_call_are_cleared(
+    sessions: sessionmaker[Session],
+) -> None:
+    alice, bob, team = _users(sessions)
+    gone = UserId(bob + 1000)
+    start = T0
+    cdr = NewCdr(
+        call_id=CallId("late@example"),
+        direction=CallDirection.OUTBOUND,
+        caller="1001",
+        callee="0312345678",
+        dialled_number="0312345678",
+        route_kind=RouteKind.TRUNK,
+        started_at=start,
+        ended_at=start + timedelta(seconds=5),
+        disposition=Disposition.FAILED,
+        caller_user_id=gone,
+        callee_user_id=alice,
+        trunk_id=TrunkId(77),
+        queue_id=QueueId(alice),  # an id that exists, but in another table
+        team_id=team,
+        legs=(
+            CdrLeg(
+                role=LegRole.CALLER,
+                sip_call_id="x",
+                uri="sip:1001@pbx",
+                started_at=start,
+                ended_at=start,
+                user_id=gone,
+                trunk_id=TrunkId(77),
+            ),
+        ),
+    )
+    batch = [_call(0, caller=alice, callee=bob, team=team), cdr]
+    with sessions() as session, session.begin():
+        stored = CdrRepository(session).add_many(batch)
+    with sessions() as session:
+        late = CdrRepository(session).get(stored[1].id)
+    assert late == stored[1]
+    assert (late.caller_user_id, late.callee_user_id, late.team_id) == (None, alice, team)
+    assert (late.trunk_id, late.queue_id) == (None, None)
+    assert (late.legs[0].user_id, late.legs[0].trunk_id) == (None, None)
+    assert stored[0].caller_user_id == alice

@@ -7,17 +7,18 @@ path and flushes them together.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, insert, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from callwarden.domain.cdr import CallDirection, Cdr, Disposition, NewCdr
 from callwarden.domain.errors import NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, CdrId, QueueId, TeamId, UserId
 from callwarden.store.mapping import cdr_from_row, cdr_values, leg_values, normalise_cdr, stored_cdr
-from callwarden.store.schema import CdrLegRow, CdrRow
+from callwarden.store.schema import CdrLegRow, CdrRow, QueueRow, TeamRow, TrunkRow, UserRow
 
 MAX_PAGE_SIZE = 1000
 
@@ -73,6 +74,51 @@ def _conditions(query: CdrQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+_Id = TypeVar("_Id", bound=int)
+
+
+def _known_or_none(value: _Id | None, known: set[int]) -> _Id | None:
+    if value is None or value not in known:
+        return None
+    return value
+
+
+def _all_known(
+    cdr: NewCdr, users: set[int], trunks: set[int], queues: set[int], teams: set[int]
+) -> bool:
+    pairs = [
+        (cdr.caller_user_id, users),
+        (cdr.callee_user_id, users),
+        (cdr.trunk_id, trunks),
+        (cdr.queue_id, queues),
+        (cdr.team_id, teams),
+        *((leg.user_id, users) for leg in cdr.legs),
+        *((leg.trunk_id, trunks) for leg in cdr.legs),
+    ]
+    return all(value is None or value in known for value, known in pairs)
+
+
+def _cleared(
+    cdr: NewCdr, users: set[int], trunks: set[int], queues: set[int], teams: set[int]
+) -> NewCdr:
+    return replace(
+        cdr,
+        caller_user_id=_known_or_none(cdr.caller_user_id, users),
+        callee_user_id=_known_or_none(cdr.callee_user_id, users),
+        trunk_id=_known_or_none(cdr.trunk_id, trunks),
+        queue_id=_known_or_none(cdr.queue_id, queues),
+        team_id=_known_or_none(cdr.team_id, teams),
+        legs=tuple(
+            replace(
+                leg,
+                user_id=_known_or_none(leg.user_id, users),
+                trunk_id=_known_or_none(leg.trunk_id, trunks),
+            )
+            for leg in cdr.legs
+        ),
+    )
+
+
 class CdrRepository:
     """CDRs inside the caller's session (flushes, never commits)."""
 
@@ -88,6 +134,7 @@ class CdrRepository:
         if not normalised:
             return []
         self._session.flush()
+        normalised = self._without_dangling_links(normalised)
         statement = insert(CdrRow).returning(CdrRow.id, sort_by_parameter_order=True)
         ids = self._session.scalars(statement, [cdr_values(cdr) for cdr in normalised]).all()
         legs = [
@@ -98,6 +145,38 @@ class CdrRepository:
         if legs:
             self._session.execute(insert(CdrLegRow), legs)
         return [stored_cdr(CdrId(cdr_id), cdr) for cdr_id, cdr in zip(ids, normalised, strict=True)]
+
+    def _known(self, column: InstrumentedAttribute[int], ids: Iterable[int | None]) -> set[int]:
+        wanted = {value for value in ids if value is not None}
+        if not wanted:
+            return set()
+        return set(self._session.scalars(select(column).where(column.in_(wanted))))
+
+    def _without_dangling_links(self, cdrs: list[NewCdr]) -> list[NewCdr]:
+        """Clear links to users, queues, trunks and teams deleted while the call went on.
+
+        A CDR outlives what it names (the foreign keys say ON DELETE SET NULL); a record that
+        arrives after its operator was deleted is stored the same way instead of failing the
+        whole batch.
+        """
+        legs = [leg for cdr in cdrs for leg in cdr.legs]
+        users = self._known(
+            UserRow.id,
+            {cdr.caller_user_id for cdr in cdrs}
+            | {cdr.callee_user_id for cdr in cdrs}
+            | {leg.user_id for leg in legs},
+        )
+        trunks = self._known(
+            TrunkRow.id, {cdr.trunk_id for cdr in cdrs} | {leg.trunk_id for leg in legs}
+        )
+        queues = self._known(QueueRow.id, {cdr.queue_id for cdr in cdrs})
+        teams = self._known(TeamRow.id, {cdr.team_id for cdr in cdrs})
+        return [
+            cdr
+            if _all_known(cdr, users, trunks, queues, teams)
+            else _cleared(cdr, users, trunks, queues, teams)
+            for cdr in cdrs
+        ]
 
     def get(self, cdr_id: CdrId) -> Cdr:
         row = self._session.get(CdrRow, cdr_id, options=[selectinload(CdrRow.legs)])
