@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -28,7 +30,8 @@ def _run_online() -> None:
     if isinstance(given, Connection):
         _run(given)
         return
-    url = config.get_main_option("sqlalchemy.url")
+    # The alembic command line: $CALLWARDEN_DATABASE_URL (as for the node) or the ini file's URL.
+    url = os.environ.get("CALLWARDEN_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     if url is None:
         raise RuntimeError("no connection given and sqlalchemy.url is not set")
     engine = create_database_engine(url)
