@@ -85,6 +85,19 @@ def test_blocks_double_up_to_max_block(throttle: FailureThrottle, clock: FakeClo
     assert lengths == [10.0, 20.0, 40.0, 40.0, 40.0]
 
 
+def test_a_failure_during_a_long_block_does_not_lift_it(clock: FakeClock) -> None:
+    """A block longer than the window: a failure recorded after the window has passed starts
+    a new count, but the running block stands."""
+    throttle = FailureThrottle(
+        clock, ThrottleSettings(threshold=2, window=60.0, base_block=300.0, max_block=600.0)
+    )
+    assert [throttle.record_failure(ATTACKER) for _ in range(2)] == [False, True]
+    clock.advance(100)
+    assert throttle.record_failure(ATTACKER) is False
+    assert throttle.is_blocked(ATTACKER)
+    assert block_length(throttle, clock) == 200.0
+
+
 def test_a_success_clears_the_count(throttle: FailureThrottle, clock: FakeClock) -> None:
     assert fail(throttle, clock, 2) == [False, False]
     throttle.record_success(ATTACKER)

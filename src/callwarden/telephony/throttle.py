@@ -49,10 +49,11 @@ class FailureThrottle:
         now = self._clock.now()
         settings = self.settings
         entry = self._entries.get(address)
-        if entry is None or now - entry.first_failure > settings.window:
-            blocks = entry.blocks if entry is not None else 0
-            entry = _Entry(failures=0, first_failure=now, blocked_until=0.0, blocks=blocks)
-            self._entries[address] = entry
+        if entry is None:
+            entry = self._entries[address] = _Entry(0, now, 0.0, 0)
+        elif now - entry.first_failure > settings.window:
+            entry.failures = 0  # a new count; a block still running stands
+            entry.first_failure = now
         self._entries.move_to_end(address)
         entry.failures += 1
         while len(self._entries) > settings.max_entries:
