@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tx_fakes import (
     PEER_SOURCE,
@@ -16,6 +18,7 @@ from tx_fakes import (
 )
 
 from callwarden.sip.addressing import Destination
+from callwarden.sip.clock import FakeClock, LoopClock
 from callwarden.sip.message import make_response
 from callwarden.sip.server_transaction import ServerTransaction
 from callwarden.sip.transaction import (
@@ -38,6 +41,43 @@ from callwarden.sip.tx_base import (
     TransactionFailure,
     check_transition,
 )
+
+# -- clocks -------------------------------------------------------------------------------------
+
+
+def test_fake_clock_fires_in_due_order_and_skips_cancelled():
+    clock = FakeClock(start=100.0)
+    fired: list[tuple[str, float]] = []
+
+    def note(name: str) -> None:
+        fired.append((name, clock.now()))
+        if name == "a":  # scheduled while advancing, due within the step: fires too
+            clock.call_later(0.5, note, "nested")
+
+    clock.call_later(2, note, "b")
+    clock.call_later(1, note, "a")
+    clock.call_later(2, note, "b2")  # same due time: scheduling order
+    clock.call_later(1.2, note, "cancelled").cancel()
+    clock.call_later(5, note, "later")
+    assert clock.pending() == 4
+    clock.advance(2)
+    assert fired == [("a", 101.0), ("nested", 101.5), ("b", 102.0), ("b2", 102.0)]
+    assert clock.now() == 102.0
+    assert clock.next_deadline() == 105.0
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+
+
+async def test_loop_clock_runs_callbacks_on_the_loop():
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop)
+    done = loop.create_future()
+    start = clock.now()
+    clock.call_later(0.01, done.set_result, "fired")
+    clock.call_later(0.001, done.set_result, "cancelled").cancel()
+    assert await asyncio.wait_for(done, 2) == "fired"
+    assert clock.now() - start >= 0.009
+
 
 # -- state tables -------------
 
