@@ -76,8 +76,6 @@ def trunk(directory: DirectorySnapshot, name: str) -> Trunk:
         ("alice", "061234567", ("rejected", 404)),
         ("bob", "+33612345678", ("rejected", 404)),
         ("alice", "*", ("rejected", 404)),
-        # our own inbound number dialled by a user is just a national number (out and back)
-        ("alice", "0312345678", ("trunk", "carrier", "0312345678")),
     ],
 )
 def test_route_from_user(
