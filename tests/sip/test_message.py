@@ -326,6 +326,8 @@ def test_wildcard_contact_and_lazy_properties() -> None:
     assert message.expires == 0
     assert message.max_forwards is None
     assert message.content_type is None
+    spaced = parse_message(with_headers(b"c: Application / SDP ; charset=utf-8"))
+    assert spaced.content_type == "application/sdp"
     plain = parse_message(with_headers())
     assert not plain.is_wildcard_contact
     bad = parse_message(with_headers(b"Expires: soon", b"Content-Type: nonsense"))

@@ -202,11 +202,6 @@ def canonical_name(name: str) -> tuple[str, str]:
     return name.lower(), name
 
 
-def is_multi_valued(key: str) -> bool:
-    """True when the header (by lookup key) is a comma-separated list (RFC 3261 7.3.1)."""
-    return key in MULTI_VALUED
-
-
 def _check_value(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("header value contains CR or LF")

@@ -99,11 +99,11 @@ def _content_type(headers: Headers) -> str | None:
     value = _optional_single(headers, "content-type", "Content-Type")
     if value is None:
         return None
-    media_type = value.partition(";")[0].strip(" \t").lower()
-    kind, slash, subtype = media_type.partition("/")
-    if not slash or TOKEN.fullmatch(kind) is None or TOKEN.fullmatch(subtype.strip(" \t")) is None:
+    kind, slash, subtype = value.partition(";")[0].lower().partition("/")
+    kind, subtype = kind.strip(" \t"), subtype.strip(" \t")  # SLASH = SWS "/" SWS
+    if not slash or TOKEN.fullmatch(kind) is None or TOKEN.fullmatch(subtype) is None:
         raise SipParseError(f"malformed Content-Type {value[:60]!r}")
-    return kind.rstrip(" \t") + "/" + subtype.strip(" \t")
+    return f"{kind}/{subtype}"
 
 
 def _expires(headers: Headers) -> int | None:
