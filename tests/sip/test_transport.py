@@ -21,14 +21,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tx_fakes import RecordingUser, request_bytes
 
-from callwarden.sip.addressing import Destination, Source, response_destination
+from callwarden.sip.addressing import (
+    Destination,
+    Source,
+    normalize_transport,
+    response_destination,
+    same_host,
+    uri_destination,
+)
 from callwarden.sip.clock import FakeClock, LoopClock
+from callwarden.sip.headers import Via
 from callwarden.sip.message import SipMessage, SipRequest, SipResponse, make_response, parse_message
 from callwarden.sip.salvage import salvage_error_response
 from callwarden.sip.server_transaction import ServerTransaction
 from callwarden.sip.transaction import TransactionLayer
-from callwarden.sip.transport import SipTransport, TransportConfig, stamp_via
+from callwarden.sip.transport import SipTransport, TransportConfig, TransportError, stamp_via
 from callwarden.sip.tx_base import TimerSettings
+from callwarden.sip.uri import SipUri
 
 LOOPBACK = "127.0.0.1"
 WAIT = 3.0
@@ -725,3 +734,89 @@ def test_stateless_answer_golden_bytes():
     injected = salvage_error_response(broken, 400, "evil\r\nX-Injected: 1")
     assert injected is not None
     assert injected.startswith(b"SIP/2.0 400 Bad Request\r\n")
+
+
+@on_both_loops
+async def test_udp_to_a_host_name_is_resolved_without_blocking():
+    async with running_server() as server, udp_socket() as phone:
+        transport, _ = server
+        message = request_bytes("OPTIONS", call_id="by-name")
+        transport.send_bytes(message, Destination("UDP", "localhost", phone.port))
+        transport.send_bytes(message, Destination("UDP", "localhost", phone.port))  # cached
+        for _ in range(2):
+            received = await recv(phone)
+            assert received.call_id == "by-name"
+
+
+@on_both_loops
+async def test_udp_send_without_udp_listener_reports_an_error_later():
+    transport = SipTransport(
+        LoopClock(asyncio.get_running_loop()), host=LOOPBACK, port=0, enable_udp=False
+    )
+    await transport.start(Collector())
+    try:
+        errors: list[Exception] = []
+        transport.send_bytes(b"x", Destination("UDP", LOOPBACK, 5060), errors.append)
+        assert errors == []  # never from inside send_bytes
+        await asyncio.sleep(0)
+        assert isinstance(errors[0], TransportError)
+        assert transport.stats.send_errors == 1
+    finally:
+        await transport.close()
+
+
+# -- addressing (RFC 3261 18.2.2, RFC 3581 4, RFC 3263 static) ------------------------------------
+
+NAT = Source("UDP", "203.0.113.9", 40001, "192.0.2.1", 5060)
+
+
+@pytest.mark.parametrize(
+    ("via", "source", "expected"),
+    [
+        ("SIP/2.0/UDP 10.0.0.8:5062;rport=40001;received=203.0.113.9", NAT, ("203.0.113.9", 40001)),
+        ("SIP/2.0/UDP 10.0.0.8:5062;received=203.0.113.9", NAT, ("203.0.113.9", 5062)),
+        ("SIP/2.0/UDP 203.0.113.9", NAT, ("203.0.113.9", 5060)),
+        (
+            "SIP/2.0/UDP 10.0.0.8:5070;maddr=239.1.1.1;received=203.0.113.9",
+            NAT,
+            ("239.1.1.1", 5070),
+        ),
+    ],
+)
+def test_udp_response_destination(via: str, source: Source, expected: tuple[str, int]):
+    destination = response_destination(source, Via.parse(via))
+    assert (destination.transport, destination.host, destination.port) == ("UDP", *expected)
+
+
+def test_stream_response_destination_prefers_the_connection():
+    tcp = Source("TCP", "203.0.113.9", 40001, "192.0.2.1", 5060, 12)
+    assert response_destination(
+        tcp, Via.parse("SIP/2.0/TCP 10.0.0.8;rport=40001;received=203.0.113.9")
+    ) == Destination("TCP", "203.0.113.9", 5060, 12)
+    tls = Source("TLS", "203.0.113.9", 40001, "192.0.2.1", 5061, 13)
+    assert response_destination(tls, Via.parse("SIP/2.0/TLS 203.0.113.9")) == Destination(
+        "TLS", "203.0.113.9", 5061, 13
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("sip:bob@203.0.113.5", Destination("UDP", "203.0.113.5", 5060)),
+        ("sip:bob@203.0.113.5:5080;transport=TCP", Destination("TCP", "203.0.113.5", 5080)),
+        ("sips:bob@example.com", Destination("TLS", "example.com", 5061)),
+        ("sip:bob@example.com;maddr=192.0.2.44", Destination("UDP", "192.0.2.44", 5060)),
+        ("sip:bob@example.com;transport=sctp", Destination("UDP", "example.com", 5060)),
+        ("sip:bob@[2001:db8::1]:5062", Destination("UDP", "2001:db8::1", 5062)),
+    ],
+)
+def test_uri_destination(uri: str, expected: Destination):
+    assert uri_destination(SipUri.parse(uri)) == expected
+
+
+def test_transport_names_and_reply_destination():
+    assert normalize_transport("tls") == "TLS"
+    with pytest.raises(ValueError, match="unsupported transport 'WS'"):
+        normalize_transport("WS")
+    assert NAT.reply_destination() == Destination("UDP", "203.0.113.9", 40001)
+    assert same_host("[2001:DB8::1]", "2001:db8::1")

@@ -304,7 +304,8 @@ class SipTransport:
     ) -> None:
         assert self._loop is not None
         try:
-            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            infos = await self._loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
         except OSError as error:
             self._report(on_error, error)
             return
