@@ -210,9 +210,9 @@ async def test_the_worker_retries_until_the_database_is_back(database: Database)
 
 
 def test_a_record_naming_deleted_rows_does_not_hold_back_the_others(database: Database) -> None:
-    """A user, queue, trunk or team deleted while the call ran (provisioning prunes it): the
-    foreign keys of that one record fail. The others are written; that one is kept with its
-    references cleared, as ON DELETE SET NULL would have done had it been written first."""
+    """A user, queue, trunk or team deleted while the call ran (provisioning prunes it): that
+    record is stored with those links cleared (as ON DELETE SET NULL would have done had it been
+    written first) and the others are written as usual."""
     writer = CdrWriter(database.sessions)
     writer.submit(cdr("call-1"))
     writer.submit(
@@ -256,6 +256,31 @@ def test_a_lone_record_naming_a_deleted_user_is_stored_without_it(database: Data
     writer.flush_now()
     assert stored(database, "call-1").callee_user_id is None
     assert (writer.written, writer.failed_batches) == (1, 0)
+
+
+def test_a_record_the_database_refuses_does_not_hold_back_the_others(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: one refused record failed its batch, was put back, and failed every batch after
+    it, so no CDR was ever written again."""
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse_call_2 BEFORE INSERT ON cdrs WHEN NEW.call_id = 'call-2' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+        )
+    writer = CdrWriter(database.sessions)
+    for number in range(1, 4):
+        writer.submit(cdr(f"call-{number}"))
+    with caplog.at_level(logging.ERROR, logger=WRITER_LOGGER):
+        writer.flush_now()
+    assert stored_call_ids(database) == ["call-1", "call-3"]
+    assert (writer.written, writer.refused, writer.failed_batches) == (2, 1, 0)
+    [message] = caplog.messages
+    assert message.startswith("CDR of call call-2 refused by the database, dropped: NewCdr(")
+    writer.submit(cdr("call-4"))
+    writer.flush_now()
+    assert stored_call_ids(database) == ["call-1", "call-3", "call-4"]
+    assert writer.written == 3
 
 
 # --------------------------------------------------------------------------- the bound

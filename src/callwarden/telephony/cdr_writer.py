@@ -6,10 +6,9 @@ event loop). `close()` flushes what is left. If the buffer is full (the database
 long time) the oldest pending records are kept and the newest refused with an error line, so
 memory stays bounded and nothing is silently lost.
 
-A batch refused for an integrity error is written record by record, so one record cannot hold
-back the others forever: a record whose user, queue, trunk or team was deleted while its call
-ran is stored with those references cleared, as ON DELETE SET NULL would have done had it been
-written before the deletion.
+A batch refused for an integrity error is written record by record, so one record the database
+refuses cannot hold back the others forever (the store already clears links to users, queues,
+trunks and teams deleted while the call ran; a refusal left is a record no retry can fix).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -47,6 +45,7 @@ class CdrWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.failed_batches = 0
+        self.refused = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
@@ -69,10 +68,7 @@ class CdrWriter:
         try:
             self._write(batch)
         except IntegrityError:
-            if len(batch) > 1:
-                self._write_one_by_one(batch)
-            else:
-                self._write_without_references(batch[0])
+            self._write_one_by_one(batch)
         except SQLAlchemyError:
             logger.exception("writing %d CDRs failed; they will be retried", len(batch))
             self._retry_later(batch)
@@ -88,32 +84,21 @@ class CdrWriter:
             self._pending[:0] = batch
 
     def _write_one_by_one(self, batch: list[NewCdr]) -> None:
-        """After an integrity error: each record on its own, so only the faulty one is held."""
+        """After an integrity error: each record on its own, so only the refused one is lost
+        (logged whole: retrying a record the database refuses can never succeed)."""
         for position, cdr in enumerate(batch):
             try:
                 self._write([cdr])
             except IntegrityError:
-                self._write_without_references(cdr)
+                logger.exception(
+                    "CDR of call %s refused by the database, dropped: %r", cdr.call_id, cdr
+                )
+                self.refused += 1
             except SQLAlchemyError:
-                logger.exception("writing CDRs failed; %d will be retried", len(batch) - position)
-                self._retry_later(batch[position:])
+                remaining = batch[position:]
+                logger.exception("writing %d CDRs failed; they will be retried", len(remaining))
+                self._retry_later(remaining)
                 return
-
-    def _write_without_references(self, cdr: NewCdr) -> None:
-        logger.warning(
-            "CDR of call %s names a deleted user, queue, trunk or team: stored without them",
-            cdr.call_id,
-        )
-        try:
-            self._write([_without_references(cdr)])
-        except IntegrityError:
-            # Nothing else in a record can break a constraint; retrying would never succeed.
-            logger.exception(
-                "CDR of call %s refused by the database, dropped: %r", cdr.call_id, cdr
-            )
-        except SQLAlchemyError:
-            logger.exception("writing the CDR of call %s failed; it will be retried", cdr.call_id)
-            self._retry_later([cdr])
 
     def _run(self) -> None:
         while not self._stopping:
@@ -127,17 +112,3 @@ class CdrWriter:
         if thread is not None:
             await asyncio.to_thread(thread.join)
         self.flush_now()
-
-
-def _without_references(cdr: NewCdr) -> NewCdr:
-    """`cdr` without its user, queue, trunk and team ids (the text fields keep who and what)."""
-    legs = tuple(replace(leg, user_id=None, trunk_id=None) for leg in cdr.legs)
-    return replace(
-        cdr,
-        caller_user_id=None,
-        callee_user_id=None,
-        queue_id=None,
-        trunk_id=None,
-        team_id=None,
-        legs=legs,
-    )
