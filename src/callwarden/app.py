@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import secrets
 import signal
 import time
@@ -17,11 +18,12 @@ from pathlib import Path
 import uvloop
 
 from callwarden.config import Settings
-from callwarden.media.engine import MediaConfig, MediaEngine
+from callwarden.media.control import MediaConfig
+from callwarden.media.engine import MediaEngine
 from callwarden.provisioning import Provisioner, ProvisionReport
 from callwarden.sip.clock import LoopClock
 from callwarden.sip.digest import DigestAuthenticator, NonceManager
-from callwarden.sip.transaction import TransactionLayer
+from callwarden.sip.transaction import LayerLimits, TransactionLayer
 from callwarden.sip.transport import SipTransport, TransportConfig
 from callwarden.store.database import Database
 from callwarden.store.directory import UserDirectory
@@ -92,11 +94,14 @@ class Node:
         self.cdr_writer.start()
         loop = asyncio.get_running_loop()
         clock = LoopClock(loop)
+        # SSRCs, sequence numbers and timestamps need unpredictable starts, not a syscall
+        # per call: one generator seeded from the OS (RFC 3550 5.1, 8).
         self.media = MediaEngine(
             MediaConfig(
                 host=settings.bind,
                 ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
-            )
+            ),
+            rng=random.Random(secrets.token_bytes(32)),
         )
         await self.media.start()
         self.transport = SipTransport(
@@ -123,7 +128,14 @@ class Node:
             directory=lambda: directory.snapshot,
             write_cdr=self.cdr_writer.submit,
         )
-        self.layer = TransactionLayer(self.transport, clock, self.application)
+        # Finished transactions linger 32 s (Timers J, K over UDP): a trunk at 300 calls/s
+        # holds ~20,000 of them, so the per-source bound sits well above that.
+        self.layer = TransactionLayer(
+            self.transport,
+            clock,
+            self.application,
+            limits=LayerLimits(max_server_transactions_per_source=50_000),
+        )
         self.application.bind(self.layer)
         await self.transport.start(self.layer)
         logger.info(

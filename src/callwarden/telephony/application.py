@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import Trunk, User
-from callwarden.media.engine import MediaEngine, MediaEvent, RtpTimeoutEvent
+from callwarden.media.control import MediaControl, MediaEvent, RtpTimeoutEvent
 from callwarden.sip.addressing import Destination, Source, TransportName
 from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog, DialogId, DialogTable
@@ -77,7 +77,7 @@ class SipApplication:
         *,
         settings: ApplicationSettings,
         transport: SipTransport,
-        media: MediaEngine,
+        media: MediaControl,
         registrar: Registrar,
         guard: SipAuthGuard,
         directory: Callable[[], DirectorySnapshot],

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr
 from callwarden.domain.ids import CallId
-from callwarden.media.engine import LocalMedia, MediaError
+from callwarden.media.control import LocalMedia, MediaError
 from callwarden.sip.addressing import TransportName
 from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog
@@ -246,12 +246,18 @@ class Call:
             raise self._end(400, "Bad SDP") from None
         media = services.media
         try:
-            inbound_media = await media.create_endpoint()
+            # The bridge first: a media worker process owns a bridge with its endpoints.
+            self.bridge_id = await media.create_bridge()
+            inbound_media = await media.create_endpoint(bridge_id=self.bridge_id)
+            outbound_media = await media.create_endpoint(bridge_id=self.bridge_id)
         except (MediaError, OSError) as error:
             logger.error("call %s: no media endpoint: %s", self.call_id, error)
             raise self._end(503) from None
         self.inbound = Leg(
             LegRole.CALLER, inbound_media, self.caller.latch_host, str(invite.from_.uri)
+        )
+        self.outbound = Leg(
+            LegRole.CALLEE, outbound_media, self.target.latch_host, str(self.target.request_uri)
         )
         try:
             answer, negotiated = negotiate_answer(
@@ -265,17 +271,8 @@ class Call:
         except SipError as error:
             logger.info("call %s: %s", self.call_id, error)
             raise self._end(error.status, error.reason) from None
-        try:
-            outbound_media = await media.create_endpoint()
-        except (MediaError, OSError) as error:
-            logger.error("call %s: no media endpoint: %s", self.call_id, error)
-            raise self._end(503) from None
-        self.outbound = Leg(
-            LegRole.CALLEE, outbound_media, self.target.latch_host, str(self.target.request_uri)
-        )
         self.inbound.answer = bytes(answer)
         await self._apply_remote(self.inbound, negotiated)
-        self.bridge_id = await media.create_bridge()
         await media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, "customer")
         await media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, "operator")
         await media.set_mode(self.bridge_id, "normal")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
 from callwarden.domain.ids import TeamId, TrunkId, UserId
-from callwarden.media.engine import MediaEngine
+from callwarden.media.control import MediaControl
 from callwarden.sip.addressing import Destination, TransportName
 from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog
@@ -60,7 +60,7 @@ class OutboundTarget:
 class CallServices(Protocol):
     """The B2BUA's side of a call."""
 
-    media: MediaEngine
+    media: MediaControl
     sdp_address: str
     ring_timeout: float
     allow: str
