@@ -221,3 +221,27 @@ def test_hold_and_unhold_keep_audio_flowing(
     _assert_hear_each_other(_record(phones, 1.5, alice=call, bob=answered))
     call.hangup()
     answered.wait_disconnected()
+
+
+@pytest.mark.integration
+def test_all_phones_of_a_user_ring_and_the_first_to_answer_wins(
+    phones: PhoneBook, node: Node, tones: dict[int, Path]
+) -> None:
+    alice = _registered(phones, node, "alice", "alice-sip-secret-1")
+    desk = _registered(phones, node, "bob", "bob-sip-secret-22", answer_code=None)
+    mobile = _registered(phones, node, "bob", "bob-sip-secret-22", answer_code=None)
+    alice.play(tones[440])
+    mobile.play(tones[880])
+    call = alice.dial("1002")
+    desk_ringing = desk.wait_incoming()
+    mobile_ringing = mobile.wait_incoming()
+    call.wait_state(CallState.EARLY)
+    mobile_ringing.answer(200)
+    call.wait_confirmed()
+    desk_ringing.wait_disconnected()  # CANCELled when the mobile answered
+    assert desk_ringing.last_status == 487
+    mobile_ringing.wait_media(MediaState.ACTIVE)
+    recorded = _record(phones, 1.5, alice=call, bob=mobile_ringing)
+    _assert_hear_each_other(recorded)
+    call.hangup()
+    mobile_ringing.wait_disconnected()

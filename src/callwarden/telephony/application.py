@@ -11,31 +11,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import Trunk, User
 from callwarden.media.control import MediaControl, MediaEvent, RtpTimeoutEvent
 from callwarden.sip.addressing import Destination, Source, TransportName
-from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog, DialogId, DialogTable
 from callwarden.sip.errors import SipError
-from callwarden.sip.message import SipRequest, SipResponse, make_error_response, make_response
+from callwarden.sip.message import SipRequest, make_error_response, make_response
 from callwarden.sip.server_transaction import InviteServerTransaction, ServerTransaction
 from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.transport import SipTransport
 from callwarden.sip.tx_keys import new_tag
 from callwarden.sip.uri import SipUri
 from callwarden.sip.validation import check_request
-from callwarden.telephony.call import (
-    Call,
-    DialogAck,
-    Hangup,
-    InboundCancel,
-    InDialogRequest,
-    Leg,
-    OutboundResponse,
-)
+from callwarden.telephony.call import Call, Hangup, InboundCancel, InDialogRequest, Leg
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
 from callwarden.telephony.dialplan import (
     Rejected,
@@ -82,6 +74,7 @@ class SipApplication:
         guard: SipAuthGuard,
         directory: Callable[[], DirectorySnapshot],
         write_cdr: Callable[[NewCdr], None],
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -90,6 +83,7 @@ class SipApplication:
         self.guard = guard
         self._directory = directory
         self._write_cdr = write_cdr
+        self._wall_clock = wall_clock
         self.sdp_address = settings.sdp_address
         self.ring_timeout = settings.ring_timeout
         self.user_agent = settings.user_agent
@@ -110,13 +104,8 @@ class SipApplication:
             raise RuntimeError("SipApplication used before bind()")
         return self._layer
 
-    @property
-    def t1(self) -> float:
-        return self.layer.timers.t1
-
-    @property
-    def t2(self) -> float:
-        return self.layer.timers.t2
+    def now(self) -> datetime:
+        return self._wall_clock()
 
     @property
     def active_calls(self) -> int:
@@ -163,7 +152,7 @@ class SipApplication:
         dialog = self._dialogs.find_for_request(request)
         owner = None if dialog is None else self._owners.get(dialog.id)
         if owner is not None:
-            owner[0].post(DialogAck(owner[1]))
+            owner[0].on_ack(request)
 
     def on_cancel(self, server_tx: InviteServerTransaction) -> None:
         call = self._calls_by_tx.get(id(server_tx))
@@ -231,12 +220,11 @@ class SipApplication:
                 route.reason,
             )
             raise SipError(route.reason, route.status, route.reason)
-        target = self._target(route, caller)
-        call = Call(self, server_tx, caller, target, on_finished=self._on_call_finished)
+        targets = self._targets(route, caller)
+        call = Call(self, server_tx, caller, targets, on_finished=self._on_call_finished)
         self._calls_by_tx[id(server_tx)] = call
         task = asyncio.get_running_loop().create_task(call.run(), name=f"call {call.call_id}")
         self._tasks[call] = task
-        logger.info("call %s: %s -> %s", call.call_id, caller.label, target.label)
 
     def _user_caller(
         self, request: SipRequest, source: Source, user: User, number: str, route: Route
@@ -271,7 +259,9 @@ class SipApplication:
             trunk_id=trunk.id,
         )
 
-    def _target(self, route: Route, caller: CallerInfo) -> OutboundTarget:
+    def _targets(self, route: Route, caller: CallerInfo) -> list[OutboundTarget]:
+        """Where the call goes: every registered phone of a user (they ring in parallel), or
+        the trunk."""
         here = self.sdp_address
         from_address = f"<sip:{caller.label}@{here}>"
         if isinstance(route, ToUser):
@@ -279,19 +269,21 @@ class SipApplication:
             bindings = self.registrar.bindings(user.username)
             if not bindings:
                 raise SipError(f"{user.username} has no registered phone", 480)
-            binding = bindings[0]
             label = user.extension or user.username
-            return OutboundTarget(
-                request_uri=binding.contact,
-                destination=binding.destination,
-                from_address=from_address,
-                to_address=f"<sip:{label}@{here}>",
-                label=label,
-                route_kind=RouteKind.EXTENSION,
-                flow=binding.destination,
-                latch_host=binding.destination.host,
-                user_id=user.id,
-            )
+            return [
+                OutboundTarget(
+                    request_uri=binding.contact,
+                    destination=binding.destination,
+                    from_address=from_address,
+                    to_address=f"<sip:{label}@{here}>",
+                    label=label,
+                    route_kind=RouteKind.EXTENSION,
+                    flow=binding.destination,
+                    latch_host=binding.destination.host,
+                    user_id=user.id,
+                )
+                for binding in bindings
+            ]
         if isinstance(route, ToTrunk):
             trunk = route.trunk
             transport: TransportName = "TCP" if trunk.transport.value == "tcp" else "UDP"
@@ -304,18 +296,20 @@ class SipApplication:
                 if trunk.username is not None and trunk.password is not None
                 else None
             )
-            return OutboundTarget(
-                request_uri=uri,
-                destination=Destination(transport, trunk.host, trunk.port),
-                from_address=from_address,
-                to_address=f"<sip:{route.number}@{trunk.host}>",
-                label=route.number,
-                route_kind=RouteKind.TRUNK,
-                flow=None,
-                latch_host=None,
-                trunk_id=trunk.id,
-                trunk_credentials=credentials,
-            )
+            return [
+                OutboundTarget(
+                    request_uri=uri,
+                    destination=Destination(transport, trunk.host, trunk.port),
+                    from_address=from_address,
+                    to_address=f"<sip:{route.number}@{trunk.host}>",
+                    label=route.number,
+                    route_kind=RouteKind.TRUNK,
+                    flow=None,
+                    latch_host=None,
+                    trunk_id=trunk.id,
+                    trunk_credentials=credentials,
+                )
+            ]
         assert isinstance(route, ToQueue)
         raise SipError(f"queue {route.queue.name} is not served yet", 480)
 
@@ -336,19 +330,6 @@ class SipApplication:
 
     def contact_uri(self, transport: TransportName) -> SipUri:
         return self.transport.contact_uri(transport)
-
-    def start_invite(
-        self, call: Call, request: SipRequest, destination: Destination
-    ) -> InviteClientTransaction:
-        def on_response(response: SipResponse) -> None:
-            call.post(OutboundResponse(response))
-
-        tx = self.layer.send_request(request, destination, on_response)
-        assert isinstance(tx, InviteClientTransaction)
-        return tx
-
-    def send_ack(self, request: SipRequest, destination: Destination) -> None:
-        self.layer.send_stateless(request, destination)
 
     def send_bye(self, request: SipRequest, destination: Destination) -> None:
         self.layer.send_request(request, destination, lambda _response: None)

@@ -1,11 +1,14 @@
-"""One call through the B2BUA: an inbound leg (we are its UAS), an outbound leg (its UAC), and
-the media bridge joining them (DESIGN.md idea 1). The caller is the bridge's `customer`, the
-callee its `operator`; they hear each other under the `normal` matrix.
+"""One call through the B2BUA: an inbound leg (we are its UAS), outbound INVITEs to every target
+(a user's phones ring in parallel; the first to answer becomes the outbound leg), and the media
+bridge joining the two legs (DESIGN.md idea 1): the caller is the bridge's `customer`, the
+callee its `operator`, and they hear each other under the `normal` matrix.
 
-The call runs as one task consuming events (responses on the outbound leg, requests on either
-dialog, CANCEL, media timeouts) from its own queue, so its state has a single writer. Each
-leg's signalling is independent: a re-INVITE (hold/unhold) is answered on the leg that sent it
-and changes only that leg's media; a BYE on one leg ends the other.
+The call runs as one task consuming events (responses to the outbound INVITEs, requests on
+either dialog, CANCEL, media timeouts) from its own queue, so its state has a single writer.
+Each leg's signalling is independent: a re-INVITE (hold/unhold) is answered on the leg that
+sent it and changes only that leg's media; a BYE on one leg ends the other. An outbound answer
+that comes too late (after CANCEL, a timeout or another phone's answer) is acknowledged and
+hung up at once (RFC 3261 9.1, 13.2.2.4), even after the call task has ended.
 """
 
 from __future__ import annotations
@@ -16,17 +19,16 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr
 from callwarden.domain.ids import CallId
 from callwarden.media.control import LocalMedia, MediaError
 from callwarden.sip.addressing import TransportName
-from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog
-from callwarden.sip.digest import DigestError, answer_challenge, select_challenge
 from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
+from callwarden.sip.invite_usage import InviteClientUsage, InviteServerUsage
 from callwarden.sip.message import SipRequest, SipResponse, make_response
 from callwarden.sip.sdp import (
     DEFAULT_CODECS,
@@ -39,6 +41,12 @@ from callwarden.sip.server_transaction import InviteServerTransaction, ServerTra
 from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.tx_keys import new_call_id, new_tag
 from callwarden.telephony.call_context import CallerInfo, CallServices, OutboundTarget
+from callwarden.telephony.outbound import (
+    Attempt,
+    authenticated_retry,
+    best_failure,
+    relayed_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +80,11 @@ class Leg:
     media: LocalMedia
     latch_host: str | None
     uri: str
+    started_at: datetime
     session_id: int = field(default_factory=lambda: secrets.randbelow(2**31))
     session_version: int = 1
     dialog: Dialog | None = None
     answer: bytes = b""
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     sip_status: int | None = None
@@ -91,7 +99,9 @@ class Leg:
 
 @dataclass(frozen=True, slots=True)
 class OutboundResponse:
+    attempt: Attempt
     response: SipResponse
+    dialog: Dialog | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +117,13 @@ class InDialogRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class DialogAck:
-    leg: Leg
-
-
-@dataclass(frozen=True, slots=True)
 class Hangup:
-    """End the call from outside the SIP dialogs (media timeout, lost ACK, shutdown)."""
+    """End the call from outside its dialogs (media timeout, lost ACK, shutdown)."""
 
     cause: str
 
 
-CallEvent = OutboundResponse | InboundCancel | InDialogRequest | DialogAck | Hangup
+CallEvent = OutboundResponse | InboundCancel | InDialogRequest | Hangup
 
 
 class _CallEnded(Exception):  # noqa: N818 - control flow inside the call task
@@ -132,18 +137,6 @@ def _remote_direction(negotiated: NegotiatedMedia) -> str:
     )
 
 
-def relayed_failure(status: int) -> int:
-    """The status the caller gets for the callee's final failure (RFC 3261 16.7 in spirit):
-    hop-specific answers (authentication, extensions, redirects) are not passed on."""
-    if status in (401, 407, 420, 421, 423, 494):
-        return 503
-    if 300 <= status < 400 or status == 408:
-        return 480
-    if status == 503:
-        return 500
-    return status
-
-
 class Call:
     """A B2BUA call, created by the application for an authenticated, routed INVITE."""
 
@@ -152,15 +145,17 @@ class Call:
         services: CallServices,
         invite_tx: InviteServerTransaction,
         caller: CallerInfo,
-        target: OutboundTarget,
+        targets: list[OutboundTarget],
         *,
         on_finished: Callable[[Call], None],
     ) -> None:
+        if not targets:
+            raise ValueError("a call needs at least one target")
         self.services = services
         self.invite_tx = invite_tx
         self.invite = invite_tx.request
         self.caller = caller
-        self.target = target
+        self.targets = targets
         self.call_id = CallId(self.invite.call_id)
         self.state = CallState.SETUP
         self._on_finished = on_finished
@@ -169,23 +164,31 @@ class Call:
         self.inbound: Leg | None = None
         self.outbound: Leg | None = None
         self.bridge_id: str | None = None
-        self._outbound_invite: SipRequest | None = None
-        self._outbound_offer: SessionDescription | None = None
-        self._outbound_tx: InviteClientTransaction | None = None
-        self._authenticated_once = False
+        self.attempts: list[Attempt] = []
+        self.winner: Attempt | None = None
+        self._offer: SessionDescription | None = None
+        self._inbound_usage: InviteServerUsage | None = None
         self._ringing_sent = False
         self._cancelled = False
-        self._ack_received = False
-        self._retransmit_timer: asyncio.TimerHandle | None = None
-        self.started_at = datetime.now(UTC)
+        self.started_at = services.now()
         self.answered_at: datetime | None = None
         self.final_status: int | None = None
         self.hangup_side: HangupSide | None = None
         self.hangup_cause: str | None = None
 
+    @property
+    def target(self) -> OutboundTarget:
+        """The target that answered, else the first one (they share user and route)."""
+        return self.winner.target if self.winner is not None else self.targets[0]
+
     def post(self, event: CallEvent) -> None:
         """Hand an event to the call task (called on the event loop)."""
         self._events.put_nowait(event)
+
+    def on_ack(self, request: SipRequest) -> None:
+        """The caller's ACK for our 2xx (RFC 3261 13.3.1.4): stop retransmitting it."""
+        if self._inbound_usage is not None:
+            self._inbound_usage.receive_ack(request)
 
     def _transition(self, new: CallState) -> None:
         if new not in _TRANSITIONS[self.state]:
@@ -203,16 +206,26 @@ class Call:
             pass
         except Exception:
             logger.exception("call %s failed", self.call_id)
-            self.hangup_cause = self.hangup_cause or "internal error"
             self._fail_inbound(500)
-            self._cancel_outbound()
             self._hang_up(HangupSide.SYSTEM, "internal error")
         finally:
             self.state = CallState.ENDED
-            self._stop_retransmitting()
+            for attempt in self.attempts:
+                if attempt.pending:
+                    attempt.usage.cancel()
+            if self._inbound_usage is not None:
+                self._inbound_usage.stop()
             await self._release_media()
             self._write_cdr()
             self._on_finished(self)
+            logger.info(
+                "call %s ended: %s -> %s, %s (%s)",
+                self.call_id,
+                self.caller.label,
+                self.target.label,
+                self._disposition().value,
+                self.hangup_cause or self.final_status,
+            )
 
     async def _next_event(self, wait: float | None) -> CallEvent | None:
         try:
@@ -253,11 +266,16 @@ class Call:
         except (MediaError, OSError) as error:
             logger.error("call %s: no media endpoint: %s", self.call_id, error)
             raise self._end(503) from None
+        now = services.now()
         self.inbound = Leg(
-            LegRole.CALLER, inbound_media, self.caller.latch_host, str(invite.from_.uri)
+            LegRole.CALLER, inbound_media, self.caller.latch_host, str(invite.from_.uri), now
         )
         self.outbound = Leg(
-            LegRole.CALLEE, outbound_media, self.target.latch_host, str(self.target.request_uri)
+            LegRole.CALLEE,
+            outbound_media,
+            self.targets[0].latch_host,
+            str(self.targets[0].request_uri),
+            now,
         )
         try:
             answer, negotiated = negotiate_answer(
@@ -276,7 +294,18 @@ class Call:
         await media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, "customer")
         await media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, "operator")
         await media.set_mode(self.bridge_id, "normal")
-        self._send_outbound_invite(negotiated.encoding)
+        self._offer = build_offer(
+            local_address=services.sdp_address,
+            local_port=outbound_media.rtp_port,
+            session_id=self.outbound.session_id,
+            session_version=self.outbound.session_version,
+            # The caller's codec first, so both legs can share it and the bridge forwards
+            # payloads unchanged (the fast path).
+            codecs=sorted(DEFAULT_CODECS, key=lambda codec: codec.encoding != negotiated.encoding),
+        )
+        body = bytes(self._offer)
+        for target in self.targets:
+            self._start_attempt(target, self._outbound_invite(target, body))
         self._transition(CallState.RINGING)
 
     async def _apply_remote(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
@@ -293,20 +322,8 @@ class Call:
     def _local_contact(self, transport: TransportName) -> NameAddress:
         return NameAddress(None, self.services.contact_uri(transport), ())
 
-    def _send_outbound_invite(self, preferred_encoding: str) -> None:
-        """Offer the caller's codec first, so both legs can share it and the bridge forwards
-        payloads unchanged (the fast path)."""
-        assert self.outbound is not None
+    def _outbound_invite(self, target: OutboundTarget, body: bytes) -> SipRequest:
         services = self.services
-        target = self.target
-        codecs = sorted(DEFAULT_CODECS, key=lambda codec: codec.encoding != preferred_encoding)
-        offer = build_offer(
-            local_address=services.sdp_address,
-            local_port=self.outbound.media.rtp_port,
-            session_id=self.outbound.session_id,
-            session_version=self.outbound.session_version,
-            codecs=codecs,
-        )
         request = SipRequest("INVITE", target.request_uri)
         headers = request.headers
         headers.add("Max-Forwards", str(max(0, (self.invite.max_forwards or 70) - 1)))
@@ -318,10 +335,57 @@ class Call:
         headers.add("Allow", services.allow)
         headers.add("User-Agent", services.user_agent)
         headers.add("Content-Type", SDP)
-        request.body = bytes(offer)
-        self._outbound_offer = offer
-        self._outbound_invite = request
-        self._outbound_tx = services.start_invite(self, request, target.destination)
+        request.body = body
+        return request
+
+    def _start_attempt(
+        self, target: OutboundTarget, invite: SipRequest, attempt: Attempt | None = None
+    ) -> None:
+        def on_response(response: SipResponse, dialog: Dialog | None) -> None:
+            self._on_attempt_response(current, response, dialog)
+
+        usage = InviteClientUsage(
+            self.services.layer,
+            invite,
+            target.destination,
+            on_response,
+            local_contact=self._local_contact(target.destination.transport),
+            flow=target.flow,
+        )
+        if attempt is None:
+            current = Attempt(target, usage)
+            self.attempts.append(current)
+        else:
+            current = attempt
+            current.usage = usage
+        usage.start()
+
+    def _on_attempt_response(
+        self, attempt: Attempt, response: SipResponse, dialog: Dialog | None
+    ) -> None:
+        """From the SIP stack, at once: late answers are hung up here, the rest queued."""
+        if response.status >= 200:
+            attempt.final_status = response.status
+        if 200 <= response.status < 300 and dialog is not None and not self._may_answer(attempt):
+            self._hang_up_late_answer(dialog)
+            return
+        if self.state is not CallState.ENDED:
+            self.post(OutboundResponse(attempt, response, dialog))
+
+    def _may_answer(self, attempt: Attempt) -> bool:
+        if self.state is CallState.ENDED or self._cancelled:
+            return False
+        return self.winner is None or self.winner is attempt
+
+    def _hang_up_late_answer(self, dialog: Dialog) -> None:
+        """An answer nobody wants any more (already ACKed by the usage): BYE it."""
+        logger.info("call %s: hanging up a late answer from %s", self.call_id, dialog.remote_uri)
+        try:
+            bye = dialog.create_request("BYE")
+        except SipError:
+            return
+        dialog.terminate()
+        self.services.send_bye(bye, dialog.next_hop())
 
     # ---- ringing -----------------------------------------------------------------------------
 
@@ -331,108 +395,78 @@ class Call:
         while self.state is CallState.RINGING:
             event = await self._next_event(max(0.0, deadline - loop.time()))
             if event is None:
-                logger.info("call %s: no answer in time", self.call_id)
                 self.hangup_side = HangupSide.SYSTEM
                 self.hangup_cause = "no answer"
-                self._cancel_outbound()
                 raise self._end(480, "No Answer")
             if isinstance(event, OutboundResponse):
-                await self._on_outbound_response(event.response)
+                await self._on_outbound_response(event)
             elif isinstance(event, InboundCancel):
                 self._cancelled = True
                 self.hangup_side = HangupSide.CALLER
                 self.hangup_cause = "cancelled"
-                self._cancel_outbound()
                 raise self._end(487)
             elif isinstance(event, InDialogRequest):
                 event.transaction.respond(make_response(event.request, 491, "Request Pending"))
-            elif isinstance(event, Hangup):
+            else:
                 self.hangup_side = HangupSide.SYSTEM
                 self.hangup_cause = event.cause
-                self._cancel_outbound()
                 raise self._end(503)
 
-    def _cancel_outbound(self) -> None:
-        if self._outbound_tx is not None:
-            self._outbound_tx.cancel()
-
-    async def _on_outbound_response(self, response: SipResponse) -> None:
+    async def _on_outbound_response(self, event: OutboundResponse) -> None:
+        attempt, response = event.attempt, event.response
         status = response.status
         if status < 200:
             if status != 100 and not self._ringing_sent:
                 self._ringing_sent = True
                 ringing = make_response(self.invite, 180, to_tag=self.inbound_tag)
-                ringing.headers.add(
-                    "Contact", str(self._local_contact(self.invite_tx.source.transport))
-                )
+                contact = self._local_contact(self.invite_tx.source.transport)
+                ringing.headers.add("Contact", str(contact))
                 self.invite_tx.respond(ringing)
             return
         if status < 300:
-            await self._on_outbound_answered(response)
+            assert event.dialog is not None
+            if self.winner is None:
+                await self._on_answered(attempt, event.dialog, response)
+            else:
+                self._hang_up_late_answer(event.dialog)
             return
-        if status in (401, 407) and self._retry_with_credentials(response):
+        credentials = attempt.target.trunk_credentials
+        if (
+            status in (401, 407)
+            and credentials is not None
+            and not attempt.retried_with_credentials
+        ):
+            attempt.retried_with_credentials = True
+            retry = authenticated_retry(attempt.invite, response, credentials)
+            if retry is not None:
+                attempt.final_status = None
+                self._start_attempt(attempt.target, retry, attempt)
+                return
+        if any(other.pending for other in self.attempts):
             return
+        statuses = [other.final_status for other in self.attempts if other.final_status]
+        final = best_failure(statuses)
         assert self.outbound is not None
-        self.outbound.sip_status = status
+        self.outbound.sip_status = final
         self.hangup_side = HangupSide.CALLEE
-        self.hangup_cause = f"{status} {response.reason}"[:200]
-        relayed = relayed_failure(status)
-        raise self._end(relayed, response.reason if relayed == status else None)
+        self.hangup_cause = f"{final} {response.reason}"[:200]
+        relayed = relayed_failure(final)
+        raise self._end(relayed, response.reason if relayed == final == status else None)
 
-    def _retry_with_credentials(self, response: SipResponse) -> bool:
-        """Answer a configured trunk's challenge, once per call; phones' challenges never
-        (SIP digest leak: we only authenticate to peers we have credentials for)."""
-        credentials = self.target.trunk_credentials
-        invite = self._outbound_invite
-        if credentials is None or self._authenticated_once or invite is None:
-            return False
-        self._authenticated_once = True
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = select_challenge(response.headers.get_all(header))
-        if challenge is None:
-            return False
-        username, password = credentials
-        try:
-            authorization = answer_challenge(
-                challenge,
-                "INVITE",
-                str(invite.uri),
-                username,
-                password,
-                cnonce=secrets.token_hex(8),
-            )
-        except (DigestError, SipParseError, ValueError) as error:
-            logger.warning("call %s: cannot answer the trunk's challenge: %s", self.call_id, error)
-            return False
-        retry = SipRequest("INVITE", invite.uri, invite.headers.copy(), invite.body)
-        retry.headers.remove("Via")
-        retry.headers.set("CSeq", f"{invite.cseq.number + 1} INVITE")
-        retry.headers.set(
-            "Authorization" if response.status == 401 else "Proxy-Authorization", authorization
-        )
-        self._outbound_invite = retry
-        self._outbound_tx = self.services.start_invite(self, retry, self.target.destination)
-        return True
-
-    async def _on_outbound_answered(self, response: SipResponse) -> None:
-        outbound, inbound = self.outbound, self.inbound
-        invite, offer = self._outbound_invite, self._outbound_offer
-        assert outbound is not None and inbound is not None
-        assert invite is not None and offer is not None
+    async def _on_answered(self, attempt: Attempt, dialog: Dialog, response: SipResponse) -> None:
+        outbound, inbound, offer = self.outbound, self.inbound, self._offer
+        assert outbound is not None and inbound is not None and offer is not None
         services = self.services
-        dialog = Dialog.as_uac(
-            invite,
-            response,
-            local_contact=self._local_contact(self.target.destination.transport),
-            flow=self.target.flow,
-        )
+        self.winner = attempt
+        attempt.dialog = dialog
         outbound.dialog = dialog
-        services.send_ack(dialog.create_ack(invite), dialog.next_hop())
-        services.register_dialog(dialog, self, outbound)
+        outbound.uri = str(attempt.target.request_uri)
+        outbound.latch_host = attempt.target.latch_host
         outbound.sip_status = response.status
-        if self._cancelled:
-            self._send_bye(outbound)
-            return
+        services.register_dialog(dialog, self, outbound)
+        for other in self.attempts:
+            if other is not attempt and other.pending:
+                other.usage.cancel()
         try:
             negotiated = parse_answer(offer, SessionDescription.parse(response.body))
         except SipError as error:
@@ -442,59 +476,33 @@ class Call:
             self.hangup_cause = "callee SDP unusable"
             raise self._end(488) from None
         await self._apply_remote(outbound, negotiated)
-        now = datetime.now(UTC)
+        now = services.now()
         outbound.answered_at = inbound.answered_at = self.answered_at = now
         media = services.media
         for leg in (inbound, outbound):
             await media.enable(
                 leg.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
             )
+        contact = self._local_contact(self.invite_tx.source.transport)
         ok = make_response(self.invite, 200, to_tag=self.inbound_tag)
-        ok.headers.add("Contact", str(self._local_contact(self.invite_tx.source.transport)))
+        ok.headers.add("Contact", str(contact))
         ok.headers.add("Allow", services.allow)
         ok.headers.add("Content-Type", SDP)
         ok.body = inbound.answer
         inbound.dialog = Dialog.as_uas(
-            self.invite,
-            ok,
-            local_contact=self._local_contact(self.invite_tx.source.transport),
-            flow=self.caller.flow,
+            self.invite, ok, local_contact=contact, flow=self.caller.flow
         )
+        inbound.sip_status = 200
         services.register_dialog(inbound.dialog, self, inbound)
         self.final_status = 200
-        inbound.sip_status = 200
-        self.invite_tx.respond(ok)
-        self._start_retransmitting()
+        self._inbound_usage = InviteServerUsage(
+            services.layer,
+            self.invite_tx,
+            inbound.dialog,
+            on_ack_timeout=lambda _dialog: self.post(Hangup("no ACK from the caller")),
+        )
+        self._inbound_usage.answer(ok)
         self._transition(CallState.ANSWERED)
-        logger.info("call %s answered", self.call_id)
-
-    # ---- 2xx retransmission until the ACK (RFC 3261 13.3.1.4) ----------------------------
-
-    def _start_retransmitting(self) -> None:
-        if self.invite_tx.reliable:
-            return
-        loop = asyncio.get_running_loop()
-        self._retransmit_deadline = loop.time() + 64 * self.services.t1
-        self._retransmit_interval = self.services.t1
-        self._retransmit_timer = loop.call_later(self._retransmit_interval, self._retransmit)
-
-    def _retransmit(self) -> None:
-        self._retransmit_timer = None
-        if self._ack_received or self.state is not CallState.ANSWERED:
-            return
-        loop = asyncio.get_running_loop()
-        if loop.time() >= self._retransmit_deadline:
-            logger.warning("call %s: no ACK for the 200 OK, ending the call", self.call_id)
-            self.post(Hangup("no ACK"))
-            return
-        self.invite_tx.retransmit_final()
-        self._retransmit_interval = min(self._retransmit_interval * 2, self.services.t2)
-        self._retransmit_timer = loop.call_later(self._retransmit_interval, self._retransmit)
-
-    def _stop_retransmitting(self) -> None:
-        if self._retransmit_timer is not None:
-            self._retransmit_timer.cancel()
-            self._retransmit_timer = None
 
     # ---- talking -----------------------------------------------------------------------------
 
@@ -503,29 +511,18 @@ class Call:
             event = await self._next_event(None)
             if isinstance(event, InDialogRequest):
                 await self._on_in_dialog_request(event)
-            elif isinstance(event, DialogAck):
-                if event.leg is self.inbound:
-                    self._ack_received = True
-                    self._stop_retransmitting()
             elif isinstance(event, OutboundResponse):
-                self._on_late_outbound_response(event.response)
+                if event.dialog is not None and event.attempt is not self.winner:
+                    self._hang_up_late_answer(event.dialog)
             elif isinstance(event, Hangup):
                 self._hang_up(HangupSide.SYSTEM, event.cause)
-
-    def _on_late_outbound_response(self, response: SipResponse) -> None:
-        """A retransmitted 2xx from the callee (our ACK was lost): acknowledge it again."""
-        outbound, invite = self.outbound, self._outbound_invite
-        if outbound is None or outbound.dialog is None or invite is None:
-            return
-        if 200 <= response.status < 300 and response.to.tag == outbound.dialog.remote_tag:
-            self.services.send_ack(outbound.dialog.create_ack(invite), outbound.dialog.next_hop())
 
     async def _on_in_dialog_request(self, event: InDialogRequest) -> None:
         leg, request, tx = event.leg, event.request, event.transaction
         method = request.method
         if method == "BYE":
             tx.respond(make_response(request, 200))
-            leg.ended_at = datetime.now(UTC)
+            leg.ended_at = self.services.now()
             if leg.dialog is not None:
                 leg.dialog.terminate()
             side = HangupSide.CALLER if leg is self.inbound else HangupSide.CALLEE
@@ -546,9 +543,8 @@ class Call:
         dialog.refresh_target(request)
         if request.body:
             try:
-                offer = SessionDescription.parse(request.body)
                 answer, negotiated = negotiate_answer(
-                    offer,
+                    SessionDescription.parse(request.body),
                     DEFAULT_CODECS,
                     local_address=self.services.sdp_address,
                     local_port=leg.media.rtp_port,
@@ -577,10 +573,10 @@ class Call:
         dialog = leg.dialog
         if dialog is None or leg.ended_at is not None:
             return
-        leg.ended_at = datetime.now(UTC)
+        leg.ended_at = self.services.now()
         try:
             bye = dialog.create_request("BYE")
-        except SipError:
+        except SipError:  # already terminated (e.g. the ACK timeout sent its own BYE)
             return
         dialog.terminate()
         self.services.send_bye(bye, dialog.next_hop())
@@ -613,7 +609,8 @@ class Call:
             logger.exception("call %s: releasing media", self.call_id)
 
     def _write_cdr(self) -> None:
-        ended = datetime.now(UTC)
+        ended = self.services.now()
+        target = self.target
         legs = tuple(
             CdrLeg(
                 role=leg.role,
@@ -623,10 +620,8 @@ class Call:
                 answered_at=leg.answered_at,
                 ended_at=max(leg.ended_at or ended, leg.answered_at or leg.started_at),
                 sip_status=leg.sip_status,
-                user_id=self.caller.user_id if leg.role is LegRole.CALLER else self.target.user_id,
-                trunk_id=self.caller.trunk_id
-                if leg.role is LegRole.CALLER
-                else self.target.trunk_id,
+                user_id=self.caller.user_id if leg.role is LegRole.CALLER else target.user_id,
+                trunk_id=self.caller.trunk_id if leg.role is LegRole.CALLER else target.trunk_id,
             )
             for leg in (self.inbound, self.outbound)
             if leg is not None
@@ -636,19 +631,19 @@ class Call:
                 call_id=self.call_id,
                 direction=self.caller.direction,
                 caller=self.caller.label,
-                callee=self.target.label,
+                callee=target.label,
                 dialled_number=self.caller.dialled,
                 started_at=self.started_at,
                 answered_at=self.answered_at,
                 ended_at=max(ended, self.answered_at or self.started_at),
                 disposition=self._disposition(),
-                route_kind=self.target.route_kind,
+                route_kind=target.route_kind,
                 hangup_cause=self.hangup_cause,
                 sip_status=self.final_status,
                 hangup_side=self.hangup_side,
                 caller_user_id=self.caller.user_id,
-                callee_user_id=self.target.user_id,
-                trunk_id=self.target.trunk_id or self.caller.trunk_id,
+                callee_user_id=target.user_id,
+                trunk_id=target.trunk_id or self.caller.trunk_id,
                 team_id=self.caller.team_id,
                 legs=legs,
             )

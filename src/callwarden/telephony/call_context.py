@@ -8,15 +8,16 @@ which a call reaches the SIP stack, the media engine and the CDR writer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
 from callwarden.domain.ids import TeamId, TrunkId, UserId
 from callwarden.media.control import MediaControl
 from callwarden.sip.addressing import Destination, TransportName
-from callwarden.sip.client_transaction import InviteClientTransaction
 from callwarden.sip.dialog import Dialog
 from callwarden.sip.message import SipRequest
+from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.uri import SipUri
 
 if TYPE_CHECKING:
@@ -67,18 +68,13 @@ class CallServices(Protocol):
     user_agent: str
 
     @property
-    def t1(self) -> float: ...
+    def layer(self) -> TransactionLayer: ...
 
-    @property
-    def t2(self) -> float: ...
+    def now(self) -> datetime:
+        """Wall-clock time for call records (injected, so tests can fix it)."""
+        ...
 
     def contact_uri(self, transport: TransportName) -> SipUri: ...
-
-    def start_invite(
-        self, call: Call, request: SipRequest, destination: Destination
-    ) -> InviteClientTransaction: ...
-
-    def send_ack(self, request: SipRequest, destination: Destination) -> None: ...
 
     def send_bye(self, request: SipRequest, destination: Destination) -> None: ...
 
