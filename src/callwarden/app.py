@@ -7,14 +7,17 @@ media engine, SIP application, CDR writer); `run_node` runs one on uvloop until 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import secrets
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import uvicorn
 import uvloop
 
 from callwarden.config import Settings
@@ -33,6 +36,7 @@ from callwarden.telephony.cdr_writer import CdrWriter
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
+from callwarden.web.app import NodeStatus, create_app
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,14 @@ def provision_file(settings: Settings, file: Path) -> ProvisionReport:
         database.close()
 
 
+class _EmbeddedHttpServer(uvicorn.Server):
+    """uvicorn inside the node's loop: the node, not uvicorn, owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class Node:
     """A callwarden node; `await start()`, then `await close()`."""
 
@@ -81,6 +93,8 @@ class Node:
         self.layer: TransactionLayer | None = None
         self.application: SipApplication | None = None
         self.cdr_writer: CdrWriter | None = None
+        self.http: _EmbeddedHttpServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -138,6 +152,7 @@ class Node:
         )
         self.application.bind(self.layer)
         await self.transport.start(self.layer)
+        await self._start_http()
         logger.info(
             "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
             settings.bind,
@@ -148,7 +163,37 @@ class Node:
             settings.data_dir,
         )
 
+    async def status(self) -> NodeStatus:
+        assert self.application is not None and self.media is not None
+        media = await self.media.engine_stats()
+        return NodeStatus(
+            active_calls=self.application.active_calls,
+            registered_phones=self.application.registrar.binding_count(),
+            media_endpoints=media.endpoints,
+        )
+
+    async def _start_http(self) -> None:
+        settings = self.settings
+        config = uvicorn.Config(
+            create_app(self.status),
+            host=settings.bind,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self.http = _EmbeddedHttpServer(config)
+        self._http_task = asyncio.create_task(self.http.serve(), name="http")
+        while not self.http.started:
+            if self._http_task.done():
+                await self._http_task  # raises what stopped it (port taken, ...)
+                raise OSError(f"HTTP server on port {settings.http_port} did not start")
+            await asyncio.sleep(0.01)
+
     async def close(self) -> None:
+        if self.http is not None and self._http_task is not None:
+            self.http.should_exit = True
+            await self._http_task
         if self.application is not None:
             await self.application.close()
         if self.transport is not None:

@@ -5,7 +5,9 @@ hold/unhold, over UDP and TCP. Each test checks the CDR the node wrote for the c
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +247,19 @@ def test_all_phones_of_a_user_ring_and_the_first_to_answer_wins(
     _assert_hear_each_other(recorded)
     call.hangup()
     mobile_ringing.wait_disconnected()
+
+
+@pytest.mark.integration
+def test_health_and_metrics_count_registrations_without_naming_anyone(
+    phones: PhoneBook, node: Node
+) -> None:
+    _registered(phones, node, "alice", "alice-sip-secret-1")
+    base = f"http://127.0.0.1:{node.http_port}"
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+        health = json.load(response)
+    assert health["status"] == "ok"
+    assert health["registered_phones"] >= 1
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert "callwarden_registered_phones" in metrics
+    assert "alice" not in metrics and "1001" not in metrics
