@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -29,8 +28,9 @@ from callwarden.sip.message import (
 from callwarden.sip.syntax import quote
 from callwarden.sip.uri import SipUri, parse_uri
 from callwarden.sip.validation import check_request
+from shared_testdata import RFC4475_DIR
 
-CORPUS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "rfc4475"
+CORPUS_DIR = RFC4475_DIR
 if not CORPUS_DIR.is_dir():
     pytest.fail(f"RFC 4475 corpus missing: {CORPUS_DIR}", pytrace=False)
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from node import LOOPBACK, Node, options_probe, start_node
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc4475"
+from shared_testdata import RFC4475_DIR
+
+CORPUS = RFC4475_DIR
 
 PROVISIONING = """
 teams: [{name: support}]

@@ -8,7 +8,6 @@ application-level outcome of check_request, and the stream (TCP) framing outcome
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -23,9 +22,9 @@ from callwarden.sip.message import (
 )
 from callwarden.sip.uri import AbsoluteUri, SipUri
 from callwarden.sip.validation import check_request
+from shared_testdata import RFC4475_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = REPO_ROOT.parent / "shared" / "testdata" / "rfc4475"
+CORPUS = RFC4475_DIR
 
 
 def load(name: str) -> bytes:

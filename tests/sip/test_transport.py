@@ -38,6 +38,7 @@ from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.transport import SipTransport, TransportConfig, TransportError, stamp_via
 from callwarden.sip.tx_base import TimerSettings
 from callwarden.sip.uri import SipUri
+from shared_testdata import RFC4475_DIR
 
 LOOPBACK = "127.0.0.1"
 WAIT = 3.0
@@ -532,7 +533,7 @@ async def test_tls_listener_answers_over_the_same_connection(tmp_path):
 
 # -- RFC 4475 torture messages through transport + transaction layer, over UDP and TCP ----------
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "rfc4475"
+CORPUS = RFC4475_DIR
 
 UP = "up"  # parsed and handed to the TU
 DROP = "drop"  # unparseable and unanswerable: dropped by the transport
