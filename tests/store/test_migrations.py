@@ -21,6 +21,7 @@ TABLES = {
     "cdrs",
     "queue_members",
     "queues",
+    "role_grants",
     "roles",
     "team_supervisors",
     "teams",
@@ -42,9 +43,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         upgrade(database_url)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from callwarden.domain.cdr import CallDirection, Disposition, HangupSide, LegRole, RouteKind
 from callwarden.domain.models import QueueStrategy, RecordingPolicy, Transport
+from callwarden.domain.permissions import Scope
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -107,6 +108,23 @@ class RoleRow(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     outbound_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    grants: Mapped[list[RoleGrantRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="RoleGrantRow.permission"
+    )
+
+
+class RoleGrantRow(Base):
+    """One permission a role holds, at one scope. The permission is a plain string (the catalogue
+    grows without a migration); one the code no longer knows is ignored when read."""
+
+    __tablename__ = "role_grants"
+
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+    permission: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    scope: Mapped[Scope] = mapped_column(_enum(Scope, "scope"))
 
 
 class UserRow(Base):
