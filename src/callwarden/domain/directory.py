@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from callwarden.domain.ids import QueueId, RoleId, TeamId, TrunkId, UserId
 from callwarden.domain.models import InboundNumber, Queue, Role, Team, Trunk, User
+from callwarden.domain.policy import Principal
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
@@ -91,6 +92,20 @@ class DirectorySnapshot:
     def role_of(self, user: User) -> Role:
         """The user's role; a snapshot always holds the role of each of its users."""
         return self._roles[user.role_id]
+
+    def principal_for(self, user: User) -> Principal:
+        """Who `user` is to the policy: their role's grants, their team, and the teams they
+        supervise with every team nested below those."""
+        supervised: frozenset[TeamId] = frozenset().union(
+            *(self.team_with_descendants(team_id) for team_id in user.supervised_team_ids)
+        )
+        return Principal(
+            user_id=user.id,
+            team_id=user.team_id,
+            supervised_team_ids=supervised,
+            grants=self.role_of(user).grants,
+            enabled=user.enabled,
+        )
 
     def may_dial_out(self, user: User, number: str) -> bool:
         """Whether `user` may call `number` through a trunk (their role's allow-list)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from callwarden.domain.ids import QueueId, RoleId, TeamId, TrunkId, UserId
 from callwarden.domain.patterns import DialPattern, matches_any
+from callwarden.domain.permissions import Grant
 
 DEFAULT_ROLE_NAMES: tuple[str, ...] = ("operator", "supervisor", "admin", "auditor")
 """The roles every installation has; they cannot be removed."""
@@ -57,11 +58,18 @@ class Team:
 
 @dataclass(frozen=True)
 class Role:
+    """A named set of grants (see `callwarden.domain.permissions`) and a dial-out allow-list.
+
+    The built-in roles' grants are `DEFAULT_ROLE_GRANTS`; custom roles get theirs from the
+    provisioning file.
+    """
+
     id: RoleId
     name: str
     description: str = ""
     outbound_patterns: tuple[DialPattern, ...] = ()
     builtin: bool = False
+    grants: frozenset[Grant] = frozenset()
 
     def allows_dialling(self, number: str) -> bool:
         """Whether this role's outbound allow-list admits `number` (empty list: nothing)."""

@@ -21,12 +21,14 @@ from callwarden.domain.models import (
     User,
 )
 from callwarden.domain.patterns import DialPattern, InvalidDialPattern
+from callwarden.domain.permissions import Grant, InvalidGrant, Permission, normalise_grants
 from callwarden.store.schema import (
     CDR_TEXT_LENGTH,
     NAME_LENGTH,
     URI_LENGTH,
     CdrRow,
     QueueRow,
+    RoleGrantRow,
     RoleRow,
     TeamRow,
     TrunkRow,
@@ -47,6 +49,29 @@ def patterns_from_texts(texts: Iterable[str], owner: str) -> tuple[DialPattern, 
     return tuple(patterns)
 
 
+def grants_from_rows(rows: Iterable[RoleGrantRow], owner: str) -> frozenset[Grant]:
+    """Read stored grants; one naming a permission this code does not know, or a scope its
+    permission cannot take, is left out (allowing less, not more)."""
+    grants: list[Grant] = []
+    for row in rows:
+        try:
+            grants.append(Grant(Permission(row.permission), row.scope))
+        except ValueError:
+            logger.warning("ignoring unknown permission %r of %s", row.permission, owner)
+        except InvalidGrant as error:
+            logger.warning("ignoring stored grant of %s: %s", owner, error.message)
+    return normalise_grants(grants)
+
+
+def grant_rows(grants: Iterable[Grant]) -> list[RoleGrantRow]:
+    """The rows storing `grants` (one per permission, at its widest scope), in catalogue order."""
+    order = {permission: index for index, permission in enumerate(Permission)}
+    return [
+        RoleGrantRow(permission=grant.permission.value, scope=grant.scope)
+        for grant in sorted(normalise_grants(grants), key=lambda grant: order[grant.permission])
+    ]
+
+
 def team_from_row(row: TeamRow) -> Team:
     parent = None if row.parent_id is None else TeamId(row.parent_id)
     return Team(id=TeamId(row.id), name=row.name, display_name=row.display_name, parent_id=parent)
@@ -59,6 +84,7 @@ def role_from_row(row: RoleRow) -> Role:
         description=row.description,
         outbound_patterns=patterns_from_texts(row.outbound_patterns, f"role {row.name}"),
         builtin=row.builtin,
+        grants=grants_from_rows(row.grants, f"role {row.name}"),
     )
 
 

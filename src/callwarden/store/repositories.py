@@ -13,10 +13,12 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from callwarden.domain.errors import NotFound
+from callwarden.domain.errors import InvalidState, NotFound
 from callwarden.domain.ids import QueueId, RoleId, TeamId, TrunkId, UserId
 from callwarden.domain.models import Queue, Role, Team, Trunk, User
+from callwarden.domain.permissions import Grant
 from callwarden.store.mapping import (
+    grant_rows,
     queue_from_row,
     role_from_row,
     team_from_row,
@@ -58,8 +60,8 @@ class RoleRepository:
         self._session = session
 
     def list_all(self) -> Sequence[Role]:
-        rows = self._session.scalars(select(RoleRow).order_by(RoleRow.name))
-        return [role_from_row(row) for row in rows]
+        query = select(RoleRow).options(selectinload(RoleRow.grants)).order_by(RoleRow.name)
+        return [role_from_row(row) for row in self._session.scalars(query)]
 
     def get(self, role_id: RoleId) -> Role:
         return role_from_row(_row_by_id(self._session, RoleRow, role_id, "role"))
@@ -68,6 +70,21 @@ class RoleRepository:
         row = self._session.scalar(select(RoleRow).where(RoleRow.name == name))
         if row is None:
             raise NotFound(f"role {name!r} not found", error_id="role_not_found")
+        return role_from_row(row)
+
+    def set_grants(self, role_id: RoleId, grants: Collection[Grant]) -> Role:
+        """Replace a custom role's grants. Whether the caller may give them (`may_grant`) is
+        the caller's check; the built-in roles' grants are fixed and raise `InvalidState`."""
+        row = _row_by_id(self._session, RoleRow, role_id, "role")
+        if row.builtin:
+            raise InvalidState(
+                f"the grants of built-in role {row.name!r} cannot be changed",
+                error_id="builtin_role_fixed",
+            )
+        wanted = {(grant_row.permission, grant_row.scope) for grant_row in grant_rows(grants)}
+        if {(grant_row.permission, grant_row.scope) for grant_row in row.grants} != wanted:
+            row.grants = grant_rows(grants)
+            self._session.flush()
         return role_from_row(row)
 
 
