@@ -20,6 +20,7 @@ from sqlalchemy import (
     Dialect,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -287,3 +288,38 @@ class CdrLegRow(Base):
     trunk_id: Mapped[int | None] = mapped_column(
         ForeignKey("trunks.id", ondelete="SET NULL"), index=True
     )
+
+
+AUDIT_ACTOR_KINDS = ("user", "system", "sip", "anonymous")
+AUDIT_OUTCOMES = ("success", "denied", "failed")
+
+
+def _string_enum(name: str, *values: str) -> Enum:
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=16)
+
+
+class AuditLogRow(Base):
+    """One entry of the hash-chained audit log (`callwarden.security.audit`), written once.
+
+    No foreign keys: an entry outlives the users and objects it names, and nothing may change
+    it afterwards (the migration adds triggers that refuse UPDATE and DELETE).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_kind", "object_id"),)
+
+    sequence: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[datetime] = mapped_column(index=True)
+    actor_kind: Mapped[str] = mapped_column(_string_enum("actor_kind", *AUDIT_ACTOR_KINDS))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_kind: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(_string_enum("outcome", *AUDIT_OUTCOMES))
+    source_address: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    format_version: Mapped[int] = mapped_column(Integer)
