@@ -17,6 +17,7 @@ from callwarden.store.schema import Base, RoleRow
 
 TABLES = {
     "alembic_version",
+    "audit_log",
     "cdr_legs",
     "cdrs",
     "queue_members",
@@ -43,9 +44,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         upgrade(database_url)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
     finally:
         engine.dispose()
 
