@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session
 
+from callwarden.domain.permissions import Grant
 from callwarden.provisioning.document import (
     QueueSpec,
     RoleSpec,
@@ -22,6 +23,7 @@ from callwarden.provisioning.document import (
 from callwarden.provisioning.report import ObjectKind, Outcome, ReportBuilder
 from callwarden.provisioning.state import StoredState, TargetState
 from callwarden.security.passwords import PasswordHasher
+from callwarden.store.mapping import grant_rows
 from callwarden.store.schema import (
     Base,
     QueueMemberRow,
@@ -183,7 +185,18 @@ class Applier:
             self._session.add(row)
             self._roles[spec.name] = row
         changed = _copy(row, spec, ("description", "outbound_patterns"), created=created)
+        if created or spec.given("grants"):
+            changed |= self._apply_grants(row, spec.parsed_grants())
         self._record(ObjectKind.ROLE, spec.name, created=created, changed=changed)
+
+    @staticmethod
+    def _apply_grants(row: RoleRow, grants: frozenset[Grant]) -> bool:
+        """Replace a custom role's grants (the document refuses grants for built-in roles)."""
+        wanted = {(grant.permission.value, grant.scope) for grant in grants}
+        if {(grant.permission, grant.scope) for grant in row.grants} == wanted:
+            return False
+        row.grants = grant_rows(grants)
+        return True
 
     def _apply_teams(self, teams: list[TeamSpec]) -> None:
         created_names: set[str] = set()

@@ -21,11 +21,14 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from callwarden.domain.models import QueueStrategy, RecordingPolicy, Transport
+from callwarden.domain.models import DEFAULT_ROLE_NAMES, QueueStrategy, RecordingPolicy, Transport
 from callwarden.domain.patterns import DialPattern, InvalidDialPattern
+from callwarden.domain.permissions import Grant, InvalidGrant, Permission
 
 FORMAT_VERSION = 1
 
@@ -92,6 +95,14 @@ def _pattern(value: str) -> str:
     return value
 
 
+def _grant(value: str) -> str:
+    try:
+        Grant.parse(value)
+    except InvalidGrant as error:
+        raise ValueError(error.message) from error
+    return value
+
+
 def _host(value: str) -> str:
     """An IP address (IPv6 with or without brackets) or a DNS name (RFC 1123)."""
     literal = value[1:-1] if value.startswith("[") and value.endswith("]") else value
@@ -122,6 +133,7 @@ PhoneNumber = Annotated[
     str, BeforeValidator(_quoted), Field(strict=True), AfterValidator(_phone_number)
 ]
 PatternText = Annotated[str, BeforeValidator(_quoted), Field(strict=True), AfterValidator(_pattern)]
+GrantText = Annotated[str, Field(strict=True, max_length=100), AfterValidator(_grant)]
 Host = Annotated[str, Field(strict=True), AfterValidator(_host)]
 WebPassword = Annotated[
     str, Field(strict=True, min_length=12, max_length=1024), AfterValidator(_no_control_codes)
@@ -154,6 +166,33 @@ class RoleSpec(Spec):
     name: Name
     description: Description = ""
     outbound_patterns: list[PatternText] = []
+    grants: list[GrantText] = []
+
+    @field_validator("grants")
+    @classmethod
+    def _custom_roles_only(cls, grants: list[str], info: ValidationInfo) -> list[str]:
+        """The built-in roles' grants are fixed in code; each permission is granted once; no
+        role may hold every permission."""
+        name = info.data.get("name")
+        if name in DEFAULT_ROLE_NAMES:
+            raise ValueError(
+                f"the grants of built-in role {name!r} are fixed; define a custom role instead"
+            )
+        first: dict[Permission, int] = {}
+        for index, text in enumerate(grants):
+            permission = Grant.parse(text).permission
+            if permission in first:
+                raise ValueError(
+                    f"{permission.value} is granted twice (grants[{first[permission]}] and "
+                    f"grants[{index}])"
+                )
+            first[permission] = index
+        if len(first) == len(Permission):
+            raise ValueError("no role may hold every permission")
+        return grants
+
+    def parsed_grants(self) -> frozenset[Grant]:
+        return frozenset(Grant.parse(text) for text in self.grants)
 
 
 class UserSpec(Spec):
