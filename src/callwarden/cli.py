@@ -1,4 +1,4 @@
-"""The `callwarden` command: serve, demo, provision."""
+"""The `callwarden` command: serve, demo, provision, audit."""
 
 from __future__ import annotations
 
@@ -15,32 +15,36 @@ from callwarden.config import ConfigError, Settings, load_settings, parse_port_r
 logger = logging.getLogger("callwarden")
 
 
-def _add_node_flags(parser: argparse.ArgumentParser) -> None:
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML settings file")
     parser.add_argument("--data-dir", type=Path, help="database, recordings, keys (created)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in data dir)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def _add_node_flags(parser: argparse.ArgumentParser) -> None:
+    _add_settings_flags(parser)
     parser.add_argument("--bind", help="SIP, RTP and HTTP listen address")
     parser.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
     parser.add_argument("--http-port", type=int, help="HTTP port")
     parser.add_argument("--rtp-ports", help="RTP port range LOW-HIGH")
     parser.add_argument("--media-address", help="address put into SDP (default: --bind)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in data dir)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 
 
 def _settings(arguments: argparse.Namespace) -> Settings:
+    # Commands other than the node's (audit) take only the settings flags.
     overrides: dict[str, Any] = {
         "data_dir": arguments.data_dir,
-        "bind": arguments.bind,
-        "sip_port": arguments.sip_port,
-        "http_port": arguments.http_port,
-        "media_address": arguments.media_address,
+        "bind": getattr(arguments, "bind", None),
+        "sip_port": getattr(arguments, "sip_port", None),
+        "http_port": getattr(arguments, "http_port", None),
+        "media_address": getattr(arguments, "media_address", None),
         "database_url": arguments.database_url,
         "log_level": arguments.log_level,
     }
-    if arguments.rtp_ports is not None:
-        overrides["rtp_port_low"], overrides["rtp_port_high"] = parse_port_range(
-            arguments.rtp_ports
-        )
+    rtp_ports = getattr(arguments, "rtp_ports", None)
+    if rtp_ports is not None:
+        overrides["rtp_port_low"], overrides["rtp_port_high"] = parse_port_range(rtp_ports)
     return load_settings(config_file=arguments.config, overrides=overrides)
 
 
@@ -54,7 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     provision = commands.add_parser("provision", help="apply a provisioning file")
     provision.add_argument("file", type=Path)
     _add_node_flags(provision)
+    _add_audit_commands(commands)
     return parser
+
+
+def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="verify the audit log, export its head")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="recompute the hash chain; exit 1 naming the first broken entry"
+    )
+    verify.add_argument("--head", type=Path, help="a head exported earlier: detect truncation")
+    _add_settings_flags(verify)
+    export = audit_commands.add_parser("export-head", help="verify, then export the newest hash")
+    export.add_argument("--out", type=Path, help="write the head to this file, not stdout")
+    _add_settings_flags(export)
 
 
 def _configure_logging(level: str) -> None:
@@ -75,6 +93,18 @@ def _provision(settings: Settings, file: Path) -> int:
     return 0
 
 
+def _audit(settings: Settings, arguments: argparse.Namespace) -> int:
+    from callwarden.admin_commands import AdminCommandError, audit_export_head, audit_verify
+
+    try:
+        if arguments.audit_command == "verify":
+            return audit_verify(settings, head_file=arguments.head, out=sys.stdout)
+        return audit_export_head(settings, out_file=arguments.out, out=sys.stdout)
+    except AdminCommandError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+
+
 def _serve(settings: Settings) -> int:
     from callwarden.app import run_node
 
@@ -92,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     from callwarden.provisioning.errors import ProvisioningError
 
+    if arguments.command == "audit":
+        return _audit(settings, arguments)
     try:
         if arguments.command == "provision":
             return _provision(settings, arguments.file)

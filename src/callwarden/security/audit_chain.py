@@ -206,6 +206,14 @@ class VerifyResult:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class UnreadableEntry:
+    """A stored entry whose values cannot be read back (edited behind the application)."""
+
+    sequence: int
+    problem: str
+
+
 Locator = Callable[[str], int | None]
 """Where an entry hash is stored: its sequence number, or None (used to name a re-ordering)."""
 
@@ -227,18 +235,18 @@ class ChainVerifier:
     def broken(self) -> ChainBreak | None:
         return self._broken
 
-    def feed(self, entry: AuditEntry) -> bool:
+    def feed(self, entry: AuditEntry | UnreadableEntry) -> bool:
         """Check the next entry; False once the chain is broken (stop feeding then)."""
         if self._broken is not None:
             return False
         self._broken = self._check(entry)
-        if self._broken is not None:
+        if self._broken is not None or not isinstance(entry, AuditEntry):
             return False
         self._previous = entry
         self._verified += 1
         return True
 
-    def _check(self, entry: AuditEntry) -> ChainBreak | None:
+    def _check(self, entry: AuditEntry | UnreadableEntry) -> ChainBreak | None:
         previous = self._previous
         expected = 1 if previous is None else previous.sequence + 1
         previous_hash = GENESIS_HASH if previous is None else previous.entry_hash
@@ -249,6 +257,12 @@ class ChainVerifier:
                 sequence=entry.sequence,
                 problem=ChainProblem.REORDERED,
                 message=f"entry {entry.sequence} comes after entry {expected - 1}",
+            )
+        if isinstance(entry, UnreadableEntry):
+            return ChainBreak(
+                sequence=entry.sequence,
+                problem=ChainProblem.EDITED,
+                message=f"entry {entry.sequence} was altered: it cannot be read ({entry.problem})",
             )
         linked = entry.previous_hash == previous_hash
         if compute_hash(entry) != entry.entry_hash:

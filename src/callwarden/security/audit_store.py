@@ -21,7 +21,7 @@ from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from callwarden.domain.ids import UserId
-from callwarden.security.audit_chain import GENESIS_HASH, seal
+from callwarden.security.audit_chain import GENESIS_HASH, UnreadableEntry, seal
 from callwarden.security.audit_model import (
     ActorKind,
     AuditActor,
@@ -120,22 +120,51 @@ def entry_from_row(row: Any) -> AuditEntry:
     )
 
 
-def iter_entries(session: Session, *, after: int = 0) -> Iterator[AuditEntry]:
+UNREADABLE_ERRORS = (ValueError, TypeError, KeyError)
+"""What reading a row raises when a stored value is not what its column type can hold (an
+entry edited behind the application's back, e.g. a time that is no time)."""
+
+
+def iter_entries(session: Session, *, after: int = 0) -> Iterator[AuditEntry | UnreadableEntry]:
     """Every entry after sequence `after`, in sequence order, read in batches of plain rows
-    (nothing accumulates in the session, so memory stays bounded however long the log)."""
+    (nothing accumulates in the session, so memory stays bounded however long the log). An
+    entry that cannot be read is yielded as `UnreadableEntry`, and the walk ends there."""
     table = AuditLogRow.__table__
     while True:
-        rows = session.execute(
+        statement = (
             select(table)
             .where(table.c.sequence > after)
             .order_by(table.c.sequence)
             .limit(READ_BATCH)
-        ).all()
-        if not rows:
+        )
+        try:
+            batch = [entry_from_row(row) for row in session.execute(statement)]
+        except UNREADABLE_ERRORS:
+            yield from _one_by_one(session, after)
             return
-        for row in rows:
-            yield entry_from_row(row)
-        after = rows[-1].sequence
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].sequence
+
+
+def _one_by_one(session: Session, after: int) -> Iterator[AuditEntry | UnreadableEntry]:
+    """Read a batch that failed entry by entry, up to and including the unreadable one."""
+    table = AuditLogRow.__table__
+    sequences = session.scalars(
+        select(table.c.sequence)
+        .where(table.c.sequence > after)
+        .order_by(table.c.sequence)
+        .limit(READ_BATCH)
+    ).all()
+    for sequence in sequences:
+        try:
+            row = session.execute(select(table).where(table.c.sequence == sequence)).one()
+            entry = entry_from_row(row)
+        except UNREADABLE_ERRORS as error:
+            yield UnreadableEntry(sequence=sequence, problem=f"{type(error).__name__}: {error}")
+            return
+        yield entry
 
 
 def locate(session: Session, entry_hash: str) -> int | None:
