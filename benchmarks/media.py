@@ -15,7 +15,10 @@ It prints, per N, loss, p50/p99 delay and jitter and the relay's CPU (percent of
 the largest N with loss < 0.1 % and p99 delay and jitter < 10 ms for each relay and their ratio.
 
 Usage: .venv/bin/python benchmarks/media.py [--calls 100,200,...] [--duration 8] [--workers 1]
-                                            [--no-rtpengine] [--tap]
+                                            [--retries 1] [--no-rtpengine] [--bare] [--tap]
+
+"gen-cpu" is the generator's own CPU: on a 2-core machine it needs about as much as the relay,
+so the machine, not the relay, sets the ceiling near 500 calls.
 """
 
 from __future__ import annotations
@@ -134,9 +137,13 @@ async def run_generator(
     if window is not None:
         await window()
     cpu_before, wall_before = measure_cpu(), time.monotonic()
+    generator_before = process_cpu_seconds(process.pid)
     await asyncio.sleep(duration - warmup)
     cpu_after, wall_after = measure_cpu(), time.monotonic()
+    generator_after = process_cpu_seconds(process.pid)
     note = await window() if window is not None else ""
+    generator_percent = 100.0 * (generator_after - generator_before) / (wall_after - wall_before)
+    note = f"gen-cpu={generator_percent:.0f}% {note}"
     output = await process.stdout.readline()
     await process.wait()
     cpu_percent = 100.0 * (cpu_after - cpu_before) / (wall_after - wall_before)
@@ -471,8 +478,11 @@ async def main(arguments: argparse.Namespace) -> None:
         for name, measure in relays:
             best[name] = None
             for calls in counts:
-                result = await measure(calls)
-                print(result.line(name), flush=True)
+                for _ in range(1 + arguments.retries):  # a shared machine has hiccups
+                    result = await measure(calls)
+                    print(result.line(name), flush=True)
+                    if result.passed:
+                        break
                 if not result.passed:
                     break
                 best[name] = result
@@ -497,6 +507,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--retries", type=int, default=1, help="re-runs of a failed N")
     parser.add_argument("--tap", action="store_true", help="record every track (null sink)")
     parser.add_argument("--no-rtpengine", action="store_true")
     parser.add_argument("--bare", action="store_true", help="also measure a bare uvloop relay")
