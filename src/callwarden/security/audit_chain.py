@@ -304,12 +304,17 @@ class ChainVerifier:
     def _against_head(self, expected: AuditHead) -> ChainBreak | None:
         last = 0 if self._previous is None else self._previous.sequence
         if last < expected.sequence:
+            removed = (
+                f"entry {expected.sequence} was"
+                if last + 1 == expected.sequence
+                else f"entries {last + 1} to {expected.sequence} were"
+            )
             return ChainBreak(
                 sequence=last + 1,
                 problem=ChainProblem.TRUNCATED,
                 message=(
                     f"the chain ends at entry {last} but the exported head is entry "
-                    f"{expected.sequence}: entries {last + 1} to {expected.sequence} were removed"
+                    f"{expected.sequence}: {removed} removed"
                 ),
             )
         stored = self._locate(expected.entry_hash)
