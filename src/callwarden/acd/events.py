@@ -1,0 +1,135 @@
+"""The events the ACD publishes on the bus (all need `live.view` on the object to be seen).
+
+Call events belong to the queue's team and, once an agent is involved, to that agent
+(`user_id`), so the policy's TEAM scope shows a supervisor their teams' queues and OWN scope
+shows an operator their own calls. Agent events belong to the agent and the agent's team.
+No event carries a customer's number (least exposure); times are in seconds.
+
+`ACD_EVENT_TYPES` is what a node registers with its `EventCodec` to carry them over Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callwarden.acd.agent import AgentState
+from callwarden.acd.queue import OverflowKind
+from callwarden.bus.event import Event
+from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.policy import ResourceKind
+
+__all__ = [
+    "ACD_EVENT_TYPES",
+    "AgentStateChanged",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallEnded",
+    "CallEvent",
+    "CallHandled",
+    "CallOffered",
+    "CallOverflowed",
+    "CallQueued",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentStateChanged(Event):
+    """An agent's state, reason, queues or call changed. `node_id` names the node whose
+    engine made the change (other nodes mirror it)."""
+
+    kind = "acd.agent_state_changed"
+    resource_kind = ResourceKind.AGENT
+
+    state: AgentState
+    previous: AgentState
+    reason: str | None = None
+    queue_ids: tuple[QueueId, ...] = ()
+    call_id: CallId | None = None
+    seconds_in_previous: float = 0.0
+    idle_seconds: float = 0.0
+    """For AVAILABLE: how long the agent has been idle (for the longest-idle ranking)."""
+    calls_taken: int = 0
+    missed_offers: int = 0
+    node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallEvent(Event):
+    call_id: CallId
+    queue_id: QueueId
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallQueued(CallEvent):
+    kind = "acd.call_queued"
+
+    priority: int = 0
+    position: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallOffered(CallEvent):
+    """The call rings agent `user_id`."""
+
+    kind = "acd.call_offered"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallAnswered(CallEvent):
+    """Agent `user_id` answered after the caller waited `waited_seconds` (speed of answer)."""
+
+    kind = "acd.call_answered"
+
+    waited_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallAbandoned(CallEvent):
+    """The caller hung up while waiting."""
+
+    kind = "acd.call_abandoned"
+
+    waited_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallOverflowed(CallEvent):
+    """The call waited the queue's maximum and left it by its overflow action."""
+
+    kind = "acd.call_overflowed"
+
+    waited_seconds: float
+    action: OverflowKind
+    target_queue_id: QueueId | None = None
+    target_user_id: UserId | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallEnded(CallEvent):
+    """An answered call ended after `talk_seconds`; the agent starts wrap-up."""
+
+    kind = "acd.call_ended"
+
+    talk_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallHandled(CallEvent):
+    """The agent finished the call's wrap-up: the handle time is talk + wrap-up."""
+
+    kind = "acd.call_handled"
+
+    talk_seconds: float
+    wrap_up_seconds: float
+
+
+ACD_EVENT_TYPES: tuple[type[Event], ...] = (
+    AgentStateChanged,
+    CallQueued,
+    CallOffered,
+    CallAnswered,
+    CallAbandoned,
+    CallOverflowed,
+    CallEnded,
+    CallHandled,
+)
