@@ -119,6 +119,8 @@ def _check_port(port: int) -> int:
 
 
 class _RtcpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("_endpoint",)
+
     def __init__(self, endpoint: RtpEndpoint) -> None:
         self._endpoint = endpoint
 
@@ -134,6 +136,57 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
 
 class RtpEndpoint(asyncio.DatagramProtocol):
     """An RTP endpoint of one call leg, bound to a port pair. Create through the engine."""
+
+    # Slots, not an instance dict: attribute access on the per-packet path stays fast.
+    __slots__ = (
+        "_clock",
+        "_closed",
+        "_cname",
+        "_dtmf",
+        "_dtmf_payload_type",
+        "_fixed",
+        "_latch",
+        "_latch_host",
+        "_next_report",
+        "_now",
+        "_on_dtmf",
+        "_open_sockets",
+        "_packets_at_report",
+        "_payload_type",
+        "_peer",
+        "_peer_key",
+        "_remote_fraction_lost",
+        "_remote_jitter",
+        "_rng",
+        "_round_trip",
+        "_rtcp_peer",
+        "_rtcp_transport",
+        "_signalled",
+        "_transport",
+        "bytes_in",
+        "direction",
+        "dropped_early",
+        "dropped_foreign",
+        "dropped_malformed",
+        "dropped_payload_type",
+        "dtmf_digits",
+        "enabled",
+        "enabled_at",
+        "id",
+        "last_receive",
+        "local_host",
+        "local_port",
+        "packets_in",
+        "reception",
+        "rtcp_dropped",
+        "rtcp_in",
+        "rtcp_interval",
+        "rtcp_out",
+        "sink",
+        "stream",
+        "timed_out",
+        "timeout",
+    )
 
     def __init__(
         self,
