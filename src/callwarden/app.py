@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -41,6 +42,16 @@ from callwarden.web.app import NodeStatus, create_app
 logger = logging.getLogger(__name__)
 
 NONCE_KEY_FILE = "sip-nonce.key"
+
+GC_THRESHOLDS = (5_000, 10, 10)
+"""Cyclic GC thresholds for a running node (CPython's defaults are 700, 10, 10).
+
+Calls create thousands of short-lived objects that reference counting frees; with the default
+700 most of them are still alive at a generation-0 collection and get promoted, so the old
+generations fill with call state and full collections walk hundreds of thousands of objects
+(sip_cps.py at 100-150 calls/s: 1,100 young collections, 9 full ones of up to 450 ms each,
+~1 ms of CPU per call; with these values and the start-up objects frozen: ~0.3 ms per call and
+no pause over 60 ms while calls run)."""
 
 
 def _prepare_data_dir(settings: Settings) -> None:
@@ -206,6 +217,14 @@ class Node:
             self.database.close()
 
 
+def _settle_heap() -> None:
+    """Move everything built at start-up (modules, ORM mappings, the directory...) out of the
+    collector's reach and set the running node's GC thresholds (see GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def serve(settings: Settings) -> None:
     """Run a node until SIGINT or SIGTERM."""
     node = Node(settings)
@@ -214,6 +233,7 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await node.start()
+    _settle_heap()
     try:
         await stop.wait()
     finally:
