@@ -40,6 +40,12 @@ def _proc_stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` alone (all its threads, no child processes)."""
+    fields = _proc_stat(pid)
+    return 0.0 if fields is None else sum(int(value) for value in fields[11:13]) / CLOCK_TICKS
+
+
 def process_tree_cpu_s(pid: int) -> float:
     """User + system CPU seconds of `pid` and its live descendants (plus reaped children)."""
     children: dict[int, list[int]] = {}
