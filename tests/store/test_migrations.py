@@ -20,15 +20,21 @@ TABLES = {
     "audit_log",
     "cdr_legs",
     "cdrs",
+    "known_devices",
+    "login_throttle",
+    "mfa_recovery_codes",
+    "mfa_totp",
     "queue_members",
     "queues",
     "role_grants",
     "roles",
+    "sign_in_networks",
     "team_supervisors",
     "teams",
     "trunk_inbound_numbers",
     "trunks",
     "users",
+    "web_sessions",
 }
 
 
@@ -44,9 +50,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         upgrade(database_url)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
     finally:
         engine.dispose()
 

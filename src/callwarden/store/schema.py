@@ -16,12 +16,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Enum,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -323,3 +325,108 @@ class AuditLogRow(Base):
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
     format_version: Mapped[int] = mapped_column(Integer)
+
+
+SESSION_AUTH_LEVELS = ("password", "mfa")
+SESSION_END_REASONS = (
+    "logout",
+    "logout_all",
+    "disabled",
+    "role_changed",
+    "password_changed",
+    "mfa_changed",
+    "admin_revoked",
+    "idle_timeout",
+    "expired",
+)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser (`callwarden.security.sessions`). The cookie's token is stored only as
+    its SHA-256, so reading this table yields no usable cookie."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    auth_level: Mapped[str] = mapped_column(_string_enum("auth_level", *SESSION_AUTH_LEVELS))
+    mfa_required: Mapped[bool] = mapped_column(Boolean)
+    client_address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(_string_enum("end_reason", *SESSION_END_REASONS))
+
+
+class MfaTotpRow(Base):
+    """A user's TOTP seed (RFC 6238), sealed with AES-GCM (`callwarden.security.secret_box`);
+    `last_used_step` refuses a code's second use and any older code."""
+
+    __tablename__ = "mfa_totp"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MfaRecoveryCodeRow(Base):
+    """One single-use recovery code, stored as a SHA-256 of the user id and the 80-bit code."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class KnownDeviceRow(Base):
+    """An (address, browser) a user completed sign-in from; a new one is reported to them."""
+
+    __tablename__ = "known_devices"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_agent_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_agent: Mapped[str] = mapped_column(String(255))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class SignInNetworkRow(Base):
+    """An address range a role's or a team's members may sign in from (none: anywhere)."""
+
+    __tablename__ = "sign_in_networks"
+    __table_args__ = (CheckConstraint("(role_id IS NULL) <> (team_id IS NULL)", name="one_target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role_id: Mapped[int | None] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
+    network: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class LoginThrottleRow(Base):
+    """Recent failed sign-in or MFA attempts under one key (account, address, or both)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failure_at: Mapped[datetime]
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
