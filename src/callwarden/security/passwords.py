@@ -3,6 +3,10 @@
 Only hashes are stored. The default parameters are RFC 9106's second recommended option
 (t=3, m=64 MiB, p=4); tests may construct a cheaper hasher. A stored hash made with other
 parameters still verifies, and `needs_rehash` tells the caller to store a fresh one.
+
+Passwords are hashed and verified in Unicode NFKC (`password_policy.normalize_password`, as
+NIST SP 800-63B 5.1.1.2 asks), so the same password typed on another keyboard or browser, which
+may send another Unicode form of it, still verifies. ASCII passwords are unchanged by it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import logging
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from callwarden.security.password_policy import normalize_password
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +42,18 @@ class PasswordHasher:
 
     def hash(self, password: str) -> str:
         """An encoded argon2id hash (`$argon2id$v=19$m=...`) with a fresh random salt."""
-        return self._hasher.hash(password)
+        return self._hasher.hash(normalize_password(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
         """Whether `password` matches `password_hash`; a malformed hash is a (logged) mismatch."""
         try:
-            return self._hasher.verify(password_hash, password)
+            return self._hasher.verify(password_hash, normalize_password(password))
         except VerifyMismatchError:
             return False
         except (InvalidHashError, VerificationError):
             logger.warning("stored password hash is malformed or not argon2")
+            return False
+        except UnicodeEncodeError:  # lone surrogates: no password can contain them
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
