@@ -45,3 +45,20 @@ class DuplicateCall(InvalidState):
     """A call id the engine already holds."""
 
     default_error_id = "acd_duplicate_call"
+
+
+class OfferNotPending(InvalidState):
+    """The owner reported on an offer the engine no longer has (already answered,
+    withdrawn or timed out): the owner should hang that leg up."""
+
+    default_error_id = "acd_offer_not_pending"
+
+
+class AgentEngagedElsewhere(InvalidState):
+    """Another node rings, or is connected to, this agent; `details["node"]` names it."""
+
+    default_error_id = "acd_agent_engaged_elsewhere"
+
+
+class EngineNotRunning(InvalidState):
+    default_error_id = "acd_not_running"

@@ -8,8 +8,9 @@ try. The same rules hold for every strategy:
    `required_skill_level` or the call's `required_skill`, whichever is higher) is left out.
 2. **Penalty tiers.** Members are tried by ascending `penalty`: a member of tier 1 is only
    reached when nobody of tier 0 is left (for ring-all: tier 0 rings first, alone).
-3. **Tried last.** Members this call was already offered to (and who did not answer) come
-   after everyone else, so a no-answer moves the call on instead of ringing the same desk.
+3. **Tried last.** Members are ranked first by how often this call was already offered to
+   them (`tried`), so a no-answer moves the call on to everyone else before the same desk
+   rings again.
 4. **Within a tier**, the strategy decides; ties break by the member's place in the queue:
 
 - `longest_idle`: earliest `idle_since` first;
@@ -24,7 +25,7 @@ Ordering of *waiting calls* (priority, then arrival) belongs to `callwarden.acd.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from callwarden.domain.ids import UserId
@@ -89,7 +90,7 @@ def rank_members(
     call: CallNeeds = CallNeeds(),
     *,
     round_robin_after: int | None = None,
-    tried: frozenset[UserId] = frozenset(),
+    tried: Mapping[UserId, int] | None = None,
 ) -> tuple[MemberStatus, ...]:
     """The eligible `members`, in the order `queue.strategy` offers them `call`."""
     required = max(queue.required_skill_level, call.required_skill)
@@ -106,7 +107,7 @@ def rank_members(
         within = _longest_idle
     eligible = [member for member in members if member.skill_level >= required]
     if tried:
-        eligible.sort(key=lambda m: (m.user_id in tried, m.penalty, *within(m)))
+        eligible.sort(key=lambda m: (tried.get(m.user_id, 0), m.penalty, *within(m)))
     else:
         eligible.sort(key=lambda m: (m.penalty, *within(m)))
     return tuple(eligible)

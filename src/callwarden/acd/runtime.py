@@ -1,0 +1,69 @@
+"""The engine's mutable records of queues, calls and wrap-ups (private to `AcdEngine`)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from callwarden.acd.clock import TimerHandle
+from callwarden.acd.queue import CallQueue, HandleTimeAverage, WaitingCall
+from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.models import Queue, QueueMember
+
+
+class CallPhase(enum.Enum):
+    WAITING = "waiting"
+    """In the queue, ringing nobody."""
+    RINGING = "ringing"
+    """In the queue, offered to one agent (several for ring-all)."""
+    CONNECTED = "connected"
+    """Answered; out of the queue."""
+
+
+@dataclass(slots=True)
+class CallRecord:
+    waiting: WaitingCall
+    phase: CallPhase = CallPhase.WAITING
+    ringing: dict[UserId, TimerHandle] = field(default_factory=dict)
+    tried: dict[UserId, int] = field(default_factory=dict)
+    agent_id: UserId | None = None
+    answered_at: float | None = None
+    overflow_timer: TimerHandle | None = None
+    overflow_pending: bool = False
+
+    @property
+    def call_id(self) -> CallId:
+        return self.waiting.call_id
+
+    @property
+    def queue_id(self) -> QueueId:
+        return self.waiting.queue_id
+
+    def cancel_timers(self) -> None:
+        for timer in self.ringing.values():
+            timer.cancel()
+        if self.overflow_timer is not None:
+            self.overflow_timer.cancel()
+            self.overflow_timer = None
+
+
+class QueueRecord:
+    __slots__ = ("calls", "handle_time", "members", "queue", "round_robin_after")
+
+    def __init__(self, queue: Queue, initial_handle_seconds: float) -> None:
+        self.queue = queue
+        self.calls = CallQueue(queue)
+        self.members: tuple[QueueMember, ...] = queue.members
+        self.round_robin_after: int | None = None
+        self.handle_time = HandleTimeAverage(initial_handle_seconds)
+
+
+@dataclass(slots=True)
+class WrapUpRecord:
+    """The call an agent is wrapping up (kept until the agent leaves WRAP_UP)."""
+
+    call_id: CallId
+    queue_id: QueueId
+    talk_seconds: float
+    started: float
+    timer: TimerHandle | None = None
