@@ -83,6 +83,17 @@ def drain(subscription: Subscription) -> list[Event]:
     return events
 
 
+async def advance(engine: AcdEngine, clock: FakeClock, seconds: float) -> None:
+    """Move the fake clock `seconds` forward, stopping at each timer's deadline until the
+    engine has run the jobs that timer queued, so each job sees the time it was due at."""
+    target = clock.now() + seconds
+    while (deadline := clock.next_deadline()) is not None and deadline <= target:
+        clock.advance_to(deadline)
+        await engine.settled()
+    clock.advance_to(target)
+    await engine.settled()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

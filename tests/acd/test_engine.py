@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from callwarden.acd.agent import MISSED_REASON, AgentState
-from callwarden.acd.engine import AcdEngine
 from callwarden.acd.errors import (
     DuplicateCall,
     EngineNotRunning,
@@ -37,7 +36,7 @@ from callwarden.domain.ids import CallId, QueueId, UserId
 from callwarden.domain.models import QueueMember, QueueStrategy
 from callwarden.sip.clock import FakeClock
 
-from .conftest import MIDNIGHT, TEAM_A, EngineFactory, RecordingOwner, drain, make_queue
+from .conftest import MIDNIGHT, TEAM_A, EngineFactory, RecordingOwner, advance, drain, make_queue
 
 A, B, C, D = UserId(101), UserId(102), UserId(103), UserId(104)
 Q1, Q2 = QueueId(1), QueueId(2)
@@ -72,11 +71,6 @@ def summary(event: Event) -> tuple[object, ...]:
                 event.wrap_up_seconds,
             )
     raise AssertionError(event)
-
-
-async def advance(engine: AcdEngine, clock: FakeClock, seconds: float) -> None:
-    clock.advance(seconds)
-    await engine.settled()
 
 
 async def test_a_call_goes_to_the_longest_idle_operator_and_is_answered(

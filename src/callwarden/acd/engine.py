@@ -200,8 +200,14 @@ class AcdEngine:
         await self.close()
 
     async def settled(self) -> None:
-        """Wait until every queued job (including those jobs queue in turn) has run."""
-        await self._jobs.join()
+        """Wait until every queued job (including those jobs queue in turn) has run and every
+        event already delivered by the bus has been taken in."""
+        while True:
+            await self._jobs.join()
+            subscription = self._subscription
+            if subscription is None or not subscription.pending:
+                return
+            await asyncio.sleep(0)
 
     # -- the owner's reports (telephony) -------------------------------------------------------
 
