@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from callwarden.provisioning.errors import Problem
 from callwarden.provisioning.source import Locator, PathPart
 from callwarden.provisioning.state import TargetState
+from callwarden.security.password_policy import PasswordPolicy
 
 
 def _unknown(kind: str, name: str, target: TargetState) -> str:
@@ -176,6 +177,22 @@ def _inbound_problems(
                         where, f"{destination!r} is neither an extension nor a queue number"
                     )
                 )
+    return problems
+
+
+def password_problems(
+    target: TargetState, locator: Locator, policy: PasswordPolicy
+) -> list[Problem]:
+    """Web passwords the password policy refuses (common, repetitive, based on the name)."""
+    problems: list[Problem] = []
+    for index, user in enumerate(target.document.users):
+        if user.password is None:
+            continue
+        stored = target.stored.users.get(user.username)
+        display_name = user.display_name or (None if stored is None else stored.display_name)
+        rejected = policy.problem(user.password, username=user.username, display_name=display_name)
+        if rejected is not None:
+            problems.append(locator.problem(("users", index, "password"), rejected.reason_message))
     return problems
 
 

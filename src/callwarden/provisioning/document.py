@@ -29,6 +29,7 @@ from pydantic import (
 from callwarden.domain.models import DEFAULT_ROLE_NAMES, QueueStrategy, RecordingPolicy, Transport
 from callwarden.domain.patterns import DialPattern, InvalidDialPattern
 from callwarden.domain.permissions import Grant, InvalidGrant, Permission
+from callwarden.security.password_policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 FORMAT_VERSION = 1
 
@@ -136,7 +137,9 @@ PatternText = Annotated[str, BeforeValidator(_quoted), Field(strict=True), After
 GrantText = Annotated[str, Field(strict=True, max_length=100), AfterValidator(_grant)]
 Host = Annotated[str, Field(strict=True), AfterValidator(_host)]
 WebPassword = Annotated[
-    str, Field(strict=True, min_length=12, max_length=1024), AfterValidator(_no_control_codes)
+    str,
+    Field(strict=True, min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
+    AfterValidator(_no_control_codes),
 ]
 SipPassword = Annotated[
     str, Field(strict=True, min_length=8, max_length=128), AfterValidator(_no_control_codes)

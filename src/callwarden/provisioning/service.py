@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from callwarden.domain.errors import Conflict
 from callwarden.provisioning.apply import Applier, Ha1Function
-from callwarden.provisioning.checks import cross_reference_problems
+from callwarden.provisioning.checks import cross_reference_problems, password_problems
 from callwarden.provisioning.errors import ProvisioningError
 from callwarden.provisioning.report import ProvisionReport
 from callwarden.provisioning.source import LoadedDocument, Locator, parse_text, read_file, validate
 from callwarden.provisioning.state import StoredState, TargetState
+from callwarden.security.password_policy import PasswordPolicy
 from callwarden.security.passwords import PasswordHasher
 from callwarden.sip.digest import compute_ha1
 from callwarden.store.database import WRITE_TRANSACTION
@@ -42,6 +43,7 @@ class Provisioner:
         realm: str,
         *,
         password_hasher: PasswordHasher | None = None,
+        password_policy: PasswordPolicy | None = None,
         ha1_function: Ha1Function = compute_ha1,
     ) -> None:
         if not realm:
@@ -49,6 +51,7 @@ class Provisioner:
         self._session_factory = session_factory
         self._realm = realm
         self._hasher = password_hasher if password_hasher is not None else PasswordHasher()
+        self._policy = password_policy if password_policy is not None else PasswordPolicy.default()
         self._compute_ha1 = ha1_function
 
     def apply_file(self, path: Path | str, *, dry_run: bool = False) -> ProvisionReport:
@@ -78,7 +81,10 @@ class Provisioner:
             try:
                 session.connection(execution_options=WRITE_TRANSACTION)
                 target = TargetState(loaded.document, StoredState(session))
-                problems = cross_reference_problems(target, loaded.locator)
+                problems = [
+                    *cross_reference_problems(target, loaded.locator),
+                    *password_problems(target, loaded.locator, self._policy),
+                ]
                 if problems:
                     raise ProvisioningError(source, problems)
                 applier = Applier(
