@@ -85,7 +85,9 @@ class CommonPasswords:
     entries: frozenset[str] = field(repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "entries", frozenset(entry.lower() for entry in self.entries))
+        lowered = {entry.lower() for entry in self.entries}
+        squashed = {_SEPARATORS.sub("", entry) for entry in lowered}
+        object.__setattr__(self, "entries", frozenset(lowered | squashed))
 
     def __len__(self) -> int:
         return len(self.entries)
