@@ -18,7 +18,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -180,6 +180,7 @@ def _encode_value(value: object) -> object:
 class _EventShape:
     event_type: type[Event]
     field_decoders: tuple[tuple[str, _Decoder], ...]
+    required: frozenset[str]
 
 
 def _shape_of(event_type: type[Event]) -> _EventShape:
@@ -192,7 +193,12 @@ def _shape_of(event_type: type[Event]) -> _EventShape:
         (field.name, _decoder_for(hints[field.name], f"{event_type.__name__}.{field.name}"))
         for field in fields(event_type)
     )
-    return _EventShape(event_type, decoders)
+    required = frozenset(
+        field.name
+        for field in fields(event_type)
+        if field.default is MISSING and field.default_factory is MISSING
+    )
+    return _EventShape(event_type, decoders, required)
 
 
 class EventCodec:
@@ -259,18 +265,16 @@ class EventCodec:
         unknown = sorted(set(body) - expected)
         if unknown:
             raise MalformedEvent(f"{kind}: unknown fields {unknown}", details={"field": unknown[0]})
-        values: dict[str, Any] = {}
-        for name, decode in shape.field_decoders:
-            if name in body:
-                values[name] = decode(body[name], f"{kind}.{name}")
+        missing = sorted(shape.required - set(body))
+        if missing:
+            raise MalformedEvent(f"{kind}: missing fields {missing}", details={"field": missing[0]})
+        values: dict[str, Any] = {
+            name: decode(body[name], f"{kind}.{name}")
+            for name, decode in shape.field_decoders
+            if name in body
+        }
         try:
             event = shape.event_type(**values)
-        except TypeError:
-            missing = sorted(expected - set(body))
-            raise MalformedEvent(
-                f"{kind}: missing fields {missing}",
-                details={"field": missing[0] if missing else ""},
-            ) from None
         except ValidationFailed as error:
             raise MalformedEvent(f"{kind}: {error.message}") from None
         return Envelope(node_id, event)
