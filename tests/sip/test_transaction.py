@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
+from collections.abc import Callable
 
 import pytest
 from tx_fakes import (
@@ -242,6 +245,66 @@ def test_invite_client_2xx_goes_to_accepted_and_every_2xx_reaches_the_tu():
     stack.reply(200)
     assert len(stack.responses) == 4
     assert stack.layer.stats.stray_responses == 1
+
+
+class _UsageLike:
+    """A TU that holds its transaction, as the INVITE usage and the B2BUA's calls do."""
+
+    def __init__(self) -> None:
+        self.transaction: object = None
+        self.statuses: list[int] = []
+
+    def on_response(self, response: object) -> None:
+        self.statuses.append(response.status)  # type: ignore[attr-defined]
+
+
+def _end_by_timer_m(stack: Stack) -> None:
+    stack.reply(200)
+    stack.clock.advance(32)
+
+
+def _end_by_timer_d(stack: Stack) -> None:
+    stack.reply(486)
+    stack.clock.advance(32)
+
+
+def _end_by_timer_b(stack: Stack) -> None:
+    stack.clock.advance(32)
+
+
+def _end_by_timer_k(stack: Stack) -> None:
+    stack.reply(200)
+    stack.clock.advance(5)
+
+
+@pytest.mark.parametrize(
+    ("method", "end"),
+    [
+        ("INVITE", _end_by_timer_m),
+        ("INVITE", _end_by_timer_d),
+        ("INVITE", _end_by_timer_b),
+        ("BYE", _end_by_timer_k),
+    ],
+)
+def test_terminated_client_transaction_lets_go_of_its_tu(
+    method: str, end: Callable[[Stack], None]
+) -> None:
+    """TU <-> transaction is a reference cycle; ending the transaction breaks it, so reference
+    counting frees both without waiting for the cyclic collector."""
+    stack = Stack()
+    tu = _UsageLike()
+    tu.transaction = stack.layer.send_request(outgoing(method), UDP_PEER, tu.on_response)
+    seen = tu.statuses
+    alive = weakref.ref(tu)
+    gc.disable()
+    try:
+        end(stack)
+        del tu
+        assert alive() is None
+    finally:
+        gc.enable()
+    assert seen and seen[-1] >= 200
+    assert stack.layer.client_count == 0
 
 
 def test_invite_client_transport_error_gives_503():

@@ -47,6 +47,10 @@ _IC = InviteClientState
 _NC = NonInviteClientState
 
 
+def _after_termination(response: SipResponse) -> None:
+    """Where a terminated transaction's responses go: nowhere (see ClientTransaction._let_go)."""
+
+
 def _copy_first(source: Headers, target: Headers, name: str) -> None:
     value = source.get(name)
     if value is not None:
@@ -158,6 +162,13 @@ class ClientTransaction:
             self.request.call_id,
         )
         self._on_response(make_response(self.request, status))
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Once terminated a transaction reports nothing more: drop the TU's callback. The TU
+        (an INVITE usage, a call) usually holds this transaction too, and that reference cycle
+        would otherwise keep both alive until a full garbage collection."""
+        self._on_response = _after_termination
 
     def _on_transport_error(self, error: Exception) -> None:
         raise NotImplementedError
@@ -223,11 +234,13 @@ class InviteClientTransaction(ClientTransaction):
         self._retransmit_timer = None
         if self.state is _IC.COMPLETED:
             self._transition(_IC.TERMINATED)
+            self._let_go()
 
     def _on_timer_m(self) -> None:
         self._timeout_timer = None
         if self.state is _IC.ACCEPTED:
             self._transition(_IC.TERMINATED)
+            self._let_go()
 
     def _on_transport_error(self, error: Exception) -> None:
         if self.state in (_IC.CALLING, _IC.PROCEEDING):
@@ -236,6 +249,7 @@ class InviteClientTransaction(ClientTransaction):
             self._report_failure(TransactionFailure.TRANSPORT_ERROR)
         elif self.state is _IC.COMPLETED:
             self._transition(_IC.TERMINATED)
+            self._let_go()
 
     def receive_response(self, response: SipResponse) -> None:
         """Feed a response matched to this transaction (RFC 3261 17.1.1.2, RFC 6026 7.2)."""
@@ -272,6 +286,7 @@ class InviteClientTransaction(ClientTransaction):
             self._on_response(response)
             if self.reliable and self.state is _IC.COMPLETED:
                 self._transition(_IC.TERMINATED)
+                self._let_go()
         elif state is _IC.COMPLETED and self._ack_data is not None:
             self._send(self._ack_data)
 
@@ -364,6 +379,7 @@ class NonInviteClientTransaction(ClientTransaction):
         self._retransmit_timer = None
         if self.state is _NC.COMPLETED:
             self._transition(_NC.TERMINATED)
+            self._let_go()
 
     def _on_transport_error(self, error: Exception) -> None:
         if self.state is _NC.TRYING or self.state is _NC.PROCEEDING:
@@ -390,3 +406,4 @@ class NonInviteClientTransaction(ClientTransaction):
         self._on_response(response)
         if self.reliable and self.state is _NC.COMPLETED:
             self._transition(_NC.TERMINATED)
+            self._let_go()

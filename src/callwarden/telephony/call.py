@@ -137,6 +137,32 @@ def _remote_direction(negotiated: NegotiatedMedia) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _LateAnswers:
+    """Hangs up answers nobody wants any more: after CANCEL, a timeout, another phone's answer
+    or the end of the call (the INVITE usage has already ACKed them, RFC 3261 13.2.2.4).
+
+    It outlives its call as the callback of the call's outbound INVITE usages, which linger
+    for Timer M; holding only what a BYE needs lets reference counting free the call itself.
+    """
+
+    services: CallServices
+    call_id: CallId
+
+    def __call__(self, response: SipResponse, dialog: Dialog | None) -> None:
+        if 200 <= response.status < 300 and dialog is not None:
+            self.hang_up(dialog)
+
+    def hang_up(self, dialog: Dialog) -> None:
+        logger.info("call %s: hanging up a late answer from %s", self.call_id, dialog.remote_uri)
+        try:
+            bye = dialog.create_request("BYE")
+        except SipError:
+            return
+        dialog.terminate()
+        self.services.send_bye(bye, dialog.next_hop())
+
+
 class Call:
     """A B2BUA call, created by the application for an authenticated, routed INVITE."""
 
@@ -157,6 +183,7 @@ class Call:
         self.caller = caller
         self.targets = targets
         self.call_id = CallId(self.invite.call_id)
+        self._late_answers = _LateAnswers(services, self.call_id)
         self.state = CallState.SETUP
         self._on_finished = on_finished
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
@@ -226,6 +253,17 @@ class Call:
                 self._disposition().value,
                 self.hangup_cause or self.final_status,
             )
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Break the reference cycles between this ended call and the SIP objects that call
+        back into it, so reference counting frees it now rather than a full garbage collection
+        much later: the outbound INVITE usages (alive until Timer M) keep only the late-answer
+        hang-up, the inbound usage (stopped) forgets its ACK timeout."""
+        for attempt in self.attempts:
+            attempt.usage.on_response = self._late_answers
+        if self._inbound_usage is not None:
+            self._inbound_usage.on_ack_timeout = None
 
     async def _next_event(self, wait: float | None) -> CallEvent | None:
         try:
@@ -379,13 +417,7 @@ class Call:
 
     def _hang_up_late_answer(self, dialog: Dialog) -> None:
         """An answer nobody wants any more (already ACKed by the usage): BYE it."""
-        logger.info("call %s: hanging up a late answer from %s", self.call_id, dialog.remote_uri)
-        try:
-            bye = dialog.create_request("BYE")
-        except SipError:
-            return
-        dialog.terminate()
-        self.services.send_bye(bye, dialog.next_hop())
+        self._late_answers.hang_up(dialog)
 
     # ---- ringing -----------------------------------------------------------------------------
 
