@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bus.redis_support import connected_client, random_prefix
+from .redis_support import connected_client, random_prefix
 
 
 @pytest.fixture
