@@ -24,6 +24,7 @@ import uvloop
 from callwarden.config import Settings
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
+from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
 from callwarden.sip.clock import LoopClock
 from callwarden.sip.digest import DigestAuthenticator, NonceManager
@@ -84,6 +85,20 @@ def provision_file(settings: Settings, file: Path) -> ProvisionReport:
         database.close()
 
 
+def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
+    """The media engine in this process, or `media_workers` engine processes behind the same
+    MediaControl interface (each owning whole bridges)."""
+    config = MediaConfig(
+        host=settings.bind,
+        ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
+    )
+    if settings.media_workers > 0:
+        return MediaWorkerPool(config, settings.media_workers)
+    # SSRCs, sequence numbers and timestamps need unpredictable starts, not a syscall per call:
+    # one generator seeded from the OS (RFC 3550 5.1, 8).
+    return MediaEngine(config, rng=random.Random(secrets.token_bytes(32)))
+
+
 class _EmbeddedHttpServer(uvicorn.Server):
     """uvicorn inside the node's loop: the node, not uvicorn, owns SIGINT and SIGTERM."""
 
@@ -99,7 +114,7 @@ class Node:
         self.settings = settings
         self.database: Database | None = None
         self.directory: UserDirectory | None = None
-        self.media: MediaEngine | None = None
+        self.media: MediaEngine | MediaWorkerPool | None = None
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
         self.application: SipApplication | None = None
@@ -119,15 +134,7 @@ class Node:
         self.cdr_writer.start()
         loop = asyncio.get_running_loop()
         clock = LoopClock(loop)
-        # SSRCs, sequence numbers and timestamps need unpredictable starts, not a syscall
-        # per call: one generator seeded from the OS (RFC 3550 5.1, 8).
-        self.media = MediaEngine(
-            MediaConfig(
-                host=settings.bind,
-                ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
-            ),
-            rng=random.Random(secrets.token_bytes(32)),
-        )
+        self.media = _media_engine(settings)
         await self.media.start()
         self.transport = SipTransport(
             clock,

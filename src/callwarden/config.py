@@ -39,6 +39,8 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     max_calls_per_user: int = Field(default=4, ge=1)
     auth_failures_before_throttle: int = Field(default=5, ge=1)
+    media_workers: int = Field(default=0, ge=0, le=64)
+    """RTP media engine processes: 0 runs the engine inside the node's own process."""
 
     @field_validator("bind", "media_address")
     @classmethod
