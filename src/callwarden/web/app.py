@@ -1,49 +1,96 @@
-"""The node's HTTP application.
+"""The node's HTTP application: `/healthz`, `/metrics` and the versioned API under `/api/v1`.
 
-Issue 2 serves only what monitoring needs: `/healthz` (is the node up, how many calls and
-registrations) and `/metrics` (Prometheus text format). Neither exposes a user, a number or a
-call: only counts. The versioned API with authorization arrives with the identity issue.
+`create_app(services)` builds it from a `WebServices` (nothing is created at import time). Each
+route declares who may call it (`callwarden.web.access`), errors have one shape and one mapping
+(`callwarden.web.errors`), bodies are capped (`callwarden.web.body_limit`), and every answer
+carries the security headers (`callwarden.web.headers`). docs/api.md describes the API.
+
+Routes are added to the application's own route list (not through `include_router`), so that
+`app.routes` lists every route with its full path: that is what the access-matrix test walks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from fastapi import APIRouter, FastAPI
+
+from callwarden.web.access import API_PREFIX, GuardedRoute
+from callwarden.web.audit_log.routes import router as audit_router
+from callwarden.web.audit_log.service import AuditApi
+from callwarden.web.body_limit import BodyLimitMiddleware
+from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.errors import install_error_handlers
+from callwarden.web.headers import SecurityHeadersMiddleware
+from callwarden.web.health import health_router, openapi_router
+from callwarden.web.live.connections import LiveConnections
+from callwarden.web.live.routes import live_route
+from callwarden.web.roles.routes import router as roles_router
+from callwarden.web.roles.service import RoleAdmin
+from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
+from callwarden.web.sign_in.routes import mfa as mfa_router
+from callwarden.web.sign_in.routes import sessions as sessions_router
+from callwarden.web.sign_in.service import SignIn
+from callwarden.web.teams.routes import router as teams_router
+from callwarden.web.teams.service import TeamAdmin
+from callwarden.web.users.routes import router as users_router
+from callwarden.web.users.service import UserAdmin
+
+__all__ = ["API_PREFIX", "NodeStatus", "WebServices", "WebSettings", "create_app"]
+
+API_VERSION = "1"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    active_calls: int
-    registered_phones: int
-    media_endpoints: int
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    for route in router.routes:
+        if not isinstance(route, GuardedRoute):
+            raise TypeError(f"route {route!r} is not a GuardedRoute")
+        app.router.routes.append(route)
 
 
-def create_app(status: Callable[[], Awaitable[NodeStatus]]) -> FastAPI:
-    """The FastAPI application; `status` is read at each request."""
-    app = FastAPI(title="callwarden", docs_url=None, redoc_url=None, openapi_url=None)
-    registry = CollectorRegistry()
-    calls = Gauge("callwarden_active_calls", "Calls in progress", registry=registry)
-    phones = Gauge("callwarden_registered_phones", "Live SIP registrations", registry=registry)
-    endpoints = Gauge("callwarden_media_endpoints", "Open RTP endpoints", registry=registry)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
-        current = await status()
-        return {
-            "status": "ok",
-            "active_calls": current.active_calls,
-            "registered_phones": current.registered_phones,
-        }
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        current = await status()
-        calls.set(current.active_calls)
-        phones.set(current.registered_phones)
-        endpoints.set(current.media_endpoints)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
+def create_app(services: WebServices) -> FastAPI:
+    """The application over `services`; the live-connection registry it makes listens to
+    session revocations for as long as `services.revocations` lives."""
+    app = FastAPI(
+        title="callwarden",
+        version=API_VERSION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    writer = DirectoryWriter(
+        services.database,
+        services.directory,
+        realm=services.realm,
+        hasher=services.password_hasher,
+        clock=services.clock,
+    )
+    live = LiveConnections()
+    services.revocations.subscribe(live.on_revoked)
+    parts: list[Any] = [
+        UserAdmin(services, writer),
+        RoleAdmin(services, writer),
+        TeamAdmin(services, writer),
+        AuditApi(services),
+        SignIn(services),
+        live,
+    ]
+    for part in parts:
+        setattr(app.state, part_name(type(part)), part)
+    install_error_handlers(app)
+    for router in (
+        health_router(services),
+        openapi_router(app.openapi),
+        sessions_router,
+        mfa_router,
+        users_router,
+        roles_router,
+        teams_router,
+        audit_router,
+    ):
+        _add_routes(app, router)
+    app.router.routes.append(live_route())
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=services.settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

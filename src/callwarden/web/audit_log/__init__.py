@@ -1,0 +1,1 @@
+"""The audit log over HTTP: query, export, verify; every read is itself audited."""

@@ -1,0 +1,1 @@
+"""The live WebSocket: authenticated at the handshake, closed when its session ends."""

@@ -1,0 +1,139 @@
+"""What the web application needs from the rest of the node, handed to `create_app` in one value.
+
+The composition root (`callwarden.app`) builds a `WebServices`; tests build one over a real
+database. Nothing here is created at import time; the application keeps its `WebServices` in
+`app.state.services` and routes read it through `services_of`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
+
+from callwarden.domain.directory import DirectorySnapshot
+from callwarden.security.audit import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
+from callwarden.security.clock import Clock
+from callwarden.security.login import LoginService
+from callwarden.security.mfa import MfaService
+from callwarden.security.password_policy import PasswordPolicy
+from callwarden.security.passwords import PasswordHasher
+from callwarden.security.sessions import SessionRevocations, SessionService
+from callwarden.security.throttle import LoginThrottle
+from callwarden.web.body_limit import DEFAULT_MAX_BODY_BYTES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    active_calls: int
+    registered_phones: int
+    media_endpoints: int
+
+
+class DirectoryProvider(Protocol):
+    """The current configuration snapshot, and a way to reread it after a change
+    (`callwarden.store.directory.UserDirectory` is one)."""
+
+    @property
+    def snapshot(self) -> DirectorySnapshot: ...
+
+    def reload(self) -> DirectorySnapshot: ...
+
+
+class AuditSink(Protocol):
+    """Appends one event from async code (`callwarden.security.audit_writer.AuditWriter`)."""
+
+    async def append(self, event: AuditEvent) -> AuditEntry: ...
+
+
+class WebAudit:
+    """The web layer's hook into the audit log.
+
+    `record` is for acts: it raises `AuditUnavailable` (503) when the entry cannot be written,
+    so the caller does not go ahead unrecorded. `record_quietly` is for refusals, which happen
+    anyway: a failure to log one is logged, and the refusal stands.
+    """
+
+    def __init__(self, sink: AuditSink, log: AuditLog) -> None:
+        self.sink = sink
+        self.log = log
+
+    async def record(self, event: AuditEvent) -> AuditEntry:
+        return await self.sink.append(event)
+
+    async def record_quietly(self, event: AuditEvent) -> None:
+        try:
+            await self.sink.append(event)
+        except AuditUnavailable as error:
+            logger.error("audit entry %s by %r lost: %s", event.action, event.actor.name, error)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`allowed_origins`: the exact origins (`https://cc.example.com`) a live WebSocket may be
+    opened from; empty refuses every handshake."""
+
+    allowed_origins: frozenset[str] = frozenset()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "allowed_origins",
+            frozenset(origin.rstrip("/") for origin in self.allowed_origins),
+        )
+
+
+async def _no_status() -> NodeStatus:
+    return NodeStatus(active_calls=0, registered_phones=0, media_endpoints=0)
+
+
+@dataclass(frozen=True)
+class WebServices:
+    """Everything the routes call. `database` opens a unit of work on the configuration store;
+    `realm` is the SIP realm HA1s are computed for when a user's SIP password is set."""
+
+    database: Callable[[], Session]
+    directory: DirectoryProvider
+    audit: WebAudit
+    sessions: SessionService
+    revocations: SessionRevocations
+    login: LoginService
+    mfa: MfaService
+    throttle: LoginThrottle
+    password_policy: PasswordPolicy
+    password_hasher: PasswordHasher
+    clock: Clock
+    realm: str
+    settings: WebSettings = field(default_factory=WebSettings)
+    status: Callable[[], Awaitable[NodeStatus]] = _no_status
+
+
+SERVICES_STATE_KEY = "services"
+
+
+def services_of(connection: HTTPConnection) -> WebServices:
+    """The services of the application serving `connection`."""
+    services = getattr(connection.app.state, SERVICES_STATE_KEY)
+    assert isinstance(services, WebServices)
+    return services
+
+
+_Item = TypeVar("_Item")
+
+
+def app_part(connection: HTTPConnection, kind: type[_Item]) -> _Item:
+    """The application's instance of `kind` (a feature's use cases), set up by `create_app`."""
+    part = getattr(connection.app.state, f"part_{kind.__name__}")
+    assert isinstance(part, kind)
+    return part
+
+
+def part_name(kind: type[object]) -> str:
+    return f"part_{kind.__name__}"

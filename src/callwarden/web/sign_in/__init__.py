@@ -1,0 +1,1 @@
+"""Signing in and out, the MFA step and MFA enrolment, and one's own sessions."""

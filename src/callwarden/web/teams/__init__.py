@@ -1,0 +1,1 @@
+"""Teams: listing, reading, creating and changing them (teams nest)."""

@@ -1,0 +1,1 @@
+"""Users: listing, reading, creating and changing them, their role and whether they are enabled."""

@@ -1,0 +1,372 @@
+"""Use cases of the user routes. Routes have checked `users.manage` on the user concerned
+(see `callwarden.web.access`); what is decided here is what only the change itself shows:
+
+- **The granting rule for people.** Giving a user a role (at creation or by a role change) is
+  giving them that role's grants, so the caller must hold every one of them, at least as wide
+  (`may_grant`): an admin cannot make someone (an account whose password they set, say) an
+  auditor or a supervisor and so reach recordings or live audio. Setting the password or SIP
+  password of a user whose role holds grants beyond the caller's is refused for the same
+  reason: it would let the caller sign in as them.
+- **Sessions end with the change.** Disabling a user, changing their role or their password
+  ends all their sessions at once (and with them their live connections).
+- Each change is audited with before and after in its own transaction; each refusal of this
+  kind is audited as a permission denial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from callwarden.domain.errors import Conflict, Forbidden, InvalidState, JsonValue, ValidationFailed
+from callwarden.domain.ids import UserId
+from callwarden.domain.models import User
+from callwarden.domain.permissions import Grant, Permission, grants_beyond
+from callwarden.domain.policy import list_scope, not_found
+from callwarden.provisioning.document import ProvisioningDocument, UserSpec
+from callwarden.provisioning.state import StoredState
+from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.sessions import SessionEndReason
+from callwarden.store.mapping import grants_from_rows, user_from_row
+from callwarden.store.schema import RoleRow, UserRow
+from callwarden.web.access import Caller
+from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.schemas import Page
+from callwarden.web.services import WebServices
+from callwarden.web.users.schemas import NewUser, RoleChange, UserListQuery, UserPatch, UserView
+
+
+def _invalid(field: str, problem: str, error_id: str = "validation_failed") -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {problem}",
+        error_id=error_id,
+        details={
+            "field": field,
+            "problems": [{"location": "body", "field": field, "problem": problem}],
+        },
+    )
+
+
+def _role_row(stored: StoredState, role_id: int, field: str) -> RoleRow:
+    for row in stored.roles.values():
+        if row.id == role_id:
+            return row
+    raise _invalid(field, f"unknown role {role_id}")
+
+
+def _team_name(stored: StoredState, team_id: int, field: str) -> str:
+    name = stored.team_name(team_id)
+    if name is None:
+        raise _invalid(field, f"unknown team {team_id}")
+    return name
+
+
+def _user_row(stored: StoredState, user_id: UserId) -> UserRow:
+    for row in stored.users.values():
+        if row.id == user_id:
+            return row
+    raise not_found(f"user {user_id}")
+
+
+def _grants_of(row: RoleRow) -> frozenset[Grant]:
+    return grants_from_rows(row.grants, f"role {row.name}")
+
+
+def check_may_give(caller: Caller, grants: Collection[Grant], field: str, what: str) -> None:
+    """Refuse (403 `grant_not_held`) unless the caller holds all of `grants` at least as wide."""
+    beyond = grants_beyond(caller.principal.grants, grants)
+    if beyond:
+        listed: list[JsonValue] = [str(grant) for grant in sorted(beyond, key=str)]
+        raise Forbidden(
+            f"{what} holds grants you do not hold yourself: {', '.join(map(str, listed))}",
+            error_id="grant_not_held",
+            details={"field": field, "grants": listed},
+        )
+
+
+def _view_details(view: UserView) -> dict[str, JsonValue]:
+    return dict(view.model_dump(mode="json"))
+
+
+def _load_view(session: Session, username: str) -> tuple[User, UserView]:
+    session.expire_all()  # read back what was flushed, relationships included
+    row = session.scalar(
+        select(UserRow)
+        .options(selectinload(UserRow.supervised))
+        .where(UserRow.username == username)
+    )
+    assert row is not None
+    user = user_from_row(row)
+    role = session.get_one(RoleRow, user.role_id)
+    return user, UserView.of(user, role.name)
+
+
+def _event(
+    caller: Caller, action: str, user_id: int, details: Mapping[str, JsonValue]
+) -> AuditEvent:
+    return AuditEvent(
+        action=action,
+        actor=caller.actor,
+        outcome=AuditOutcome.SUCCESS,
+        object_kind="user",
+        object_id=user_id,
+        source_address=caller.source_address,
+        details=details,
+    )
+
+
+@dataclass
+class _Create:
+    caller: Caller
+    body: NewUser
+    services: WebServices
+    username: str = ""
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        body = self.body
+        if body.username in stored.users:
+            raise Conflict(f"username {body.username!r} is taken", error_id="username_taken")
+        role = _role_row(stored, body.role_id, "role_id")
+        check_may_give(self.caller, _grants_of(role), "role_id", f"role {role.name!r}")
+        data: dict[str, Any] = {"username": body.username, "role": role.name}
+        if body.display_name is not None:
+            data["display_name"] = body.display_name
+        if body.team_id is not None:
+            data["team"] = _team_name(stored, body.team_id, "team_id")
+        if body.extension is not None:
+            data["extension"] = body.extension
+        if body.password is not None:
+            check_password(self.services, body.password, body.username, body.display_name)
+            data["password"] = body.password
+        if body.sip_password is not None:
+            data["sip_password"] = body.sip_password
+        data["supervises"] = [
+            _team_name(stored, team_id, f"supervises[{index}]")
+            for index, team_id in enumerate(body.supervises)
+        ]
+        self.username = body.username
+        return ProvisioningDocument(users=[UserSpec.model_validate(data)])
+
+    def finish(self, session: Session) -> tuple[UserView, Sequence[AuditEvent]]:
+        user, view = _load_view(session, self.username)
+        return view, [
+            _event(self.caller, AuditAction.USER_CREATE, user.id, {"after": _view_details(view)})
+        ]
+
+
+def check_password(
+    services: WebServices, password: str, username: str, display_name: str | None
+) -> None:
+    """The password policy, reported on the field `password` (422 `password_rejected`)."""
+    rejected = services.password_policy.problem(
+        password, username=username, display_name=display_name
+    )
+    if rejected is not None:
+        error = _invalid("password", rejected.reason_message, "password_rejected")
+        error.details = {**error.details, "reason": rejected.reason.value}
+        raise error
+
+
+Builder = Callable[[StoredState, UserRow, RoleRow], dict[str, Any]]
+"""What a change sets, as keys of the provisioning `UserSpec` (checks raise from inside)."""
+
+
+@dataclass
+class _Change:
+    """A change to an existing user: `fields` of the provisioning `UserSpec`."""
+
+    caller: Caller
+    user_id: UserId
+    action: str
+    build: Builder
+    username: str = ""
+    before: UserView | None = None
+    changed: tuple[str, ...] = ()
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        row = _user_row(stored, self.user_id)
+        role = session.get_one(RoleRow, row.role_id)
+        self.username = row.username
+        self.before = UserView.of(user_from_row(row), role.name)
+        data: dict[str, Any] = self.build(stored, row, role)
+        self.changed = tuple(
+            sorted(key for key, value in data.items() if key != "role" or value != role.name)
+        )
+        return ProvisioningDocument(
+            users=[UserSpec.model_validate({"username": row.username, "role": role.name, **data})]
+        )
+
+    def finish(self, session: Session) -> tuple[UserView, Sequence[AuditEvent]]:
+        user, view = _load_view(session, self.username)
+        assert self.before is not None
+        before = _view_details(self.before)
+        after = _view_details(view)
+        details: dict[str, JsonValue] = {
+            "before": {key: value for key, value in before.items() if after.get(key) != value},
+            "after": {key: value for key, value in after.items() if before.get(key) != value},
+            "fields": list(self.changed),
+        }
+        return view, [_event(self.caller, self.action, user.id, details)]
+
+
+class UserAdmin:
+    """The user routes' use cases; blocking work runs in worker threads."""
+
+    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
+        self._services = services
+        self._writer = writer
+
+    async def list(self, caller: Caller, query: UserListQuery) -> Page[UserView]:
+        return await asyncio.to_thread(self._list, caller, query)
+
+    def _list(self, caller: Caller, query: UserListQuery) -> Page[UserView]:
+        scope = list_scope(caller.principal, Permission.USERS_MANAGE)
+        conditions: list[ColumnElement[bool]] = []
+        if not scope.everything:
+            visible: list[ColumnElement[bool]] = []
+            if scope.owner_id is not None:
+                visible.append(UserRow.id == scope.owner_id)
+            if scope.team_ids:
+                visible.append(UserRow.team_id.in_(sorted(scope.team_ids)))
+            if not visible:
+                return Page(items=[], total=0, limit=query.limit, offset=query.offset)
+            conditions.append(visible[0] if len(visible) == 1 else visible[0] | visible[1])
+        if query.team_id is not None:
+            conditions.append(UserRow.team_id == query.team_id)
+        if query.role_id is not None:
+            conditions.append(UserRow.role_id == query.role_id)
+        if query.enabled is not None:
+            conditions.append(UserRow.enabled == query.enabled)
+        if query.username_prefix is not None:
+            conditions.append(UserRow.username.startswith(query.username_prefix, autoescape=True))
+        column = {
+            "username": UserRow.username,
+            "display_name": UserRow.display_name,
+            "id": UserRow.id,
+            "extension": UserRow.extension,
+        }[query.sort]
+        order = column.asc() if query.order == "asc" else column.desc()
+        statement = (
+            select(UserRow)
+            .options(selectinload(UserRow.supervised))
+            .where(*conditions)
+            .order_by(order, UserRow.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        with self._services.database() as session:
+            total = session.scalar(select(func.count()).select_from(UserRow).where(*conditions))
+            rows = list(session.scalars(statement))
+            roles = {row.id: row.name for row in session.scalars(select(RoleRow))}
+            items = [UserView.of(user_from_row(row), roles[row.role_id]) for row in rows]
+        return Page(items=items, total=total or 0, limit=query.limit, offset=query.offset)
+
+    def get(self, caller: Caller) -> UserView:
+        assert caller.target is not None
+        snapshot = self._services.directory.snapshot
+        user = snapshot.user(UserId(int(caller.target.object_id)))
+        if user is None:
+            raise not_found(caller.target.what)
+        return UserView.of(user, snapshot.role_of(user).name)
+
+    async def create(self, caller: Caller, body: NewUser) -> UserView:
+        return await self._write(caller, _Create(caller, body, self._services))
+
+    async def update(self, caller: Caller, body: UserPatch) -> UserView:
+        services = self._services
+
+        def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
+            data: dict[str, Any] = {}
+            if body.given("password") or body.given("sip_password"):
+                check_may_give(caller, _grants_of(role), "password", f"user {row.id}'s role")
+            if body.given("display_name"):
+                data["display_name"] = body.display_name
+            if body.given("team_id"):
+                team_id = body.team_id
+                data["team"] = None if team_id is None else _team_name(stored, team_id, "team_id")
+            if body.given("extension"):
+                data["extension"] = body.extension
+            if body.given("password"):
+                if body.password is not None:
+                    display_name = body.display_name or row.display_name
+                    check_password(services, body.password, row.username, display_name)
+                data["password"] = body.password
+            if body.given("sip_password"):
+                data["sip_password"] = body.sip_password
+            if body.supervises is not None:
+                data["supervises"] = [
+                    _team_name(stored, team_id, f"supervises[{index}]")
+                    for index, team_id in enumerate(body.supervises)
+                ]
+            return data
+
+        view = await self._write(caller, self._change(caller, AuditAction.USER_UPDATE, build))
+        if body.given("password"):
+            await self._end_sessions(caller, view.id, SessionEndReason.PASSWORD_CHANGED)
+        return view
+
+    async def change_role(self, caller: Caller, body: RoleChange) -> UserView:
+        def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
+            new_role = _role_row(stored, body.role_id, "role_id")
+            check_may_give(caller, _grants_of(new_role), "role_id", f"role {new_role.name!r}")
+            return {"role": new_role.name}
+
+        change = self._change(caller, AuditAction.USER_UPDATE, build)
+        view = await self._write(caller, change)
+        if change.changed:
+            await self._end_sessions(caller, view.id, SessionEndReason.ROLE_CHANGED)
+        return view
+
+    async def set_enabled(self, caller: Caller, enabled: bool) -> UserView:
+        def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
+            if not enabled and row.id == caller.user.id:
+                raise InvalidState("you cannot disable yourself", error_id="cannot_disable_self")
+            return {"enabled": enabled}
+
+        view = await self._write(caller, self._change(caller, AuditAction.USER_UPDATE, build))
+        if not enabled:
+            await self._end_sessions(caller, view.id, SessionEndReason.DISABLED)
+        return view
+
+    def _change(self, caller: Caller, action: str, build: Builder) -> _Change:
+        assert caller.target is not None
+        return _Change(caller, UserId(int(caller.target.object_id)), action, build)
+
+    async def _write(self, caller: Caller, change: _Create | _Change) -> UserView:
+        try:
+            view: UserView = await asyncio.to_thread(self._writer.write, change)
+        except Forbidden as refusal:
+            await self._services.audit.record_quietly(
+                AuditEvent(
+                    action=AuditAction.PERMISSION_DENIED,
+                    actor=caller.actor,
+                    outcome=AuditOutcome.DENIED,
+                    object_kind="user",
+                    object_id=None if caller.target is None else caller.target.object_id,
+                    source_address=caller.source_address,
+                    details={"decision": refusal.error_id, **refusal.details},
+                )
+            )
+            raise
+        return view
+
+    async def _end_sessions(self, caller: Caller, user_id: int, reason: SessionEndReason) -> None:
+        services = self._services
+        ended = await asyncio.to_thread(services.sessions.revoke_all, UserId(user_id), reason)
+        if ended:
+            await services.audit.record(
+                AuditEvent(
+                    action=AuditAction.SESSION_ENDED,
+                    actor=caller.actor,
+                    outcome=AuditOutcome.SUCCESS,
+                    object_kind="user",
+                    object_id=user_id,
+                    source_address=caller.source_address,
+                    details={"reason": reason.value, "sessions": [int(s) for s in ended]},
+                )
+            )
