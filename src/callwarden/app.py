@@ -20,12 +20,25 @@ from pathlib import Path
 
 import uvicorn
 import uvloop
+from sqlalchemy.exc import SQLAlchemyError
 
 from callwarden.config import Settings
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.security.audit import AuditLog
+from callwarden.security.audit_writer import AuditWriter
+from callwarden.security.clock import SystemClock
+from callwarden.security.devices import KnownDevices
+from callwarden.security.login import LoginService
+from callwarden.security.mfa import MfaService
+from callwarden.security.network_policy import NetworkPolicy
+from callwarden.security.password_policy import PasswordPolicy
+from callwarden.security.passwords import PasswordHasher
+from callwarden.security.secret_box import SecretBox
+from callwarden.security.sessions import SessionRevocations, SessionService
+from callwarden.security.throttle import LoginThrottle
 from callwarden.sip.clock import LoopClock
 from callwarden.sip.digest import DigestAuthenticator, NonceManager
 from callwarden.sip.transaction import LayerLimits, TransactionLayer
@@ -38,11 +51,14 @@ from callwarden.telephony.cdr_writer import CdrWriter
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
-from callwarden.web.app import NodeStatus, create_app
+from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
+from callwarden.web.services import WebAudit
 
 logger = logging.getLogger(__name__)
 
 NONCE_KEY_FILE = "sip-nonce.key"
+MFA_KEY_FILE = "mfa-seeds.key"
+SIGN_IN_SWEEP_SECONDS = 60.0
 
 GC_THRESHOLDS = (5_000, 10, 10)
 """Cyclic GC thresholds for a running node (CPython's defaults are 700, 10, 10).
@@ -121,6 +137,8 @@ class Node:
         self.cdr_writer: CdrWriter | None = None
         self.http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self.audit_writer: AuditWriter | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -130,6 +148,7 @@ class Node:
         self.database = Database(url)
         self.directory = UserDirectory(self.database.sessions)
         await asyncio.to_thread(self.directory.reload)
+        web_services = await asyncio.to_thread(self._web_services)
         self.cdr_writer = CdrWriter(self.database.sessions)
         self.cdr_writer.start()
         loop = asyncio.get_running_loop()
@@ -170,7 +189,7 @@ class Node:
         )
         self.application.bind(self.layer)
         await self.transport.start(self.layer)
-        await self._start_http()
+        await self._start_http(web_services)
         logger.info(
             "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
             settings.bind,
@@ -190,10 +209,55 @@ class Node:
             media_endpoints=media.endpoints,
         )
 
-    async def _start_http(self) -> None:
+    def _web_services(self) -> WebServices:
+        """Sign-in, sessions, MFA and the audit log over the node's database, for the API."""
+        assert self.database is not None and self.directory is not None
         settings = self.settings
+        factory = self.database.sessions
+        clock = SystemClock()
+        hasher = PasswordHasher()
+        revocations = SessionRevocations()
+        sessions = SessionService(factory, clock, revocations)
+        box = SecretBox.from_key_file(settings.data_dir / "keys" / MFA_KEY_FILE)
+        mfa = MfaService(factory, box, clock)
+        throttle = LoginThrottle(factory, clock)
+        login = LoginService(
+            factory,
+            clock=clock,
+            hasher=hasher,
+            sessions=sessions,
+            mfa=mfa,
+            throttle=throttle,
+            network_policy=NetworkPolicy(factory),
+            devices=KnownDevices(factory, clock),
+        )
+        log = AuditLog(factory, clock)
+        self.audit_writer = AuditWriter(log)
+        self.audit_writer.start()
+        return WebServices(
+            database=factory,
+            directory=self.directory,
+            audit=WebAudit(self.audit_writer, log),
+            sessions=sessions,
+            revocations=revocations,
+            login=login,
+            mfa=mfa,
+            throttle=throttle,
+            password_policy=PasswordPolicy.default(),
+            password_hasher=hasher,
+            clock=clock,
+            realm=settings.realm,
+            settings=WebSettings(allowed_origins=frozenset(settings.allowed_origins)),
+            status=self.status,
+        )
+
+    async def _start_http(self, services: WebServices) -> None:
+        settings = self.settings
+        self._sweep_task = asyncio.create_task(
+            _sweep_sign_in(services.sessions, services.throttle), name="sign-in-sweep"
+        )
         config = uvicorn.Config(
-            create_app(self.status),
+            create_app(services),
             host=settings.bind,
             port=settings.http_port,
             log_level="warning",
@@ -212,6 +276,12 @@ class Node:
         if self.http is not None and self._http_task is not None:
             self.http.should_exit = True
             await self._http_task
+        if self._sweep_task is not None:
+            self._sweep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep_task
+        if self.audit_writer is not None:
+            await self.audit_writer.close()
         if self.application is not None:
             await self.application.close()
         if self.transport is not None:
@@ -222,6 +292,18 @@ class Node:
             await self.cdr_writer.close()
         if self.database is not None:
             self.database.close()
+
+
+async def _sweep_sign_in(sessions: SessionService, throttle: LoginThrottle) -> None:
+    """End timed-out sessions (closing their live connections) and forget old sign-in
+    failures, once a minute."""
+    while True:
+        await asyncio.sleep(SIGN_IN_SWEEP_SECONDS)
+        try:
+            await asyncio.to_thread(sessions.sweep)
+            await asyncio.to_thread(throttle.sweep)
+        except SQLAlchemyError:
+            logger.exception("sweeping sessions and sign-in throttles failed")
 
 
 def _settle_heap() -> None:

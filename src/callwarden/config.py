@@ -40,6 +40,9 @@ class Settings(BaseModel):
     max_calls_per_user: int = Field(default=4, ge=1)
     auth_failures_before_throttle: int = Field(default=5, ge=1)
     media_workers: int = Field(default=0, ge=0, le=64)
+    allowed_origins: tuple[str, ...] = ()
+    """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
+    WebSocket may be opened from, and the only ones a browser may sign in from."""
     """RTP media engine processes: 0 runs the engine inside the node's own process."""
 
     @field_validator("bind", "media_address")
@@ -47,6 +50,23 @@ class Settings(BaseModel):
     def _is_ip_address(cls, value: str | None) -> str | None:
         if value is not None:
             ipaddress.ip_address(value)
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """A comma-separated string (from the environment) or a list."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            scheme, separator, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not separator or not rest or "/" in rest:
+                raise ValueError(f"{origin!r} is not an origin like https://cc.example.com")
         return value
 
     @field_validator("log_level")
