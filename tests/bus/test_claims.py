@@ -98,7 +98,7 @@ async def _race(
     winners: dict[UserId, list[str]] = {agent: [] for agent in agents}
 
     async def contender(node: int, claims: AgentClaims, task: int) -> None:
-        for agent in agents:
+        for agent in agents if node % 2 == 0 else reversed(agents):  # meet in the middle
             holder = f"node-{node}:task-{task}"
             if await claims.claim(agent, holder, 30) is not None:
                 winners[agent].append(holder)
@@ -106,8 +106,8 @@ async def _race(
     await asyncio.gather(
         *(
             contender(node, claims, task)
-            for node, claims in enumerate(claims_of_each_node)
             for task in range(rounds)
+            for node, claims in enumerate(claims_of_each_node)
         )
     )
     return winners
