@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from callwarden.security.devices import KnownDevices
-from callwarden.security.login import LoginService
-from callwarden.security.mfa import MfaService
-from callwarden.security.network_policy import NetworkPolicy
 from callwarden.security.secret_box import SecretBox
-from callwarden.security.sessions import SessionRevocations, SessionService
-from callwarden.security.throttle import LoginThrottle
+from callwarden.security.sign_in import SignInServices
 from callwarden.store.database import Database, sqlite_url
 from callwarden.store.migrations import upgrade
 from callwarden.store.testing import clone_sqlite_database, temporary_postgres_schema
@@ -50,33 +45,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sign_in(sign_in_db: Database, clock: FakeClock) -> SignIn:
     hasher = cheap_hasher()
-    factory = sign_in_db.sessions
-    revocations = SessionRevocations()
-    sessions = SessionService(factory, clock, revocations)
-    mfa = MfaService(factory, SecretBox.generate(), clock)
-    throttle = LoginThrottle(factory, clock)
-    network = NetworkPolicy(factory)
-    devices = KnownDevices(factory, clock)
-    login = LoginService(
-        factory,
-        clock=clock,
-        hasher=hasher,
-        sessions=sessions,
-        mfa=mfa,
-        throttle=throttle,
-        network_policy=network,
-        devices=devices,
+    services = SignInServices.build(
+        sign_in_db.sessions, secret_box=SecretBox.generate(), clock=clock, hasher=hasher
     )
-    bundle = SignIn(
-        clock,
-        Directory(sign_in_db, hasher),
-        sessions,
-        mfa,
-        throttle,
-        network,
-        devices,
-        login,
-        revocations,
-    )
-    revocations.subscribe(bundle.revoked.append)
+    bundle = SignIn(clock, Directory(sign_in_db, hasher), services)
+    services.revocations.subscribe(bundle.revoked.append)
     return bundle

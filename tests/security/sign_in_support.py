@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from callwarden.domain.ids import TeamId, UserId
+from callwarden.security.credentials import PasswordChanges
 from callwarden.security.devices import KnownDevices
 from callwarden.security.login import LoginService
 from callwarden.security.mfa import MfaService
 from callwarden.security.network_policy import NetworkPolicy
 from callwarden.security.passwords import PasswordHasher
-from callwarden.security.sessions import SessionRevocations, SessionService, SessionsRevoked
+from callwarden.security.sessions import SessionService, SessionsRevoked
+from callwarden.security.sign_in import SignInServices
 from callwarden.security.throttle import LoginThrottle
 from callwarden.store.database import Database
 from callwarden.store.schema import RoleRow, TeamRow, UserRow
@@ -90,11 +92,33 @@ class SignIn:
 
     clock: FakeClock
     directory: Directory
-    sessions: SessionService
-    mfa: MfaService
-    throttle: LoginThrottle
-    network: NetworkPolicy
-    devices: KnownDevices
-    login: LoginService
-    revocations: SessionRevocations
+    services: SignInServices
     revoked: list[SessionsRevoked] = field(default_factory=list)
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.services.sessions
+
+    @property
+    def mfa(self) -> MfaService:
+        return self.services.mfa
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        return self.services.throttle
+
+    @property
+    def network(self) -> NetworkPolicy:
+        return self.services.network_policy
+
+    @property
+    def devices(self) -> KnownDevices:
+        return self.services.devices
+
+    @property
+    def login(self) -> LoginService:
+        return self.services.login
+
+    @property
+    def passwords(self) -> PasswordChanges:
+        return self.services.passwords
