@@ -1,1 +1,1 @@
-"""Security services: password hashing; MFA, sessions, rate limits and the audit log to come."""
+"""Security services: password hashing and policy, sign-in, MFA, sessions, the audit log."""
