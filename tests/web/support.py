@@ -3,9 +3,9 @@ application needs built over it, an HTTP client without sockets, and a WebSocket
 
 The organisation: teams `north` (with `north-east` nested below it) and `south`; one user per
 built-in role in `north` (`operator`, `supervisor` supervising `north`, `admin`, `auditor`),
-`colleague` (an operator of `north`), `stranger` (an operator of `south`), and `exporter`, who
-holds a custom role with `audit.export`. `quality` is a custom role anyone holding
-`reports.view` may give.
+`colleague` (an operator of `north`), `stranger` (an operator of `south`), `exporter`, who
+holds a custom role with `audit.export`, and `deputy`, a second supervisor of `north`.
+`quality` is a custom role anyone holding `reports.view` may give.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ ORGANISATION: dict[str, Any] = {
         {"username": "colleague", "role": "operator", "team": "north", "extension": "1002"},
         {"username": "stranger", "role": "operator", "team": "south", "extension": "2001"},
         {"username": "exporter", "role": "audit_exporter"},
+        {"username": "deputy", "role": "supervisor", "team": "north", "supervises": ["north"]},
     ],
 }
 

@@ -1,0 +1,258 @@
+"""The access matrix, generated from a running application: every route of `app.routes`, every
+caller (no session, a session still waiting for MFA, and each built-in role fully signed in),
+every placement of the route's object (the caller's own team, another team), and what the
+policy says the answer must be.
+
+The expectation of a `require(permission, ...)` route is `authorize()` itself, asked about the
+object the route's declared target finds: ALLOW is a 2xx, DENY_NOT_FOUND a 404 `not_found`,
+DENY_FORBIDDEN a 403 `forbidden`. Routes declared public, session-step or self-service pass
+their guard for the callers they admit (what they answer then depends on the caller's own
+state, their sessions and MFA set-up: test_sign_in covers that); a route with no declaration is
+reported and fails the test (see `undeclared_routes`).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from callwarden.domain.policy import Decision, Resource, authorize
+from callwarden.security.sessions import IssuedSession
+from callwarden.web.access import Access, AccessKind, GuardedWebSocketRoute, route_access
+from web.support import PASSWORD, Env
+
+
+class Caller(enum.Enum):
+    ANONYMOUS = "no session"
+    MFA_PENDING = "password only, MFA pending"
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+    @property
+    def username(self) -> str | None:
+        if self is Caller.ANONYMOUS:
+            return None
+        return "deputy" if self is Caller.MFA_PENDING else self.value
+
+
+class Placement(enum.Enum):
+    NONE = "no object"
+    OWN_TEAM = "object of the caller's team"
+    OTHER_TEAM = "object of another team"
+
+
+OWN_USER, OTHER_USER = "colleague", "stranger"
+OWN_TEAM, OTHER_TEAM = "north", "south"
+CUSTOM_ROLE = "quality"
+
+ACCESS_REFUSALS = {
+    (401, "unauthenticated"),
+    (401, "mfa_required"),
+    (403, "forbidden"),
+    (403, "csrf_token_invalid"),
+    (404, "not_found"),
+}
+
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_names)}"
+
+
+Body = Callable[[Env], Any]
+
+EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/api/v1/sessions"): lambda env: {"username": "operator", "password": PASSWORD},
+    ("POST", "/api/v1/sessions/mfa/verify"): lambda env: {"code": "000000"},
+    ("POST", "/api/v1/mfa/enroll"): lambda env: {"password": PASSWORD},
+    ("POST", "/api/v1/mfa/confirm"): lambda env: {"code": "000000"},
+    ("POST", "/api/v1/mfa/recovery-codes"): lambda env: {"password": PASSWORD},
+    ("POST", "/api/v1/users"): lambda env: {
+        "username": unique("matrix"),
+        "role_id": env.snapshot.role_by_name("admin").id,  # type: ignore[union-attr]
+    },
+    ("PATCH", "/api/v1/users/{user_id}"): lambda env: {"display_name": "Renamed"},
+    ("PUT", "/api/v1/users/{user_id}/role"): lambda env: {
+        "role_id": env.snapshot.role_by_name("admin").id  # type: ignore[union-attr]
+    },
+    ("POST", "/api/v1/roles"): lambda env: {
+        "name": unique("matrix-role-"),
+        "grants": ["reports.view:team"],
+    },
+    ("PUT", "/api/v1/roles/{role_id}/grants"): lambda env: {"grants": ["reports.view:team"]},
+    ("POST", "/api/v1/teams"): lambda env: {"name": unique("matrix-team-")},
+    ("PATCH", "/api/v1/teams/{team_id}"): lambda env: {"display_name": "Renamed"},
+    ("POST", "/api/v1/audit/verify"): lambda env: {},
+}
+"""A valid body for every route that takes one: the success cases must really succeed. A new
+route with a body needs an entry here (the matrix fails and says so)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    route: BaseRoute
+    access: Access
+    method: str
+    caller: Caller
+    placement: Placement
+
+    @property
+    def path_template(self) -> str:
+        return str(getattr(self.route, "path", ""))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path_template} as {self.caller.value}, {self.placement.value}"
+
+
+def undeclared_routes(app: FastAPI) -> list[str]:
+    """Every route of the application without an access declaration."""
+    found = []
+    for route in app.routes:
+        if route_access(route) is None:
+            methods = sorted(getattr(route, "methods", None) or ["WEBSOCKET"])
+            found.append(f"{methods} {getattr(route, 'path', route)}")
+    return found
+
+
+def _path_parameter(route: BaseRoute) -> str | None:
+    names = list(getattr(route, "param_convertors", {}))
+    assert len(names) <= 1, f"{route}: the matrix knows routes with at most one path parameter"
+    return names[0] if names else None
+
+
+def cases(app: FastAPI) -> Iterator[Case]:
+    for route in app.routes:
+        access = route_access(route)
+        if access is None:
+            continue
+        methods = sorted(route.methods) if isinstance(route, APIRoute) else ["WEBSOCKET"]
+        parameter = _path_parameter(route)
+        placements = (
+            [Placement.NONE]
+            if parameter is None
+            else [Placement.OWN_TEAM]
+            if parameter == "role_id"
+            else [Placement.OWN_TEAM, Placement.OTHER_TEAM]
+        )
+        for method, caller, placement in itertools.product(methods, Caller, placements):
+            yield Case(route, access, method, caller, placement)
+
+
+def path_value(env: Env, parameter: str, placement: Placement, own_session: int | None) -> int:
+    own = placement is Placement.OWN_TEAM
+    if parameter == "user_id":
+        return env.user(OWN_USER if own else OTHER_USER).id
+    if parameter == "team_id":
+        team = env.snapshot.teams
+        return next(t.id for t in team if t.name == (OWN_TEAM if own else OTHER_TEAM))
+    if parameter == "role_id":
+        role = env.snapshot.role_by_name(CUSTOM_ROLE)
+        assert role is not None
+        return role.id
+    if parameter == "session_id":
+        if own:
+            assert own_session is not None
+            return own_session
+        return int(env.sign_in_directly(OTHER_USER).session.id)
+    raise AssertionError(f"the matrix does not know path parameter {parameter!r}")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """`status` exactly, or (status None) any answer but an access refusal."""
+
+    status: int | None
+    error_id: str | None = None
+
+    def met_by(self, status: int, error_id: str | None) -> bool:
+        if self.status is None:
+            return status < 500 and (status, error_id) not in ACCESS_REFUSALS
+        if self.status == 200:
+            return 200 <= status < 300
+        return status == self.status and error_id == self.error_id
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return "past the guard"
+        return "2xx" if self.status == 200 else f"{self.status} {self.error_id}"
+
+
+def expected(env: Env, case: Case, path_params: dict[str, str]) -> Expected:
+    access = case.access
+    if access.kind is AccessKind.PUBLIC:
+        return Expected(None)
+    if case.caller is Caller.ANONYMOUS:
+        return Expected(401, "unauthenticated")
+    if case.caller is Caller.MFA_PENDING and access.kind is not AccessKind.SESSION_STEP:
+        return Expected(401, "mfa_required")
+    if access.kind is AccessKind.SELF_SERVICE:
+        if "session_id" in path_params and case.placement is Placement.OTHER_TEAM:
+            return Expected(404, "session_not_found")  # another user's session: not theirs
+        return Expected(None)
+    if access.kind is AccessKind.SESSION_STEP:
+        return Expected(None)
+    assert access.permission is not None and access.resource_kind is not None
+    username = case.caller.username
+    assert username is not None
+    principal = env.snapshot.principal_for(env.user(username))
+    resource = (
+        access.target.resolve(env.snapshot, path_params).resource
+        if access.target is not None
+        else Resource.global_resource(access.resource_kind)
+    )
+    decision = authorize(principal, access.permission, resource)
+    return {
+        Decision.ALLOW: Expected(200),
+        Decision.DENY_NOT_FOUND: Expected(404, "not_found"),
+        Decision.DENY_FORBIDDEN: Expected(403, "forbidden"),
+    }[decision]
+
+
+def session_for(env: Env, caller: Caller) -> IssuedSession | None:
+    if caller.username is None:
+        return None
+    return env.sign_in_directly(caller.username, mfa_complete=caller is not Caller.MFA_PENDING)
+
+
+async def send(
+    env: Env, case: Case, session: IssuedSession | None, path: str
+) -> tuple[int, str | None]:
+    key = (case.method, case.path_template)
+    body = EXAMPLE_BODIES[key](env) if key in EXAMPLE_BODIES else None
+    async with env.client(session) as client:
+        response = await client.request(case.method, path, json=body)
+    error_id = None
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        error_id = response.json().get("error_id")
+    return response.status_code, error_id
+
+
+def needs_body(route: BaseRoute) -> bool:
+    return isinstance(route, APIRoute) and route.body_field is not None
+
+
+def fill(path_template: str, parameter: str | None, value: int | None) -> str:
+    if parameter is None:
+        return path_template
+    return path_template.replace("{" + parameter + "}", str(value))
+
+
+def is_websocket(route: BaseRoute) -> bool:
+    return isinstance(route, GuardedWebSocketRoute)
+
+
+def response_summary(response: httpx.Response) -> str:
+    return f"{response.status_code} {response.text[:200]}"
