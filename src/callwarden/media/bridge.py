@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from callwarden.media.fastpath import MemberCore
 from callwarden.media.g711 import Encoding, PcmArray
 from callwarden.media.jitter import JitterBuffer
 from callwarden.media.matrix import Matrix, Mode, preset
@@ -58,21 +59,14 @@ class TrackSink(Protocol):
     def on_frame(self, participant_id: str, pcm: PcmArray, timestamp: int) -> None: ...
 
 
-class Member:
+class Member(MemberCore):
     """One participant inside a bridge; also the :class:`RtpSink` of its endpoint."""
 
-    __slots__ = (
-        "buffer",
-        "fast_listeners",
-        "fast_source",
-        "frame_source",
-        "id",
-        "last_active",
-        "role",
-        "row",
-        "sources",
-        "stream",
-    )
+    # last_active, fast_listeners and buffer live in MemberCore, where the C pump reads them:
+    # see callwarden.media.fastpath.
+    __slots__ = ("fast_source", "frame_source", "id", "role", "row", "sources", "stream")
+    fast_listeners: list[OutgoingStream]
+    buffer: JitterBuffer | None
 
     def __init__(
         self,
@@ -88,10 +82,10 @@ class Member:
         self.frame_source = frame_source
         self.last_active = float("-inf")
         #: Outgoing streams of the fast-path listeners hearing only this participant.
-        self.fast_listeners: list[OutgoingStream] = []
+        self.fast_listeners = []
         self.fast_source: Member | None = None
         self.sources: list[Member] = []
-        self.buffer: JitterBuffer | None = None
+        self.buffer = None
         self.row = -1
 
     @property

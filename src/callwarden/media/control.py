@@ -32,6 +32,8 @@ class MediaConfig:
     jitter_frames: int = 2
     rtcp_interval: float = 5.0
     cname: str = "callwarden"
+    #: Relay the plain two-party case in C when the extension is built (see media.fastpath).
+    fast_path: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,9 @@ MediaEvent = DtmfEvent | RtpTimeoutEvent
 @dataclass(frozen=True, slots=True)
 class EngineStats:
     """Engine-wide counts. ``late_ticks`` counts 20 ms ticks skipped because the loop was busy;
-    ``tick_work_max_ms`` is the longest tick since the previous ``engine_stats`` call."""
+    ``tick_work_max_ms`` is the longest tick since the previous ``engine_stats`` call;
+    ``packets_fast_path`` counts RTP packets relayed by the C pump, ``packets_to_python`` those
+    it handed to the Python path (both 0 without the pump)."""
 
     endpoints: int
     bridges: int
@@ -75,6 +79,8 @@ class EngineStats:
     ticks: int
     late_ticks: int
     tick_work_max_ms: float
+    packets_fast_path: int = 0
+    packets_to_python: int = 0
 
 
 class MediaControl(Protocol):

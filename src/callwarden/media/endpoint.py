@@ -23,6 +23,7 @@ import enum
 import ipaddress
 import logging
 import random
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 
 from callwarden.media.clock import Clock
 from callwarden.media.dtmf import DtmfDigit, DtmfParseError, DtmfReceiver
+from callwarden.media.fastpath import EndpointCore, PacketPump, SocketSender
 from callwarden.media.g711 import Encoding
 from callwarden.media.reception import ReceptionStatistics, round_trip_time
 from callwarden.media.rtcp import (
@@ -134,27 +136,24 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self._endpoint.socket_closed()
 
 
-class RtpEndpoint(asyncio.DatagramProtocol):
+class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
     """An RTP endpoint of one call leg, bound to a port pair. Create through the engine."""
 
-    # Slots, not an instance dict: attribute access on the per-packet path stays fast.
+    # Slots, not an instance dict: attribute access on the per-packet path stays fast. The
+    # fields the C pump reads and counts in live in EndpointCore: see callwarden.media.fastpath.
     __slots__ = (
         "_clock",
         "_closed",
         "_cname",
         "_dtmf",
         "_dtmf_payload_type",
-        "_fixed",
-        "_latch",
         "_latch_host",
         "_next_report",
-        "_now",
         "_on_dtmf",
         "_open_sockets",
         "_packets_at_report",
-        "_payload_type",
         "_peer",
-        "_peer_key",
+        "_pump",
         "_remote_fraction_lost",
         "_remote_jitter",
         "_rng",
@@ -162,31 +161,25 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         "_rtcp_peer",
         "_rtcp_transport",
         "_signalled",
+        "_socket",
         "_transport",
-        "bytes_in",
         "direction",
-        "dropped_early",
-        "dropped_foreign",
-        "dropped_malformed",
         "dropped_payload_type",
         "dtmf_digits",
-        "enabled",
         "enabled_at",
         "id",
-        "last_receive",
         "local_host",
         "local_port",
-        "packets_in",
-        "reception",
         "rtcp_dropped",
         "rtcp_in",
         "rtcp_interval",
         "rtcp_out",
-        "sink",
         "stream",
         "timed_out",
         "timeout",
     )
+    reception: ReceptionStatistics
+    sink: RtpSink | None
 
     def __init__(
         self,
@@ -209,6 +202,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.reception = ReceptionStatistics()
         self._dtmf = DtmfReceiver()
         self._transport: asyncio.DatagramTransport | None = None
+        self._socket: socket.socket | None = None
+        self._pump: PacketPump | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self._open_sockets = 0
         self._closed: asyncio.Future[None] | None = None
@@ -218,7 +213,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._signalled: Address | None = None
         self._peer: Address | None = None
         # The peer as the socket layer reports sources: (host, port), or a 4-tuple for IPv6.
-        self._peer_key: tuple[Any, ...] | None = None
+        self._peer_key = None
         self._rtcp_peer: Address | None = None
         self._payload_type = -1
         self._dtmf_payload_type = -1
@@ -228,8 +223,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._latch = False
         self._latch_host: str | None = None
         self._fixed = False
-        self.sink: RtpSink | None = None
-        self.last_receive: float | None = None
+        self.sink = None
+        self.last_receive = None
         self.timeout: float | None = None
         self.timed_out = False
         self._next_report: float | None = None
@@ -248,21 +243,48 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._remote_jitter: float | None = None
         self._round_trip: float | None = None
 
-    async def open(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
-        """Bind RTP to ``port`` and RTCP to ``port + 1`` (raises OSError if either is taken)."""
-        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+    async def open(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        port: int,
+        pump: PacketPump | None = None,
+    ) -> None:
+        """Bind RTP to ``port`` and RTCP to ``port + 1`` (raises OSError if either is taken).
+
+        With a ``pump``, the RTP socket is read by the C pump (which hands this endpoint what
+        it does not relay itself); without, it is an asyncio transport.
+        """
+        sock: socket.socket | None = None
+        transport: asyncio.DatagramTransport | None = None
+        if pump is not None:
+            sock = pump.bind(host, port)
+        else:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self, local_addr=(host, port)
+            )
         try:
             rtcp_transport, _ = await loop.create_datagram_endpoint(
                 lambda: _RtcpProtocol(self), local_addr=(host, port + 1)
             )
         except OSError:
-            transport.close()
+            if sock is not None:
+                sock.close()
+            if transport is not None:
+                transport.close()
             raise
-        self._transport = transport
+        if sock is not None and pump is not None:
+            pump.add(sock, self)
+            self._socket = sock
+            self._pump = pump
+            self.stream.transport = SocketSender(sock)
+            self.stream.fd = sock.fileno()
+        else:
+            self._transport = transport
+            self.stream.transport = transport
         self._rtcp_transport = rtcp_transport
         self._open_sockets = 2
         self._closed = loop.create_future()
-        self.stream.transport = transport
         self.local_host = host
         self.local_port = port
 
@@ -540,6 +562,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._socket is not None:
+            if self._pump is not None:
+                self._pump.remove(self._socket)
+            self._socket.close()
+            self._socket = None
+            self.socket_closed()
         self.stream.transport = None
+        self.stream.fd = -1
         self.sink = None
         self.enabled = False

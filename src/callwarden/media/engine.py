@@ -35,6 +35,8 @@ from callwarden.media.control import (
 )
 from callwarden.media.dtmf import DtmfDigit
 from callwarden.media.endpoint import Direction, EndpointError, EndpointStats, RtpEndpoint
+from callwarden.media.fastpath import AVAILABLE as FAST_PATH_AVAILABLE
+from callwarden.media.fastpath import PacketPump
 from callwarden.media.g711 import Encoding
 from callwarden.media.matrix import Mode
 from callwarden.media.mixer import Mixer
@@ -79,6 +81,7 @@ class MediaEngine:
         self._late_ticks = 0
         self._housekeeping_round: list[EndpointId] | None = None
         self._tick_work_max = 0.0
+        self._pump: PacketPump | None = None
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -175,6 +178,8 @@ class MediaEngine:
         if bridge_id is not None:
             self._bridge(bridge_id)
         loop = asyncio.get_running_loop()
+        if self._pump is None and self.config.fast_path and FAST_PATH_AVAILABLE:
+            self._pump = PacketPump(loop)
         endpoint_id = EndpointId(f"{self._prefix}e{next(self._ids)}")
         for _ in range(_BIND_ATTEMPTS):
             port = self._ports.allocate()
@@ -187,7 +192,7 @@ class MediaEngine:
                 rtcp_interval=self.config.rtcp_interval,
             )
             try:
-                await endpoint.open(loop, self.config.host, port)
+                await endpoint.open(loop, self.config.host, port, self._pump)
             except OSError as error:
                 logger.warning("RTP ports %d/%d unavailable: %s", port, port + 1, error)
                 self._ports.release(port)
@@ -269,6 +274,7 @@ class MediaEngine:
     async def engine_stats(self) -> EngineStats:
         """Counts; ``tick_work_max_ms`` is the longest tick since the previous call."""
         tick_work_max, self._tick_work_max = self._tick_work_max, 0.0
+        pumped = self._pump.stats() if self._pump is not None else None
         return EngineStats(
             endpoints=len(self._endpoints),
             bridges=len(self._bridges),
@@ -276,6 +282,8 @@ class MediaEngine:
             ticks=self._mixer.ticks,
             late_ticks=self._late_ticks,
             tick_work_max_ms=tick_work_max * 1000.0,
+            packets_fast_path=pumped.relayed if pumped is not None else 0,
+            packets_to_python=pumped.to_python if pumped is not None else 0,
         )
 
     # --- bridges ------------------------------------------------------------------------------
@@ -393,3 +401,6 @@ class MediaEngine:
             await self.close_bridge(bridge_id)
         for endpoint_id in list(self._endpoints):
             await self.close_endpoint(endpoint_id)
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None

@@ -7,6 +7,7 @@ so it is written for speed: plain attributes, no allocation.
 
 from __future__ import annotations
 
+from callwarden.media.fastpath import ReceptionCore
 from callwarden.media.rtcp import ReportBlock, ntp_middle32
 
 MAX_DROPOUT = 3000
@@ -14,7 +15,7 @@ MAX_MISORDER = 100
 SEQUENCE_MODULO = 1 << 16
 
 
-class ReceptionStatistics:
+class ReceptionStatistics(ReceptionCore):
     """Sequence tracking (A.1), loss (A.3) and interarrival jitter (A.8) of one source SSRC.
 
     A new SSRC restarts the statistics (the sender restarted, or signalling changed the
@@ -22,26 +23,13 @@ class ReceptionStatistics:
     packet follows it in sequence, exactly as A.1's ``bad_seq`` rule.
     """
 
-    __slots__ = (
-        "_bad_seq",
-        "_expected_prior",
-        "_jitter",
-        "_last_arrival",
-        "_last_sr",
-        "_last_sr_arrival",
-        "_last_timestamp",
-        "_received_prior",
-        "base_seq",
-        "clock_rate",
-        "cycles",
-        "max_seq",
-        "received",
-        "ssrc",
-    )
+    # The fields live in ReceptionCore (C when the extension is built), where the pump updates
+    # them for the packets it relays: see callwarden.media.fastpath.
+    __slots__ = ()
 
     def __init__(self, clock_rate: int = 8000) -> None:
         self.clock_rate = clock_rate
-        self.ssrc: int | None = None
+        self.ssrc = None
         self.base_seq = 0
         self.max_seq = 0
         self.cycles = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Protocol
 
+from callwarden.media.fastpath import StreamCore
 from callwarden.media.g711 import Encoding
 
 _HEADER = struct.Struct("!BBHII")
@@ -32,28 +33,12 @@ class DatagramSender(Protocol):
     def sendto(self, data: bytes, addr: tuple[str, int], /) -> None: ...
 
 
-class OutgoingStream:
+class OutgoingStream(StreamCore):
     """One outgoing RTP stream (RFC 3550 5.1). Not thread-safe; lives on the event loop."""
 
-    __slots__ = (
-        "_seq_offset",
-        "_source",
-        "_ts_offset",
-        "address",
-        "clock_rate",
-        "dtmf_payload_type",
-        "encoding",
-        "frame_samples",
-        "last_send",
-        "octets",
-        "packets",
-        "payload_type",
-        "sending",
-        "sequence_number",
-        "ssrc",
-        "timestamp",
-        "transport",
-    )
+    # The numbering and counters live in StreamCore (C when the extension is built), where the
+    # pump forwards packets too: see callwarden.media.fastpath.
+    __slots__ = ("dtmf_payload_type", "encoding", "transport")
 
     def __init__(
         self,
@@ -75,13 +60,15 @@ class OutgoingStream:
         self.clock_rate = clock_rate
         self.frame_samples = frame_samples
         self.transport: DatagramSender | None = None
-        self.address: tuple[str, int] | None = None
+        #: The socket the C pump sends this stream's forwarded packets from (-1: none).
+        self.fd = -1
+        self.address = None
         #: False while the remote does not want our media (direction sendonly/inactive).
         self.sending = True
         self.packets = 0
         self.octets = 0
-        self.last_send: float | None = None
-        self._source: object | None = None
+        self.last_send = None
+        self._source = None
         self._seq_offset = 0
         self._ts_offset = 0
 

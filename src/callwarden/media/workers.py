@@ -281,6 +281,8 @@ class MediaWorkerPool:
             ticks=min(s.ticks for s in each),
             late_ticks=sum(s.late_ticks for s in each),
             tick_work_max_ms=max(s.tick_work_max_ms for s in each),
+            packets_fast_path=sum(s.packets_fast_path for s in each),
+            packets_to_python=sum(s.packets_to_python for s in each),
         )
 
     async def create_bridge(self) -> BridgeId:
