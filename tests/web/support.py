@@ -140,10 +140,11 @@ class Env:
 
     @asynccontextmanager
     async def client(
-        self, session: IssuedSession | None = None
+        self, session: IssuedSession | None = None, *, address: str = "127.0.0.1"
     ) -> AsyncIterator[httpx.AsyncClient]:
-        """A client of the application; with `session`, its cookie and CSRF header are set."""
-        transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 40000))
+        """A client of the application (from `address`); with `session`, its cookie and CSRF
+        header are set. Cookies the application sets are kept, as a browser keeps them."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             if session is not None:
                 client.cookies.set(SESSION_COOKIE, session.token, domain="callwarden.test")
@@ -319,3 +320,30 @@ def websocket_headers(session: IssuedSession | None, origin: str | None = ORIGIN
 
 def user_id(env: Env, username: str) -> UserId:
     return env.user(username).id
+
+
+async def sign_in(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> httpx.Response:
+    """POST the credentials; on success the client keeps the cookie and sends the CSRF token."""
+    response = await client.post(
+        "/api/v1/sessions", json={"username": username, "password": password}
+    )
+    if response.status_code == 200:
+        client.headers[CSRF_HEADER] = response.json()["csrf_token"]
+    return response
+
+
+async def finish_mfa(client: httpx.AsyncClient, path: str, code: str) -> httpx.Response:
+    """POST a code to an MFA step; on success the client sends the new CSRF token."""
+    response = await client.post(path, json={"code": code})
+    if response.status_code == 200:
+        body = response.json()
+        state = body.get("session", body) if "recovery_codes" in body else body
+        if state is not None:
+            client.headers[CSRF_HEADER] = state["csrf_token"]
+    return response
+
+
+def session_token(client: httpx.AsyncClient) -> str | None:
+    return client.cookies.get(SESSION_COOKIE)
