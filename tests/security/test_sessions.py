@@ -311,3 +311,9 @@ def test_long_client_details_are_cut_to_their_columns(sign_in: SignIn) -> None:
 def test_inconsistent_settings_are_refused(settings: dict[str, timedelta]) -> None:
     with pytest.raises(ValueError, match="touch_interval"):
         SessionSettings(**settings)
+
+
+@pytest.mark.parametrize("lifetime", [timedelta(0), timedelta(hours=13)])
+def test_the_mfa_step_lifetime_must_fit_in_a_session(lifetime: timedelta) -> None:
+    with pytest.raises(ValueError, match="mfa_step_lifetime"):
+        SessionSettings(mfa_step_lifetime=lifetime)

@@ -82,6 +82,8 @@ class SessionSettings:
     def __post_init__(self) -> None:
         if not timedelta(0) <= self.touch_interval < self.idle_timeout <= self.absolute_lifetime:
             raise ValueError("need 0 <= touch_interval < idle_timeout <= absolute_lifetime")
+        if not timedelta(0) < self.mfa_step_lifetime <= self.absolute_lifetime:
+            raise ValueError("need 0 < mfa_step_lifetime <= absolute_lifetime")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ attempt is answered "retry after N seconds" without looking at the password (and
 
 Failures are forgotten `forget_after` (24 h) after the last one, and a success clears the pair,
 account and mfa counters. With the defaults, 100 consecutive failures on one account (the bound
-of NIST SP 800-63B 5.2.2) take more than an hour from any number of new addresses, and days from
+of NIST SP 800-63B 5.2.2) take more than an hour from any number of new addresses, and a day from
 one. Usernames are kept only as a hash in the keys: people type passwords into username fields.
 
 The counters are rows in the database (not memory): every node of a cluster sees the same
