@@ -19,14 +19,14 @@ class Colour(enum.Enum):
     BLUE = "blue"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class Ping(Event):
     kind = "test.ping"
 
     number: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class Everything(Event):
     """One field of each kind the codec carries."""
 

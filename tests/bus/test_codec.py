@@ -174,13 +174,13 @@ def test_an_unknown_kind_has_its_own_error_id() -> None:
     assert caught.value.error_id == "unknown_event_kind"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class WithList(Event):
     kind = "test.with_list"
     items: list[int]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class PingAgain(Event):
     kind = "test.ping"
 

@@ -162,3 +162,36 @@ def _drain(subscription: Subscription) -> list[Event]:
     while (event := subscription.get_nowait()) is not None:
         events.append(event)
     return events
+
+
+def test_visible_to_agrees_with_authorize_for_every_role_and_event() -> None:
+    from callwarden.domain.policy import authorize
+
+    principals = [
+        principal(role, user=user, team=team, supervises=supervises)
+        for role in DEFAULT_ROLE_GRANTS
+        for user, team, supervises in ((7, 1, ()), (50, 1, (1,)), (51, 2, (1, 3)), (60, None, ()))
+    ]
+    events: list[Event] = [
+        ping(n, team=team, user=user)
+        for n, (team, user) in enumerate(
+            [(1, 7), (2, 9), (None, None), (3, None), (None, 7), (1, None)]
+        )
+    ]
+    events.append(
+        Everything(
+            at=T0,
+            call_id=CallId("x"),
+            count=1,
+            ratio=0.5,
+            flag=True,
+            colour=Colour.RED,
+            when=T0,
+            team_id=TeamId(1),
+        )
+    )
+    for who in principals:
+        admits = visible_to(who)
+        for event in events:
+            expected = authorize(who, event.permission, event.resource()).allowed
+            assert admits(event) is expected, (who, event)

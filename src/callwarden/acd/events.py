@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentStateChanged(Event):
     """An agent's state, reason, queues or call changed. `node_id` names the node whose
     engine made the change (other nodes mirror it)."""
@@ -53,13 +53,13 @@ class AgentStateChanged(Event):
     node_id: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallEvent(Event):
     call_id: CallId
     queue_id: QueueId
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallQueued(CallEvent):
     kind = "acd.call_queued"
 
@@ -67,14 +67,14 @@ class CallQueued(CallEvent):
     position: int = 1
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallOffered(CallEvent):
     """The call rings agent `user_id`."""
 
     kind = "acd.call_offered"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallAnswered(CallEvent):
     """Agent `user_id` answered after the caller waited `waited_seconds` (speed of answer)."""
 
@@ -83,7 +83,7 @@ class CallAnswered(CallEvent):
     waited_seconds: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallAbandoned(CallEvent):
     """The caller hung up while waiting."""
 
@@ -92,7 +92,7 @@ class CallAbandoned(CallEvent):
     waited_seconds: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallOverflowed(CallEvent):
     """The call waited the queue's maximum and left it by its overflow action."""
 
@@ -104,7 +104,7 @@ class CallOverflowed(CallEvent):
     target_user_id: UserId | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallEnded(CallEvent):
     """An answered call ended after `talk_seconds`; the agent starts wrap-up."""
 
@@ -113,7 +113,7 @@ class CallEnded(CallEvent):
     talk_seconds: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class CallHandled(CallEvent):
     """The agent finished the call's wrap-up: the handle time is talk + wrap-up."""
 

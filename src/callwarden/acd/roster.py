@@ -118,17 +118,20 @@ class Roster:
     def available_members(self, record: QueueRecord) -> list[MemberStatus]:
         """The queue's members who could be offered a call now, for the routing strategies."""
         queue_id = record.queue.id
-        now = self._clock.now()
+        agents = self._agents
+        elsewhere = self._claimed_elsewhere
+        available = AgentState.AVAILABLE
         found: list[MemberStatus] = []
         for position, member in enumerate(record.members):
-            agent = self._agents[member.user_id]
-            if agent.state is not AgentState.AVAILABLE or queue_id not in agent.queue_ids:
+            agent = agents[member.user_id]
+            if agent.state is not available or queue_id not in agent.queue_ids:
                 continue
-            busy_until = self._claimed_elsewhere.get(member.user_id)
-            if busy_until is not None:
-                if busy_until > now:
-                    continue
-                del self._claimed_elsewhere[member.user_id]
+            if elsewhere:
+                busy_until = elsewhere.get(member.user_id)
+                if busy_until is not None:
+                    if busy_until > self._clock.now():
+                        continue
+                    del elsewhere[member.user_id]
             found.append(
                 MemberStatus(
                     member.user_id,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from callwarden.domain.ids import UserId
 from callwarden.domain.models import Queue, QueueStrategy
@@ -34,9 +35,9 @@ from callwarden.domain.models import Queue, QueueStrategy
 __all__ = ["CallNeeds", "MemberStatus", "first_tier", "rank_members", "ring_together"]
 
 
-@dataclass(frozen=True, slots=True)
-class MemberStatus:
-    """An available member of a queue, with what the strategies look at."""
+class MemberStatus(NamedTuple):
+    """An available member of a queue, with what the strategies look at (a named tuple: the
+    engine builds one per available member per decision, so it must be cheap)."""
 
     user_id: UserId
     position: int
