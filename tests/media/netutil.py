@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
+from callwarden.media.control import EndpointId
+from callwarden.media.engine import MediaEngine
 from callwarden.media.rtp import RtpPacket
 
 
@@ -86,3 +88,33 @@ def rtp(
             marker=marker,
         )
     )
+
+
+async def start_call(
+    engine: MediaEngine, caller: Phone, callee: Phone, dtmf: int | None = None
+) -> tuple[tuple[str, int], tuple[str, int], EndpointId, EndpointId]:
+    """A two-party bridge between ``caller`` and ``callee``, both legs enabled."""
+    a = await engine.create_endpoint()
+    b = await engine.create_endpoint()
+    await engine.set_remote(
+        a.endpoint_id,
+        host=caller.address[0],
+        port=caller.address[1],
+        payload_type=0,
+        encoding="PCMU",
+        dtmf_payload_type=101,
+    )
+    await engine.set_remote(
+        b.endpoint_id,
+        host=callee.address[0],
+        port=callee.address[1],
+        payload_type=0,
+        encoding="PCMU",
+        dtmf_payload_type=dtmf,
+    )
+    bridge = await engine.create_bridge()
+    await engine.add_to_bridge(bridge, a.endpoint_id, "customer")
+    await engine.add_to_bridge(bridge, b.endpoint_id, "operator")
+    await engine.enable(a.endpoint_id)
+    await engine.enable(b.endpoint_id)
+    return (a.host, a.rtp_port), (b.host, b.rtp_port), a.endpoint_id, b.endpoint_id

@@ -35,6 +35,7 @@ from callwarden.media.rtcp import (
 )
 
 from .netutil import FakeClock, Phone, eventually, open_phone, rtp
+from .netutil import start_call as call
 
 PORTS = "47000-47099"
 
@@ -44,10 +45,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def engine(clock: FakeClock) -> AsyncIterator[MediaEngine]:
+@pytest.fixture(params=[True, False], ids=["c-pump", "python"])
+async def engine(clock: FakeClock, request: pytest.FixtureRequest) -> AsyncIterator[MediaEngine]:
+    """Every engine test runs on the C pump (when built) and on the pure-Python path."""
+    fast_path: bool = request.param
     engine = MediaEngine(
-        MediaConfig(ports=PORTS, rtp_timeout=30.0), clock=clock, rng=random.Random(1)
+        MediaConfig(ports=PORTS, rtp_timeout=30.0, fast_path=fast_path),
+        clock=clock,
+        rng=random.Random(1),
     )
     yield engine
     await engine.close()
@@ -178,35 +183,6 @@ async def test_malformed_packets_are_counted_and_dropped(
     [packet] = await peer.packets(1)  # the endpoint kept working
     assert packet.payload == b"\x22" * 160
     assert (await engine.stats(a.endpoint_id)).dropped_malformed == 1
-
-
-async def call(
-    engine: MediaEngine, caller: Phone, callee: Phone, dtmf: int | None = None
-) -> tuple[tuple[str, int], tuple[str, int], EndpointId, EndpointId]:
-    a = await engine.create_endpoint()
-    b = await engine.create_endpoint()
-    await engine.set_remote(
-        a.endpoint_id,
-        host=caller.address[0],
-        port=caller.address[1],
-        payload_type=0,
-        encoding="PCMU",
-        dtmf_payload_type=101,
-    )
-    await engine.set_remote(
-        b.endpoint_id,
-        host=callee.address[0],
-        port=callee.address[1],
-        payload_type=0,
-        encoding="PCMU",
-        dtmf_payload_type=dtmf,
-    )
-    bridge = await engine.create_bridge()
-    await engine.add_to_bridge(bridge, a.endpoint_id, "customer")
-    await engine.add_to_bridge(bridge, b.endpoint_id, "operator")
-    await engine.enable(a.endpoint_id)
-    await engine.enable(b.endpoint_id)
-    return (a.host, a.rtp_port), (b.host, b.rtp_port), a.endpoint_id, b.endpoint_id
 
 
 async def test_two_party_relay_both_ways_with_own_numbering(
