@@ -244,7 +244,7 @@ def needs_body(route: BaseRoute) -> bool:
     return isinstance(route, APIRoute) and route.body_field is not None
 
 
-def fill(path_template: str, parameter: str | None, value: int | None) -> str:
+def fill(path_template: str, parameter: str | None, value: int | str | None) -> str:
     if parameter is None:
         return path_template
     return path_template.replace("{" + parameter + "}", str(value))

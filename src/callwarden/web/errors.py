@@ -135,13 +135,23 @@ def _field_name(location: Sequence[int | str]) -> tuple[str, str]:
     return where, name or where
 
 
+VALUE_PLACEHOLDER = "<value>"
+
+
+def _without_input(message: str, given: object) -> str:
+    """A validator's message with the value it was given taken out (some quote it)."""
+    if isinstance(given, str) and given.strip():
+        return message.replace(given, VALUE_PLACEHOLDER)
+    return message
+
+
 def validation_problems(errors: Sequence[Any]) -> list[dict[str, JsonValue]]:
     """Each problem as `{"location", "field", "problem"}`; never the input value."""
     problems: list[dict[str, JsonValue]] = []
     for item in errors:
         location = tuple(item.get("loc", ()))
         where, name = _field_name(location)
-        message = str(item.get("msg", "invalid value"))
+        message = _without_input(str(item.get("msg", "invalid value")), item.get("input"))
         if item.get("type") == "json_invalid":
             message = "the body is not valid JSON"
         elif item.get("type") == "extra_forbidden":
