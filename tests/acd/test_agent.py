@@ -69,6 +69,7 @@ def agent_in(state: AgentState, **changes: object) -> Agent:
 LEGAL = [
     (S.OFFLINE, SignIn(frozenset({Q1})), S.AVAILABLE),
     (S.AVAILABLE, SignOut(), S.OFFLINE),
+    (S.RINGING, SignOut(), S.OFFLINE),
     (S.WRAP_UP, SignOut(), S.OFFLINE),
     (S.BREAK, SignOut(), S.OFFLINE),
     (S.AVAILABLE, ChangeQueues(frozenset({Q2})), S.AVAILABLE),
@@ -79,6 +80,7 @@ LEGAL = [
     (S.BREAK, MakeAvailable(), S.AVAILABLE),
     (S.WRAP_UP, MakeAvailable(), S.AVAILABLE),
     (S.AVAILABLE, TakeBreak("lunch"), S.BREAK),
+    (S.RINGING, TakeBreak("lunch"), S.BREAK),
     (S.WRAP_UP, TakeBreak("lunch"), S.BREAK),
     (S.BREAK, TakeBreak("training"), S.BREAK),
     (S.AVAILABLE, Offer(CALL, Q1), S.RINGING),
@@ -129,7 +131,6 @@ def test_illegal_moves_include_the_dangerous_ones() -> None:
         (S.ON_CALL, Offer),  # or on a call
         (S.ON_CALL, SignOut),  # signing out mid-call
         (S.ON_CALL, TakeBreak),
-        (S.RINGING, TakeBreak),
         (S.AVAILABLE, Answer),  # answering nothing
         (S.AVAILABLE, MakeAvailable),  # not a move
     }
@@ -156,6 +157,12 @@ def test_sign_in_records_the_queues_and_sign_out_clears_everything() -> None:
         frozenset(),
         None,
     )
+
+
+def test_a_break_while_ringing_abandons_the_offer_without_counting_a_miss() -> None:
+    ringing = transition(agent_in(S.AVAILABLE), Offer(CALL, Q1), 5.0)
+    on_break = transition(ringing, TakeBreak("lunch"), 7.0)
+    assert (on_break.call_id, on_break.queue_id, on_break.missed_offers) == (None, None, 0)
 
 
 def test_an_offer_names_the_call_and_answering_counts_it() -> None:

@@ -508,3 +508,29 @@ async def test_claims_are_refreshed_through_a_long_call(
         await advance(engine, clock, 9)
     assert await claims.holder(A) == "node-a:c1"
     assert engine.held_claims() == {A}
+
+
+async def test_a_break_while_ringing_withdraws_the_offer_and_the_call_moves_on(
+    make_engine: EngineFactory, clock: FakeClock, owner: RecordingOwner, bus: InProcessBus
+) -> None:
+    engine = await make_engine(make_queue(1, [A, B]))
+    await engine.sign_in(A)
+    await advance(engine, clock, 1)
+    await engine.sign_in(B)
+    await engine.call_arrived(c("c1"), Q1)
+    events = bus.subscribe()
+    await engine.change_queues(A, [Q1])  # not a move: A keeps ringing
+    assert engine.call_phase(c("c1")) is CallPhase.RINGING
+    supervisor = UserId(900)
+    agent = await engine.take_break(A, "meeting", changed_by=supervisor)
+    assert (agent.state, agent.missed_offers) == (AgentState.BREAK, 0)
+    assert owner.take() == [("offer", "c1", A), ("withdraw", "c1", A), ("offer", "c1", B)]
+    changed = [e for e in drain(events) if isinstance(e, AgentStateChanged)]
+    assert [(e.user_id, e.state.value, e.changed_by) for e in changed] == [
+        (A, "break", supervisor),
+        (B, "ringing", None),
+    ]
+    assert engine.held_claims() == {B}
+    await engine.sign_out(B)
+    assert owner.take() == [("withdraw", "c1", B)]
+    assert engine.call_phase(c("c1")) is CallPhase.WAITING

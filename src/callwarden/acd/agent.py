@@ -9,6 +9,9 @@ Ring no-answer: each `NoAnswer` counts a consecutive missed offer; when the coun
 queue's `max_no_answer`, the agent goes on BREAK with reason `missed` (and the count restarts),
 so calls stop ringing an empty desk. Answering resets the count.
 
+Pausing: a break or a sign-out is legal whenever the agent is not on a call; while RINGING it
+abandons the offer (the owner of the offer withdraws it), which is not a missed offer.
+
 Wrap-up: `EndCall(wrap_up_seconds)` enters WRAP_UP until `now + wrap_up_seconds` (straight to
 AVAILABLE when zero). The operator may `ExtendWrapUp` while wrapping up, by at most `limit`
 seconds in total for that call. The owner of the timers (the engine) sends `MakeAvailable`
@@ -328,10 +331,10 @@ _SIGNED_IN = frozenset({_S.AVAILABLE, _S.RINGING, _S.ON_CALL, _S.WRAP_UP, _S.BRE
 TRANSITIONS: Mapping[type[AgentEvent], frozenset[AgentState]] = MappingProxyType(
     {
         SignIn: frozenset({_S.OFFLINE}),
-        SignOut: frozenset({_S.AVAILABLE, _S.WRAP_UP, _S.BREAK}),
+        SignOut: frozenset({_S.AVAILABLE, _S.RINGING, _S.WRAP_UP, _S.BREAK}),
         ChangeQueues: _SIGNED_IN,
         MakeAvailable: frozenset({_S.BREAK, _S.WRAP_UP}),
-        TakeBreak: frozenset({_S.AVAILABLE, _S.WRAP_UP, _S.BREAK}),
+        TakeBreak: frozenset({_S.AVAILABLE, _S.RINGING, _S.WRAP_UP, _S.BREAK}),
         Offer: frozenset({_S.AVAILABLE}),
         Answer: frozenset({_S.RINGING}),
         NoAnswer: frozenset({_S.RINGING}),

@@ -140,19 +140,36 @@ class CallCenter:
 
     # -- agent commands --------------------------------------------------------------------------
 
-    async def sign_in(self, agent_id: UserId, queue_ids: Iterable[QueueId] | None) -> Agent:
-        self.roster.check_local(agent_id)
-        return await self.command(agent_id, SignIn(self.roster.membership(agent_id, queue_ids)))
-
-    async def change_queues(self, agent_id: UserId, queue_ids: Iterable[QueueId]) -> Agent:
-        self.roster.check_local(agent_id)
+    async def sign_in(
+        self, agent_id: UserId, queue_ids: Iterable[QueueId] | None, changed_by: UserId | None
+    ) -> Agent:
         chosen = self.roster.membership(agent_id, queue_ids)
-        return await self.command(agent_id, ChangeQueues(chosen))
+        return await self.command(agent_id, SignIn(chosen), changed_by)
 
-    async def command(self, agent_id: UserId, event: AgentEvent) -> Agent:
-        """An agent's own (or their supervisor's) change; then serve their queues."""
-        self.roster.check_local(agent_id)
-        after = await self.roster.apply(agent_id, event)
+    async def change_queues(
+        self, agent_id: UserId, queue_ids: Iterable[QueueId], changed_by: UserId | None
+    ) -> Agent:
+        chosen = self.roster.membership(agent_id, queue_ids)
+        return await self.command(agent_id, ChangeQueues(chosen), changed_by)
+
+    async def command(
+        self, agent_id: UserId, event: AgentEvent, changed_by: UserId | None = None
+    ) -> Agent:
+        """A change asked for by the agent or their supervisor; then serve their queues.
+
+        A break or a sign-out while the agent's phone rings withdraws the offer (not counted
+        as a no-answer), so "pause" works whenever the agent is not on a call.
+        """
+        agent = self.roster.check_local(agent_id)
+        ringing = self._calls.get(agent.call_id) if agent.call_id is not None else None
+        after = await self.roster.apply(agent_id, event, changed_by=changed_by)
+        left_offer = agent.state is AgentState.RINGING and after.state is not AgentState.RINGING
+        if left_offer and ringing is not None and agent_id in ringing.ringing:
+            ringing.ringing.pop(agent_id).cancel()
+            self._handler.withdraw_offer(ringing.call_id, agent_id)
+            if not ringing.ringing:
+                ringing.phase = CallPhase.WAITING
+            await self._after_offer_ended(ringing)
         await self._dispatch_for_agents((agent_id,))
         return after
 
@@ -259,10 +276,15 @@ class CallCenter:
         await self.roster.apply(agent_id, NoAnswer(record.queue.max_no_answer))
         if not call.ringing:
             call.phase = CallPhase.WAITING
-            if call.overflow_pending:
-                await self._overflow(call)
-        await self._dispatch_queue(record)
+        await self._after_offer_ended(call)
         await self._dispatch_for_agents((agent_id,))
+
+    async def _after_offer_ended(self, call: CallRecord) -> None:
+        """An offer of `call` is over: overflow it if it was due meanwhile, else offer it on."""
+        if call.phase is CallPhase.WAITING and call.overflow_pending:
+            await self._overflow(call)
+            return
+        await self._dispatch_queue(self._queues[call.queue_id])
 
     async def _withdraw_all(self, call: CallRecord) -> list[UserId]:
         """Stop ringing every agent the call still rings; they are available again."""

@@ -170,24 +170,45 @@ class AcdEngine:
 
     # -- agent commands (phone feature codes, web) ----------------------------------------------
 
-    async def sign_in(self, agent_id: UserId, queue_ids: Iterable[QueueId] | None = None) -> Agent:
-        """Sign in to `queue_ids` (default: every queue the agent is a member of)."""
-        return await self._call(partial(self._center.sign_in, agent_id, queue_ids))
+    async def sign_in(
+        self,
+        agent_id: UserId,
+        queue_ids: Iterable[QueueId] | None = None,
+        *,
+        changed_by: UserId | None = None,
+    ) -> Agent:
+        """Sign in to `queue_ids` (default: every queue the agent is a member of).
 
-    async def change_queues(self, agent_id: UserId, queue_ids: Iterable[QueueId]) -> Agent:
-        return await self._call(partial(self._center.change_queues, agent_id, queue_ids))
+        `changed_by` (here and below) names who asked, the agent or their supervisor, for the
+        event (`AgentStateChanged.changed_by`) and so for the audit; checking that they may
+        is the caller's job (`authorize`), as for every command.
+        """
+        return await self._call(partial(self._center.sign_in, agent_id, queue_ids, changed_by))
 
-    async def sign_out(self, agent_id: UserId) -> Agent:
-        return await self._call(partial(self._center.command, agent_id, SignOut()))
+    async def change_queues(
+        self, agent_id: UserId, queue_ids: Iterable[QueueId], *, changed_by: UserId | None = None
+    ) -> Agent:
+        return await self._call(
+            partial(self._center.change_queues, agent_id, queue_ids, changed_by)
+        )
 
-    async def take_break(self, agent_id: UserId, reason: str) -> Agent:
-        """Go on break for one of the configured reasons (`UnknownBreakReason` otherwise)."""
+    async def sign_out(self, agent_id: UserId, *, changed_by: UserId | None = None) -> Agent:
+        """Sign out (not while on a call; a ringing offer is withdrawn)."""
+        return await self._call(partial(self._center.command, agent_id, SignOut(), changed_by))
+
+    async def take_break(
+        self, agent_id: UserId, reason: str, *, changed_by: UserId | None = None
+    ) -> Agent:
+        """Go on break for one of the configured reasons (`UnknownBreakReason` otherwise);
+        from AVAILABLE, WRAP_UP or RINGING (the offer is withdrawn), not during a call."""
         event = self._break_reasons.take_break(reason)
-        return await self._call(partial(self._center.command, agent_id, event))
+        return await self._call(partial(self._center.command, agent_id, event, changed_by))
 
-    async def make_available(self, agent_id: UserId) -> Agent:
+    async def make_available(self, agent_id: UserId, *, changed_by: UserId | None = None) -> Agent:
         """Back from a break, or end wrap-up early."""
-        return await self._call(partial(self._center.command, agent_id, MakeAvailable()))
+        return await self._call(
+            partial(self._center.command, agent_id, MakeAvailable(), changed_by)
+        )
 
     async def extend_wrap_up(self, agent_id: UserId, seconds: float) -> Agent:
         """Add `seconds` to the current wrap-up (`WrapUpLimitReached` past the limit)."""

@@ -50,6 +50,8 @@ class AgentStateChanged(Event):
     """For AVAILABLE: how long the agent has been idle (for the longest-idle ranking)."""
     calls_taken: int = 0
     missed_offers: int = 0
+    changed_by: UserId | None = None
+    """Who asked for the change (the agent, or a supervisor); None when the ACD made it."""
     node_id: str = ""
 
 

@@ -157,9 +157,11 @@ class Roster:
 
     # -- changing ------------------------------------------------------------------------------
 
-    async def apply(self, agent_id: UserId, event: AgentEvent) -> Agent:
+    async def apply(
+        self, agent_id: UserId, event: AgentEvent, *, changed_by: UserId | None = None
+    ) -> Agent:
         """Run the state machine, then finish a wrap-up that ended, release the claim of a
-        free agent, and publish the change."""
+        free agent, and publish the change (made by `changed_by`, None for the system)."""
         before = self.agent(agent_id)
         now = self._clock.now()
         after = transition(before, event, now)
@@ -173,14 +175,16 @@ class Roster:
             after.break_reason,
             after.queue_ids,
         ):
-            self._bus.publish(self._state_event(before, after, now))
+            self._bus.publish(self._state_event(before, after, now, changed_by))
         return after
 
     def reset_daily_counts(self) -> None:
         for agent_id, agent in self._agents.items():
             self._agents[agent_id] = replace(agent, calls_taken=0)
 
-    def _state_event(self, before: Agent, after: Agent, now: float) -> AgentStateChanged:
+    def _state_event(
+        self, before: Agent, after: Agent, now: float, changed_by: UserId | None
+    ) -> AgentStateChanged:
         return AgentStateChanged(
             at=self._wall_clock(),
             team_id=after.team_id,
@@ -194,6 +198,7 @@ class Roster:
             idle_seconds=max(0.0, now - after.idle_since),
             calls_taken=after.calls_taken,
             missed_offers=after.missed_offers,
+            changed_by=changed_by,
             node_id=self._node_id,
         )
 
