@@ -256,7 +256,7 @@ async def test_overflow_to_another_queue_requeues_and_offers_there(
     events = bus.subscribe()
     await engine.call_arrived(c("c1"), Q1, priority=2)
     await advance(engine, clock, 30)
-    assert owner.take() == [("offer", "c1", B), ("overflow", "c1", Q1)]
+    assert owner.take() == [("overflow", "c1", Q1), ("offer", "c1", B)]
     assert [summary(e) for e in drain(events)] == [
         ("queued", "c1", 1),
         ("overflowed", "c1", "queue", Q2),

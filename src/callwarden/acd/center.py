@@ -346,6 +346,7 @@ class CallCenter:
                 target_user_id=action.user_id,
             )
         )
+        self._handler.overflow_call(call.call_id, call.queue_id, action)
         if action.kind is OverflowKind.QUEUE and action.queue_id is not None:
             waiting = call.waiting
             await self.arrive(
@@ -355,7 +356,6 @@ class CallCenter:
                 waiting.priority,
                 waiting.required_skill,
             )
-        self._handler.overflow_call(call.call_id, call.queue_id, action)
 
     # -- routing ---------------------------------------------------------------------------------
 

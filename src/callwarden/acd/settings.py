@@ -66,6 +66,7 @@ class AcdCallHandler(Protocol):
         ...
 
     def overflow_call(self, call_id: CallId, queue_id: QueueId, action: OverflowAction) -> None:
-        """`call_id` waited `queue_id`'s maximum: carry out `action` (for `OverflowKind.QUEUE`
-        the engine has already queued the call in the target queue)."""
+        """`call_id` waited `queue_id`'s maximum: carry out `action`. For
+        `OverflowKind.QUEUE` the engine queues the call in the target queue right after this
+        (nothing to do but, perhaps, change the announcements)."""
         ...
