@@ -402,5 +402,12 @@ class MediaEngine:
         for endpoint_id in list(self._endpoints):
             await self.close_endpoint(endpoint_id)
         if self._pump is not None:
+            pumped = self._pump.stats()
+            logger.info(
+                "media engine closed: %d RTP packets relayed in C, %d by Python, %d dropped in C",
+                pumped.relayed,
+                pumped.to_python,
+                pumped.dropped,
+            )
             self._pump.close()
             self._pump = None
