@@ -48,7 +48,7 @@ async def verify(caller: ViewAudit, api: Api, body: VerifyRequest) -> VerifyView
 
 
 @router.get("/head", summary="The newest entry's hash, to keep outside the database")
-async def head(caller: ExportAudit, api: Api) -> HeadView | None:
+async def head(caller: ExportAudit, api: Api) -> HeadView:
     return await api.head(caller)
 
 

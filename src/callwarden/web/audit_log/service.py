@@ -64,12 +64,14 @@ class AuditApi:
         )
         return [AuditEntryView.of(entry) for entry in entries]
 
-    async def head(self, caller: Caller) -> HeadView | None:
-        head = await asyncio.to_thread(self._services.audit.log.export_head)
+    async def head(self, caller: Caller) -> HeadView:
+        """The newest entry, which is the record of this export itself."""
         await self._services.audit.record(
             self._event(caller, AuditAction.AUDIT_EXPORT, {"what": "head"})
         )
-        return None if head is None else HeadView.of(head)
+        head = await asyncio.to_thread(self._services.audit.log.export_head)
+        assert head is not None  # the export was just recorded
+        return HeadView.of(head)
 
     async def verify(self, caller: Caller, request: VerifyRequest) -> VerifyView:
         expected = None
