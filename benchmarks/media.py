@@ -7,8 +7,10 @@ the relay forwards and reports loss, one-way delay and the RFC 3550 transit diff
 jitter) per packet. For each N the relay is
 
 * callwarden: ``MediaEngine`` on uvloop in this process (2N endpoints, N bridges, every call a
-  bridge with the normal hearing matrix, i.e. the fast path), or with ``--workers K`` K engine
-  processes sharing the calls (each bridge wholly in one worker);
+  bridge with the normal hearing matrix, i.e. the fast path, relayed by the C pump of
+  ``callwarden.media.fastpath``; "in-C" is the share of packets it relayed without Python), or
+  with ``--workers K`` K engine processes sharing the calls (each bridge wholly in one worker);
+* callwarden-py (``--python-path``): the same engine without its C fast path (pure Python);
 * rtpengine: the Debian daemon in userspace mode, calls set up through its ng control protocol.
 
 It prints, per N, loss, p50/p99 delay and jitter and the relay's CPU (percent of one core), then
@@ -16,6 +18,7 @@ the largest N with loss < 0.1 % and p99 delay and jitter < 10 ms for each relay 
 
 Usage: .venv/bin/python benchmarks/media.py [--calls 100,200,...] [--duration 8] [--workers 1]
                                             [--retries 1] [--no-rtpengine] [--bare] [--tap]
+                                            [--python-path]
 
 "gen-cpu" is the generator's own CPU: on a 2-core machine it needs about as much as the relay,
 so the machine, not the relay, sets the ceiling near 500 calls.
@@ -42,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import uvloop
 
-from callwarden.media.control import MediaConfig, MediaControl
+from callwarden.media.control import EngineStats, MediaConfig, MediaControl
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 
@@ -200,12 +203,28 @@ async def setup_calls(engine: MediaControl, first_stream: int, calls: int, tap: 
     return ports
 
 
+def path_share(before: EngineStats | None, after: EngineStats) -> str:
+    """The share of packets of the window that the C pump relayed (of all it read)."""
+    if before is None:
+        return ""
+    in_c = after.packets_fast_path - before.packets_fast_path
+    total = in_c + after.packets_to_python - before.packets_to_python
+    return f" in-C={100 * in_c / total:.1f}%" if total else ""
+
+
 async def measure_callwarden(
-    binary: Path, calls: int, duration: float, warmup: float, workers: int, tap: bool
+    binary: Path,
+    calls: int,
+    duration: float,
+    warmup: float,
+    workers: int,
+    tap: bool,
+    fast_path: bool = True,
 ) -> Result:
-    config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
+    config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None, fast_path=fast_path)
     if workers == 1:
         async with MediaEngine(config) as engine:
+            first: list[EngineStats] = []
 
             async def destinations() -> list[int]:
                 ports = await setup_calls(engine, 0, calls, tap)
@@ -214,7 +233,11 @@ async def measure_callwarden(
 
             async def window() -> str:
                 stats = await engine.engine_stats()
-                return f"tick-max={stats.tick_work_max_ms:.1f}ms late-ticks={stats.late_ticks}"
+                share = path_share(first[0] if first else None, stats)
+                first.append(stats)
+                return (
+                    f"tick-max={stats.tick_work_max_ms:.1f}ms late-ticks={stats.late_ticks}" + share
+                )
 
             report, cpu, note = await run_generator(
                 binary, 2 * calls, duration, warmup, destinations, time.process_time, window
@@ -225,9 +248,16 @@ async def measure_callwarden(
     # Several engine processes, each owning whole calls and its own slice of the port range.
     async with MediaWorkerPool(config, workers) as pool:
         pids = pool.worker_pids()
+        seen: list[EngineStats] = []
 
         async def pool_destinations() -> list[int]:
             return await setup_calls(pool, 0, calls, tap=False)
+
+        async def pool_window() -> str:
+            stats = await pool.engine_stats()
+            share = path_share(seen[0] if seen else None, stats)
+            seen.append(stats)
+            return f"late-ticks={stats.late_ticks}" + share
 
         report, cpu, note = await run_generator(
             binary,
@@ -236,6 +266,7 @@ async def measure_callwarden(
             warmup,
             pool_destinations,
             lambda: sum(process_cpu_seconds(pid) for pid in pids),
+            pool_window,
         )
     return to_result(calls, report, cpu, note)
 
@@ -458,6 +489,21 @@ async def main(arguments: argparse.Namespace) -> None:
                 ),
             )
         ]
+        if arguments.python_path:
+            relays.append(
+                (
+                    "callwarden-py",
+                    lambda n: measure_callwarden(
+                        binary,
+                        n,
+                        arguments.duration,
+                        arguments.warmup,
+                        arguments.workers,
+                        arguments.tap,
+                        fast_path=False,
+                    ),
+                )
+            )
         if arguments.bare:
             relays.append(
                 (
@@ -511,6 +557,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--tap", action="store_true", help="record every track (null sink)")
     parser.add_argument("--no-rtpengine", action="store_true")
     parser.add_argument("--bare", action="store_true", help="also measure a bare uvloop relay")
+    parser.add_argument(
+        "--python-path",
+        action="store_true",
+        help="also measure callwarden without its C fast path (the pure-Python engine)",
+    )
     parser.add_argument("--rtpengine-threads", type=int, default=1)
     return parser.parse_args()
 

@@ -372,6 +372,36 @@ async def test_switch_between_c_forwarding_and_mixing_is_continuous(
     assert {p.payload for p in heard[25:40]} != {b"\xff" * 160}  # the tone, mixed
 
 
+@needs_extension
+async def test_silence_to_a_fast_path_listener_whose_source_pauses(
+    engine: MediaEngine, clock: FakeClock, phones: list[Phone]
+) -> None:
+    """The mixer's tick sees the activity the pump records: 0.1 s after the caller's last
+    packet the callee gets silence frames, then the caller's packets again, in one numbering."""
+    caller, callee, _ = phones
+    to_a, _, a_id, _ = await start_call(engine, caller, callee)
+    ep_a = engine._endpoints[a_id]
+    start = clock.now
+    heard: list[RtpPacket] = []
+    talking = [*range(0, 10), *range(20, 25)]
+    for period in range(25):
+        clock.now = start + period * 0.02
+        if period in talking:
+            caller.send(rtp(period, b"\x33" * 160), to_a)
+            count = talking.index(period) + 1
+            await eventually(lambda: ep_a.packets_in == count)  # noqa: B023 - awaited here
+        clock.now += 0.005
+        engine.tick()
+        while not callee.received.empty():
+            heard.append(RtpPacket.parse(await callee.next()))
+    assert await where(engine) == (15, 0)
+    payloads = [p.payload[:1] for p in heard]
+    assert payloads == [b"\x33"] * 10 + [b"\xff"] * 6 + [b"\x33"] * 5  # silence from period 14
+    assert all((b.sequence_number - a.sequence_number) & 0xFFFF == 1 for a, b in pairs(heard))
+    steps = [(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in pairs(heard)]
+    assert steps == [160] * 9 + [800] + [160] * 10  # the pause is kept in the timeline
+
+
 def pairs(packets: list[RtpPacket]) -> list[tuple[RtpPacket, RtpPacket]]:
     return list(itertools.pairwise(packets))
 
