@@ -322,3 +322,19 @@ async def test_changing_the_second_factor_needs_the_password_again(env: Env) -> 
         assert (await client.get("/api/v1/sessions")).status_code == 401
     async with env.client() as client:  # and from now on the operator needs the code
         assert (await sign_in(client, "operator")).json()["mfa_complete"] is False
+
+
+async def test_a_browser_on_a_foreign_origin_cannot_sign_in(env: Env) -> None:
+    credentials = {"username": "operator", "password": PASSWORD}
+    async with env.client() as client:
+        foreign = await client.post(
+            "/api/v1/sessions", json=credentials, headers={"origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 403 and foreign.json()["error_id"] == "origin_refused"
+        assert "set-cookie" not in foreign.headers
+        own = await client.post(
+            "/api/v1/sessions", json=credentials, headers={"origin": "https://cc.example.test"}
+        )
+        assert own.status_code == 200
+        scripted = await client.post("/api/v1/sessions", json=credentials)  # no Origin: no browser
+        assert scripted.status_code == 200
