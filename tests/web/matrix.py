@@ -136,7 +136,7 @@ def cases(app: FastAPI) -> Iterator[Case]:
         access = route_access(route)
         if access is None:
             continue
-        methods = sorted(route.methods) if isinstance(route, APIRoute) else ["WEBSOCKET"]
+        methods = sorted(route.methods or ()) if isinstance(route, APIRoute) else ["WEBSOCKET"]
         parameter = _path_parameter(route)
         placements = (
             [Placement.NONE]

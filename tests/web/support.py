@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -265,8 +265,8 @@ class WebSocketSession:
     async def _receive(self) -> dict[str, Any]:
         return await self._incoming.get()
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self._outgoing.put(message)
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        await self._outgoing.put(dict(message))
 
     async def connect(self) -> bool:
         """The handshake: True if accepted, False if refused (closed before accept)."""

@@ -120,7 +120,7 @@ def test_every_route_of_the_application_declares_its_access(env: Env) -> None:
         (route.path, method)
         for route in env.app.routes
         if isinstance(route, GuardedRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
     document = env.app.openapi()
     for path, operations in document["paths"].items():

@@ -95,7 +95,7 @@ def targets(env: Env) -> Iterator[Target]:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         parameter = matrix._path_parameter(route)
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             session = None
             value = None
             if parameter is not None:

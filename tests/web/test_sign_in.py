@@ -26,7 +26,7 @@ async def _enrol(env: Env, client: httpx.AsyncClient, username: str) -> str:
     assert state["mfa_complete"] is False and state["mfa_enrolment_needed"] is True
     enrolment = await client.post("/api/v1/mfa/enroll", json={})
     assert enrolment.status_code == 200, enrolment.text
-    secret = enrolment.json()["secret"]
+    secret = str(enrolment.json()["secret"])
     assert enrolment.json()["provisioning_uri"].startswith("otpauth://totp/")
     done = await finish_mfa(client, "/api/v1/mfa/confirm", env.totp(secret))
     assert done.status_code == 200, done.text
