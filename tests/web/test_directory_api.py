@@ -277,3 +277,19 @@ async def test_hidden_objects_look_exactly_like_missing_ones(env: Env) -> None:
     assert hidden.json()["message"].replace(str(env.user("stranger").id), "N") == (
         missing.json()["message"].replace("999999", "N")
     )
+
+
+async def test_changing_ones_own_password_keeps_the_session_it_came_from(env: Env) -> None:
+    current = env.sign_in_directly("admin")
+    elsewhere = env.sign_in_directly("admin")
+    new_password = "meadow-copper-sailing-6402"
+    async with env.client(current) as client:
+        changed = await client.patch(
+            f"/api/v1/users/{env.user('admin').id}", json={"password": new_password}
+        )
+        assert changed.status_code == 200
+        assert (await client.get("/api/v1/teams")).status_code == 200
+    async with env.client(elsewhere) as client:
+        assert (await client.get("/api/v1/teams")).status_code == 401
+    async with env.client() as client:
+        assert (await sign_in(client, "admin", new_password)).status_code == 200

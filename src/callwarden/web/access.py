@@ -46,7 +46,6 @@ from callwarden.domain.errors import DomainError, Forbidden
 from callwarden.domain.models import User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import (
-    Decision,
     Principal,
     Resource,
     ResourceKind,
@@ -393,10 +392,3 @@ def route_access(route: BaseRoute) -> Access | None:
     """The declaration of a route of the application, or None if it has none."""
     guard = getattr(route, "access_guard", None)
     return guard.access if isinstance(guard, AccessGuard) else None
-
-
-def decision_status(decision: Decision) -> int:
-    """The HTTP status a denial becomes (for tests and docs): 404 or 403; 200 if allowed."""
-    return {Decision.ALLOW: 200, Decision.DENY_NOT_FOUND: 404, Decision.DENY_FORBIDDEN: 403}[
-        decision
-    ]

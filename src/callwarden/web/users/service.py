@@ -31,7 +31,7 @@ from callwarden.domain.policy import list_scope, not_found
 from callwarden.provisioning.document import ProvisioningDocument, UserSpec
 from callwarden.provisioning.state import StoredState
 from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
-from callwarden.security.sessions import SessionEndReason
+from callwarden.security.sessions import SessionEndReason, SessionId
 from callwarden.store.mapping import grants_from_rows, user_from_row
 from callwarden.store.schema import RoleRow, UserRow
 from callwarden.web.access import Caller
@@ -307,7 +307,9 @@ class UserAdmin:
 
         view = await self._write(caller, self._change(caller, AuditAction.USER_UPDATE, build))
         if body.given("password"):
-            await self._end_sessions(caller, view.id, SessionEndReason.PASSWORD_CHANGED)
+            # Changing one's own password keeps the session it was changed from (ASVS V7.4.3).
+            keep = caller.session.id if view.id == caller.user.id else None
+            await self._end_sessions(caller, view.id, SessionEndReason.PASSWORD_CHANGED, keep)
         return view
 
     async def change_role(self, caller: Caller, body: RoleChange) -> UserView:
@@ -355,9 +357,17 @@ class UserAdmin:
             raise
         return view
 
-    async def _end_sessions(self, caller: Caller, user_id: int, reason: SessionEndReason) -> None:
+    async def _end_sessions(
+        self,
+        caller: Caller,
+        user_id: int,
+        reason: SessionEndReason,
+        keep: SessionId | None = None,
+    ) -> None:
         services = self._services
-        ended = await asyncio.to_thread(services.sessions.revoke_all, UserId(user_id), reason)
+        ended = await asyncio.to_thread(
+            services.sessions.revoke_all, UserId(user_id), reason, keep=keep
+        )
         if ended:
             await services.audit.record(
                 AuditEvent(
