@@ -11,7 +11,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The C sources too: an edited media fast path is rebuilt (by pip) before the tests run.
+$(VENV)/.installed: pyproject.toml $(wildcard src/callwarden/media/csrc/*) | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
