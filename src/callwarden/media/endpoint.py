@@ -13,7 +13,10 @@ Symmetric RTP (RFC 4961): we send to the address we receive from. What is accept
 
 The hot path (:meth:`RtpEndpoint.datagram_received`) is one tuple compare, one struct unpack,
 the reception statistics update and a call into the bridge. A malformed packet is counted and
-dropped, never raised.
+dropped, never raised. With the C extension built, the engine's pump reads the RTP socket and
+does the same for the plain case in C (:mod:`callwarden.media.fastpath`); only the rest (a
+packet that may latch, telephone-events, other payload types, mixed or recorded members) comes
+here.
 """
 
 from __future__ import annotations
