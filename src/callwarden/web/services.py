@@ -15,6 +15,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
+from callwarden.bus.in_process import InProcessBus
+from callwarden.bus.protocol import EventBus
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.security.audit import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
 from callwarden.security.clock import Clock
@@ -77,12 +79,18 @@ class WebAudit:
 @dataclass(frozen=True)
 class WebSettings:
     """`allowed_origins`: the exact origins (`https://cc.example.com`) a live WebSocket may be
-    opened from; empty refuses every handshake."""
+    opened from; empty refuses every handshake. `live_queue`: how many events a live connection
+    may fall behind before its oldest are dropped; `live_recheck_seconds`: how often an idle
+    live connection checks that its user's principal (role grants, teams) is unchanged."""
 
     allowed_origins: frozenset[str] = frozenset()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    live_queue: int = 256
+    live_recheck_seconds: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.live_queue < 1 or not self.live_recheck_seconds > 0:
+            raise ValueError("live_queue must be at least 1 and live_recheck_seconds positive")
         object.__setattr__(
             self,
             "allowed_origins",
@@ -97,7 +105,8 @@ async def _no_status() -> NodeStatus:
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
-    `realm` is the SIP realm HA1s are computed for when a user's SIP password is set."""
+    `realm` is the SIP realm HA1s are computed for when a user's SIP password is set; `bus` is
+    the node's event bus (the live WebSocket subscribes to it, sign-in publishes on it)."""
 
     database: Callable[[], Session]
     directory: DirectoryProvider
@@ -113,6 +122,7 @@ class WebServices:
     realm: str
     settings: WebSettings = field(default_factory=WebSettings)
     status: Callable[[], Awaitable[NodeStatus]] = _no_status
+    bus: EventBus = field(default_factory=InProcessBus)
 
 
 SERVICES_STATE_KEY = "services"

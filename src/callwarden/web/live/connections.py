@@ -2,9 +2,10 @@
 
 `SessionService` publishes `SessionsRevoked` from whichever thread ended the sessions (a
 request's worker thread, the sweeper); `LiveConnections.on_revoked` only hands the ids over to
-the event loop, where each connection's `ended` event is set and its handler closes it with
-code 4401 and the reason (`disabled`, `logout`, ...). Events about calls and agents will be
-pushed through `LiveConnection.send` when the ACD issue lands, each filtered by the policy.
+the event loop, where each connection's `ended` event is set and its stream closes it with
+code 4401 and the reason (`disabled`, `logout`, ...). A stream ends its own connection the
+same way when its user's principal changes (4409) or the bus closes (1001).
+`LiveConnections.messages` encodes events once for all connections.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from starlette.websockets import WebSocket
 
 from callwarden.domain.ids import UserId
 from callwarden.security.sessions import SessionId, SessionsRevoked
+from callwarden.web.live.messages import LiveMessages
 
 logger = logging.getLogger(__name__)
+
+CLOSE_SESSION_ENDED = 4401
+"""The session ended (the reason says why): sign in again."""
+CLOSE_PRINCIPAL_CHANGED = 4409
+"""The user's grants or teams changed: reconnect to stream under the new ones."""
+CLOSE_GOING_AWAY = 1001
+"""The node is shutting down (RFC 6455 section 7.4.1)."""
 
 
 @dataclass(eq=False)
@@ -28,18 +37,25 @@ class LiveConnection:
     user_id: UserId
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     end_reason: str = ""
+    end_code: int = CLOSE_SESSION_ENDED
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: str, code: int = CLOSE_SESSION_ENDED) -> None:
+        """Ask the connection's stream to close it with `code` and `reason` (the first ask
+        wins)."""
+        if self.ended.is_set():
+            return
         self.end_reason = reason
+        self.end_code = code
         self.ended.set()
 
 
 class LiveConnections:
     """Connections by session id; lives on the event loop that serves them."""
 
-    def __init__(self) -> None:
+    def __init__(self, messages: LiveMessages | None = None) -> None:
         self._by_session: dict[SessionId, set[LiveConnection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.messages = LiveMessages() if messages is None else messages
 
     def __len__(self) -> int:
         return sum(len(connections) for connections in self._by_session.values())
@@ -86,4 +102,4 @@ class LiveConnections:
     def close_all(self, reason: str = "shutdown") -> None:
         for connections in self._by_session.values():
             for connection in connections:
-                connection.end(reason)
+                connection.end(reason, CLOSE_GOING_AWAY)

@@ -1,25 +1,25 @@
 """`/api/v1/live`: the live WebSocket. The handshake is refused (HTTP 403 to the client) without
 a fully signed-in session cookie or from an origin not in `allowed_origins` (cross-site
-WebSocket hijacking, ASVS V4.4.2); a connection closes (4401, with the reason) as soon as its
-session ends: sign-out, expiry, the user disabled, their role or password changed.
+WebSocket hijacking, ASVS V4.4.2).
 
-For now it greets, answers `{"type": "ping"}` with `{"type": "pong"}` and waits; live events
-arrive with the ACD issue.
+Once accepted, it greets (`{"type": "welcome", "user_id": ...}`) and streams the bus events the
+user may see (`LiveStream`, `live_filter`): what `authorize()` allows them on each event's object,
+and the notices about their own account. It answers `{"type": "ping"}` with `{"type": "pong"}`.
+It closes (4401, with the reason) as soon as its session ends (sign-out, expiry, the user
+disabled, their role or password changed), and (4409, `principal_changed`) when the user's
+grants or teams change. docs/api.md describes the messages.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from callwarden.web.access import (
     API_PREFIX,
-    WEBSOCKET_CLOSE_UNAUTHENTICATED,
     Access,
     AccessKind,
     Caller,
@@ -27,7 +27,8 @@ from callwarden.web.access import (
     established_caller,
 )
 from callwarden.web.live.connections import LiveConnection, LiveConnections
-from callwarden.web.services import app_part
+from callwarden.web.live.stream import LiveStream, live_filter
+from callwarden.web.services import app_part, services_of
 
 logger = logging.getLogger(__name__)
 
@@ -43,43 +44,30 @@ def _caller(websocket: WebSocket) -> Caller:
 
 
 async def live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]) -> None:
+    services = services_of(websocket)
+    settings = services.settings
     hub = app_part(websocket, LiveConnections)
     connection = LiveConnection(websocket, caller.session.id, caller.user.id)
+    # Subscribed before the handshake completes: nothing published from here on is missed.
+    subscription = services.bus.subscribe(
+        live_filter(caller.principal), max_pending=settings.live_queue
+    )
     hub.add(connection)
     try:
         await websocket.accept()
         await websocket.send_json({"type": "welcome", "user_id": caller.user.id})
-        await _serve(connection)
+        stream = LiveStream(
+            connection,
+            subscription,
+            caller.principal,
+            messages=hub.messages,
+            directory=services.directory,
+            recheck_seconds=settings.live_recheck_seconds,
+        )
+        await stream.run()
     finally:
+        subscription.close()
         hub.remove(connection)
-
-
-async def _serve(connection: LiveConnection) -> None:
-    websocket = connection.websocket
-    ended = asyncio.ensure_future(connection.ended.wait())
-    try:
-        while True:
-            receiving = asyncio.ensure_future(websocket.receive_json())
-            done, _ = await asyncio.wait({receiving, ended}, return_when=asyncio.FIRST_COMPLETED)
-            if ended in done:
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await receiving
-                await websocket.close(
-                    code=WEBSOCKET_CLOSE_UNAUTHENTICATED, reason=connection.end_reason
-                )
-                return
-            try:
-                message: Any = receiving.result()
-            except WebSocketDisconnect:
-                return
-            except (ValueError, KeyError):
-                await websocket.send_json({"type": "error", "error_id": "not_json"})
-                continue
-            if isinstance(message, dict) and message.get("type") == "ping":
-                await websocket.send_json({"type": "pong"})
-    finally:
-        ended.cancel()
 
 
 def live_route() -> GuardedWebSocketRoute:

@@ -5,8 +5,9 @@ session rotation); this module turns their outcomes into HTTP answers and audit 
 
 - every sign-in attempt is audited (success, failure with its reason, throttled); the client
   gets one answer for every failure (no user enumeration);
-- a sign-in from a new device or address is audited as `auth.login.new_device` and reported in
-  the response;
+- a sign-in from a new device or address is audited as `auth.login.new_device`, reported in
+  the response and published on the bus (`NewSignInLocation`: the live stream shows it to the
+  user and their supervisors);
 - changes to the second factor need the password again when the session is already fully
   signed in (ASVS V7.5.1), and end the user's other sessions;
 - a wrong or replayed MFA code gets the same answer.
@@ -22,6 +23,7 @@ from starlette.requests import HTTPConnection
 
 from callwarden.domain.errors import Forbidden, InvalidState, JsonValue
 from callwarden.domain.ids import UserId
+from callwarden.security.account_events import NewSignInLocation
 from callwarden.security.audit import AuditAction, AuditActor, AuditEvent, AuditOutcome
 from callwarden.security.login import (
     PUBLIC_FAILURE_MESSAGE,
@@ -129,6 +131,7 @@ class SignIn:
                     "user_agent": outcome.client.user_agent,
                 }
                 await audit.record(self._event(NEW_DEVICE_ACTION, actor, address, novelty))
+                self._publish_new_location(outcome)
             return outcome
         actor = (
             AuditActor.anonymous()
@@ -168,6 +171,23 @@ class SignIn:
             )
         )
         raise self._failure_error(outcome, step)
+
+    def _publish_new_location(self, success: Success) -> None:
+        """Show the new sign-in location live to the user and their supervisors."""
+        services = self._services
+        user = services.directory.snapshot.user(success.user_id)
+        services.bus.publish(
+            NewSignInLocation(
+                at=services.clock.now(),
+                user_id=success.user_id,
+                team_id=None if user is None else user.team_id,
+                username=success.username,
+                address=str(success.client.address),
+                user_agent=success.client.user_agent,
+                new_address=success.new_address,
+                new_device=success.new_device,
+            )
+        )
 
     @staticmethod
     def _failure_error(failure: Failure, step: str) -> Exception:
