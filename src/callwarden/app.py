@@ -1,7 +1,8 @@
 """The composition root: the one place that builds concrete parts and wires them together.
 
-`Node` is a running callwarden node (database, directory, SIP transport, transaction layer,
-media engine, SIP application, CDR writer); `run_node` runs one on uvloop until SIGINT/SIGTERM.
+`Node` is a running callwarden node (database, directory, event bus, SIP transport, transaction
+layer, media engine, SIP application, CDR writer); `run_node` runs one on uvloop until
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from pathlib import Path
 
 import uvicorn
 import uvloop
+from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from callwarden.acd.events import ACD_EVENT_TYPES
+from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
+from callwarden.bus.redis_bus import RedisBus, new_node_id
 from callwarden.config import Settings
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
 from callwarden.security.clock import SystemClock
@@ -59,6 +65,8 @@ logger = logging.getLogger(__name__)
 NONCE_KEY_FILE = "sip-nonce.key"
 MFA_KEY_FILE = "mfa-seeds.key"
 SIGN_IN_SWEEP_SECONDS = 60.0
+NODE_EVENT_TYPES: tuple[type[Event], ...] = (*ACD_EVENT_TYPES, *ACCOUNT_EVENT_TYPES)
+"""Every event a node carries between nodes on a shared bus."""
 
 GC_THRESHOLDS = (5_000, 10, 10)
 """Cyclic GC thresholds for a running node (CPython's defaults are 700, 10, 10).
@@ -115,6 +123,22 @@ def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
     return MediaEngine(config, rng=random.Random(secrets.token_bytes(32)))
 
 
+async def _start_event_bus(settings: Settings) -> tuple[EventBus, Redis | None]:
+    """The in-process bus, or with `redis_url` a RedisBus shared with the other nodes (and the
+    Redis client it uses, for the caller to close after the bus)."""
+    if settings.redis_url is None:
+        return InProcessBus(), None
+    client = Redis.from_url(settings.redis_url)
+    node_id = settings.node_id or new_node_id()
+    bus = RedisBus(client, EventCodec(NODE_EVENT_TYPES), node_id=node_id)
+    try:
+        await bus.start()
+    except BaseException:
+        await client.aclose()
+        raise
+    return bus, client
+
+
 class _EmbeddedHttpServer(uvicorn.Server):
     """uvicorn inside the node's loop: the node, not uvicorn, owns SIGINT and SIGTERM."""
 
@@ -130,6 +154,8 @@ class Node:
         self.settings = settings
         self.database: Database | None = None
         self.directory: UserDirectory | None = None
+        self.bus: EventBus | None = None
+        self._redis: Redis | None = None
         self.media: MediaEngine | MediaWorkerPool | None = None
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
@@ -148,6 +174,7 @@ class Node:
         self.database = Database(url)
         self.directory = UserDirectory(self.database.sessions)
         await asyncio.to_thread(self.directory.reload)
+        self.bus, self._redis = await _start_event_bus(settings)
         web_services = await asyncio.to_thread(self._web_services)
         self.cdr_writer = CdrWriter(self.database.sessions)
         self.cdr_writer.start()
@@ -211,7 +238,7 @@ class Node:
 
     def _web_services(self) -> WebServices:
         """Sign-in, sessions, MFA and the audit log over the node's database, for the API."""
-        assert self.database is not None and self.directory is not None
+        assert self.database is not None and self.directory is not None and self.bus is not None
         settings = self.settings
         factory = self.database.sessions
         clock = SystemClock()
@@ -249,6 +276,7 @@ class Node:
             realm=settings.realm,
             settings=WebSettings(allowed_origins=frozenset(settings.allowed_origins)),
             status=self.status,
+            bus=self.bus,
         )
 
     async def _start_http(self, services: WebServices) -> None:
@@ -280,6 +308,10 @@ class Node:
             self._sweep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweep_task
+        if self.bus is not None:
+            await self.bus.close()
+        if self._redis is not None:
+            await self._redis.aclose()
         if self.audit_writer is not None:
             await self.audit_writer.close()
         if self.application is not None:

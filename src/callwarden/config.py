@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "CALLWARDEN_"
+_NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class ConfigError(Exception):
@@ -40,6 +42,12 @@ class Settings(BaseModel):
     max_calls_per_user: int = Field(default=4, ge=1)
     auth_failures_before_throttle: int = Field(default=5, ge=1)
     media_workers: int = Field(default=0, ge=0, le=64)
+    redis_url: str | None = None
+    """Redis (`redis://127.0.0.1:6379/0`) carrying the event bus between nodes; unset, the node
+    uses the in-process bus."""
+    node_id: str | None = None
+    """This node's name on a shared bus (unique among the nodes); unset, a random one per
+    process."""
     allowed_origins: tuple[str, ...] = ()
     """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
     WebSocket may be opened from, and the only ones a browser may sign in from."""
@@ -67,6 +75,26 @@ class Settings(BaseModel):
             scheme, separator, rest = origin.partition("://")
             if scheme not in ("http", "https") or not separator or not rest or "/" in rest:
                 raise ValueError(f"{origin!r} is not an origin like https://cc.example.com")
+        return value
+
+    @field_validator("redis_url", "node_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`CALLWARDEN_REDIS_URL=` (empty) means unset."""
+        return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _is_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and value.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("node_id")
+    @classmethod
+    def _is_node_id(cls, value: str | None) -> str | None:
+        if value is not None and not _NODE_ID.fullmatch(value):
+            raise ValueError("must be 1 to 64 letters, digits, '.', '_' or '-'")
         return value
 
     @field_validator("log_level")
