@@ -1,4 +1,4 @@
-"""The `callwarden` command: serve, demo, provision, audit."""
+"""The `callwarden` command: serve, demo (a node plus the traffic simulator), provision, audit."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callwarden.config import ConfigError, Settings, load_settings, parse_port_range
+
+if TYPE_CHECKING:
+    from callwarden.simulator import SimulatorSettings
 
 logger = logging.getLogger("callwarden")
 
@@ -53,13 +55,30 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a node")
     _add_node_flags(serve)
-    demo = commands.add_parser("demo", help="provision the demo center, then run a node")
+    demo = commands.add_parser(
+        "demo", help="provision the demo center, run a node and the traffic simulator"
+    )
     _add_node_flags(demo)
+    _add_demo_flags(demo)
     provision = commands.add_parser("provision", help="apply a provisioning file")
     provision.add_argument("file", type=Path)
     _add_node_flags(provision)
     _add_audit_commands(commands)
     return parser
+
+
+def _add_demo_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-simulator", action="store_true", help="run the node alone")
+    parser.add_argument(
+        "--calls-per-minute", type=float, default=10.0, help="new simulated calls a minute"
+    )
+    parser.add_argument("--talk-seconds", default="20-90", help="simulated talk time LOW-HIGH")
+    parser.add_argument(
+        "--simulator-port",
+        type=int,
+        default=5090,
+        help="SIP port simulated customers call from (the demo-carrier trunk)",
+    )
 
 
 def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,6 +131,60 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Provision the demo center (its trunk at the simulator's address), then run the node and
+    the traffic simulator in one event loop."""
+    from callwarden.simulator import DEMO_OPERATORS, SecondsRange, SimulatorSettings
+    from callwarden.simulator.demo import demo_center, operator_accounts, simulator_host
+    from callwarden.simulator.settings import SimulatorConfigError
+
+    host = simulator_host(settings.bind)
+    try:
+        text = demo_center(host, arguments.simulator_port)
+        simulation = SimulatorSettings(
+            node_host=host,
+            node_port=settings.sip_port,
+            operators=operator_accounts(text, DEMO_OPERATORS),
+            host=host,
+            trunk_port=arguments.simulator_port,
+            realm=settings.realm,
+            calls_per_minute=arguments.calls_per_minute,
+            talk_seconds=SecondsRange.parse(arguments.talk_seconds, "--talk-seconds"),
+        )
+    except SimulatorConfigError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "demo-center.yaml"
+    path.write_text(text, encoding="utf-8")
+    _provision(settings, path)
+    if arguments.no_simulator:
+        return _serve(settings)
+    import uvloop
+
+    uvloop.run(_run_demo(settings, simulation))
+    return 0
+
+
+async def _run_demo(settings: Settings, simulation: SimulatorSettings) -> None:
+    from callwarden.app import serve
+    from callwarden.simulator import Simulator
+
+    simulator = Simulator(simulation)
+    try:
+        await simulator.start()  # its phones retry until the node below listens
+    except OSError as error:
+        await simulator.close()
+        raise ConfigError(
+            f"simulator: cannot listen on {simulation.host}:{simulation.trunk_port}"
+            f" ({error.strerror}): pick another --simulator-port or use --no-simulator"
+        ) from error
+    try:
+        await serve(settings)
+    finally:
+        await simulator.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
@@ -128,9 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "provision":
             return _provision(settings, arguments.file)
         if arguments.command == "demo":
-            demo_file = resources.files("callwarden") / "demo_center.yaml"
-            with resources.as_file(demo_file) as path:
-                _provision(settings, path)
+            return _demo(settings, arguments)
         return _serve(settings)
     except (ConfigError, ProvisioningError) as error:
         sys.stderr.write(f"callwarden: {error}\n")
