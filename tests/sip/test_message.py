@@ -353,6 +353,18 @@ def test_property_cache_follows_header_changes() -> None:
     assert copy != message.headers
 
 
+def test_released_parsed_values_are_parsed_again_on_demand() -> None:
+    message = parse_message(INVITE)
+    before = (message.from_, message.to, message.cseq, message.top_via, message.contacts)
+    wire = bytes(message)
+    message.release_parsed()
+    assert bytes(message) == wire
+    after = (message.from_, message.to, message.cseq, message.top_via, message.contacts)
+    assert after == before
+    assert after[0] is not before[0]  # parsed afresh: the cached objects were let go
+    assert message.headers.get_all("Via") == [str(via) for via in message.vias]
+
+
 def test_build_request_from_scratch() -> None:
     request = SipRequest(
         "BYE",

@@ -543,6 +543,21 @@ def test_invite_server_over_tcp_no_timer_g_and_ack_terminates_at_once():
     assert tx.state is InviteServerState.TERMINATED
 
 
+@pytest.mark.parametrize(("method", "status"), [("INVITE", 200), ("INVITE", 486), ("BYE", 200)])
+def test_a_lingering_server_transaction_keeps_its_messages_unparsed(method: str, status: int):
+    """After the final response only bytes are resent and keys matched (up to 64*T1): the
+    parsed header values are let go, and come back on demand."""
+    stack = Stack()
+    stack.receive(request(method, to_tag=None if method == "INVITE" else "uas1"))
+    _, tx = stack.user.requests[0]
+    parsed = tx.request.from_
+    tx.respond_with(status, to_tag="uas1")
+    assert tx.request.from_ == parsed
+    assert tx.request.from_ is not parsed
+    stack.receive(request(method, to_tag=None if method == "INVITE" else "uas1"))
+    assert len(stack.user.requests) == 1  # the retransmission is still matched and absorbed
+
+
 def test_invite_server_accepted_state_rfc_6026():
     stack = Stack()
     stack.receive(request("INVITE"))

@@ -274,6 +274,8 @@ class InviteClientTransaction(ClientTransaction):
             elif state is not _IC.ACCEPTED:
                 return
             self._on_response(response)
+            # Until Timer M only 2xx retransmissions pass through: the parsed INVITE can go.
+            self.request.release_parsed()
         elif state is _IC.CALLING or state is _IC.PROCEEDING:
             self._transition(_IC.COMPLETED)
             self._cancel_timers()
@@ -287,6 +289,8 @@ class InviteClientTransaction(ClientTransaction):
             if self.reliable and self.state is _IC.COMPLETED:
                 self._transition(_IC.TERMINATED)
                 self._let_go()
+            else:
+                self.request.release_parsed()
         elif state is _IC.COMPLETED and self._ack_data is not None:
             self._send(self._ack_data)
 
@@ -407,3 +411,5 @@ class NonInviteClientTransaction(ClientTransaction):
         if self.reliable and self.state is _NC.COMPLETED:
             self._transition(_NC.TERMINATED)
             self._let_go()
+        else:
+            self.request.release_parsed()

@@ -373,6 +373,14 @@ class Headers:
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"
 
+    def release_parsed(self) -> None:
+        """Forget the parsed values and the lookup index; the next read rebuilds what it needs.
+
+        For messages kept only to be matched or sent again (a transaction lingering for Timer
+        J, L or M): the raw entries stay, the dozens of small objects parsed from them go."""
+        self._cache = {}
+        self._index = None
+
     def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
         """``build(self)``, computed once per slot until the headers change."""
         value = self._cache.get(slot, _MISSING)

@@ -38,6 +38,7 @@ class InviteServerUsage:
     """
 
     __slots__ = (
+        "_cseq",
         "_deadline",
         "_interval",
         "_layer",
@@ -66,10 +67,11 @@ class InviteServerUsage:
         self._timer: TimerHandle | None = None
         self._interval = layer.timers.t1
         self._deadline = 0.0
+        self._cseq = server_tx.request.cseq.number
 
     @property
     def cseq(self) -> int:
-        return self.server_tx.request.cseq.number
+        return self._cseq
 
     def answer(self, response: SipResponse) -> None:
         """Send ``response`` (a 2xx) and start its retransmission timer."""
@@ -233,5 +235,6 @@ class InviteClientUsage:
             ack = dialog.create_ack(self.invite)
             self._acks[tag] = ack
         self._layer.send_stateless(ack, dialog.next_hop(self.destination.transport))
+        ack.release_parsed()  # kept only to be sent again, until the transaction's Timer M
         if first:
             self.on_response(response, dialog)

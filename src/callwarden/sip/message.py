@@ -174,6 +174,11 @@ class _MessageFields:
         """Expires (RFC 3261 20.19) in seconds; None when absent."""
         return self.headers.cached("expires", _expires)
 
+    def release_parsed(self) -> None:
+        """Drop the parsed header values (see :meth:`Headers.release_parsed`); nothing changes
+        but the memory held until they are read again."""
+        self.headers.release_parsed()
+
     def _serialize(self, start_line: str) -> bytes:
         lines = [start_line]
         length_written = False

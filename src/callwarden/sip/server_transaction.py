@@ -120,6 +120,13 @@ class ServerTransaction:
     def _send(self, data: bytes) -> None:
         self._ctx.sender.send_bytes(data, self.destination, self._on_transport_error)
 
+    def _linger(self) -> None:
+        """The final response is out: from here on the transaction resends bytes and matches
+        keys until its timer ends it (up to 64*T1), so its messages drop their parsed forms."""
+        self.request.release_parsed()
+        if self.last_response is not None:
+            self.last_response.release_parsed()
+
     def _cancel_timers(self) -> None:
         if self._retransmit_timer is not None:
             self._retransmit_timer.cancel()
@@ -221,6 +228,7 @@ class InviteServerTransaction(ServerTransaction):
                     self._ctx.timers.timeout, self._on_timer_l
                 )
                 self._send(data)
+                self._linger()
             else:
                 self._transition(_IS.COMPLETED)
                 self._final_data = data
@@ -229,6 +237,7 @@ class InviteServerTransaction(ServerTransaction):
                     self._retransmit_timer = clock.call_later(self._interval, self._on_timer_g)
                 self._timeout_timer = clock.call_later(self._ctx.timers.timeout, self._on_timer_h)
                 self._send(data)
+                self._linger()
         elif state is _IS.ACCEPTED and 200 <= status < 300:
             self.last_response = response
             self._final_data = bytes(response)
@@ -358,6 +367,7 @@ class NonInviteServerTransaction(ServerTransaction):
             self._timeout_timer = self._ctx.clock.call_later(
                 self._ctx.timers.timeout, self._on_timer_j
             )
+            self._linger()
 
     def receive_retransmission(self) -> None:
         """A retransmitted request (RFC 3261 17.2.2): resend the last response, if any."""

@@ -125,6 +125,11 @@ class TransactionLayer:
         self._clients: dict[ClientKey, InviteClientTransaction | NonInviteClientTransaction] = {}
         self._servers: dict[ServerKey, ServerTransaction] = {}
         self._per_source: dict[str, int] = {}
+        # Bound once: each transaction keeps these for up to 64*T1, a bound method apiece
+        # would be one more object per transaction for the garbage collector to walk.
+        self._release_server = self._release
+        self._release_client_key = self._release_client
+        self._spawn = self._spawn_cancel
 
     @property
     def timers(self) -> TimerSettings:
@@ -177,12 +182,12 @@ class TransactionLayer:
                 destination,
                 key,
                 on_response,
-                self._release_client,
-                self._spawn_cancel,
+                self._release_client_key,
+                self._spawn,
             )
         else:
             tx = NonInviteClientTransaction(
-                self._ctx, request, destination, key, on_response, self._release_client
+                self._ctx, request, destination, key, on_response, self._release_client_key
             )
         self._clients[key] = tx
         tx.start()
@@ -278,12 +283,16 @@ class TransactionLayer:
             return
         self._per_source[host] = count + 1
         if method == "INVITE":
-            invite_tx = InviteServerTransaction(self._ctx, request, source, key, self._release)
+            invite_tx = InviteServerTransaction(
+                self._ctx, request, source, key, self._release_server
+            )
             self._servers[key] = invite_tx
             invite_tx.start()
             self.user.on_request(request, invite_tx)
             return
-        server_tx = NonInviteServerTransaction(self._ctx, request, source, key, self._release)
+        server_tx = NonInviteServerTransaction(
+            self._ctx, request, source, key, self._release_server
+        )
         self._servers[key] = server_tx
         if method == "CANCEL":
             self._on_cancel(server_tx, key)

@@ -646,7 +646,7 @@ class Call:
         legs = tuple(
             CdrLeg(
                 role=leg.role,
-                sip_call_id=leg.dialog.call_id if leg.dialog else self.invite.call_id,
+                sip_call_id=leg.dialog.call_id if leg.dialog else self.call_id,
                 uri=leg.uri[:500],
                 started_at=leg.started_at,
                 answered_at=leg.answered_at,
