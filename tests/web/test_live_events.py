@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bus.redis_support import connected_client, random_prefix
+from bus.redis_support import connected_client, random_prefix, redis_url
 from callwarden.acd.agent import AgentState
 from callwarden.acd.events import AgentStateChanged
-from callwarden.app import NODE_EVENT_TYPES
+from callwarden.app import NODE_EVENT_TYPES, _start_event_bus
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.redis_bus import RedisBus
+from callwarden.config import ConfigError, Settings, load_settings
 from callwarden.domain.ids import CallId, QueueId, TeamId, UserId
 from callwarden.domain.permissions import Grant, Permission, Scope
 from callwarden.domain.policy import Principal, ResourceKind
@@ -520,3 +521,48 @@ def test_a_message_carries_every_field_as_json_and_is_encoded_once() -> None:
         "changed_by": None,
         "node_id": "",
     }
+
+
+# -- composition --------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_the_node_builds_an_in_process_bus_unless_redis_url_is_set() -> None:
+    alone, no_client = await _start_event_bus(Settings())
+    assert isinstance(alone, InProcessBus) and no_client is None
+    settings = load_settings(
+        environ={"CALLWARDEN_REDIS_URL": redis_url(), "CALLWARDEN_NODE_ID": "live-test-node"}
+    )
+    shared, client = await _start_event_bus(settings)
+    assert client is not None
+    try:
+        assert isinstance(shared, RedisBus) and shared.node_id == "live-test-node"
+        assert shared.subscriber_count == 0  # started: subscribed on the server
+    finally:
+        await shared.close()
+        await client.aclose()
+    unnamed, client = await _start_event_bus(Settings(redis_url=redis_url()))
+    assert client is not None
+    try:
+        assert isinstance(unnamed, RedisBus) and unnamed.node_id.startswith("node-")
+    finally:
+        await unnamed.close()
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("CALLWARDEN_REDIS_URL", "http://127.0.0.1:6379", "redis_url: Value error, must be a"),
+        ("CALLWARDEN_NODE_ID", "node one", "node_id: Value error, must be 1 to 64"),
+        ("CALLWARDEN_NODE_ID", "n" * 65, "node_id: Value error, must be 1 to 64"),
+    ],
+)
+def test_bus_settings_are_checked(variable: str, value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(environ={variable: value})
+
+
+def test_an_empty_redis_url_means_the_in_process_bus() -> None:
+    settings = load_settings(environ={"CALLWARDEN_REDIS_URL": "", "CALLWARDEN_NODE_ID": ""})
+    assert (settings.redis_url, settings.node_id) == (None, None)
