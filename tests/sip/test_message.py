@@ -353,6 +353,25 @@ def test_property_cache_follows_header_changes() -> None:
     assert copy != message.headers
 
 
+def test_a_header_change_drops_only_what_was_parsed_from_that_header() -> None:
+    message = parse_message(INVITE)
+    parsed_from, parsed_to, parsed_cseq = message.from_, message.to, message.cseq
+    message.headers.prepend("Via", "SIP/2.0/UDP proxy.example.com;branch=z9hG4bK-p")
+    message.headers.add("X-Extra", "1")
+    assert message.top_via.branch == "z9hG4bK-p"
+    assert (message.from_, message.to, message.cseq) == (parsed_from, parsed_to, parsed_cseq)
+    assert message.from_ is parsed_from and message.to is parsed_to
+    message.headers.set("To", "<sip:carol@example.com>;tag=9")
+    assert message.to.tag == "9"
+    assert message.from_ is parsed_from
+    assert message.headers.get_all("Via")[0] == "SIP/2.0/UDP proxy.example.com;branch=z9hG4bK-p"
+    assert message.headers.remove_first("Via") == "SIP/2.0/UDP proxy.example.com;branch=z9hG4bK-p"
+    assert message.headers.get_all("X-Extra") == ["1"]
+    message.headers.remove("X-Extra")
+    assert "X-Extra" not in message.headers
+    assert message.top_via.branch == "z9hG4bK-1"
+
+
 def test_released_parsed_values_are_parsed_again_on_demand() -> None:
     message = parse_message(INVITE)
     before = (message.from_, message.to, message.cseq, message.top_via, message.contacts)

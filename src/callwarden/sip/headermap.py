@@ -5,7 +5,7 @@ their canonical spelling. Header fields whose grammar is a comma-separated list 
 into one entry per value, respecting quotes and '<>'; the others (Authorization, WWW-Authenticate,
 Date, unknown extension headers...) are kept whole because their values may contain commas.
 Values stay raw text: structured parsing happens lazily in the message properties, whose results
-are cached here and dropped on any mutation.
+are cached here per header field and dropped when that header field changes.
 """
 
 from __future__ import annotations
@@ -256,9 +256,17 @@ class Headers:
         self._index = None
         self._unsplit = False
 
-    def _changed(self) -> None:
-        self._cache.clear()
-        self._index = None
+    def _changed(self, key: str, values: list[str] | None) -> None:
+        """Header ``key`` now has ``values`` (None: none left): drop what was parsed from it and
+        keep the lookup index current. Index lists are replaced, never changed in place, since
+        :meth:`values_of` hands them out."""
+        self._cache.pop(key, None)
+        index = self._index
+        if index is not None:
+            if values:
+                index[key] = values
+            else:
+                index.pop(key, None)
 
     def values_of(self, key: str) -> Sequence[str]:
         """The values under a lookup key (lower-case full name) - the internal list itself, for
@@ -305,13 +313,15 @@ class Headers:
                 break
         else:
             entries.extend(new)
-        self._changed()
+        self._changed(key, values)
 
     def add(self, name: str, value: str) -> None:
         """Append ``value`` after every existing header field."""
         key, spelling, values = self._values(name, value)
         self.entries().extend((key, spelling, item) for item in values)
-        self._changed()
+        if self._index is not None:
+            values = [*self._index.get(key, ()), *values]
+        self._changed(key, values)
 
     def prepend(self, name: str, value: str) -> None:
         """Insert ``value`` before the first value of ``name`` (at the top when there is none),
@@ -320,13 +330,15 @@ class Headers:
         entries = self.entries()
         index = next((i for i, entry in enumerate(entries) if entry[0] == key), 0)
         entries[index:index] = [(key, spelling, item) for item in values]
-        self._changed()
+        if self._index is not None:
+            values = [*values, *self._index.get(key, ())]
+        self._changed(key, values)
 
     def remove(self, name: str) -> None:
         """Remove every value of ``name`` (no error when absent)."""
         key = canonical_name(name)[0]
         self._entries = [entry for entry in self.entries() if entry[0] != key]
-        self._changed()
+        self._changed(key, None)
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (a proxy popping its Route or a UAC
@@ -336,7 +348,8 @@ class Headers:
         for index, entry in enumerate(entries):
             if entry[0] == key:
                 del entries[index]
-                self._changed()
+                rest = self._index.get(key, ()) if self._index is not None else ()
+                self._changed(key, list(rest[1:]))
                 return entry[2]
         return None
 
@@ -381,11 +394,12 @@ class Headers:
         self._cache = {}
         self._index = None
 
-    def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
-        """``build(self)``, computed once per slot until the headers change."""
-        value = self._cache.get(slot, _MISSING)
+    def cached(self, key: str, build: Callable[[Headers], _T]) -> _T:
+        """``build(self)``, computed once until header field ``key`` changes (``key`` is the
+        lookup key of the one header field ``build`` reads, e.g. ``"via"``)."""
+        value = self._cache.get(key, _MISSING)
         if value is _MISSING:
-            value = self._cache[slot] = build(self)
+            value = self._cache[key] = build(self)
         return cast(_T, value)
 
     def entries(self) -> list[tuple[str, str, str]]:

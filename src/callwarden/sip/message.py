@@ -120,7 +120,7 @@ class _MessageFields:
     @property
     def call_id(self) -> str:
         """Call-ID (RFC 3261 20.8)."""
-        return self.headers.cached("call_id", _call_id)
+        return self.headers.cached("call-id", _call_id)
 
     @property
     def cseq(self) -> CSeq:
@@ -140,34 +140,34 @@ class _MessageFields:
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (RFC 3261 20.42)."""
-        return list(self.headers.cached("vias", _vias))
+        return list(self.headers.cached("via", _vias))
 
     @property
     def top_via(self) -> Via:
         """The topmost Via."""
-        return self.headers.cached("vias", _vias)[0]
+        return self.headers.cached("via", _vias)[0]
 
     @property
     def contacts(self) -> list[NameAddress]:
         """Contact values (RFC 3261 20.10); empty when absent or for the wildcard ``*``."""
-        contacts = self.headers.cached("contacts", _contacts)
+        contacts = self.headers.cached("contact", _contacts)
         return [] if contacts is None else list(contacts)
 
     @property
     def is_wildcard_contact(self) -> bool:
         """True for ``Contact: *`` (RFC 3261 10.2.2: remove all bindings)."""
-        return self.headers.cached("contacts", _contacts) is None
+        return self.headers.cached("contact", _contacts) is None
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards (RFC 3261 20.22), 0-255; None when absent."""
-        return self.headers.cached("max_forwards", _max_forwards)
+        return self.headers.cached("max-forwards", _max_forwards)
 
     @property
     def content_type(self) -> str | None:
         """The media type of Content-Type (RFC 3261 20.15), lower-cased, without parameters
         (``application/sdp``); None when absent. Raw value: ``headers.get("Content-Type")``."""
-        return self.headers.cached("content_type", _content_type)
+        return self.headers.cached("content-type", _content_type)
 
     @property
     def expires(self) -> int | None:
@@ -416,12 +416,12 @@ def _check_mandatory(message: SipMessage) -> None:
     if isinstance(message, SipRequest):
         if cseq.method != message.method:
             raise SipParseError("CSeq method does not match the request method")
-        headers.cached("max_forwards", _max_forwards)
-    headers.cached("vias", _vias)
-    headers.cached("call_id", _call_id)
+        headers.cached("max-forwards", _max_forwards)
+    headers.cached("via", _vias)
+    headers.cached("call-id", _call_id)
     headers.cached("from", _from)
     headers.cached("to", _to)
-    headers.cached("contacts", _contacts)
+    headers.cached("contact", _contacts)
 
 
 def make_response(
