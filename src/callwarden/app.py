@@ -17,6 +17,7 @@ import secrets
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -24,9 +25,12 @@ import uvloop
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import ACD_EVENT_TYPES
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
+from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
 from callwarden.bus.redis_bus import RedisBus, new_node_id
+from callwarden.bus.redis_claims import RedisAgentClaims
 from callwarden.config import Settings
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
@@ -52,6 +56,7 @@ from callwarden.sip.transport import SipTransport, TransportConfig
 from callwarden.store.database import Database
 from callwarden.store.directory import UserDirectory
 from callwarden.store.migrations import upgrade
+from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_writer import CdrWriter
 from callwarden.telephony.registrar import Registrar
@@ -160,6 +165,8 @@ class Node:
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
         self.application: SipApplication | None = None
+        self.queue_calls: QueueCalls | None = None
+        self.acd: AcdEngine | None = None
         self.cdr_writer: CdrWriter | None = None
         self.http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -197,15 +204,24 @@ class Node:
             per_address=FailureThrottle(clock, ThrottleSettings(threshold=threshold * 10)),
         )
         directory = self.directory
+        registrar = Registrar(clock)
+        self.queue_calls = QueueCalls(
+            registrar=registrar,
+            directory=lambda: directory.snapshot,
+            sdp_address=settings.sdp_address,
+            auto_sign_in=settings.acd_auto_sign_in,
+        )
         self.application = SipApplication(
             settings=ApplicationSettings(sdp_address=settings.sdp_address),
             transport=self.transport,
             media=self.media,
-            registrar=Registrar(clock),
+            registrar=registrar,
             guard=guard,
             directory=lambda: directory.snapshot,
             write_cdr=self.cdr_writer.submit,
+            queues=self.queue_calls,
         )
+        await self._start_acd(clock)
         # Finished transactions linger 32 s (Timers J, K over UDP): a trunk at 300 calls/s
         # holds ~20,000 of them, so the per-source bound sits well above that.
         self.layer = TransactionLayer(
@@ -226,6 +242,28 @@ class Node:
             settings.rtp_port_high,
             settings.data_dir,
         )
+
+    async def _start_acd(self, clock: LoopClock) -> None:
+        """The ACD over the node's bus, with agent claims in Redis when the bus is there."""
+        assert self.directory is not None and self.bus is not None
+        assert self.queue_calls is not None
+        claims: AgentClaims = (
+            InProcessAgentClaims(clock.now)
+            if self._redis is None
+            else RedisAgentClaims(self._redis)
+        )
+        node_id = self.bus.node_id if isinstance(self.bus, RedisBus) else "local"
+        self.acd = AcdEngine(
+            directory=self.directory.snapshot,
+            bus=self.bus,
+            claims=claims,
+            calls=self.queue_calls,
+            clock=clock,
+            wall_clock=lambda: datetime.now(UTC),
+            node_id=node_id,
+        )
+        self.queue_calls.bind(self.acd)
+        await self.acd.start()
 
     async def status(self) -> NodeStatus:
         assert self.application is not None and self.media is not None
@@ -311,14 +349,19 @@ class Node:
             self._sweep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweep_task
+        # Calls end (and tell the ACD) before the ACD, the ACD before its bus and Redis.
+        if self.application is not None:
+            await self.application.close()
+        if self.queue_calls is not None:
+            await self.queue_calls.close()
+        if self.acd is not None:
+            await self.acd.close()
         if self.bus is not None:
             await self.bus.close()
         if self._redis is not None:
             await self._redis.aclose()
         if self.audit_writer is not None:
             await self.audit_writer.close()
-        if self.application is not None:
-            await self.application.close()
         if self.transport is not None:
             await self.transport.close()
         if self.media is not None:

@@ -48,6 +48,9 @@ class Settings(BaseModel):
     node_id: str | None = None
     """This node's name on a shared bus (unique among the nodes); unset, a random one per
     process."""
+    acd_auto_sign_in: bool = False
+    """Sign a queue member in to all their queues (available) when a phone of theirs registers
+    while they are offline: for the demo and tests; operators otherwise sign in themselves."""
     allowed_origins: tuple[str, ...] = ()
     """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
     WebSocket may be opened from, and the only ones a browser may sign in from."""

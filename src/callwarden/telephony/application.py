@@ -27,8 +27,10 @@ from callwarden.sip.transport import SipTransport
 from callwarden.sip.tx_keys import new_tag
 from callwarden.sip.uri import SipUri
 from callwarden.sip.validation import check_request
+from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.call import Call, Hangup, InboundCancel, InDialogRequest, Leg
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
+from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.dialplan import (
     Rejected,
     Route,
@@ -75,6 +77,7 @@ class SipApplication:
         directory: Callable[[], DirectorySnapshot],
         write_cdr: Callable[[NewCdr], None],
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        queues: QueueCalls | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -84,14 +87,15 @@ class SipApplication:
         self._directory = directory
         self._write_cdr = write_cdr
         self._wall_clock = wall_clock
+        self._queues = queues
         self.sdp_address = settings.sdp_address
         self.ring_timeout = settings.ring_timeout
         self.user_agent = settings.user_agent
         self._layer: TransactionLayer | None = None
         self._dialogs = DialogTable()
-        self._owners: dict[DialogId, tuple[Call, Leg]] = {}
-        self._calls_by_tx: dict[int, Call] = {}
-        self._tasks: dict[Call, asyncio.Task[None]] = {}
+        self._owners: dict[DialogId, tuple[CallTask, Leg]] = {}
+        self._calls_by_tx: dict[int, CallTask] = {}
+        self._tasks: dict[CallTask, asyncio.Task[None]] = {}
         self._unsubscribe = media.subscribe(self._on_media_event)
 
     def bind(self, layer: TransactionLayer) -> None:
@@ -183,9 +187,11 @@ class SipApplication:
             server_tx.respond(identity.response)
             return
         assert isinstance(identity, FromUser)
-        server_tx.respond(
-            self.registrar.register(request, server_tx.source, identity.user.username)
-        )
+        response = self.registrar.register(request, server_tx.source, identity.user.username)
+        server_tx.respond(response)
+        registered = response.status == 200 and self.registrar.bindings(identity.user.username)
+        if self._queues is not None and registered:
+            self._queues.phone_registered(identity.user)
 
     # ---- INVITE -------------------------------------------------------------------------------
 
@@ -220,8 +226,14 @@ class SipApplication:
                 route.reason,
             )
             raise SipError(route.reason, route.status, route.reason)
-        targets = self._targets(route, caller)
-        call = Call(self, server_tx, caller, targets, on_finished=self._on_call_finished)
+        call: CallTask
+        if isinstance(route, ToQueue) and self._queues is not None:
+            call = self._queues.start_call(
+                self, server_tx, caller, route.queue, on_finished=self._on_call_finished
+            )
+        else:
+            targets = self._targets(route, caller)
+            call = Call(self, server_tx, caller, targets, on_finished=self._on_call_finished)
         self._calls_by_tx[id(server_tx)] = call
         task = asyncio.get_running_loop().create_task(call.run(), name=f"call {call.call_id}")
         self._tasks[call] = task
@@ -313,7 +325,7 @@ class SipApplication:
         assert isinstance(route, ToQueue)
         raise SipError(f"queue {route.queue.name} is not served yet", 480)
 
-    def _on_call_finished(self, call: Call) -> None:
+    def _on_call_finished(self, call: CallTask) -> None:
         self._tasks.pop(call, None)
         self._calls_by_tx.pop(id(call.invite_tx), None)
 
@@ -334,7 +346,7 @@ class SipApplication:
     def send_bye(self, request: SipRequest, destination: Destination) -> None:
         self.layer.send_request(request, destination, lambda _response: None)
 
-    def register_dialog(self, dialog: Dialog, call: Call, leg: Leg) -> None:
+    def register_dialog(self, dialog: Dialog, call: CallTask, leg: Leg) -> None:
         self._dialogs.add(dialog)
         self._owners[dialog.id] = (call, leg)
 
