@@ -434,6 +434,22 @@ async def test_the_socket_closes_when_the_session_ends_and_when_the_principal_ch
     assert await supervisor.events() == [(AgentStateChanged.kind, uid(env, "operator"))] * 2
 
 
+async def test_all_sockets_share_one_bus_subscription_and_close_with_the_bus(
+    live_env: Env,
+) -> None:
+    env = live_env
+    bus = env.services.bus
+    assert isinstance(bus, InProcessBus)
+    sockets = [await open_socket(env, name) for name in ("supervisor", "southboss", "operator")]
+    assert bus.subscriber_count == 1  # publishing costs the same however many sockets are open
+    bus.publish(agent_state(env, "stranger"))
+    assert await sockets[1].events() == [(AgentStateChanged.kind, uid(env, "stranger"))]
+    await bus.close()
+    for socket in sockets:
+        await socket.session.wait_closed()
+        assert (socket.session.close_code, socket.session.close_reason) == (1001, "shutdown")
+
+
 # -- two nodes ----------------------------------------------------------------------------------
 
 

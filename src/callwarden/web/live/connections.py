@@ -5,7 +5,8 @@ request's worker thread, the sweeper); `LiveConnections.on_revoked` only hands t
 the event loop, where each connection's `ended` event is set and its stream closes it with
 code 4401 and the reason (`disabled`, `logout`, ...). A stream ends its own connection the
 same way when its user's principal changes (4409) or the bus closes (1001).
-`LiveConnections.messages` encodes events once for all connections.
+`LiveConnections.messages` encodes events once for all connections; `dispatch_for(bus)` is the
+one subscription to the node's bus that feeds them all (`LiveDispatch`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
 
+from callwarden.bus.protocol import EventBus
 from callwarden.domain.ids import UserId
 from callwarden.security.sessions import SessionId, SessionsRevoked
+from callwarden.web.live.dispatch import LiveDispatch
 from callwarden.web.live.messages import LiveMessages
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,19 @@ class LiveConnections:
         self._by_session: dict[SessionId, set[LiveConnection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.messages = LiveMessages() if messages is None else messages
+        self._dispatch: LiveDispatch | None = None
+
+    def dispatch_for(self, bus: EventBus) -> LiveDispatch:
+        """The dispatcher of `bus`'s events to these connections (made on first use)."""
+        if self._dispatch is None:
+            self._dispatch = LiveDispatch(bus)
+        return self._dispatch
+
+    async def close(self) -> None:
+        """Close every connection (1001) and stop dispatching."""
+        self.close_all()
+        if self._dispatch is not None:
+            await self._dispatch.close()
 
     def __len__(self) -> int:
         return sum(len(connections) for connections in self._by_session.values())

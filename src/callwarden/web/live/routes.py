@@ -27,7 +27,7 @@ from callwarden.web.access import (
     established_caller,
 )
 from callwarden.web.live.connections import LiveConnection, LiveConnections
-from callwarden.web.live.stream import LiveStream, live_filter
+from callwarden.web.live.stream import LiveStream
 from callwarden.web.services import app_part, services_of
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,9 @@ async def live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]
     settings = services.settings
     hub = app_part(websocket, LiveConnections)
     connection = LiveConnection(websocket, caller.session.id, caller.user.id)
+    dispatch = hub.dispatch_for(services.bus)
     # Subscribed before the handshake completes: nothing published from here on is missed.
-    subscription = services.bus.subscribe(
-        live_filter(caller.principal), max_pending=settings.live_queue
-    )
+    subscription = dispatch.subscribe(caller.principal, max_pending=settings.live_queue)
     hub.add(connection)
     try:
         await websocket.accept()
@@ -66,7 +65,7 @@ async def live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]
         )
         await stream.run()
     finally:
-        subscription.close()
+        dispatch.unsubscribe(subscription)
         hub.remove(connection)
 
 

@@ -2,7 +2,8 @@
 
 A stream runs three tasks beside waiting for its connection's end:
 
-- the **pump** reads the connection's bus subscription (filtered by `live_filter`) and sends
+- the **pump** reads the connection's subscription (`LiveDispatch`, filtered by `live_filter`)
+  and sends
   each event as a text frame (`LiveMessages`). The subscription is bounded: a client that reads
   slowly makes its own pump wait on the socket while the bus drops its oldest events (the
   publisher never waits); the pump then tells the client how many it lost (`dropped`) before
@@ -25,12 +26,10 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
-from callwarden.bus.event import Event, EventFilter, visible_to
 from callwarden.bus.subscription import Subscription
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import UserId
 from callwarden.domain.policy import Principal
-from callwarden.security.account_events import shown_to_owner
 from callwarden.web.live.connections import (
     CLOSE_GOING_AWAY,
     CLOSE_PRINCIPAL_CHANGED,
@@ -39,7 +38,7 @@ from callwarden.web.live.connections import (
 from callwarden.web.live.messages import LiveMessages, dropped_message
 from callwarden.web.services import DirectoryProvider
 
-__all__ = ["PRINCIPAL_CHANGED", "SHUTDOWN", "LiveStream", "current_principal", "live_filter"]
+__all__ = ["PRINCIPAL_CHANGED", "SHUTDOWN", "LiveStream", "current_principal"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +46,6 @@ PRINCIPAL_CHANGED = "principal_changed"
 SHUTDOWN = "shutdown"
 _GONE = (WebSocketDisconnect, OSError, RuntimeError)
 """What sending or receiving raises once the client has gone (or the socket is closing)."""
-
-
-def live_filter(principal: Principal) -> EventFilter:
-    """The events a live connection of `principal` receives: what the policy allows them
-    (`visible_to`), and account events about themself (the self-service rule,
-    `callwarden.security.account_events`)."""
-    allowed = visible_to(principal)
-    user_id = principal.user_id
-
-    def admits(event: Event) -> bool:
-        return allowed(event) or shown_to_owner(event, user_id)
-
-    return admits
 
 
 def current_principal(snapshot: DirectorySnapshot, user_id: UserId) -> Principal | None:
