@@ -1,7 +1,7 @@
 """The simulator against a real callwarden node: simulated operators register with digest
-authentication, customers call in through the demo-carrier trunk, calls are answered, CDRs
-say so, and RTP flows both ways through the node's media engine. Then `callwarden demo` as a
-newcomer runs it: calls within 20 seconds."""
+authentication (a wrong password never does), customers call in through the demo-carrier
+trunk, calls are answered, CDRs say so, and RTP flows both ways through the node's media
+engine. Then `callwarden demo` as a newcomer runs it: calls within 20 seconds."""
 
 from __future__ import annotations
 
@@ -20,8 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from callwarden.simulator import DEMO_OPERATORS, SecondsRange, Simulator, SimulatorSettings
+from callwarden.simulator import (
+    DEMO_OPERATORS,
+    OperatorAccount,
+    SecondsRange,
+    Simulator,
+    SimulatorSettings,
+)
 from callwarden.simulator.demo import demo_center, operator_accounts
+from callwarden.simulator.operator import DeskState
 from integration.node import CALLWARDEN, LOOPBACK, Node, free_port, start_node
 
 CALLS_WITHIN_S = 20.0
@@ -61,10 +68,12 @@ async def test_simulated_calls_are_answered_with_media_both_ways(
 ) -> None:
     trunk_port, node = trunk_port_and_node
     caplog.set_level(logging.INFO, logger="callwarden.simulator")
+    first, second, _ = operator_accounts(demo_center(LOOPBACK, trunk_port), DEMO_OPERATORS)
+    wrong = OperatorAccount("sim-op3", "not-the-password")
     settings = SimulatorSettings(
         node_host=LOOPBACK,
         node_port=node.sip_port,
-        operators=operator_accounts(demo_center(LOOPBACK, trunk_port), DEMO_OPERATORS),
+        operators=(first, second, wrong),
         trunk_port=trunk_port,
         calls_per_minute=60,
         max_concurrent_calls=3,
@@ -81,12 +90,16 @@ async def test_simulated_calls_are_answered_with_media_both_ways(
         while time.monotonic() < deadline and len(_answered_cdrs(node.data_dir)) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.25)
         stats = simulator.stats
-        assert all(operator.registration.registered for operator in simulator.operators)
+        registered = {op.account.username: op.registration.registered for op in simulator.operators}
+        desks = {op.account.username: op.desk.state for op in simulator.operators}
     finally:
         await simulator.close()
+    # Digest authentication: the right passwords register, a wrong one never does.
+    assert registered == {"sim-op1": True, "sim-op2": True, "sim-op3": False}
+    assert desks["sim-op3"] is DeskState.OFFLINE
     cdrs = _answered_cdrs(node.data_dir)
     assert len(cdrs) >= 3, node.log()
-    extensions = {"2001", "2002", "2003", "1001", "1002"}
+    extensions = {"2001", "2002"}
     assert all(direction == "inbound" and callee in extensions for direction, _, callee in cdrs)
     assert stats.calls_answered >= 3 and stats.calls_placed >= stats.calls_answered
     assert stats.rtp.packets_sent > 0 and stats.rtp.packets_received > 0
@@ -100,9 +113,10 @@ async def test_simulated_calls_are_answered_with_media_both_ways(
         assert received >= 0.8 * 50 * talked, match[0]
     for line in lines:
         refused = _NOT_CONNECTED.search(line)
-        if refused is not None:  # only alice or bob (nobody registered), or a busy operator
-            assert (refused[2] == "480" and refused[1] in ("0312341001", "0312341002")) or (
-                refused[2] == "486"
+        if refused is not None:  # alice, bob, sim-op3 (not registered) or a busy operator
+            unregistered = ("0312341001", "0312341002", "0312342003")
+            assert (refused[2] == "480" and refused[1] in unregistered) or (
+                refused[2] == "486" and refused[1] in ("0312342001", "0312342002")
             ), line
 
 

@@ -97,10 +97,9 @@ class OperatorDesk:
         self.state = check_transition(_TRANSITIONS, self.state, new)
         logger.debug("%s is %s", self.name, new.value)
 
-    def _schedule(self, delay: float, action: str) -> None:
+    def _schedule(self, delay: float, action: Callable[[], None]) -> None:
         self._cancel_timer()
-        callback = {"answer": self._answer, "hang_up": self._hang_up, "ready": self._ready}
-        self._timer = self._clock.call_later(delay, callback[action])
+        self._timer = self._clock.call_later(delay, action)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -131,7 +130,7 @@ class OperatorDesk:
             return False
         self.call = call
         self._transition(DeskState.RINGING)
-        self._schedule(draw(self._rng, self._ring), "answer")
+        self._schedule(draw(self._rng, self._ring), self._answer)
         return True
 
     def call_ended(self, call: OfferedCall) -> None:
@@ -151,7 +150,7 @@ class OperatorDesk:
             return
         self._transition(DeskState.ON_CALL)
         self.answered += 1
-        self._schedule(draw(self._rng, self._talk), "hang_up")
+        self._schedule(draw(self._rng, self._talk), self._hang_up)
         self.call.answer()
 
     def _hang_up(self) -> None:
@@ -165,7 +164,7 @@ class OperatorDesk:
 
     def _start_wrap_up(self) -> None:
         self._transition(DeskState.WRAP_UP)
-        self._schedule(draw(self._rng, self._wrap_up), "ready")
+        self._schedule(draw(self._rng, self._wrap_up), self._ready)
 
     def _ready(self) -> None:
         self._timer = None

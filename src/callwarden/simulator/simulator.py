@@ -205,9 +205,10 @@ def describe(call: OutgoingCall, customer: Customer) -> str:
     waited = customer.waited or 0.0
     if customer.end is CustomerEnd.NOT_CONNECTED:
         end = call.end
-        status = f"{end.status} {end.detail}".strip() if end and end.status else "failed"
-        if end is not None and end.status is None and end.detail:
-            status = f"failed: {end.detail}"
+        if end is not None and end.status is not None:
+            status = f"{end.status} {end.detail}".strip()
+        else:
+            status = f"failed: {end.detail}" if end is not None and end.detail else "failed"
         return f"{head}: not connected ({status}) after {waited:.1f} s (call {call.call_id})"
     if customer.end is CustomerEnd.GAVE_UP:
         return f"{head}: customer gave up after {waited:.1f} s (call {call.call_id})"
