@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from callwarden.sip.errors import SipParseError
@@ -26,6 +28,7 @@ from callwarden.sip.sdp import (
     negotiate_answer,
     parse_answer,
 )
+from callwarden.sip.session_description import packed_ip_address
 
 
 def sdp(*lines: str) -> bytes:
@@ -771,3 +774,29 @@ def test_parse_answer_needs_an_audio_stream_in_our_offer() -> None:
     )
     with pytest.raises(OfferAnswerError, match="our offer has no active audio stream"):
         parse_answer(offer, their_answer("m=audio 0 RTP/AVP 0"))
+
+
+@pytest.mark.parametrize(
+    ("text", "packed"),
+    [
+        ("192.0.2.10", bytes([192, 0, 2, 10])),
+        ("0.0.0.0", bytes(4)),
+        ("::", bytes(16)),
+        ("::1", bytes(15) + b"\x01"),
+        ("::ffff:192.0.2.1", bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 1])),
+        ("fe80::1%eth0", b"\xfe\x80" + bytes(13) + b"\x01"),
+        ("01.2.3.4", None),  # leading zeros are ambiguous: refused, as ipaddress does
+        ("1.2.3", None),
+        ("256.1.1.1", None),
+        ("192.0.2.1 ", None),
+        ("atlanta.example.com", None),
+        ("", None),
+    ],
+)
+def test_packed_ip_address_agrees_with_ipaddress(text: str, packed: bytes | None) -> None:
+    assert packed_ip_address(text) == packed
+    try:
+        expected: bytes | None = ipaddress.ip_address(text).packed
+    except ValueError:
+        expected = None
+    assert packed == expected

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 
 from callwarden.sip.errors import SipParseError
 from callwarden.sip.syntax import (
@@ -208,13 +207,17 @@ class NameAddress:
             raise SipParseError(f"unexpected text after address: {rest[:40]!r}")
         return cls(display_name, uri, parse_generic_params(split_params(rest[1:])))
 
-    @cached_property
-    def _text(self) -> str:
+    def _format(self) -> str:
         display = "" if self.display_name is None else quote(self.display_name) + " "
         return f"{display}<{self.uri}>{format_params(self.params)}"
 
     def __str__(self) -> str:
-        return self._text
+        # Computed once per (immutable) instance; stored beside the fields like a
+        # functools.cached_property, whose per-access lock costs more than the formatting.
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = self.__dict__["_text"] = self._format()
+        return text
 
     def param(self, name: str) -> str | None:
         """Value of the header parameter ``name`` (None when absent or valueless)."""

@@ -9,7 +9,6 @@ rejected (port 0), never answered with plain RTP. The description classes live i
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from callwarden.sip.session_description import (
     RtpMap,
     SdpParseError,
     SessionDescription,
+    packed_ip_address,
 )
 
 __all__ = [
@@ -60,7 +60,7 @@ _DIRECTION_BITS: MappingProxyType[Direction, tuple[bool, bool]] = MappingProxyTy
     }
 )
 
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_BROADCAST = b"\xff\xff\xff\xff"
 _EVENT_RANGE_RE = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
 
 _SUPPORTED_EVENTS = frozenset(range(17))  # DTMF 0-9 * # A-D and flash (RFC 4733 3.2)
@@ -141,14 +141,16 @@ def _remote_connection(description: SessionDescription, media: MediaDescription)
     connection = media.connection or description.connection
     if connection is None:  # the parser guarantees one; a hand-built description may not
         raise OfferAnswerError(f"m={media.media} stream has no connection address")
-    try:
-        address = ipaddress.ip_address(connection.address)
-    except ValueError:
-        address = None
-    if address is None or address.is_multicast or address == _BROADCAST:
+    address = packed_ip_address(connection.address)
+    if address is None or _is_multicast(address) or address == _BROADCAST:
         # never send media to a name we would have to resolve, to a group or to everyone
         raise OfferAnswerError("connection address is not a unicast IP address")
     return connection
+
+
+def _is_multicast(packed: bytes) -> bool:
+    """224.0.0.0/4 or ff00::/8 (RFC 5771, RFC 4291 2.7)."""
+    return 224 <= packed[0] <= 239 if len(packed) == 4 else packed[0] == 0xFF
 
 
 def _events(fmtp: str | None) -> frozenset[int]:
@@ -296,10 +298,10 @@ def _no_common_codec_reason(offer: SessionDescription) -> str:
 
 
 def _address_type(address: str) -> str:
-    try:
-        return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
-    except ValueError:
-        raise ValueError(f"local address {address!r} is not an IP address") from None
+    packed = packed_ip_address(address)
+    if packed is None:
+        raise ValueError(f"local address {address!r} is not an IP address")
+    return "IP6" if len(packed) == 16 else "IP4"
 
 
 def build_offer(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TypeAlias
 from urllib.parse import unquote
 
@@ -203,8 +202,7 @@ class SipUri:
                 headers.append((_unescape(name, "header"), _unescape(value, "header")))
         return cls(scheme, user, password, host, port, tuple(params), tuple(headers))
 
-    @cached_property
-    def _text(self) -> str:
+    def _format(self) -> str:
         parts: list[str] = [self.scheme, ":"]
         if self.user is not None:
             parts.append(_escape(self.user, _USER_SAFE))
@@ -229,7 +227,12 @@ class SipUri:
         return "".join(parts)
 
     def __str__(self) -> str:
-        return self._text
+        # Computed once per (immutable) instance; stored beside the fields like a
+        # functools.cached_property, whose per-access lock costs more than the formatting.
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = self.__dict__["_text"] = self._format()
+        return text
 
     def param(self, name: str) -> str | None:
         """Value of the URI parameter ``name`` (None when absent or valueless, e.g. ``lr``)."""
