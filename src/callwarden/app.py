@@ -315,6 +315,7 @@ class Node:
             settings=WebSettings(allowed_origins=frozenset(settings.allowed_origins)),
             status=self.status,
             bus=self.bus,
+            acd=lambda: self.acd,
         )
 
     async def _start_http(self, services: WebServices) -> None:

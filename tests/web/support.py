@@ -23,8 +23,12 @@ import pyotp
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from callwarden.acd.engine import AcdEngine
+from callwarden.acd.queue import OverflowAction
+from callwarden.bus.claims import InProcessAgentClaims
+from callwarden.bus.in_process import InProcessBus
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.ids import UserId
+from callwarden.domain.ids import CallId, QueueId, UserId
 from callwarden.domain.models import User
 from callwarden.provisioning import Provisioner
 from callwarden.security.audit import AuditLog
@@ -43,6 +47,7 @@ from callwarden.security.sessions import (
     SessionService,
 )
 from callwarden.security.throttle import LoginThrottle
+from callwarden.sip.clock import FakeClock as SipFakeClock
 from callwarden.store.database import Database
 from callwarden.store.directory import UserDirectory
 from callwarden.store.schema import AuditLogRow
@@ -117,6 +122,7 @@ class Env:
     app: FastAPI
     writer: AuditWriter
     box: SecretBox
+    acd: AcdEngine
     closers: list[Any] = field(default_factory=list)
 
     @property
@@ -171,6 +177,7 @@ class Env:
         return pyotp.TOTP(secret).generate_otp(step)
 
     async def close(self) -> None:
+        await self.acd.close()
         await self.writer.close()
 
 
@@ -203,6 +210,8 @@ def build_env(
     log = AuditLog(factory, clock)
     writer = AuditWriter(log)
     writer.start()
+    bus = InProcessBus()
+    acd = build_acd(directory.snapshot, bus)
     services = WebServices(
         database=factory,
         directory=directory,
@@ -217,8 +226,41 @@ def build_env(
         clock=clock,
         realm=REALM,
         settings=settings or WebSettings(allowed_origins=frozenset({ORIGIN})),
+        bus=bus,
+        acd=lambda: acd,
     )
-    return Env(database, clock, services, create_app(services), writer, box)
+    return Env(database, clock, services, create_app(services), writer, box, acd)
+
+
+def build_acd(directory: DirectorySnapshot, bus: InProcessBus) -> AcdEngine:
+    """An ACD engine over `directory` on a fake clock; not started (the agent routes read it,
+    and asking an offline agent to sign out needs no running engine)."""
+    clock = SipFakeClock()
+    return AcdEngine(
+        directory=directory,
+        bus=bus,
+        claims=InProcessAgentClaims(clock.now),
+        calls=NoTelephony(),
+        clock=clock,
+        wall_clock=lambda: T0 + timedelta(seconds=clock.now()),
+        node_id="web-tests",
+    )
+
+
+class NoTelephony:
+    """The ACD's owner in the web tests: no phones, so offers are only recorded."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    def offer_call(self, call_id: CallId, agent_id: UserId, queue_id: QueueId) -> None:
+        self.requests.append(f"offer {call_id} to {agent_id}")
+
+    def withdraw_offer(self, call_id: CallId, agent_id: UserId) -> None:
+        self.requests.append(f"withdraw {call_id} from {agent_id}")
+
+    def overflow_call(self, call_id: CallId, queue_id: QueueId, action: OverflowAction) -> None:
+        self.requests.append(f"overflow {call_id}")
 
 
 # WebSocket

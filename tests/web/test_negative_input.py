@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from callwarden.domain.policy import Resource, authorize
 from callwarden.security.sessions import IssuedSession
-from callwarden.web.access import AccessKind, route_access
+from callwarden.web.access import AccessKind, own_target, route_access
 from web import matrix
 from web.dbstate import configuration
 from web.matrix import EXAMPLE_BODIES, Placement
@@ -78,13 +78,15 @@ def _caller_for(env: Env, route: APIRoute, path_params: dict[str, str]) -> str |
     if access.kind is not AccessKind.PERMISSION:
         return "admin"
     assert access.permission is not None and access.resource_kind is not None
-    resource = (
-        access.target.resolve(env.snapshot, path_params).resource
-        if access.target is not None
-        else Resource.global_resource(access.resource_kind)
-    )
     for username in CALLERS:
-        principal = env.snapshot.principal_for(env.user(username))
+        user = env.user(username)
+        if access.target is not None:
+            resource = access.target.resolve(env.snapshot, path_params).resource
+        elif access.own:
+            resource = own_target(user, access.resource_kind).resource
+        else:
+            resource = Resource.global_resource(access.resource_kind)
+        principal = env.snapshot.principal_for(user)
         if authorize(principal, access.permission, resource).allowed:
             return username
     raise AssertionError(f"nobody may call {route.path}")

@@ -227,6 +227,10 @@ class AcdEngine:
     def agent(self, agent_id: UserId) -> Agent:
         return self._center.roster.agent(agent_id)
 
+    def now(self) -> float:
+        """The engine's monotonic time, the clock of `Agent.since` (for time in state)."""
+        return self._clock.now()
+
     def agents(self) -> tuple[Agent, ...]:
         return self._center.roster.agents()
 

@@ -107,6 +107,7 @@ class AuditAction(enum.StrEnum):
     RECORDING_RELEASE = "recording.release"
     RECORDING_PAUSE = "recording.pause"
     RECORDING_RESUME = "recording.resume"
+    AGENT_STATE_CHANGE = "agent.state.change"
 
 
 REASON_REQUIRED: frozenset[str] = frozenset(

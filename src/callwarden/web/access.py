@@ -8,8 +8,9 @@ Four kinds of declaration, made with these functions in a route's signature or `
 - `self_service()`: a fully signed-in session (MFA done where required), acting only on the
   caller's own data (own sessions, own MFA, the live connection);
 - `require(Permission.X, target=...)`: a fully signed-in session whose principal the policy
-  allows `X` on the route's object (`target` finds it from the path; without one the object is
-  a global resource of `kind`). This is `authorize()` and nothing else: an object the caller
+  allows `X` on the route's object (`target` finds it from the path; with `own=True` it is the
+  caller's own object of `kind`, e.g. their agent state; without either the object is a global
+  resource of `kind`). This is `authorize()` and nothing else: an object the caller
   cannot see is 404, a visible one they may not touch 403, and each denial is audited.
 
 `GuardedRoute` runs the route's declaration before anything else happens to the request (before
@@ -106,13 +107,18 @@ class Access:
     resource_kind: ResourceKind | None = None
     target: Target | None = None
     note: str = ""
+    own: bool = False
 
     def describe(self) -> dict[str, str | None]:
         return {
             "kind": self.kind.value,
             "permission": None if self.permission is None else self.permission.value,
             "resource": None if self.resource_kind is None else self.resource_kind.value,
-            "target": None if self.target is None else self.target.path_parameter,
+            "target": "own"
+            if self.own
+            else None
+            if self.target is None
+            else self.target.path_parameter,
             "note": self.note or None,
         }
 
@@ -207,6 +213,8 @@ class AccessGuard:
         assert access.permission is not None and access.resource_kind is not None
         if access.target is not None:
             found = access.target.resolve(snapshot, connection.path_params)
+        elif access.own:
+            found = own_target(caller.user, access.resource_kind)
         else:
             found = TargetFound(Resource.global_resource(access.resource_kind), "", "")
         decision = authorize(caller.principal, access.permission, found.resource)
@@ -220,8 +228,14 @@ class AccessGuard:
             user=caller.user,
             principal=caller.principal,
             source_address=caller.source_address,
-            target=found if access.target is not None else None,
+            target=found if access.target is not None or access.own else None,
         )
+
+
+def own_target(user: User, kind: ResourceKind) -> TargetFound:
+    """The caller's own object of `kind` (owned by them, in their team)."""
+    resource = Resource.of(kind, owner=user.id, team=user.team_id)
+    return TargetFound(resource, f"own {kind.value}", str(user.id))
 
 
 def established_caller(connection: HTTPConnection) -> Caller:
@@ -302,15 +316,23 @@ def require(
     *,
     kind: ResourceKind | None = None,
     target: Target | None = None,
+    own: bool = False,
 ) -> params.Depends:
     """The one permission a route needs, checked by `authorize` against the route's object
-    (`target`) or, without one, against a global resource of `kind`."""
+    (`target`), the caller's own object of `kind` (`own=True`) or, without either, against a
+    global resource of `kind`."""
     if (kind is None) == (target is None):
         raise ValueError("require() needs exactly one of kind= or target=")
+    if own and target is not None:
+        raise ValueError("require(own=True) takes kind=, not target=")
     resource_kind = target.kind if target is not None else kind
     return _declare(
         Access(
-            AccessKind.PERMISSION, permission=permission, resource_kind=resource_kind, target=target
+            AccessKind.PERMISSION,
+            permission=permission,
+            resource_kind=resource_kind,
+            target=target,
+            own=own,
         )
     )
 

@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from callwarden.web.access import API_PREFIX, GuardedRoute
+from callwarden.web.agents.routes import router as agents_router
+from callwarden.web.agents.service import AgentDesk
 from callwarden.web.audit_log.routes import router as audit_router
 from callwarden.web.audit_log.service import AuditApi
 from callwarden.web.body_limit import BodyLimitMiddleware
@@ -73,6 +75,7 @@ def create_app(services: WebServices) -> FastAPI:
         RoleAdmin(services, writer),
         TeamAdmin(services, writer),
         AuditApi(services),
+        AgentDesk(services),
         SignIn(services),
         live,
     ]
@@ -88,6 +91,7 @@ def create_app(services: WebServices) -> FastAPI:
         roles_router,
         teams_router,
         audit_router,
+        agents_router,
     ):
         _add_routes(app, router)
     app.router.routes.append(live_route())

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
+from callwarden.acd.engine import AcdEngine
 from callwarden.bus.in_process import InProcessBus
 from callwarden.bus.protocol import EventBus
 from callwarden.domain.directory import DirectorySnapshot
@@ -102,11 +103,16 @@ async def _no_status() -> NodeStatus:
     return NodeStatus(active_calls=0, registered_phones=0, media_endpoints=0)
 
 
+def _no_acd() -> AcdEngine | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
-    `realm` is the SIP realm HA1s are computed for when a user's SIP password is set; `bus` is
-    the node's event bus (the live WebSocket subscribes to it, sign-in publishes on it)."""
+        `realm` is the SIP realm HA1s are computed for when a user's SIP password is set; `bus` is
+        the node's event bus (the live WebSocket subscribes to it, sign-in publishes on it); `acd`
+    gives the node's ACD engine once it runs (None before: the agent routes answer 409)."""
 
     database: Callable[[], Session]
     directory: DirectoryProvider
@@ -123,6 +129,7 @@ class WebServices:
     settings: WebSettings = field(default_factory=WebSettings)
     status: Callable[[], Awaitable[NodeStatus]] = _no_status
     bus: EventBus = field(default_factory=InProcessBus)
+    acd: Callable[[], AcdEngine | None] = _no_acd
 
 
 SERVICES_STATE_KEY = "services"
