@@ -32,6 +32,7 @@ from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
 from callwarden.bus.redis_bus import RedisBus, new_node_id
 from callwarden.bus.redis_claims import RedisAgentClaims
 from callwarden.config import Settings
+from callwarden.domain.directory import DirectorySnapshot
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
@@ -205,6 +206,17 @@ class Node:
         )
         directory = self.directory
         registrar = Registrar(clock)
+
+        def drop_disabled_phones(snapshot: DirectorySnapshot) -> None:
+            def enabled(username: str) -> bool:
+                user = snapshot.user_by_username(username)
+                return user is not None and user.enabled
+
+            loop.call_soon_threadsafe(registrar.retain_users, enabled)
+
+        # A disabled (or deleted) user's phones are unregistered as soon as the directory
+        # reloads; the guard refuses them from then on (RFC 3261 10.3 bindings, issue 3).
+        directory.on_reload(drop_disabled_phones)
         self.queue_calls = QueueCalls(
             registrar=registrar,
             directory=lambda: directory.snapshot,

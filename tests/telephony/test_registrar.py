@@ -504,3 +504,18 @@ def test_every_registrar_response_carries_a_to_tag(
     assert [response.status for response in responses] == [200, 423, 400, 403, 500]
     for response in responses:
         assert response.to.tag, response.status
+
+
+def test_retain_users_drops_every_phone_of_users_no_longer_allowed(
+    registrar: Registrar, build_request: RequestFactory
+) -> None:
+    alice = Phone(registrar, build_request)
+    bob = Phone(registrar, build_request, call_id="reg-bob@192.168.1.21", user="bob")
+    assert alice.register("<sip:alice@192.168.1.20:5062>").status == 200
+    assert bob.register("<sip:bob@192.168.1.21:5062>", authenticated_as="bob").status == 200
+
+    dropped = registrar.retain_users(lambda username: username != "bob")
+
+    assert dropped == ["bob"]
+    assert registrar.bindings("bob") == []
+    assert len(registrar.bindings("alice")) == 1

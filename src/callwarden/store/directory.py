@@ -41,6 +41,11 @@ class UserDirectory:
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._session_factory = session_factory
         self._snapshot = DirectorySnapshot()
+        self._listeners: list[Callable[[DirectorySnapshot], None]] = []
+
+    def on_reload(self, listener: Callable[[DirectorySnapshot], None]) -> None:
+        """Call `listener` with each new snapshot, in the reloading thread, after the swap."""
+        self._listeners.append(listener)
 
     @property
     def snapshot(self) -> DirectorySnapshot:
@@ -52,4 +57,9 @@ class UserDirectory:
             snapshot = load_snapshot(session)
         self._snapshot = snapshot
         logger.info("directory loaded: %r", snapshot)
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot)
+            except Exception:  # one listener must not stop the others or the reload
+                logger.exception("directory reload listener failed")
         return snapshot

@@ -10,6 +10,7 @@ Bindings expire on the injected clock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from callwarden.sip.addressing import Destination, Source
@@ -52,6 +53,15 @@ class Registrar:
         """The live bindings of `username`, most recently registered first."""
         current = self._live(username)
         return sorted(current, key=lambda binding: binding.expires_at, reverse=True)
+
+    def retain_users(self, allowed: Callable[[str], bool]) -> list[str]:
+        """Drop every binding of users for whom `allowed` is false (disabled or deleted);
+        returns their names. Their phones are refused from then on by the guard."""
+        dropped = [name for name in self._bindings if not allowed(name)]
+        for name in dropped:
+            del self._bindings[name]
+            logger.info("unregistered every phone of %s: the user is disabled or gone", name)
+        return dropped
 
     def remove_user(self, username: str) -> int:
         """Drop every binding of `username` (user disabled); returns how many there were."""
