@@ -135,7 +135,12 @@ def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
     """Provision the demo center (its trunk at the simulator's address), then run the node and
     the traffic simulator in one event loop."""
     from callwarden.simulator import DEMO_OPERATORS, SecondsRange, SimulatorSettings
-    from callwarden.simulator.demo import demo_center, operator_accounts, simulator_host
+    from callwarden.simulator.demo import (
+        demo_center,
+        operator_accounts,
+        queue_numbers,
+        simulator_host,
+    )
     from callwarden.simulator.settings import SimulatorConfigError
 
     host = simulator_host(settings.bind)
@@ -148,12 +153,16 @@ def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
             host=host,
             trunk_port=arguments.simulator_port,
             realm=settings.realm,
+            queue_numbers=queue_numbers(text),
             calls_per_minute=arguments.calls_per_minute,
             talk_seconds=SecondsRange.parse(arguments.talk_seconds, "--talk-seconds"),
         )
     except SimulatorConfigError as error:
         sys.stderr.write(f"callwarden: {error}\n")
         return 2
+    # Queue members are signed in when their phone registers: the simulated operators, and
+    # alice or bob as soon as a softphone signs in as them.
+    settings = settings.model_copy(update={"acd_auto_sign_in": True})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "demo-center.yaml"
     path.write_text(text, encoding="utf-8")

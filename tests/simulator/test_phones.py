@@ -42,7 +42,7 @@ class Pair:
             on_done=lambda _customer: done.set(),
         )
         call = self.customer_agent.place_call("0611111111", "2001", lambda _c: customer.ended())
-        call.on_answered = lambda _c: customer.answered()
+        call.on_answered = lambda _c: customer.connected()
         customer.dialled(call)
         return call, customer, done
 

@@ -112,8 +112,10 @@ def test_caller_numbers_look_like_mobile_numbers() -> None:
 # -- customers --------------------------------------------------------------------------------
 
 
-def _customer(clock: FakeClock, done: list[Customer], seed: int = 1) -> Customer:
-    return Customer(clock, random.Random(seed), talk=TALK, patience=60.0, on_done=done.append)
+def _customer(
+    clock: FakeClock, done: list[Customer], seed: int = 1, talk: SecondsRange = TALK
+) -> Customer:
+    return Customer(clock, random.Random(seed), talk=talk, patience=60.0, on_done=done.append)
 
 
 def test_a_customer_talks_within_the_range_then_hangs_up() -> None:
@@ -123,7 +125,7 @@ def test_a_customer_talks_within_the_range_then_hangs_up() -> None:
     line = Line(clock)
     customer.dialled(line)
     clock.advance(3.5)
-    customer.answered()
+    customer.connected()
     hang_up = clock.next_deadline()
     assert hang_up is not None
     clock.advance_to(hang_up)
@@ -142,7 +144,7 @@ def test_when_the_operator_hangs_up_first_the_customer_does_not() -> None:
     customer = _customer(clock, done)
     line = Line(clock)
     customer.dialled(line)
-    customer.answered()
+    customer.connected()
     clock.advance(10.0)
     customer.ended()  # the operator's BYE
     clock.advance(200.0)
@@ -164,6 +166,52 @@ def test_a_customer_gives_up_after_their_patience() -> None:
     customer.ended()  # 487 to the INVITE
     assert customer.end is CustomerEnd.GAVE_UP and customer.talked is None
     assert customer.waited == 60.0
+
+
+def test_a_queued_customer_waits_on_hold_then_talks_once_an_operator_picks_up() -> None:
+    clock = FakeClock()
+    done: list[Customer] = []
+    customer = _customer(clock, done, talk=SecondsRange(70.0, 80.0))
+    line = Line(clock)
+    customer.dialled(line, via_queue=True)
+    clock.advance(0.1)
+    customer.connected()  # the queue answers at once: hold audio
+    clock.advance(30.0)
+    assert customer.answered_at is None and line.hung_up_at is None
+    customer.picked_up()
+    customer.picked_up()  # said twice: still one pick-up
+    assert customer.answered_at == 30.1
+    clock.advance(29.9)
+    assert line.hung_up_at is None  # patience no longer counts: talking now
+    clock.advance(60.1)
+    assert line.hung_up_at is not None and 70.0 <= line.hung_up_at - 30.1 <= 80.0
+    assert customer.waited == pytest.approx(30.1)
+
+
+def test_a_queued_customer_out_of_patience_hangs_up_an_abandon() -> None:
+    clock = FakeClock()
+    done: list[Customer] = []
+    customer = _customer(clock, done)
+    line = Line(clock)
+    customer.dialled(line, via_queue=True)
+    customer.connected()
+    clock.advance(60.0)
+    assert line.hung_up_at == 60.0 and line.cancelled_at is None  # BYE, not CANCEL
+    customer.ended()
+    assert customer.end is CustomerEnd.GAVE_UP and customer.talked is None
+    customer.picked_up()  # too late: nothing changes
+    assert customer.answered_at is None and clock.pending() == 0
+
+
+def test_a_queue_call_the_node_ends_while_waiting() -> None:
+    clock = FakeClock()
+    done: list[Customer] = []
+    customer = _customer(clock, done)
+    customer.dialled(Line(clock), via_queue=True)
+    customer.connected()
+    clock.advance(20.0)
+    customer.ended()  # overflow with a message, or the node shutting down
+    assert customer.end is CustomerEnd.ENDED_WAITING and customer.waited == 20.0
 
 
 def test_a_refused_call_is_not_connected_and_reported_once() -> None:

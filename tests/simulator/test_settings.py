@@ -11,6 +11,7 @@ import yaml
 from callwarden.simulator import (
     DEMO_NUMBERS,
     DEMO_OPERATORS,
+    DEMO_QUEUE_NUMBERS,
     OperatorAccount,
     SecondsRange,
     SimulatorConfigError,
@@ -21,6 +22,7 @@ from callwarden.simulator.demo import (
     demo_center,
     demo_center_text,
     operator_accounts,
+    queue_numbers,
     simulator_host,
 )
 
@@ -38,6 +40,7 @@ def _settings(**changes: Any) -> SimulatorSettings:
         ({"trunk_port": 70000}, "trunk_port: 70000 is not a port"),
         ({"numbers": ()}, "numbers: the customers need at least one number to call"),
         ({"numbers": ("5000", "sip:5000@x")}, "numbers: 'sip:5000@x' is not a phone number"),
+        ({"queue_numbers": ("50 00",)}, "numbers: '50 00' is not a phone number"),
         ({"calls_per_minute": 0.0}, r"calls_per_minute: 0.0 is not within \(0, 600\]"),
         ({"max_concurrent_calls": 0}, "max_concurrent_calls: at least 1"),
         ({"customer_patience": 0.0}, "first_call_after and customer_patience: positive"),
@@ -93,10 +96,11 @@ def test_the_demo_center_names_the_simulated_operators_and_routes_every_number()
     routed = {entry["number"]: entry["destination"] for entry in trunk["inbound_numbers"]}
     assert set(DEMO_NUMBERS) <= set(routed)
     assert routed["0312345000"] == "5000" and routed["0312345100"] == "5100"  # the queues
-    called = {routed[number] for number in DEMO_NUMBERS}
-    assert called == {"2001", "2002", "2003", "1001", "1002"}  # sim-ops, alice, bob
+    assert {routed[number] for number in DEMO_NUMBERS} == {"5000", "5100"}  # the queues
+    assert queue_numbers(demo_center_text()) == DEMO_QUEUE_NUMBERS
     extensions = {user.get("extension"): name for name, user in users.items()}
-    assert {extensions[e] for e in ("2001", "2002", "2003")} == set(DEMO_OPERATORS)
+    direct = {extensions[routed[number]] for number in routed if routed[number][0] in "12"}
+    assert direct == {*DEMO_OPERATORS, "alice", "bob"}  # the operators, straight
     members = {queue["name"]: queue["members"] for queue in document["queues"]}
     assert {"sim-op1", "sim-op2"} <= set(members["support-line"])
     assert "sim-op3" in members["sales-line"]
@@ -123,6 +127,19 @@ def test_the_demo_trunk_moves_to_the_simulator_address() -> None:
     for section in ("teams", "users", "queues"):
         assert document[section] == original[section]
     assert "&" not in moved and "*" not in moved  # no anchors or aliases (refused)
+
+
+def test_queue_numbers_are_the_inbound_numbers_routed_to_a_queue() -> None:
+    text = """
+queues: [{name: q, number: "5000", team: t}]
+trunks:
+  - name: other
+    inbound_numbers: [{number: "111", destination: "5000"}]
+  - name: demo-carrier
+    inbound_numbers: ["5000", "0312", {number: "0313", destination: "5000"},
+                      {number: "0314", destination: "1001"}]
+"""
+    assert queue_numbers(text) == ("5000", "0313")
 
 
 def test_a_demo_file_without_the_trunk_is_refused() -> None:

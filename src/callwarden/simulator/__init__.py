@@ -4,6 +4,7 @@ a callwarden node over SIP and RTP, like real phones (``callwarden demo`` runs i
 from callwarden.simulator.settings import (
     DEMO_NUMBERS,
     DEMO_OPERATORS,
+    DEMO_QUEUE_NUMBERS,
     OperatorAccount,
     SecondsRange,
     SimulatorConfigError,
@@ -14,6 +15,7 @@ from callwarden.simulator.simulator import Simulator, SimulatorStats
 __all__ = [
     "DEMO_NUMBERS",
     "DEMO_OPERATORS",
+    "DEMO_QUEUE_NUMBERS",
     "OperatorAccount",
     "SecondsRange",
     "Simulator",

@@ -1,7 +1,8 @@
 """Simulated customers: when they call (:class:`CallArrivals`) and how each behaves on the line
-(:class:`Customer`): wait for an answer up to their patience, talk, hang up, unless the
-operator hangs up first. Both run on an injected clock and random source only, so they are
-tested with a fake clock; the simulator connects them to SIP calls.
+(:class:`Customer`): wait for an operator up to their patience (ringing, or on hold in a
+queue), talk, hang up, unless the operator hangs up first. Both run on an injected clock and
+random source only, so they are tested with a fake clock; the simulator connects them to SIP
+calls.
 """
 
 from __future__ import annotations
@@ -89,12 +90,19 @@ class CustomerEnd(enum.Enum):
     HUNG_UP = "customer hung up"
     OPERATOR_HUNG_UP = "operator hung up"
     GAVE_UP = "customer gave up waiting"
+    ENDED_WAITING = "the call ended while waiting in the queue"
     NOT_CONNECTED = "not connected"
 
 
 class Customer:
     """One customer on one call. :meth:`dialled` once the call is placed; the SIP side reports
-    :meth:`answered` and :meth:`ended`. ``on_done`` gets the customer once the call is over."""
+    :meth:`connected` (the 2xx) and :meth:`ended`, and :meth:`picked_up` when an operator takes
+    a call that waits in a queue. ``on_done`` gets the customer once the call is over.
+
+    A call to an operator is picked up when it is connected. A queue answers at once and plays
+    hold audio; the customer waits there (up to ``patience`` in all, then hangs up: an abandon)
+    until an operator picks up, then talks ``talk`` seconds and hangs up, unless the operator
+    hangs up first."""
 
     def __init__(
         self,
@@ -111,8 +119,10 @@ class Customer:
         self._patience = patience
         self._on_done = on_done
         self.call: PlacedCall | None = None
+        self.via_queue = False
         self._timer: TimerHandle | None = None
         self.dialled_at: float | None = None
+        self.connected_at: float | None = None
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.planned_talk: float | None = None
@@ -120,12 +130,22 @@ class Customer:
         self._hung_up = False
         self.end: CustomerEnd | None = None
 
-    def dialled(self, call: PlacedCall) -> None:
+    def dialled(self, call: PlacedCall, *, via_queue: bool = False) -> None:
         self.call = call
+        self.via_queue = via_queue
         self.dialled_at = self._clock.now()
         self._timer = self._clock.call_later(self._patience, self._give_up)
 
-    def answered(self) -> None:
+    def connected(self) -> None:
+        """The call was answered (SIP 2xx): by the operator, or by a queue with hold audio."""
+        self.connected_at = self._clock.now()
+        if not self.via_queue:
+            self.picked_up()
+
+    def picked_up(self) -> None:
+        """An operator took the call: talk from now on."""
+        if self.answered_at is not None or self.end is not None:
+            return
         self._cancel_timer()
         self.answered_at = self._clock.now()
         self.planned_talk = self._rng.uniform(self._talk.low, self._talk.high)
@@ -136,15 +156,19 @@ class Customer:
             return
         self._cancel_timer()
         self.ended_at = self._clock.now()
-        if self.answered_at is None:
-            self.end = CustomerEnd.GAVE_UP if self._gave_up else CustomerEnd.NOT_CONNECTED
-        else:
+        if self.answered_at is not None:
             self.end = CustomerEnd.HUNG_UP if self._hung_up else CustomerEnd.OPERATOR_HUNG_UP
+        elif self._gave_up:
+            self.end = CustomerEnd.GAVE_UP
+        elif self.connected_at is not None:
+            self.end = CustomerEnd.ENDED_WAITING
+        else:
+            self.end = CustomerEnd.NOT_CONNECTED
         self._on_done(self)
 
     @property
     def waited(self) -> float | None:
-        """Seconds from dialling to the answer (or to the end, unanswered)."""
+        """Seconds from dialling to the operator (or to the end, never picked up)."""
         if self.dialled_at is None:
             return None
         until = self.answered_at if self.answered_at is not None else self.ended_at
@@ -162,10 +186,15 @@ class Customer:
             self._timer = None
 
     def _give_up(self) -> None:
+        """Out of patience: CANCEL while it rings, BYE while on hold in a queue (an abandon)."""
         self._timer = None
         self._gave_up = True
-        if self.call is not None:
+        if self.call is None:
+            return
+        if self.connected_at is None:
             self.call.cancel()
+        else:
+            self.call.hang_up()
 
     def _hang_up(self) -> None:
         self._timer = None

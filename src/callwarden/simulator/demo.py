@@ -16,7 +16,14 @@ import yaml
 
 from callwarden.simulator.settings import OperatorAccount, SimulatorConfigError
 
-__all__ = ["DEMO_TRUNK", "demo_center", "demo_center_text", "operator_accounts", "simulator_host"]
+__all__ = [
+    "DEMO_TRUNK",
+    "demo_center",
+    "demo_center_text",
+    "operator_accounts",
+    "queue_numbers",
+    "simulator_host",
+]
 
 DEMO_TRUNK = "demo-carrier"
 
@@ -83,6 +90,26 @@ def operator_accounts(text: str, usernames: tuple[str, ...]) -> tuple[OperatorAc
             )
         accounts.append(OperatorAccount(username, password))
     return tuple(accounts)
+
+
+def queue_numbers(text: str) -> tuple[str, ...]:
+    """The inbound numbers of `demo-carrier` that reach a queue (their destination is a queue
+    number): calls to them wait on hold for an operator."""
+    document = _document(text)
+    queues = {str(entry.get("number")) for entry in _entries(document, "queues")}
+    numbers = []
+    for trunk in _entries(document, "trunks"):
+        if trunk.get("name") != DEMO_TRUNK:
+            continue
+        for entry in trunk.get("inbound_numbers") or []:
+            number, destination = (
+                (entry.get("number"), entry.get("destination"))
+                if isinstance(entry, dict)
+                else (entry, entry)
+            )
+            if str(destination if destination is not None else number) in queues:
+                numbers.append(str(number))
+    return tuple(numbers)
 
 
 def simulator_host(bind: str) -> str:

@@ -194,6 +194,7 @@ class SimulatedOperator:
             agent, account, realm=realm, expires=expires, on_change=self._registration_changed
         )
         self.on_signed_in: Callable[[SimulatedOperator], None] | None = None
+        self.on_answered: Callable[[IncomingCall], None] | None = None
         agent.handler = self
 
     async def start(self) -> None:
@@ -215,8 +216,14 @@ class SimulatedOperator:
 
     def on_incoming(self, call: IncomingCall) -> None:
         call.on_ended = self._ended
+        call.on_answered = self._answered
         if self.desk.offer(call):
             self.agent.spawn(call.ring())
+
+    def _answered(self, call: SipCall) -> None:
+        assert isinstance(call, IncomingCall)
+        if self.on_answered is not None:
+            self.on_answered(call)
 
     def _ended(self, call: SipCall) -> None:
         assert isinstance(call, IncomingCall)

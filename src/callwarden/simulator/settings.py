@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DEMO_NUMBERS",
     "DEMO_OPERATORS",
+    "DEMO_QUEUE_NUMBERS",
     "OperatorAccount",
     "SecondsRange",
     "SimulatorConfigError",
@@ -19,19 +20,19 @@ DEMO_OPERATORS = ("sim-op1", "sim-op2", "sim-op3")
 """The demo users the simulator plays (never alice or bob: those are for a real softphone)."""
 
 DEMO_NUMBERS = (
-    "0312342001",  # sim-op1
-    "0312342002",  # sim-op2
-    "0312342003",  # sim-op3
-    "0312342001",
-    "0312342002",
-    "0312342003",
-    "0312341001",  # alice: rings a real softphone signed in as alice (480 while none is)
-    "0312341002",  # bob
+    "0312345000",  # support-line (alice, bob, sim-op1, sim-op2)
+    "0312345000",
+    "0312345100",  # sales-line (carol, sim-op3)
 )
-"""The numbers simulated customers call, picked uniformly (list a number twice to call it twice
-as often). They are inbound numbers of the `demo-carrier` trunk in demo_center.yaml, routed to
-operator extensions while queues answer 480. Once the ACD serves queues, call the queue
-numbers instead: ``("0312345000", "0312345100")``."""
+"""The numbers simulated customers call, picked uniformly (a number listed twice is called twice
+as often). They are inbound numbers of the trunk `demo-carrier` in demo_center.yaml, routed to
+the demo queues; a softphone signed in as alice or bob takes its share of the support line.
+The same trunk routes 0312341001/2 (alice, bob) and 0312342001-3 (sim-op1..3) straight to
+the operators' extensions, for calls that bypass the queues."""
+
+DEMO_QUEUE_NUMBERS = ("0312345000", "0312345100")
+"""Which of those numbers reach a queue: the node answers at once with hold audio, and the
+customer waits there until an operator picks up."""
 
 
 class SimulatorConfigError(ValueError):
@@ -83,8 +84,10 @@ class SimulatorSettings:
 
     The simulator reaches the node at ``node_host``:``node_port`` over UDP like any phone.
     Customers send from ``host``:``trunk_port``: the address the node has as the trunk
-    `demo-carrier`, so their calls are trusted without a challenge. Operators register from
-    ports of their own on ``host``.
+    `demo-carrier`, so their calls are trusted without a challenge. They call ``numbers``;
+    those in ``queue_numbers`` are answered by a queue at once, and the customer waits on hold
+    (up to ``customer_patience``) until an operator picks up. Operators register from ports of
+    their own on ``host``.
     """
 
     node_host: str
@@ -94,6 +97,7 @@ class SimulatorSettings:
     trunk_port: int = 5090
     realm: str = "callwarden"
     numbers: tuple[str, ...] = DEMO_NUMBERS
+    queue_numbers: tuple[str, ...] = DEMO_QUEUE_NUMBERS
     calls_per_minute: float = 10.0
     max_concurrent_calls: int = 4
     first_call_after: float = 2.0
@@ -116,7 +120,7 @@ class SimulatorSettings:
                 raise SimulatorConfigError(f"{name}: {port} is not a port")
         if not self.numbers:
             raise SimulatorConfigError("numbers: the customers need at least one number to call")
-        for number in self.numbers:
+        for number in (*self.numbers, *self.queue_numbers):
             if not (number.isascii() and number.isdigit() and 1 <= len(number) <= 20):
                 raise SimulatorConfigError(f"numbers: {number[:30]!r} is not a phone number")
         if not 0 < self.calls_per_minute <= 600:

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 
 from callwarden.simulator.audio import CUSTOMER_VOICES, OPERATOR_VOICES, SpeechLoop, Voice
-from callwarden.simulator.calls import OutgoingCall
+from callwarden.simulator.calls import IncomingCall, OutgoingCall
 from callwarden.simulator.customers import CallArrivals, Customer, CustomerEnd, caller_number
 from callwarden.simulator.operator import OperatorDesk, SimulatedOperator
 from callwarden.simulator.rtp_session import MediaTicker, RtpCounters
@@ -37,7 +37,9 @@ class SimulatorStats:
     """What the simulator has done so far."""
 
     calls_placed: int = 0
+    calls_connected: int = 0
     calls_answered: int = 0
+    gave_up: int = 0
     calls_ended: int = 0
     not_connected: collections.Counter[int] = field(default_factory=collections.Counter)
     rtp: RtpCounters = field(default_factory=RtpCounters)
@@ -61,11 +63,14 @@ class Simulator:
         self.stats = SimulatorStats()
         self._clock = clock
         self._rng = rng or random.Random()
+        self._dialling = random.Random(self._rng.getrandbits(64))  # numbers and caller IDs
         self._ticker: MediaTicker | None = None
         self._trunk: UserAgent | None = None
         self.operators: list[SimulatedOperator] = []
         self._arrivals: CallArrivals | None = None
         self._customers: dict[Customer, OutgoingCall] = {}
+        self._by_caller: dict[str, Customer] = {}
+        self._closing = False
 
     @property
     def clock(self) -> Clock:
@@ -116,6 +121,7 @@ class Simulator:
                 expires=settings.register_expires,
             )
             operator.on_signed_in = self._operator_signed_in
+            operator.on_answered = self._operator_answered
             self.operators.append(operator)
             await operator.start()
         if not self.operators:
@@ -163,30 +169,47 @@ class Simulator:
             patience=settings.customer_patience,
             on_done=self._customer_done,
         )
-        number = self._rng.choice(settings.numbers)
-        call = self._trunk.place_call(
-            caller_number(self._rng), number, lambda _call: customer.ended()
-        )
-        call.on_answered = lambda _call: self._answered(customer)
+        number = self._dialling.choice(settings.numbers)
+        caller = caller_number(self._dialling)
+        while caller in self._by_caller:
+            caller = caller_number(self._dialling)
+        call = self._trunk.place_call(caller, number, lambda _call: customer.ended())
+        call.on_answered = lambda _call: self._connected(customer)
         self._customers[customer] = call
+        self._by_caller[caller] = customer
         self.stats.calls_placed += 1
-        customer.dialled(call)
+        customer.dialled(call, via_queue=number in settings.queue_numbers)
 
-    def _answered(self, customer: Customer) -> None:
-        self.stats.calls_answered += 1
-        customer.answered()
+    def _connected(self, customer: Customer) -> None:
+        self.stats.calls_connected += 1
+        customer.connected()
+
+    def _operator_answered(self, call: IncomingCall) -> None:
+        """A simulated operator took a call: if it is one of our customers' (by caller number),
+        that customer stops waiting in the queue and starts talking. (A real softphone's answer
+        is not seen: that customer waits out their patience, then hangs up.)"""
+        customer = self._by_caller.get(call.caller)
+        if customer is not None:
+            customer.picked_up()
 
     def _customer_done(self, customer: Customer) -> None:
         call = self._customers.pop(customer, None)
         if call is None:
             return
-        self.stats.calls_ended += 1
-        if customer.end is CustomerEnd.NOT_CONNECTED and call.end is not None:
-            self.stats.not_connected[call.end.status or 0] += 1
-        logger.info("%s", describe(call, customer))
+        self._by_caller.pop(call.caller, None)
+        stats = self.stats
+        stats.calls_ended += 1
+        if customer.answered_at is not None:
+            stats.calls_answered += 1
+        elif customer.end is CustomerEnd.GAVE_UP:
+            stats.gave_up += 1
+        elif customer.end is CustomerEnd.NOT_CONNECTED and call.end is not None:
+            stats.not_connected[call.end.status or 0] += 1
+        logger.info("%s", describe(call, customer, stopping=self._closing))
 
     async def close(self) -> None:
         """Stop calling, hang up every call, close the phones."""
+        self._closing = True
         if self._arrivals is not None:
             self._arrivals.close()
         for customer in list(self._customers):
@@ -199,23 +222,29 @@ class Simulator:
             self._ticker.close()
 
 
-def describe(call: OutgoingCall, customer: Customer) -> str:
-    """The one log line of a finished customer call."""
+def describe(call: OutgoingCall, customer: Customer, *, stopping: bool = False) -> str:
+    """The one log line of a finished customer call (``stopping``: cut by the shutdown)."""
     head = f"simulated call {call.caller} -> {call.number}"
+    tail = f"(call {call.call_id})"
     waited = customer.waited or 0.0
-    if customer.end is CustomerEnd.NOT_CONNECTED:
-        end = call.end
-        if end is not None and end.status is not None:
-            status = f"{end.status} {end.detail}".strip()
+    where = "in the queue" if customer.connected_at is not None else "ringing"
+    end = customer.end
+    if end is CustomerEnd.NOT_CONNECTED:
+        sip_end = call.end
+        if sip_end is not None and sip_end.status is not None:
+            status = f"{sip_end.status} {sip_end.detail}".strip()
         else:
-            status = f"failed: {end.detail}" if end is not None and end.detail else "failed"
-        return f"{head}: not connected ({status}) after {waited:.1f} s (call {call.call_id})"
-    if customer.end is CustomerEnd.GAVE_UP:
-        return f"{head}: customer gave up after {waited:.1f} s (call {call.call_id})"
-    assert customer.end is not None
+            detail = sip_end.detail if sip_end is not None else ""
+            status = f"failed: {detail}" if detail else "failed"
+        return f"{head}: not connected ({status}) after {waited:.1f} s {tail}"
+    if end is CustomerEnd.GAVE_UP:
+        return f"{head}: customer gave up after {waited:.1f} s {where} {tail}"
+    if end is CustomerEnd.ENDED_WAITING or (stopping and customer.answered_at is None):
+        by = "the simulator stopped" if stopping else "the node ended the call"
+        return f"{head}: {by} after {waited:.1f} s {where} {tail}"
+    assert end is not None
     rtp = call.media.counters
     return (
         f"{head}: answered after {waited:.1f} s, talked {customer.talked or 0.0:.1f} s, "
-        f"{customer.end.value}; RTP sent {rtp.packets_sent}, received {rtp.packets_received} "
-        f"(call {call.call_id})"
+        f"{end.value}; RTP sent {rtp.packets_sent}, received {rtp.packets_received} {tail}"
     )
