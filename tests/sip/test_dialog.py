@@ -7,10 +7,10 @@ from tx_fakes import PEER_SOURCE, UDP_PEER, Stack, outgoing, request
 
 from callwarden.sip.addressing import Destination
 from callwarden.sip.dialog import Dialog, DialogState, DialogTable
-from callwarden.sip.errors import SipError
+from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteClientUsage, InviteServerUsage
-from callwarden.sip.message import SipRequest, SipResponse, make_response
+from callwarden.sip.message import SipRequest, SipResponse, make_response, parse_message
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.tx_base import IllegalTransitionError
 from callwarden.sip.uri import SipUri
@@ -316,6 +316,27 @@ def test_client_usage_forked_2xx_creates_a_second_dialog():
     assert sorted(usage.dialogs) == ["a", "b"]
     assert len([s for s in stack.wire.sent if s.data.startswith(b"ACK")]) == 2
     assert [status for status, _ in events] == [200, 200]
+
+
+def test_client_usage_with_a_malformed_contact_reports_1xx_without_dialog_and_drops_2xx():
+    """A response's Contact is parsed when a dialog needs it: the parser lets the response
+    through, the usage then finds it unusable for a dialog."""
+    stack = Stack()
+    events: list[tuple[int, Dialog | None]] = []
+    usage = InviteClientUsage(
+        stack.layer, outgoing("INVITE"), UDP_PEER, lambda r, d: events.append((r.status, d))
+    )
+    usage.start()
+    invite = sent_invite(stack)
+    for status in (180, 200):
+        wire = bytes(uac_response(invite, status, contact="sip:carol@[bad")).decode()
+        response = parse_message(wire.encode())
+        with pytest.raises(SipParseError):
+            _ = response.contacts
+        stack.layer.on_message(parse_message(wire.encode()), PEER_SOURCE)
+    assert events == [(180, None)]
+    assert usage.dialogs == {}
+    assert not [sent for sent in stack.wire.sent if sent.data.startswith(b"ACK")]
 
 
 def test_client_usage_failure_ends_early_dialogs():

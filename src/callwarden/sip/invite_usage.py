@@ -208,9 +208,16 @@ class InviteClientUsage:
     def _on_response(self, response: SipResponse) -> None:
         status = response.status
         if status < 200:
-            dialog = self._dialog_for(response) if status > 100 else None
-            if dialog is not None:
-                dialog.on_response(response)
+            dialog = None
+            if status > 100:
+                try:
+                    dialog = self._dialog_for(response)
+                    if dialog is not None:
+                        dialog.on_response(response)
+                except SipError as error:  # e.g. a malformed Contact: no early dialog then
+                    logger.warning("provisional response without a usable dialog (call %s): %s",
+                                   response.call_id, error)  # fmt: skip
+                    dialog = None
             self.on_response(response, dialog)
             return
         if status >= 300:
@@ -221,19 +228,19 @@ class InviteClientUsage:
             return
         try:
             dialog = self._dialog_for(response)
+            if dialog is None:
+                logger.warning("2xx without To tag dropped (call %s)", response.call_id)
+                return
+            tag = dialog.remote_tag
+            ack = self._acks.get(tag)
+            first = ack is None
+            if ack is None:
+                dialog.on_response(response)
+                ack = dialog.create_ack(self.invite)
+                self._acks[tag] = ack
         except SipError as error:
             logger.warning("unusable 2xx (call %s): %s", response.call_id, error)
             return
-        if dialog is None:
-            logger.warning("2xx without To tag dropped (call %s)", response.call_id)
-            return
-        tag = dialog.remote_tag
-        ack = self._acks.get(tag)
-        first = ack is None
-        if ack is None:
-            dialog.on_response(response)
-            ack = dialog.create_ack(self.invite)
-            self._acks[tag] = ack
         self._layer.send_stateless(ack, dialog.next_hop(self.destination.transport))
         ack.release_parsed()  # kept only to be sent again, until the transaction's Timer M
         if first:

@@ -410,18 +410,27 @@ def parse_message(
 def _check_mandatory(message: SipMessage) -> None:
     """RFC 3261 8.1.1 / 8.2.2: the header fields every layer relies on are present and sane.
 
-    The parsed values land in the header cache, so the properties cost nothing afterwards."""
+    The parsed values land in the header cache, so the properties cost nothing afterwards.
+    A request is checked whole (RFC 4475: a server answers a malformed one with 400). Of a
+    response, what matching and dialogs need is checked at once (Via, CSeq, Call-ID, To); its
+    From and Contact are parsed when read: no layer reads a response's From, and Contact only
+    for a dialog-creating response, where a malformed one still raises SipParseError."""
     headers = message.headers
     cseq = headers.cached("cseq", _cseq)
+    request = isinstance(message, SipRequest)
     if isinstance(message, SipRequest):
         if cseq.method != message.method:
             raise SipParseError("CSeq method does not match the request method")
         headers.cached("max-forwards", _max_forwards)
     headers.cached("via", _vias)
     headers.cached("call-id", _call_id)
-    headers.cached("from", _from)
+    if request:
+        headers.cached("from", _from)
+    else:
+        _single(headers, "from", "From")
     headers.cached("to", _to)
-    headers.cached("contact", _contacts)
+    if request:
+        headers.cached("contact", _contacts)
 
 
 def make_response(

@@ -92,6 +92,7 @@ class SipApplication:
         self.ring_timeout = settings.ring_timeout
         self.user_agent = settings.user_agent
         self._layer: TransactionLayer | None = None
+        self._contact_uris: dict[TransportName, SipUri] = {}
         self._dialogs = DialogTable()
         self._owners: dict[DialogId, tuple[CallTask, Leg]] = {}
         self._calls_by_tx: dict[int, CallTask] = {}
@@ -341,7 +342,10 @@ class SipApplication:
     # ---- CallServices -------------------------------------------------------------------------
 
     def contact_uri(self, transport: TransportName) -> SipUri:
-        return self.transport.contact_uri(transport)
+        uri = self._contact_uris.get(transport)
+        if uri is None:  # the same for every call: made (and formatted) once per transport
+            uri = self._contact_uris[transport] = self.transport.contact_uri(transport)
+        return uri
 
     def send_bye(self, request: SipRequest, destination: Destination) -> None:
         self.layer.send_request(request, destination, lambda _response: None)
