@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -229,6 +230,62 @@ def test_a_batch_keeps_its_order_and_an_empty_batch_writes_nothing(
     assert stored[0].id < stored[1].id < stored[2].id
     with sessions() as session:
         assert [CdrRepository(session).get(cdr.id) for cdr in stored] == list(stored)
+
+
+def test_write_many_stores_what_add_many_would(sessions: sessionmaker[Session]) -> None:
+    """The writer's path (no read-back) stores the same rows: UTC times, cut text, legs."""
+    _, bob, team = _users(sessions)
+    plus_two = timezone(timedelta(hours=2))
+    start = datetime(2026, 3, 2, 10, 0, 0, 500, tzinfo=plus_two)
+
+    def record(call_id: str) -> NewCdr:
+        return NewCdr(
+            call_id=CallId(call_id),
+            direction=CallDirection.INBOUND,
+            caller="x" * 300,
+            callee="1002",
+            dialled_number="1002",
+            route_kind=RouteKind.EXTENSION,
+            started_at=start,
+            answered_at=start + timedelta(seconds=2),
+            ended_at=start + timedelta(seconds=62),
+            disposition=Disposition.ANSWERED,
+            hangup_side=HangupSide.CALLEE,
+            hangup_cause="normal clearing",
+            sip_status=200,
+            callee_user_id=bob,
+            team_id=team,
+            legs=tuple(
+                CdrLeg(
+                    role=role,
+                    sip_call_id=f"{role.value}-{call_id}",
+                    uri="sip:" + "u" * 600,
+                    started_at=start,
+                    answered_at=start + timedelta(seconds=2),
+                    ended_at=start + timedelta(seconds=62),
+                    sip_status=200,
+                    user_id=bob if role is LegRole.CALLEE else None,
+                )
+                for role in (LegRole.CALLER, LegRole.CALLEE)
+            ),
+        )
+
+    with sessions() as session, session.begin():
+        assert CdrRepository(session).write_many([record("w1"), record("w2")]) == 2
+        assert CdrRepository(session).write_many([]) == 0
+        (expected,) = CdrRepository(session).add_many([record("a1")])
+    with sessions() as session:
+        cdrs = CdrRepository(session)
+        written = [cdrs.for_call(CallId(call_id))[0] for call_id in ("w1", "w2")]
+    for cdr in written:
+        assert replace(cdr, id=expected.id, call_id=expected.call_id, legs=()) == replace(
+            expected, legs=()
+        )
+        assert [replace(leg, sip_call_id="") for leg in cdr.legs] == [
+            replace(leg, sip_call_id="") for leg in expected.legs
+        ]
+    assert written[0].started_at.tzinfo == UTC
+    assert len(written[0].caller) == 255
 
 
 def test_links_to_objects_deleted_during_the_call_are_cleared(

@@ -75,7 +75,7 @@ class CdrWriter:
 
     def _write(self, batch: Sequence[NewCdr]) -> None:
         with self._session_factory() as session, session.begin():
-            CdrRepository(session).add_many(batch)
+            CdrRepository(session).write_many(batch)
         self.written += len(batch)
 
     def _retry_later(self, batch: list[NewCdr]) -> None:
