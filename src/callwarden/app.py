@@ -59,7 +59,7 @@ from callwarden.store.directory import UserDirectory
 from callwarden.store.migrations import upgrade
 from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.application import ApplicationSettings, SipApplication
-from callwarden.telephony.cdr_writer import CdrWriter
+from callwarden.telephony.cdr_process import CdrWriterProcess
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
@@ -168,7 +168,7 @@ class Node:
         self.application: SipApplication | None = None
         self.queue_calls: QueueCalls | None = None
         self.acd: AcdEngine | None = None
-        self.cdr_writer: CdrWriter | None = None
+        self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.audit_writer: AuditWriter | None = None
@@ -184,7 +184,8 @@ class Node:
         await asyncio.to_thread(self.directory.reload)
         self.bus, self._redis = await _start_event_bus(settings)
         web_services = await asyncio.to_thread(self._web_services)
-        self.cdr_writer = CdrWriter(self.database.sessions)
+        # In a process of its own: inserts would otherwise take the GIL from calls.
+        self.cdr_writer = CdrWriterProcess(url)
         self.cdr_writer.start()
         loop = asyncio.get_running_loop()
         clock = LoopClock(loop)
