@@ -17,7 +17,7 @@ import asyncio
 import enum
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -128,6 +128,14 @@ CallEvent = OutboundResponse | InboundCancel | InDialogRequest | Hangup
 
 class _CallEnded(Exception):  # noqa: N818 - control flow inside the call task
     pass
+
+
+async def _all(*commands: Awaitable[None]) -> None:
+    """Run media commands together (an engine carries out one caller's commands in the order
+    they were given) and raise the first failure once every one has finished."""
+    for result in await asyncio.gather(*commands, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _remote_direction(negotiated: NegotiatedMedia) -> str:
@@ -296,14 +304,7 @@ class Call:
             logger.info("call %s: bad SDP offer: %s", self.call_id, error)
             raise self._end(400, "Bad SDP") from None
         media = services.media
-        try:
-            # The bridge first: a media worker process owns a bridge with its endpoints.
-            self.bridge_id = await media.create_bridge()
-            inbound_media = await media.create_endpoint(bridge_id=self.bridge_id)
-            outbound_media = await media.create_endpoint(bridge_id=self.bridge_id)
-        except (MediaError, OSError) as error:
-            logger.error("call %s: no media endpoint: %s", self.call_id, error)
-            raise self._end(503) from None
+        inbound_media, outbound_media = await self._create_endpoints()
         now = services.now()
         self.inbound = Leg(
             LegRole.CALLER, inbound_media, self.caller.latch_host, str(invite.from_.uri), now
@@ -328,10 +329,6 @@ class Call:
             logger.info("call %s: %s", self.call_id, error)
             raise self._end(error.status, error.reason) from None
         self.inbound.answer = bytes(answer)
-        await self._apply_remote(self.inbound, negotiated)
-        await media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, "customer")
-        await media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, "operator")
-        await media.set_mode(self.bridge_id, "normal")
         self._offer = build_offer(
             local_address=services.sdp_address,
             local_port=outbound_media.rtp_port,
@@ -345,6 +342,43 @@ class Call:
         for target in self.targets:
             self._start_attempt(target, self._outbound_invite(target, body))
         self._transition(CallState.RINGING)
+        # While the callee's phone rings: the caller's media address, and both legs into the
+        # bridge (a new bridge hears in the normal mode: customer <-> operator). Commands to
+        # one engine run in the order given, so they go out together and are awaited once -
+        # with media worker processes each round trip would otherwise add its latency to
+        # the call's setup.
+        assert self.bridge_id is not None
+        await _all(
+            self._apply_remote(self.inbound, negotiated),
+            media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, "customer"),
+            media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, "operator"),
+        )
+
+    async def _create_endpoints(self) -> tuple[LocalMedia, LocalMedia]:
+        """The bridge, then an endpoint in it for each leg (503 to the caller when not)."""
+        media = self.services.media
+        try:
+            # The bridge first: a media worker process owns a bridge with its endpoints.
+            self.bridge_id = await media.create_bridge()
+            created = await asyncio.gather(
+                media.create_endpoint(bridge_id=self.bridge_id),
+                media.create_endpoint(bridge_id=self.bridge_id),
+                return_exceptions=True,
+            )
+        except (MediaError, OSError) as error:
+            logger.error("call %s: no media bridge: %s", self.call_id, error)
+            raise self._end(503) from None
+        inbound, outbound = created
+        if isinstance(inbound, LocalMedia) and isinstance(outbound, LocalMedia):
+            return inbound, outbound
+        for result in created:
+            if isinstance(result, LocalMedia):
+                await media.close_endpoint(result.endpoint_id)
+            elif not isinstance(result, MediaError | OSError):
+                raise result
+            else:
+                logger.error("call %s: no media endpoint: %s", self.call_id, result)
+        raise self._end(503)
 
     async def _apply_remote(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
         await self.services.media.set_remote(
@@ -507,14 +541,18 @@ class Call:
             self.hangup_side = HangupSide.CALLEE
             self.hangup_cause = "callee SDP unusable"
             raise self._end(488) from None
-        await self._apply_remote(outbound, negotiated)
+        media = services.media
+        await _all(
+            self._apply_remote(outbound, negotiated),
+            *(
+                media.enable(
+                    leg.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
+                )
+                for leg in (inbound, outbound)
+            ),
+        )
         now = services.now()
         outbound.answered_at = inbound.answered_at = self.answered_at = now
-        media = services.media
-        for leg in (inbound, outbound):
-            await media.enable(
-                leg.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
-            )
         contact = self._local_contact(self.invite_tx.source.transport)
         ok = make_response(self.invite, 200, to_tag=self.inbound_tag)
         ok.headers.add("Contact", str(contact))
@@ -632,11 +670,11 @@ class Call:
         for leg in legs:
             if leg.dialog is not None:
                 self.services.unregister_dialog(leg.dialog)
+        closing = [media.close_endpoint(leg.endpoint_id) for leg in legs]
+        if self.bridge_id is not None:
+            closing.insert(0, media.close_bridge(self.bridge_id))
         try:
-            if self.bridge_id is not None:
-                await media.close_bridge(self.bridge_id)
-            for leg in legs:
-                await media.close_endpoint(leg.endpoint_id)
+            await _all(*closing)
         except MediaError:
             logger.exception("call %s: releasing media", self.call_id)
 
