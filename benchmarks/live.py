@@ -144,7 +144,7 @@ def _organisation(teams: int) -> dict[str, Any]:
 async def _run(options: argparse.Namespace) -> None:
     from callwarden.acd.agent import AgentState
     from callwarden.acd.events import AgentStateChanged
-    from callwarden.app import Node
+    from callwarden.app import Node, _settle_heap
     from callwarden.config import Settings
     from callwarden.provisioning import Provisioner
     from callwarden.security.clock import SystemClock
@@ -186,6 +186,7 @@ async def _run(options: argparse.Namespace) -> None:
             ]
         node = Node(settings)
         await node.start()
+        _settle_heap()  # as `callwarden run` does once its node is up
         assert node.bus is not None
         bus = node.bus
         # Stamped as this node's own ACD stamps them, so its engine does not mirror them as
