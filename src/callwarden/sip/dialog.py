@@ -99,6 +99,9 @@ class Dialog:
     flow: Destination | None = None
     state: DialogState = DialogState.EARLY
     invite_cseq: int | None = field(default=None)
+    _fixed_headers: list[tuple[str, str, str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -272,17 +275,25 @@ class Dialog:
 
     def _headers(self, method: str, cseq: int) -> tuple[Uri, Headers]:
         uri, routes = self._routing()
-        headers = Headers()
-        for route in routes:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", str(self.local_party.with_tag(self.local_tag)))
-        headers.add("To", str(self.remote_party.with_tag(self.remote_tag)))
-        headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"{cseq} {method}")
+        entries = [("route", "Route", route) for route in routes]
+        entries.append(("max-forwards", "Max-Forwards", "70"))
+        entries += self._identity_headers()
+        entries.append(("cseq", "CSeq", f"{cseq} {method}"))
         if method in TARGET_REFRESH_METHODS and self.local_contact is not None:
-            headers.add("Contact", str(self.local_contact))
-        return uri, headers
+            entries.append(("contact", "Contact", str(self.local_contact)))
+        return uri, Headers.from_entries(entries)
+
+    def _identity_headers(self) -> list[tuple[str, str, str]]:
+        """From, To and Call-ID: the same in every request of the dialog, so written once
+        (the tags are tokens, checked when the dialog was made)."""
+        fixed = self._fixed_headers
+        if fixed is None:
+            fixed = self._fixed_headers = [
+                ("from", "From", str(self.local_party.with_tag(self.local_tag))),
+                ("to", "To", str(self.remote_party.with_tag(self.remote_tag))),
+                ("call-id", "Call-ID", self.call_id),
+            ]
+        return fixed
 
     def create_request(
         self,

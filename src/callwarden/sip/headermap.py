@@ -356,7 +356,11 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return bool(self.values_of(canonical_name(name)[0]))
+        key = canonical_name(name)[0]
+        if self._index is not None or (self._unsplit and key in LAZY_LISTS):
+            return bool(self.values_of(key))
+        # No index yet (a message being built): a scan is cheaper than building one.
+        return any(entry[0] == key for entry in self._entries)
 
     def items(self) -> list[tuple[str, str]]:
         """``(name, value)`` pairs in order, one per value."""

@@ -265,9 +265,12 @@ def _split_lines(data: bytes) -> list[tuple[int, str, str]]:
     if not raw_lines:
         raise SdpParseError("SDP body is empty")
     result = []
+    # One search over the whole body; only a body that has a control character (the line ends
+    # aside) is searched line by line, to name the line.
+    check_lines = _CONTROL_RE.search(text.replace("\r\n", "").replace("\n", "")) is not None
     for number, raw in enumerate(raw_lines, start=1):
         line = raw[:-1] if raw.endswith("\r") else raw
-        if _CONTROL_RE.search(line):
+        if check_lines and _CONTROL_RE.search(line):
             raise SdpParseError(f"control character in SDP (line {number})")
         if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z":
             raise SdpParseError(f"expected '<type>=<value>' (line {number})")
