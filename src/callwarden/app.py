@@ -123,8 +123,11 @@ def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
         host=settings.bind,
         ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
     )
-    if settings.media_workers > 0:
-        return MediaWorkerPool(config, settings.media_workers)
+    workers = settings.media_workers
+    if workers is None:
+        workers = 1 if (os.cpu_count() or 1) > 1 else 0
+    if workers > 0:
+        return MediaWorkerPool(config, workers)
     # SSRCs, sequence numbers and timestamps need unpredictable starts, not a syscall per call:
     # one generator seeded from the OS (RFC 3550 5.1, 8).
     return MediaEngine(config, rng=random.Random(secrets.token_bytes(32)))

@@ -41,7 +41,10 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     max_calls_per_user: int = Field(default=4, ge=1)
     auth_failures_before_throttle: int = Field(default=5, ge=1)
-    media_workers: int = Field(default=0, ge=0, le=64)
+    media_workers: int | None = Field(default=None, ge=0, le=64)
+    """RTP media engine processes; 0 runs the engine inside the node's process. Unset: one
+    worker when the machine has two or more cores (SIP then has a core to itself: 300 calls/s
+    instead of 200 on 2 cores, docs/benchmarks.md), else 0."""
     redis_url: str | None = None
     """Redis (`redis://127.0.0.1:6379/0`) carrying the event bus between nodes; unset, the node
     uses the in-process bus."""
