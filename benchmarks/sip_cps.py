@@ -47,8 +47,11 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RATES = [
     50,
     100,
+    150,
     200,
+    250,
     300,
+    350,
     400,
     600,
     800,
@@ -462,6 +465,20 @@ def _callwarden_run(
         callwarden.stop()
 
 
+def machine_description() -> str:
+    """Cores, CPU model and load average: what a rate measured here depends on."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return f"{os.cpu_count()} cores, {model}, load average {load}"
+
+
 def main(argv: list[str] | None = None) -> int:
     options = _parse_args(argv)
     if shutil.which("sipp") is None:
@@ -472,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         free_port(UAC_HOST), free_port(UAS_HOST), free_port(UAC_HOST), free_port(UAS_HOST)
     )
     routing = Routing(mode=options.route)
+    machine = machine_description()
+    print(f"machine: {machine}")
     print(f"steps of {options.duration} s, calls held {options.hold_ms} ms, work dir {workdir}")
     reference: int | None = None
     reference_steps: list[Step] = []
@@ -502,11 +521,14 @@ def main(argv: list[str] | None = None) -> int:
             "reference_cps": reference,
             "callwarden_cps": through,
             "callwarden_note": why_not,
+            "machine": machine,
+            "machine_after": machine_description(),
             "duration_s": options.duration,
             "hold_ms": options.hold_ms,
             "steps": [asdict(step) for step in reference_steps + steps],
         }
         options.json.write_text(json.dumps(result, indent=2))
+    print(f"machine after: {machine_description()}")
     if options.keep:
         print(f"work directory kept: {workdir}")
     else:
