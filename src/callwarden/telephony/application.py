@@ -34,6 +34,7 @@ from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.dialplan import (
     Rejected,
     Route,
+    ToFeature,
     ToQueue,
     ToTrunk,
     ToUser,
@@ -41,6 +42,7 @@ from callwarden.telephony.dialplan import (
     route_from_trunk,
     route_from_user,
 )
+from callwarden.telephony.features import FeatureCodes
 from callwarden.telephony.flows import flow_destination
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import FromTrunk, FromUser, Refused, SipAuthGuard
@@ -78,6 +80,7 @@ class SipApplication:
         write_cdr: Callable[[NewCdr], None],
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         queues: QueueCalls | None = None,
+        features: FeatureCodes | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -88,6 +91,7 @@ class SipApplication:
         self._write_cdr = write_cdr
         self._wall_clock = wall_clock
         self._queues = queues
+        self._features = features if features is not None else FeatureCodes()
         self.sdp_address = settings.sdp_address
         self.ring_timeout = settings.ring_timeout
         self.user_agent = settings.user_agent
@@ -215,7 +219,8 @@ class SipApplication:
             route = route_from_trunk(directory, identity.trunk, number)
             caller = self._trunk_caller(request, source, identity.trunk, number, route)
         else:
-            route = route_from_user(directory, identity.user, number)
+            codes = self._features.codes
+            route = route_from_user(directory, identity.user, number, feature_codes=codes)
             caller = self._user_caller(request, source, identity.user, number, route)
         if isinstance(route, Rejected):
             logger.info(
@@ -228,7 +233,11 @@ class SipApplication:
             )
             raise SipError(route.reason, route.status, route.reason)
         call: CallTask
-        if isinstance(route, ToQueue) and self._queues is not None:
+        if isinstance(route, ToFeature) and isinstance(identity, FromUser):
+            call = self._features.handler(route.code).start_call(
+                self, server_tx, caller, identity.user, route, on_finished=self._on_call_finished
+            )
+        elif isinstance(route, ToQueue) and self._queues is not None:
             call = self._queues.start_call(
                 self, server_tx, caller, route.queue, on_finished=self._on_call_finished
             )
@@ -323,6 +332,8 @@ class SipApplication:
                     trunk_credentials=credentials,
                 )
             ]
+        if isinstance(route, ToFeature):
+            raise SipError(f"feature {route.code} is not served here", 404)
         assert isinstance(route, ToQueue)
         raise SipError(f"queue {route.queue.name} is not served yet", 480)
 

@@ -5,6 +5,9 @@
 - From a trunk: only the trunk's own inbound numbers, to the extension or queue they name.
   A trunk can never reach another trunk (no transit: that is how toll fraud starts).
 
+- From one of our users, a dial string starting with a configured feature code (`*51`, ...):
+  `ToFeature(code, argument)` for the handler of that code (`telephony.features`).
+
 Dial strings are digits with an optional leading `+` (and `*`/`#` for feature codes); anything
 else (URIs, separators, injection characters) is refused before any lookup.
 """
@@ -12,6 +15,7 @@ else (URIs, separators, injection characters) is refused before any lookup.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from callwarden.domain.directory import DirectorySnapshot
@@ -38,6 +42,14 @@ class ToTrunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ToFeature:
+    """A feature code: `code` as configured (`*53`), `argument` the digits dialled after it."""
+
+    code: str
+    argument: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """Refused; `status` is the SIP response (404 unknown, 403 not allowed, 480 unavailable)."""
 
@@ -45,7 +57,7 @@ class Rejected:
     reason: str
 
 
-Route = ToUser | ToQueue | ToTrunk | Rejected
+Route = ToUser | ToQueue | ToTrunk | ToFeature | Rejected
 
 UNKNOWN_NUMBER = Rejected(404, "Not Found")
 
@@ -54,12 +66,32 @@ def is_dial_string(number: str) -> bool:
     return _DIAL_STRING.fullmatch(number) is not None
 
 
-def route_from_user(directory: DirectorySnapshot, caller: User, number: str) -> Route:
-    """Where `caller` reaches by dialling `number`."""
+def match_feature(feature_codes: Collection[str], number: str) -> ToFeature | None:
+    """The longest of `feature_codes` that starts `number`, with the rest as its argument."""
+    if not number.startswith("*") or not feature_codes:
+        return None
+    for end in range(len(number), 1, -1):
+        code = number[:end]
+        if code in feature_codes:
+            return ToFeature(code, number[end:])
+    return None
+
+
+def route_from_user(
+    directory: DirectorySnapshot,
+    caller: User,
+    number: str,
+    *,
+    feature_codes: Collection[str] = (),
+) -> Route:
+    """Where `caller` reaches by dialling `number` (`feature_codes`: the node's codes)."""
     if not caller.enabled:
         return Rejected(403, "Forbidden")
     if not is_dial_string(number):
         return UNKNOWN_NUMBER
+    feature = match_feature(feature_codes, number)
+    if feature is not None:
+        return feature
     callee = directory.user_by_extension(number)
     if callee is not None:
         if callee.id == caller.id:
