@@ -34,6 +34,9 @@ class MediaConfig:
     cname: str = "callwarden"
     #: Relay the plain two-party case in C when the extension is built (see media.fastpath).
     fast_path: bool = True
+    #: ``"package.module:Name"`` of the recording sink provider built inside the engine's
+    #: process (see media.recording_sink); None: ``start_recording`` is refused.
+    recording_sinks: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,17 @@ class RtpTimeoutEvent:
     seconds: float
 
 
-MediaEvent = DtmfEvent | RtpTimeoutEvent
+@dataclass(frozen=True, slots=True)
+class RecordingEvent:
+    """The recording sink of a bridge reports trouble, e.g. ``kind="failed"`` (disk full):
+    it has stopped recording; the call's media goes on."""
+
+    bridge_id: BridgeId
+    kind: str
+    detail: str
+
+
+MediaEvent = DtmfEvent | RtpTimeoutEvent | RecordingEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +157,20 @@ class MediaControl(Protocol):
     async def hearing(self, bridge_id: str) -> dict[str, frozenset[str]]: ...
 
     async def close_bridge(self, bridge_id: str) -> None: ...
+
+    async def start_recording(self, bridge_id: str, spec: Mapping[str, object]) -> None:
+        """Tap every participant's own track into a sink built where the media runs."""
+        ...
+
+    async def pause_recording(self, bridge_id: str) -> int:
+        """Record nothing more; the reply confirms it (the pause's sample timestamp)."""
+        ...
+
+    async def resume_recording(self, bridge_id: str) -> int: ...
+
+    async def stop_recording(self, bridge_id: str) -> Mapping[str, object]:
+        """Finish the recording; returns the sink's summary (plain values)."""
+        ...
 
     def subscribe(self, callback: Callable[[MediaEvent], None]) -> Callable[[], None]: ...
 

@@ -421,7 +421,8 @@ class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
             return
         if digit is not None:
             self.dtmf_digits += 1
-            logger.debug("endpoint %s: DTMF %s", self.id, digit.digit)
+            # Never the digit itself: digits may be card data (PCI DSS 3.3.1).
+            logger.debug("endpoint %s: a DTMF key press", self.id)
             if self._on_dtmf is not None:
                 self._on_dtmf(self.id, digit)
         sink = self.sink

@@ -5,7 +5,9 @@ command a coroutine, so the engine can later live behind a process boundary unch
 the port allocator, the endpoints, the bridges and the single loop-wide 20 ms ticker that
 drives all bridges (one timer for the whole engine, not one per bridge).
 
-Events (DTMF digits, RTP timeouts) go to callbacks registered with :meth:`MediaEngine.subscribe`.
+Events (DTMF digits, RTP timeouts, recording failures) go to callbacks registered with
+:meth:`MediaEngine.subscribe`. Recordings are sinks made by a provider given at construction
+(see :mod:`callwarden.media.recording_sink`): the engine never knows how they are stored.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ from callwarden.media.matrix import Mode
 from callwarden.media.mixer import Mixer
 from callwarden.media.player import PcmSource, ToneSource, load_wav
 from callwarden.media.ports import PortAllocator, PortRange, PortsExhaustedError
+from callwarden.media.recording_sink import (
+    BridgeRecordings,
+    RecordingSinkProvider,
+    RecordingSpec,
+    RecordingSummary,
+    load_provider,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,7 @@ class MediaEngine:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         id_prefix: str = "",
+        recording_sinks: RecordingSinkProvider | None = None,
     ) -> None:
         self.config = config
         self._prefix = id_prefix
@@ -83,6 +93,9 @@ class MediaEngine:
         self._tick_work_max = 0.0
         self._pump: PacketPump | None = None
         self._closed = False
+        if recording_sinks is None and config.recording_sinks is not None:
+            recording_sinks = load_provider(config.recording_sinks)
+        self._recordings = BridgeRecordings(recording_sinks, self._emit)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -161,8 +174,8 @@ class MediaEngine:
         for callback in list(self._subscribers):
             try:
                 callback(event)
-            except Exception:
-                logger.exception("media event subscriber failed on %s", event)
+            except Exception:  # the event itself is not logged: it may carry a DTMF digit
+                logger.exception("media event subscriber failed on a %s", type(event).__name__)
 
     def _on_dtmf(self, endpoint_id: str, digit: DtmfDigit) -> None:
         self._emit(DtmfEvent(EndpointId(endpoint_id), digit.digit, digit.timestamp))
@@ -382,8 +395,27 @@ class MediaEngine:
         """Deliver each participant's own track to ``sink`` (in-process only: the recorder)."""
         self._bridge(bridge_id).set_track_sink(sink)
 
+    async def start_recording(self, bridge_id: str, spec: RecordingSpec) -> None:
+        """Tap each participant's own track into a sink from the recording sink provider."""
+        self._recordings.start(self._bridge(bridge_id), spec)
+
+    async def pause_recording(self, bridge_id: str) -> int:
+        """Record nothing from the next tick; returns the sample timestamp of the pause."""
+        self._bridge(bridge_id)
+        return self._recordings.pause(bridge_id)
+
+    async def resume_recording(self, bridge_id: str) -> int:
+        self._bridge(bridge_id)
+        return self._recordings.resume(bridge_id)
+
+    async def stop_recording(self, bridge_id: str) -> RecordingSummary:
+        """Untap the bridge and finish its recording; returns the sink's summary."""
+        return await self._recordings.stop(self._bridge(bridge_id))
+
     async def close_bridge(self, bridge_id: str) -> None:
         bridge = self._bridge(bridge_id)
+        if bridge_id in self._recordings:  # the call ended without stopping it: finish it
+            await self._recordings.stop(bridge)
         for participant_id in list(bridge.members):
             await self.remove_from_bridge(bridge_id, participant_id)
         self._mixer.discard(bridge_id)
@@ -401,6 +433,7 @@ class MediaEngine:
             await self.close_bridge(bridge_id)
         for endpoint_id in list(self._endpoints):
             await self.close_endpoint(endpoint_id)
+        await self._recordings.close()
         if self._pump is not None:
             pumped = self._pump.stats()
             logger.info(

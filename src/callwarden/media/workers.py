@@ -8,8 +8,9 @@ its endpoints with ``create_endpoint(bridge_id=...)``. Ids carry their worker (`
 
 Commands and replies are pickled tuples of plain values on a socket pair (both ends are ours);
 events (DTMF, RTP timeouts) come back on the same socket and go to :meth:`subscribe` callbacks.
-Track sinks (the recorder) are in-process objects: with workers they would have to run inside
-the worker, which this pool does not offer yet.
+Recordings run inside the worker owning the bridge: each worker builds the recording sink
+provider named by ``MediaConfig.recording_sinks`` and ``start_recording``'s spec crosses the
+socket pair (local, ours) to it; recording events come back like the other events.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ _COMMANDS = frozenset(
         "set_mode",
         "hearing",
         "close_bridge",
+        "start_recording",
+        "pause_recording",
+        "resume_recording",
+        "stop_recording",
     }
 )
 _START_SECONDS = 30.0
@@ -185,8 +190,10 @@ class MediaWorkerPool:
                 for callback in list(self._subscribers):
                     try:
                         callback(message[1])
-                    except Exception:
-                        logger.exception("media event subscriber failed on %s", message[1])
+                    except Exception:  # not the event: it may carry a DTMF digit
+                        logger.exception(
+                            "media event subscriber failed on a %s", type(message[1]).__name__
+                        )
             elif message[0] == "reply":
                 future = worker.pending.pop(message[1], None)
                 if future is not None and not future.done():
@@ -353,6 +360,23 @@ class MediaWorkerPool:
         worker = self._owner(bridge_id)
         await self._call(worker, "close_bridge", bridge_id)
         worker.bridges -= 1
+
+    async def start_recording(self, bridge_id: str, spec: Mapping[str, object]) -> None:
+        await self._call(self._owner(bridge_id), "start_recording", bridge_id, dict(spec))
+
+    async def pause_recording(self, bridge_id: str) -> int:
+        timestamp: int = await self._call(self._owner(bridge_id), "pause_recording", bridge_id)
+        return timestamp
+
+    async def resume_recording(self, bridge_id: str) -> int:
+        timestamp: int = await self._call(self._owner(bridge_id), "resume_recording", bridge_id)
+        return timestamp
+
+    async def stop_recording(self, bridge_id: str) -> Mapping[str, object]:
+        summary: Mapping[str, object] = await self._call(
+            self._owner(bridge_id), "stop_recording", bridge_id
+        )
+        return summary
 
     def worker_pids(self) -> list[int]:
         """Process ids of the workers (for monitoring their CPU)."""
