@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import os
 import random
 import secrets
 import signal
+import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,7 +33,7 @@ from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
 from callwarden.bus.redis_bus import RedisBus, new_node_id
 from callwarden.bus.redis_claims import RedisAgentClaims
-from callwarden.config import Settings
+from callwarden.config import ConfigError, Settings
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
@@ -40,6 +42,7 @@ from callwarden.provisioning import Provisioner, ProvisionReport
 from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
+from callwarden.security.certificates import CertificateError, load_or_create, server_context
 from callwarden.security.clock import SystemClock
 from callwarden.security.devices import KnownDevices
 from callwarden.security.login import LoginService
@@ -102,6 +105,35 @@ def _secret(path: Path) -> bytes:
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
     return data
+
+
+def _sip_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The SIP-over-TLS server context when `sip_tls_port` is set: the configured certificate,
+    else the self-signed one callwarden made in the data directory."""
+    if settings.sip_tls_port is None:
+        return None
+    try:
+        identity = load_or_create(
+            settings.data_dir / "tls",
+            certificate=settings.tls_certificate,
+            private_key=settings.tls_private_key,
+            hostnames=["localhost", *_named_addresses(settings)],
+        )
+        context = server_context(identity)
+    except CertificateError as error:
+        raise ConfigError(str(error)) from error
+    logger.info(
+        "SIP over TLS certificate %s, SHA-256 fingerprint %s",
+        identity.certificate_path,
+        identity.fingerprint_sha256,
+    )
+    return context
+
+
+def _named_addresses(settings: Settings) -> list[str]:
+    """The node's specific addresses (bind, SDP), for the generated certificate's names."""
+    addresses = {settings.bind, settings.sdp_address}
+    return sorted(a for a in addresses if not ipaddress.ip_address(a).is_unspecified)
 
 
 def provision_file(settings: Settings, file: Path) -> ProvisionReport:
@@ -195,12 +227,15 @@ class Node:
         clock = LoopClock(loop)
         self.media = _media_engine(settings)
         await self.media.start()
+        tls_context = await asyncio.to_thread(_sip_tls_context, settings)
         self.transport = SipTransport(
             clock,
             host=settings.bind,
             port=settings.sip_port,
             advertised_host=settings.sdp_address,
             config=TransportConfig(udp_buffer_bytes=4 * 1024 * 1024),
+            tls_context=tls_context,
+            tls_port=settings.sip_tls_port,
         )
         nonces = NonceManager(_secret(settings.data_dir / "keys" / NONCE_KEY_FILE), time.time)
         threshold = settings.auth_failures_before_throttle

@@ -28,6 +28,7 @@ def _add_node_flags(parser: argparse.ArgumentParser) -> None:
     _add_settings_flags(parser)
     parser.add_argument("--bind", help="SIP, RTP and HTTP listen address")
     parser.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
+    parser.add_argument("--sip-tls-port", type=int, help="SIP over TLS port (default: none)")
     parser.add_argument("--http-port", type=int, help="HTTP port")
     parser.add_argument("--rtp-ports", help="RTP port range LOW-HIGH")
     parser.add_argument("--media-address", help="address put into SDP (default: --bind)")
@@ -39,6 +40,7 @@ def _settings(arguments: argparse.Namespace) -> Settings:
         "data_dir": arguments.data_dir,
         "bind": getattr(arguments, "bind", None),
         "sip_port": getattr(arguments, "sip_port", None),
+        "sip_tls_port": getattr(arguments, "sip_tls_port", None),
         "http_port": getattr(arguments, "http_port", None),
         "media_address": getattr(arguments, "media_address", None),
         "database_url": arguments.database_url,
@@ -162,7 +164,10 @@ def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
         return 2
     # Queue members are signed in when their phone registers: the simulated operators, and
     # alice or bob as soon as a softphone signs in as them.
-    settings = settings.model_copy(update={"acd_auto_sign_in": True})
+    update: dict[str, Any] = {"acd_auto_sign_in": True}
+    if settings.sip_tls_port is None:
+        update["sip_tls_port"] = settings.sip_port + 1  # 5061 beside the default 5060
+    settings = settings.model_copy(update=update)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "demo-center.yaml"
     path.write_text(text, encoding="utf-8")

@@ -57,7 +57,13 @@ class Settings(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
     WebSocket may be opened from, and the only ones a browser may sign in from."""
-    """RTP media engine processes: 0 runs the engine inside the node's own process."""
+    sip_tls_port: int | None = Field(default=None, ge=1, le=65535)
+    """SIP over TLS port; unset, no TLS listener (`callwarden demo` listens on 5061)."""
+    tls_certificate: Path | None = None
+    """PEM certificate (chain) for SIP over TLS; unset, a self-signed one is made in
+    `<data_dir>/tls/` on first start and its fingerprint logged."""
+    tls_private_key: Path | None = None
+    """PEM private key of `tls_certificate`; the two are set together."""
 
     @field_validator("bind", "media_address")
     @classmethod
@@ -83,7 +89,7 @@ class Settings(BaseModel):
                 raise ValueError(f"{origin!r} is not an origin like https://cc.example.com")
         return value
 
-    @field_validator("redis_url", "node_id", mode="before")
+    @field_validator("redis_url", "node_id", "tls_certificate", "tls_private_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`CALLWARDEN_REDIS_URL=` (empty) means unset."""
@@ -115,6 +121,12 @@ class Settings(BaseModel):
     def _rtp_range(self) -> Settings:
         if self.rtp_port_high - self.rtp_port_low < 3:
             raise ValueError("rtp port range must hold at least two port pairs")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key must be set together")
         return self
 
     @property

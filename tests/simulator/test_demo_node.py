@@ -144,7 +144,7 @@ async def test_simulated_calls_are_answered_with_media_both_ways(
 def test_callwarden_demo_comes_alive_within_20_seconds(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     log_path = tmp_path / "demo.log"
-    ports = [str(free_port()) for _ in range(3)]
+    ports = [str(free_port()) for _ in range(4)]
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -161,6 +161,8 @@ def test_callwarden_demo_comes_alive_within_20_seconds(tmp_path: Path) -> None:
                 ports[1],
                 "--simulator-port",
                 ports[2],
+                "--sip-tls-port",
+                ports[3],
                 "--rtp-ports",
                 "38200-38399",
                 "--talk-seconds",
