@@ -12,6 +12,8 @@ functions of the participants' roles:
 * ``takeover``: supervisors and customers hear each other; operators hear nothing and are heard
   by nobody (the operator leaves).
 
+:func:`monitored` mixes modes: several supervisors on one call, each in a mode of their own.
+
 Participants with any other role (a tone player, for instance) hear nothing and are heard by
 nobody under a preset; give them hearing explicitly. Nobody ever hears themselves: the presets
 never say so, and the bridge removes a listener from its own sources whatever it is told.
@@ -102,3 +104,38 @@ _PRESETS = {
 def preset(mode: Mode, roles: Mapping[str, str]) -> dict[str, frozenset[str]]:
     """The matrix of a named mode for participants with the given roles."""
     return _PRESETS[mode](roles)
+
+
+def monitored(roles: Mapping[str, str], modes: Mapping[str, Mode]) -> dict[str, frozenset[str]]:
+    """The matrix of a call with supervisors each in a mode of their own (``modes`` maps each
+    supervisor to LISTEN, WHISPER, BARGE or TAKEOVER; a supervisor missing from it listens).
+
+    Who hears a supervisor depends on that supervisor's mode only:
+
+    * LISTEN: nobody;
+    * WHISPER: the operators, and the other supervisors who whisper or barge themselves
+      (a listening supervisor never hears a whisper; the customer never does, by construction);
+    * BARGE and TAKEOVER: everyone (every party and every other supervisor).
+
+    Every supervisor hears the customers and the operators. Once any supervisor takes over,
+    the operators hear nothing and are heard by nobody (the operator leaves). With every
+    supervisor in one mode this is exactly that mode's preset.
+    """
+    customers = _by_role(roles, ROLE_CUSTOMER)
+    supervisors = _by_role(roles, ROLE_SUPERVISOR)
+    mode_of = {pid: modes.get(pid, Mode.LISTEN) for pid in supervisors}
+    taken_over = Mode.TAKEOVER in mode_of.values()
+    operators = frozenset() if taken_over else _by_role(roles, ROLE_OPERATOR)
+    loud = frozenset(pid for pid, mode in mode_of.items() if mode in (Mode.BARGE, Mode.TAKEOVER))
+    whispering = frozenset(pid for pid, mode in mode_of.items() if mode is Mode.WHISPER)
+    matrix: dict[str, frozenset[str]] = {pid: frozenset() for pid in roles}
+    for pid in customers:
+        matrix[pid] = (customers | operators | loud) - {pid}
+    for pid in operators:
+        matrix[pid] = (customers | operators | loud | whispering) - {pid}
+    for pid, mode in mode_of.items():
+        hears = customers | operators | loud
+        if mode is not Mode.LISTEN:
+            hears |= whispering
+        matrix[pid] = hears - {pid}
+    return matrix
