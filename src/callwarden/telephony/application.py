@@ -30,7 +30,7 @@ from callwarden.sip.validation import check_request
 from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.call import Call, Hangup, InboundCancel, InDialogRequest, Leg
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
-from callwarden.telephony.call_task import CallTask
+from callwarden.telephony.call_task import CallTask, DialogOwner
 from callwarden.telephony.dialplan import (
     Rejected,
     Route,
@@ -98,9 +98,10 @@ class SipApplication:
         self._layer: TransactionLayer | None = None
         self._contact_uris: dict[TransportName, SipUri] = {}
         self._dialogs = DialogTable()
-        self._owners: dict[DialogId, tuple[CallTask, Leg]] = {}
+        self._owners: dict[DialogId, tuple[DialogOwner, Leg]] = {}
         self._calls_by_tx: dict[int, CallTask] = {}
         self._tasks: dict[CallTask, asyncio.Task[None]] = {}
+        self._ended_listeners: list[Callable[[CallTask], None]] = []
         self._unsubscribe = media.subscribe(self._on_media_event)
 
     def bind(self, layer: TransactionLayer) -> None:
@@ -119,6 +120,14 @@ class SipApplication:
     @property
     def active_calls(self) -> int:
         return len(self._tasks)
+
+    def calls(self) -> list[CallTask]:
+        """The calls running now (for monitoring to find a call by id or operator)."""
+        return list(self._tasks)
+
+    def on_call_ended(self, listener: Callable[[CallTask], None]) -> None:
+        """Call `listener(call)` when a call's task has finished (its legs are hung up)."""
+        self._ended_listeners.append(listener)
 
     # ---- TransactionUser ----------------------------------------------------------------------
 
@@ -340,6 +349,8 @@ class SipApplication:
     def _on_call_finished(self, call: CallTask) -> None:
         self._tasks.pop(call, None)
         self._calls_by_tx.pop(id(call.invite_tx), None)
+        for listener in self._ended_listeners:
+            listener(call)
 
     def _on_media_event(self, event: MediaEvent) -> None:
         if not isinstance(event, RtpTimeoutEvent):
@@ -361,7 +372,7 @@ class SipApplication:
     def send_bye(self, request: SipRequest, destination: Destination) -> None:
         self.layer.send_request(request, destination, lambda _response: None)
 
-    def register_dialog(self, dialog: Dialog, call: CallTask, leg: Leg) -> None:
+    def register_dialog(self, dialog: Dialog, call: DialogOwner, leg: Leg) -> None:
         self._dialogs.add(dialog)
         self._owners[dialog.id] = (call, leg)
 

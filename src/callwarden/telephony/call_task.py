@@ -14,7 +14,20 @@ if TYPE_CHECKING:
     from callwarden.telephony.call import CallEvent, Leg
 
 
-class CallTask(Protocol):
+class DialogOwner(Protocol):
+    """What owns a dialog registered with the application: it gets the dialog's requests and
+    the ACKs of its 2xx (a call, or a monitoring supervisor's leg)."""
+
+    def post(self, event: CallEvent) -> None:
+        """Hand an event to the owner's task."""
+        ...
+
+    def on_ack(self, request: SipRequest) -> None:
+        """The ACK for our 2xx."""
+        ...
+
+
+class CallTask(DialogOwner, Protocol):
     @property
     def call_id(self) -> CallId: ...
 
@@ -29,14 +42,6 @@ class CallTask(Protocol):
     @property
     def outbound(self) -> Leg | None:
         """The other party's leg once there is one (for media timeouts)."""
-        ...
-
-    def post(self, event: CallEvent) -> None:
-        """Hand an event to the call's task."""
-        ...
-
-    def on_ack(self, request: SipRequest) -> None:
-        """The caller's ACK for our 2xx."""
         ...
 
     async def run(self) -> None: ...
