@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr
-from callwarden.domain.ids import CallId
+from callwarden.domain.ids import CallId, UserId
 from callwarden.media.control import LocalMedia, MediaError
 from callwarden.sip.addressing import TransportName
 from callwarden.sip.dialog import Dialog
@@ -123,7 +123,31 @@ class Hangup:
     cause: str
 
 
-CallEvent = OutboundResponse | InboundCancel | InDialogRequest | Hangup
+@dataclass(frozen=True, slots=True)
+class ReleaseOperator:
+    """A supervisor took the call over: hang up the operator's leg, keep the caller's."""
+
+    cause: str
+
+
+CallEvent = OutboundResponse | InboundCancel | InDialogRequest | Hangup | ReleaseOperator
+
+
+def monitor_cdr_legs(legs: list[tuple[Leg, UserId]], ended: datetime) -> tuple[CdrLeg, ...]:
+    """The CDR legs of the supervisors who monitored a call (role `monitor`)."""
+    return tuple(
+        CdrLeg(
+            role=LegRole.MONITOR,
+            sip_call_id=leg.dialog.call_id if leg.dialog else "",
+            uri=leg.uri[:500],
+            started_at=leg.started_at,
+            answered_at=leg.answered_at,
+            ended_at=max(leg.ended_at or ended, leg.answered_at or leg.started_at),
+            sip_status=leg.sip_status,
+            user_id=user_id,
+        )
+        for leg, user_id in legs
+    )
 
 
 class _CallEnded(Exception):  # noqa: N818 - control flow inside the call task
@@ -210,6 +234,8 @@ class Call:
         self.final_status: int | None = None
         self.hangup_side: HangupSide | None = None
         self.hangup_cause: str | None = None
+        #: Supervisors' legs (added by monitoring), for the CDR.
+        self.monitor_legs: list[tuple[Leg, UserId]] = []
 
     @property
     def target(self) -> OutboundTarget:
@@ -586,6 +612,9 @@ class Call:
                     self._hang_up_late_answer(event.dialog)
             elif isinstance(event, Hangup):
                 self._hang_up(HangupSide.SYSTEM, event.cause)
+            elif isinstance(event, ReleaseOperator) and self.outbound is not None:
+                logger.info("call %s: operator released (%s)", self.call_id, event.cause)
+                self._send_bye(self.outbound)
 
     async def _on_in_dialog_request(self, event: InDialogRequest) -> None:
         leg, request, tx = event.leg, event.request, event.transaction
@@ -695,7 +724,7 @@ class Call:
             )
             for leg in (self.inbound, self.outbound)
             if leg is not None
-        )
+        ) + monitor_cdr_legs(self.monitor_legs, ended)
         self.services.write_cdr(
             NewCdr(
                 call_id=self.call_id,

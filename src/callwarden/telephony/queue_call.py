@@ -58,6 +58,8 @@ from callwarden.telephony.call import (
     InDialogRequest,
     Leg,
     OutboundResponse,
+    ReleaseOperator,
+    monitor_cdr_legs,
 )
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
 from callwarden.telephony.call_task import CallTask
@@ -198,6 +200,8 @@ class QueueCall:
         self.hangup_side: HangupSide | None = None
         self.hangup_cause: str | None = None
         self.overflowed: OverflowKind | None = None
+        #: Supervisors' legs (added by monitoring), for the CDR.
+        self.monitor_legs: list[tuple[Leg, UserId]] = []
 
     # ---- CallTask ------------------------------------------------------------------------
 
@@ -400,6 +404,22 @@ class QueueCall:
             self._hang_up(HangupSide.SYSTEM, event.cause)
         elif isinstance(event, InboundCancel):
             pass  # already answered: the CANCEL changes nothing (RFC 3261 9.2)
+        elif isinstance(event, ReleaseOperator):
+            await self._release_operator(event.cause)
+
+    async def _release_operator(self, cause: str) -> None:
+        """A supervisor took over: BYE the operator's leg; the ACD ends the operator's part
+        of the call (wrap-up) while the caller stays connected to the supervisor."""
+        leg = self.agent_leg
+        if self.state is not QueueCallState.CONNECTED or leg is None or leg.ended_at is not None:
+            return
+        leg.ended_at = self.now
+        if leg.dialog is not None:
+            self._bye_dialog(leg.dialog)
+        if self._in_acd:
+            self._in_acd = False
+            await self._report(self.distributor.call_ended(self.call_id))
+        logger.info("queue call %s: operator %s released (%s)", self.call_id, self.agent_id, cause)
 
     async def _on_in_dialog(self, event: InDialogRequest) -> None:
         leg, request, tx = event.leg, event.request, event.transaction
@@ -650,7 +670,7 @@ class QueueCall:
             )
             for leg in (self._inbound, self.agent_leg)
             if leg is not None
-        )
+        ) + monitor_cdr_legs(self.monitor_legs, ended)
         self.services.write_cdr(
             NewCdr(
                 call_id=self.call_id,
