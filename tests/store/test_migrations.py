@@ -21,11 +21,18 @@ TABLES = {
     "cdr_legs",
     "cdrs",
     "known_devices",
+    "legal_holds",
     "login_throttle",
     "mfa_recovery_codes",
     "mfa_totp",
     "queue_members",
     "queues",
+    "recording_notes",
+    "recording_pauses",
+    "recording_tags",
+    "recording_tombstones",
+    "recordings",
+    "retention_policies",
     "role_grants",
     "roles",
     "sign_in_networks",
@@ -50,9 +57,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0005"
         upgrade(database_url)
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
     finally:
         engine.dispose()
 

@@ -430,3 +430,151 @@ class LoginThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer)
     first_failure_at: Mapped[datetime]
     last_failure_at: Mapped[datetime] = mapped_column(index=True)
+
+
+RECORDING_ID_LENGTH = 36
+RECORDING_STATUSES = ("recording", "complete", "incomplete", "failed", "purged")
+HOLD_TARGET_KINDS = ("recording", "call", "user", "queue")
+RETENTION_SCOPES = ("default", "team", "queue")
+TOMBSTONE_KINDS = ("retention", "manual")
+
+
+class RecordingRow(Base):
+    """One sealed recording (`callwarden.recording`, docs/recording.md).
+
+    The caller's number is stored sealed (AES-GCM) and as an HMAC for exact search, never in
+    clear. The data key is stored only wrapped by a key-encryption key of the key ring;
+    purging sets it to NULL (crypto-shredding) and the row stays as status `purged`.
+    """
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_status_started_at", "status", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(RECORDING_ID_LENGTH), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH), index=True)
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL"), index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), index=True
+    )
+    operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[CallDirection] = mapped_column(_enum(CallDirection, "direction"))
+    caller_number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    caller_number_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(_string_enum("status", *RECORDING_STATUSES))
+    storage_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kek_id: Mapped[str | None] = mapped_column(String(64))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    has_pauses: Mapped[bool] = mapped_column(Boolean, default=False)
+    monitored: Mapped[bool] = mapped_column(Boolean, default=False)
+    manifest_digest: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    failure_reason: Mapped[str | None] = mapped_column(String(255))
+
+
+class RecordingPauseRow(Base):
+    """A stretch of a recording with no audio at all (PCI DSS pause); open while paused."""
+
+    __tablename__ = "recording_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class RecordingTagRow(Base):
+    __tablename__ = "recording_tags"
+
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, index=True)
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime]
+
+
+class RecordingNoteRow(Base):
+    __tablename__ = "recording_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(String(2000))
+
+
+class LegalHoldRow(Base):
+    """A legal hold on a recording, a call, a user or a queue (any number of them); a hold
+    is never deleted, only released (who, when, why stay on record)."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (Index("ix_legal_holds_target", "target_kind", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_kind: Mapped[str] = mapped_column(_string_enum("target_kind", *HOLD_TARGET_KINDS))
+    target_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH))
+    reason: Mapped[str] = mapped_column(String(1000))
+    placed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    placed_at: Mapped[datetime]
+    released_at: Mapped[datetime | None] = mapped_column(index=True)
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    release_reason: Mapped[str | None] = mapped_column(String(1000))
+
+
+class RetentionPolicyRow(Base):
+    """How many days recordings are kept: by default, for a team's, or for a queue's."""
+
+    __tablename__ = "retention_policies"
+    __table_args__ = (
+        CheckConstraint(
+            "(scope = 'default' AND team_id IS NULL AND queue_id IS NULL)"
+            " OR (scope = 'team' AND team_id IS NOT NULL AND queue_id IS NULL)"
+            " OR (scope = 'queue' AND queue_id IS NOT NULL AND team_id IS NULL)",
+            name="one_target",
+        ),
+        CheckConstraint("days > 0", name="positive_days"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(_string_enum("scope", *RETENTION_SCOPES))
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), unique=True
+    )
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), unique=True
+    )
+    days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class RecordingTombstoneRow(Base):
+    """What is left of a purged recording: which rule deleted it, when, by whom. No foreign
+    keys: it outlives users and queues. `storage_key` is kept until the file is gone, so an
+    interrupted purge is finished by the next run."""
+
+    __tablename__ = "recording_tombstones"
+
+    recording_id: Mapped[str] = mapped_column(String(RECORDING_ID_LENGTH), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH))
+    kind: Mapped[str] = mapped_column(_string_enum("kind", *TOMBSTONE_KINDS))
+    rule: Mapped[str] = mapped_column(String(255))
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(255))
+    purged_at: Mapped[datetime] = mapped_column(index=True)
+    storage_key: Mapped[str | None] = mapped_column(String(255))
+    file_deleted_at: Mapped[datetime | None]
+    audited_at: Mapped[datetime | None]
