@@ -660,15 +660,48 @@ def test_ack_for_2xx_with_new_branch_goes_to_the_tu():
     assert stack.user.acks[0][0].top_via.branch == "z9hG4bKnewone"
 
 
-def test_branch_without_magic_cookie_gets_400_and_ack_goes_up():
+def test_a_bare_magic_cookie_gets_400_and_its_ack_goes_up():
+    """RFC 4475 3.2.1: the cookie with nothing after it identifies no transaction."""
     stack = Stack()
-    stack.receive(request("OPTIONS", branch="oldstyle-1"))
-    stack.receive(request("INVITE", branch=""))
-    assert [s.response.status for s in stack.wire.sent] == [400, 400]
+    stack.receive(request("OPTIONS", branch="z9hG4bK"))
+    assert [s.response.status for s in stack.wire.sent] == [400]
     assert stack.wire.sent[0].response.reason == "Missing Branch Magic Cookie"
     assert stack.user.requests == []
-    stack.receive(request("ACK", branch="oldstyle-2", to_tag="x"))
+    stack.receive(request("ACK", branch="z9hG4bK", to_tag="x"))
     assert len(stack.user.acks) == 1
+
+
+@pytest.mark.parametrize("branch", ["oldstyle-1", ""])
+def test_rfc2543_requests_are_matched_by_their_fields(branch: str):
+    """RFC 3261 17.2.3, backward compatibility: no magic cookie (or no branch at all)."""
+    stack = Stack()
+    stack.receive(request("INVITE", branch=branch))
+    stack.receive(request("INVITE", branch=branch))  # retransmission: absorbed
+    assert len(stack.user.requests) == 1
+    assert stack.layer.stats.absorbed_retransmissions == 1
+    assert stack.layer.stats.rfc2543_requests == 2
+    _, invite_tx = stack.user.requests[0]
+    assert isinstance(invite_tx, InviteServerTransaction)
+    invite_tx.respond_with(180, to_tag="uas1")
+    stack.receive(request("CANCEL", branch=branch))  # same fields, CSeq method CANCEL
+    assert stack.user.cancels == [invite_tx]
+    invite_tx.respond_with(487)
+    stack.receive(request("ACK", branch=branch, to_tag="uas1"))  # ACK of a non-2xx: absorbed
+    assert invite_tx.state is InviteServerState.CONFIRMED
+    assert stack.user.acks == []
+    # Another CSeq, Call-ID, From tag or Request-URI-equal Via: another transaction.
+    stack.receive(request("INVITE", branch=branch, cseq=2))
+    stack.receive(request("INVITE", branch=branch, call_id="other@pc33.example.com"))
+    stack.receive(request("INVITE", branch=branch, from_tag="another"))
+    stack.receive(request("INVITE", branch=branch, via_port=5070))
+    assert len(stack.user.requests) == 5
+
+
+def test_an_rfc2543_key_never_equals_an_rfc3261_one():
+    stack = Stack()
+    stack.receive(request("OPTIONS", branch="z9hG4bKnashds8"))
+    stack.receive(request("OPTIONS", branch="nashds8"))
+    assert len(stack.user.requests) == 2
 
 
 def test_transaction_cap_per_source_answers_503():

@@ -36,7 +36,16 @@ from callwarden.sip.tx_base import (
     TransactionContext,
     TransactionError,
 )
-from callwarden.sip.tx_keys import ClientKey, ServerKey, client_key, new_branch, new_tag, server_key
+from callwarden.sip.tx_keys import (
+    ClientKey,
+    ServerKey,
+    client_key,
+    is_bare_cookie,
+    new_branch,
+    new_tag,
+    rfc2543_server_key,
+    server_key,
+)
 
 __all__ = [
     "InviteClientTransaction",
@@ -103,6 +112,7 @@ class LayerStats:
     absorbed_retransmissions: int = 0
     rejected_overload: int = 0
     rejected_no_cookie: int = 0
+    rfc2543_requests: int = 0
 
 
 class TransactionLayer:
@@ -243,12 +253,15 @@ class TransactionLayer:
         via = request.top_via
         key = server_key(via, method)
         if key is None:
-            if method == "ACK":
-                self.user.on_ack(request, source)
-            else:
-                self.stats.rejected_no_cookie += 1
-                self._reply_stateless(request, source, 400, "Missing Branch Magic Cookie")
-            return
+            if is_bare_cookie(via.branch):
+                if method == "ACK":
+                    self.user.on_ack(request, source)
+                else:
+                    self.stats.rejected_no_cookie += 1
+                    self._reply_stateless(request, source, 400, "Missing Branch Magic Cookie")
+                return
+            self.stats.rfc2543_requests += 1
+            key = rfc2543_server_key(request)
         tx = self._servers.get(key)
         if method == "ACK":
             if isinstance(tx, InviteServerTransaction) and tx.receive_ack():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from callwarden.sip.headers import Via
+from callwarden.sip.message import SipRequest
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -12,14 +14,20 @@ __all__ = [
     "ServerKey",
     "client_key",
     "has_magic_cookie",
+    "is_bare_cookie",
     "new_branch",
     "new_call_id",
     "new_tag",
+    "rfc2543_server_key",
     "server_key",
 ]
 
 MAGIC_COOKIE = "z9hG4bK"
 """Prefix of every RFC 3261 branch (8.1.1.7)."""
+
+RFC2543_KEY_PREFIX = "rfc2543:"
+"""Prefix of the synthetic branch of an RFC 2543 transaction key (it cannot be a real branch
+of ours: those start with the magic cookie)."""
 
 ClientKey = tuple[str, str]
 """(branch, CSeq method) - RFC 3261 17.1.3."""
@@ -51,6 +59,12 @@ def has_magic_cookie(branch: str | None) -> bool:
     )
 
 
+def is_bare_cookie(branch: str | None) -> bool:
+    """The magic cookie with no identifier after it: a broken RFC 3261 element (RFC 4475
+    3.2.1), answered 400 rather than matched the RFC 2543 way."""
+    return branch == MAGIC_COOKIE
+
+
 def client_key(branch: str, method: str) -> ClientKey:
     """Key matching a response to a client transaction (RFC 3261 17.1.3)."""
     return (branch, method)
@@ -61,10 +75,36 @@ def server_key(via: Via, method: str) -> ServerKey | None:
 
     ACK is keyed as INVITE so that it finds the INVITE transaction it acknowledges; CANCEL
     keeps its own method (it is a transaction of its own). Returns None for RFC 2543 style
-    branches (no magic cookie, or nothing after it), which this stack does not match.
+    branches (no magic cookie, or nothing after it): see :func:`rfc2543_server_key`.
     """
     branch = via.branch
     if branch is None or not has_magic_cookie(branch):
         return None
     key_method = "INVITE" if method == "ACK" else method
     return (branch, via.host.lower(), via.port, key_method)
+
+
+def rfc2543_server_key(request: SipRequest) -> ServerKey:
+    """Key matching a request from an RFC 2543 element (no magic cookie) to a server
+    transaction: the backward-compatible rule of RFC 3261 17.2.3.
+
+    Request-URI, From tag, Call-ID, CSeq number and the top Via (transport, sent-by and
+    whatever branch it has) must equal those of the request that created the transaction. The
+    To tag is left out: within one CSeq number only the ACK of a non-2xx response carries one,
+    and it must find the INVITE it acknowledges. ACK is keyed as INVITE, as in
+    :func:`server_key`; CANCEL (same CSeq number) keeps its own method.
+    """
+    via = request.top_via
+    identity = "\x00".join(
+        (
+            str(request.uri),
+            request.from_.tag or "",
+            request.call_id,
+            str(request.cseq.number),
+            via.transport.upper(),
+            via.branch or "",
+        )
+    )
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    method = "INVITE" if request.method == "ACK" else request.method
+    return (RFC2543_KEY_PREFIX + digest, via.host.lower(), via.port, method)
