@@ -1,0 +1,426 @@
+"""Capture: the recording sink that runs where the media runs (inside a media worker process).
+
+The media engine builds one :class:`CaptureProvider` per process (``MediaConfig.recording_sinks
+= CAPTURE_PROVIDER``) and asks it for a :class:`CaptureSink` per recorded bridge. The sink is
+called on the media event loop every 20 ms with each participant's own frame; it only sorts the
+frames into tracks by the participant's role and hands batches of them to the provider's one
+**writer thread** through a bounded queue. The thread feeds the sealed writer, which encodes,
+encrypts and writes the chunks: no file I/O and no encryption on the event loop
+(PERFORMANCE-NOTES), and plaintext audio never leaves the process's memory.
+
+Tracks: each participant with a recorded role (customer, operator, supervisor) is a track of
+its own, named by its role (a second participant with the same role gets ``operator-2``, ...).
+Players (hold music, tones) are not recorded.
+
+Pause (PCI DSS): :meth:`CaptureSink.pause` takes effect before it returns, on the media loop;
+frames after it are dropped unseen until :meth:`CaptureSink.resume`, so a paused stretch holds
+no audio at all, not even encrypted. The pause and resume sample times go to the writer (and
+the summary) as markers.
+
+Failures: when the writer raises (disk full, I/O error) the recording stops there, what was
+written stays as written, and the sink reports a ``failed`` RecordingEvent; the call goes on.
+A writer thread that falls behind by more than the queue bound fails the recordings it cannot
+keep up with rather than grow without bound or block the media loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from callwarden.media.recording_sink import RecordingContext, RecordingSummary
+from callwarden.recording.writer import SealedWriter
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_PROVIDER = "callwarden.recording.capture:CaptureProvider"
+"""The import path the composition root gives the media engine (``MediaConfig``)."""
+RECORDED_ROLES = frozenset({"customer", "operator", "supervisor"})
+MAX_SAME_ROLE = 3
+DEFAULT_TRACKS = ("customer", "operator", "supervisor", "supervisor-2")
+"""The tracks a recording declares unless its spec names others (``spec["tracks"]``)."""
+SAMPLE_RATE = 8000
+BATCH_SAMPLES = 8 * 160
+"""Frames go to the writer thread in batches of 160 ms (8 ticks) per recording."""
+QUEUE_BOUND = 20_000
+"""Batches waiting for the writer thread, all recordings of the process together (~15 s of
+audio at 100 recorded calls); beyond that a recording fails instead of memory growing."""
+
+Pcm = npt.NDArray[np.int16]
+
+
+class TrackWriter(Protocol):
+    """What the capture needs from a sealed writer (called on the writer thread only)."""
+
+    def write(self, track: str, pcm: Pcm, timestamp: int) -> None:
+        """Samples of one track starting at ``timestamp`` (samples since the start)."""
+        ...
+
+    def pause(self, timestamp: int) -> None: ...
+
+    def resume(self, timestamp: int) -> None: ...
+
+    def close(self, end: int) -> Mapping[str, object]:
+        """Write the last chunk and close the file; ``end`` is the recording's length in
+        samples. Returns what the manifest needs (chunk digests...), plain values."""
+        ...
+
+    def abort(self) -> None:
+        """Close the file after a failure, keeping what was written; never raises."""
+        ...
+
+
+WriterOpener = Callable[[Mapping[str, object]], TrackWriter]
+"""Opens the writer of one recording from ``start_recording``'s spec."""
+
+
+@dataclass(slots=True)
+class _Track:
+    name: str
+    role: str
+    participant_id: str
+    first_sample: int
+
+
+@dataclass(slots=True)
+class _Batch:
+    frames: list[tuple[str, Pcm, int]] = field(default_factory=list)
+    start: int = -1
+
+
+_Work = tuple["CaptureSink", str, object]
+
+
+def track_names(spec: Mapping[str, object]) -> tuple[str, ...]:
+    """The tracks a recording declares (its spec's ``tracks``, else the default ones)."""
+    names = spec.get("tracks")
+    if names is None:
+        return DEFAULT_TRACKS
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError("spec 'tracks' must be a list of track names")
+    return tuple(names)
+
+
+class CaptureSink:
+    """One bridge's recording: a media ``RecordingSink`` (see media.recording_sink)."""
+
+    def __init__(self, provider: CaptureProvider, context: RecordingContext) -> None:
+        self._provider = provider
+        self._context = context
+        self.recording_id = str(context.spec.get("recording_id", context.bridge_id))
+        self._start = context.sample_clock()
+        self._tracks: dict[str, _Track | None] = {}
+        self._declared = frozenset(track_names(context.spec))
+        self._batch = _Batch()
+        self._paused_at: int | None = None
+        self.pauses: list[tuple[int, int]] = []
+        #: Set by the writer thread (a plain bool: read on the loop without a lock).
+        self.failed = False
+        self.failure: str | None = None
+        self.writer: TrackWriter | None = None
+
+    # --- on the media loop ----------------------------------------------------------------
+
+    def on_frame(self, participant_id: str, pcm: Pcm, timestamp: int) -> None:
+        if self._paused_at is not None or self.failed:
+            return
+        track = self._tracks.get(participant_id, _UNKNOWN)
+        if track is _UNKNOWN:
+            track = self._new_track(participant_id, timestamp)
+        if track is None:
+            return
+        relative = timestamp - self._start
+        batch = self._batch
+        if batch.start < 0:
+            batch.start = relative
+        elif relative - batch.start >= BATCH_SAMPLES:
+            self._send_batch()
+            self._batch.start = relative
+        self._batch.frames.append((track.name, pcm, relative))
+
+    def _new_track(self, participant_id: str, timestamp: int) -> _Track | None:
+        """The track of a participant seen for the first time: its role's track, or the
+        role's next declared one (``supervisor-2``) while another participant holds it."""
+        role = self._context.role_of(participant_id)
+        track: _Track | None = None
+        if role in RECORDED_ROLES:
+            assert role is not None
+            held = {
+                t.name
+                for t in self._tracks.values()
+                if t is not None and self._context.role_of(t.participant_id) is not None
+            }
+            names = [role, *(f"{role}-{n}" for n in range(2, MAX_SAME_ROLE + 1))]
+            free = [name for name in names if name in self._declared and name not in held]
+            if free:
+                track = _Track(free[0], role, participant_id, timestamp - self._start)
+            else:
+                logger.warning(
+                    "recording %s: no free %s track for participant %s",
+                    self.recording_id,
+                    role,
+                    participant_id,
+                )
+        self._tracks[participant_id] = track
+        return track
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, _Batch()
+        if batch.frames:
+            self._provider.submit(self, "frames", batch.frames)
+
+    def pause(self) -> int:
+        """No frame from the next tick on is recorded (confirmed by returning)."""
+        now = self._context.sample_clock() - self._start
+        if self._paused_at is None:
+            self._send_batch()
+            self._paused_at = now
+            self._provider.submit(self, "pause", now)
+        return now
+
+    def resume(self) -> int:
+        now = self._context.sample_clock() - self._start
+        if self._paused_at is not None:
+            self.pauses.append((self._paused_at, now))
+            self._paused_at = None
+            self._provider.submit(self, "resume", now)
+        return now
+
+    async def stop(self) -> RecordingSummary:
+        """Resume if paused (the call's end ends a pause), write the rest, close the file."""
+        end = self._context.sample_clock() - self._start
+        if self._paused_at is not None:
+            self.resume()
+        self._send_batch()
+        done: asyncio.Future[Mapping[str, object]] = asyncio.get_running_loop().create_future()
+        self._provider.submit(self, "close", (end, done), force=True)
+        written = await done
+        return {
+            "recording_id": self.recording_id,
+            "sample_rate": SAMPLE_RATE,
+            "samples": end,
+            "tracks": list(track_names(self._context.spec)),
+            "participants": [
+                {
+                    "track": track.name,
+                    "role": track.role,
+                    "participant_id": track.participant_id,
+                    "first_sample": track.first_sample,
+                }
+                for track in self._tracks.values()
+                if track is not None
+            ],
+            "pauses": [list(pause) for pause in self.pauses],
+            "failed": self.failed,
+            "failure": self.failure,
+            "writer": dict(written),
+        }
+
+    def fail(self, reason: str) -> None:
+        """Stop recording (from either thread); reported once as a ``failed`` event."""
+        if self.failed:
+            return
+        self.failed = True
+        self.failure = reason
+        logger.error("recording %s failed: %s", self.recording_id, reason)
+        self._context.report("failed", reason)
+
+    # --- on the writer thread ---------------------------------------------------------------
+
+    def run(self, kind: str, payload: object) -> None:
+        """One piece of work from the queue, in the order the loop submitted them."""
+        if kind == "close":
+            end, done = cast("tuple[int, asyncio.Future[Mapping[str, object]]]", payload)
+            self._close(end, done)
+            return
+        if kind == "open":
+            try:
+                self.writer = self._provider.open_writer(self._context.spec)
+            except Exception as error:
+                self.fail(f"cannot open the recording: {type(error).__name__}: {error}")
+            return
+        if self.failed or self.writer is None:
+            return
+        try:
+            if kind == "frames":
+                self._write_frames(cast("list[tuple[str, Pcm, int]]", payload))
+            elif kind == "pause":
+                self.writer.pause(cast(int, payload))
+            elif kind == "resume":
+                self.writer.resume(cast(int, payload))
+        except Exception as error:  # disk full, I/O error, a writer bug: the call goes on
+            self._abort(f"{type(error).__name__}: {error}")
+
+    def _write_frames(self, frames: list[tuple[str, Pcm, int]]) -> None:
+        writer = self.writer
+        assert writer is not None
+        by_track: dict[str, tuple[int, list[Pcm]]] = {}
+        for name, pcm, timestamp in frames:
+            run = by_track.get(name)
+            if run is not None and run[0] + len(run[1]) * len(pcm) == timestamp:
+                run[1].append(pcm)
+                continue
+            if run is not None:
+                writer.write(name, np.concatenate(run[1]), run[0])
+            by_track[name] = (timestamp, [pcm])
+        for name, (timestamp, runs) in by_track.items():
+            writer.write(name, np.concatenate(runs), timestamp)
+
+    def _abort(self, reason: str) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.abort()
+        self.fail(reason)
+
+    def _close(self, end: int, done: asyncio.Future[Mapping[str, object]]) -> None:
+        written: Mapping[str, object] = {}
+        writer, self.writer = self.writer, None
+        if writer is not None and not self.failed:
+            try:
+                written = writer.close(end)
+            except Exception as error:
+                writer.abort()
+                self.fail(f"{type(error).__name__}: {error}")
+        self._provider.resolve(done, written)
+
+
+_UNKNOWN = _Track("", "", "", -1)
+
+
+class CaptureProvider:
+    """The media process's recording sinks and their one writer thread."""
+
+    def __init__(
+        self, open_writer: WriterOpener | None = None, *, queue_bound: int = QUEUE_BOUND
+    ) -> None:
+        self.open_writer: WriterOpener = open_writer if open_writer is not None else _sealed
+        self._queue: queue.Queue[_Work | None] = queue.Queue(maxsize=queue_bound)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def open(self, context: RecordingContext) -> CaptureSink:
+        """A sink for one bridge; its file is opened on the writer thread."""
+        if self._thread is None:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(
+                target=self._serve, name="callwarden-recording-writer", daemon=True
+            )
+            self._thread.start()
+        sink = CaptureSink(self, context)
+        self.submit(sink, "open", None)
+        return sink
+
+    def submit(self, sink: CaptureSink, kind: str, payload: object, *, force: bool = False) -> None:
+        """Queue work for the writer thread without blocking the loop; a full queue fails the
+        recording (``force``: a close, which must get through, waits for room)."""
+        try:
+            if force:
+                self._queue.put((sink, kind, payload), timeout=30.0)
+            else:
+                self._queue.put_nowait((sink, kind, payload))
+        except queue.Full:
+            sink.fail("the recording writer is too far behind")
+            if force:
+                raise
+
+    def resolve(
+        self, done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]
+    ) -> None:
+        """Hand a close's result back to the loop (from the writer thread)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_set_result, done, value)
+
+    def _serve(self) -> None:
+        while True:
+            work = self._queue.get()
+            if work is None:
+                return
+            sink, kind, payload = work
+            try:
+                sink.run(kind, payload)
+            except Exception:  # a bug must not stop every other recording of the process
+                logger.exception("recording %s: %s failed", sink.recording_id, kind)
+
+    async def close(self) -> None:
+        """Let the writer thread finish what is queued, then stop it."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(self._queue.put, None)
+            await asyncio.to_thread(thread.join)
+
+
+def _set_result(done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]) -> None:
+    if not done.done():
+        done.set_result(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SealSpec:
+    """What ``start_recording``'s spec carries to open a sealed writer (plain values).
+
+    ``data_key`` is the recording's unwrapped AES-256 key: it crosses only the local command
+    pipe to the media process and lives in its memory, never on disk unwrapped."""
+
+    recording_id: str
+    path: str
+    data_key: bytes = field(repr=False)
+    tracks: tuple[str, ...] = DEFAULT_TRACKS
+
+    def to_plain(self) -> dict[str, object]:
+        return {
+            "recording_id": self.recording_id,
+            "path": self.path,
+            "data_key": self.data_key,
+            "tracks": list(self.tracks),
+        }
+
+    @classmethod
+    def from_plain(cls, spec: Mapping[str, object]) -> SealSpec:
+        recording_id, path, key = spec.get("recording_id"), spec.get("path"), spec.get("data_key")
+        if not isinstance(recording_id, str) or not isinstance(path, str):
+            raise ValueError("a recording spec needs 'recording_id' and 'path' strings")
+        if not isinstance(key, bytes) or len(key) != 32:
+            raise ValueError("a recording spec needs a 32-byte 'data_key'")
+        return cls(recording_id, path, key, track_names(spec))
+
+
+class SealedTrackWriter:
+    """The capture's TrackWriter over a :class:`SealedWriter` (timestamps from the start)."""
+
+    def __init__(self, writer: SealedWriter) -> None:
+        self._writer = writer
+
+    def write(self, track: str, pcm: Pcm, timestamp: int) -> None:
+        self._writer.write(track, timestamp, pcm)
+
+    def pause(self, timestamp: int) -> None:
+        self._writer.pause(timestamp)
+
+    def resume(self, timestamp: int) -> None:
+        self._writer.resume(timestamp)
+
+    def close(self, end: int) -> Mapping[str, object]:
+        return dataclasses.asdict(self._writer.close(end))
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def _sealed(spec: Mapping[str, object]) -> TrackWriter:
+    """Create the sealed file of one recording (on the writer thread)."""
+    seal = SealSpec.from_plain(spec)
+    path = Path(seal.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SealedTrackWriter(
+        SealedWriter.create(path, seal.recording_id, seal.data_key, seal.tracks)
+    )
