@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ENV_PREFIX = "CALLWARDEN_"
 _NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_FEATURE_CODE = re.compile(r"\*[0-9*#]{1,8}")
 
 
 class ConfigError(Exception):
@@ -64,6 +65,17 @@ class Settings(BaseModel):
     `<data_dir>/tls/` on first start and its fingerprint logged."""
     tls_private_key: Path | None = None
     """PEM private key of `tls_certificate`; the two are set together."""
+    monitor_listen_code: str = "*91"
+    """Dialled with an operator's extension (`*91201`): listen to their current call."""
+    monitor_whisper_code: str = "*92"
+    """Dialled with an extension: whisper to the operator (the customer never hears it)."""
+    monitor_barge_code: str = "*93"
+    """Dialled with an extension: join the conversation."""
+    monitor_keys: str = "456*"
+    """The keys of a monitoring session, in order: listen, whisper, barge, leave."""
+    monitor_notify_teams: tuple[str, ...] = ()
+    """Teams (by name) whose operators are told when they are monitored (an event their screen
+    shows); every other team's policy is silent. The customer is never told."""
 
     @field_validator("bind", "media_address")
     @classmethod
@@ -72,7 +84,21 @@ class Settings(BaseModel):
             ipaddress.ip_address(value)
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("monitor_listen_code", "monitor_whisper_code", "monitor_barge_code")
+    @classmethod
+    def _is_feature_code(cls, value: str) -> str:
+        if not _FEATURE_CODE.fullmatch(value):
+            raise ValueError("must be '*' followed by 1 to 8 digits, '*' or '#'")
+        return value
+
+    @field_validator("monitor_keys")
+    @classmethod
+    def _are_keys(cls, value: str) -> str:
+        if len(value) != 4 or len(set(value)) != 4 or any(k not in "0123456789*#" for k in value):
+            raise ValueError("must be four different keys of 0-9, * and #")
+        return value
+
+    @field_validator("allowed_origins", "monitor_notify_teams", mode="before")
     @classmethod
     def _origin_list(cls, value: object) -> object:
         """A comma-separated string (from the environment) or a list."""
