@@ -63,6 +63,7 @@ from callwarden.store.migrations import upgrade
 from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_process import CdrWriterProcess
+from callwarden.telephony.prompts import Prompts
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
@@ -257,10 +258,13 @@ class Node:
         # A disabled (or deleted) user's phones are unregistered as soon as the directory
         # reloads; the guard refuses them from then on (RFC 3261 10.3 bindings, issue 3).
         directory.on_reload(drop_disabled_phones)
+        prompts = await asyncio.to_thread(Prompts.synthesise, settings.data_dir / "prompts")
         self.queue_calls = QueueCalls(
             registrar=registrar,
             directory=lambda: directory.snapshot,
             sdp_address=settings.sdp_address,
+            clock=clock,
+            prompts=prompts,
             auto_sign_in=settings.acd_auto_sign_in,
         )
         self.application = SipApplication(

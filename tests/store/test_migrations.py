@@ -18,6 +18,7 @@ from callwarden.store.schema import Base, RoleRow
 TABLES = {
     "alembic_version",
     "audit_log",
+    "break_reasons",
     "cdr_legs",
     "cdrs",
     "known_devices",
@@ -57,9 +58,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0005"
+        assert current_revision(engine) == head_revision() == "0006"
         upgrade(database_url)
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == "0006"
     finally:
         engine.dispose()
 

@@ -34,7 +34,11 @@ class DirectorySnapshot:
         users: Iterable[User] = (),
         trunks: Iterable[Trunk] = (),
         queues: Iterable[Queue] = (),
+        break_reasons: Iterable[str] = (),
     ) -> None:
+        self.break_reasons: tuple[str, ...] = tuple(break_reasons)
+        """The reasons an operator may give for a break, in their provisioned order (the
+        digit after the break feature code is the 1-based index); empty: the ACD's default."""
         self.teams: tuple[Team, ...] = tuple(sorted(teams, key=lambda team: team.name))
         self.roles: tuple[Role, ...] = tuple(sorted(roles, key=lambda role: role.name))
         self.users: tuple[User, ...] = tuple(sorted(users, key=lambda user: user.username))

@@ -41,6 +41,22 @@ class RecordingPolicy(enum.Enum):
     ON_DEMAND = "on_demand"
 
 
+class QueueOverflow(enum.Enum):
+    """Where a queue sends a call that waited its maximum (the ACD carries it out)."""
+
+    QUEUE = "queue"
+    USER = "user"
+    VOICEMAIL = "voicemail"
+    HANGUP = "hangup"
+
+
+class HoldMusic(enum.Enum):
+    """What a queue's waiting callers hear between announcements."""
+
+    TONES = "tones"
+    MELODY = "melody"
+
+
 class SipDigestAlgorithm(enum.Enum):
     """The digest algorithms whose HA1 is stored (RFC 7616 section 3.2, RFC 8760)."""
 
@@ -167,6 +183,14 @@ class Queue:
     service_level_percent: int = 80
     required_skill_level: int = 0
     recording: RecordingPolicy = RecordingPolicy.ALL
+    overflow: QueueOverflow = QueueOverflow.HANGUP
+    overflow_queue_id: QueueId | None = None
+    """The target of `QueueOverflow.QUEUE`."""
+    overflow_user_id: UserId | None = None
+    """The target of `QueueOverflow.USER`."""
+    announce_seconds: int | None = 30
+    """Seconds between position / expected-wait announcements (None: no announcements)."""
+    music_on_hold: HoldMusic = HoldMusic.TONES
 
     @property
     def member_ids(self) -> frozenset[UserId]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callwarden.domain.directory import DirectorySnapshot
@@ -20,6 +21,7 @@ from callwarden.store.repositories import (
     TrunkRepository,
     UserRepository,
 )
+from callwarden.store.schema import BreakReasonRow
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ def load_snapshot(session: Session) -> DirectorySnapshot:
         users=UserRepository(session).list_all(),
         trunks=TrunkRepository(session).list_all(),
         queues=QueueRepository(session).list_all(),
+        break_reasons=session.scalars(
+            select(BreakReasonRow.code).order_by(BreakReasonRow.position)
+        ).all(),
     )
 
 

@@ -151,6 +151,11 @@ def queue_from_row(row: QueueRow) -> Queue:
         service_level_percent=row.service_level_percent,
         required_skill_level=row.required_skill_level,
         recording=row.recording,
+        overflow=row.overflow,
+        overflow_queue_id=None if row.overflow_queue_id is None else QueueId(row.overflow_queue_id),
+        overflow_user_id=None if row.overflow_user_id is None else UserId(row.overflow_user_id),
+        announce_seconds=row.announce_seconds,
+        music_on_hold=row.music_on_hold,
     )
 
 

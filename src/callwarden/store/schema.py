@@ -32,7 +32,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from callwarden.domain.cdr import CallDirection, Disposition, HangupSide, LegRole, RouteKind
-from callwarden.domain.models import QueueStrategy, RecordingPolicy, Transport
+from callwarden.domain.models import (
+    HoldMusic,
+    QueueOverflow,
+    QueueStrategy,
+    RecordingPolicy,
+    Transport,
+)
 from callwarden.domain.permissions import Scope
 
 NAMING_CONVENTION = {
@@ -211,10 +217,32 @@ class QueueRow(Base):
     service_level_percent: Mapped[int] = mapped_column(Integer)
     required_skill_level: Mapped[int] = mapped_column(Integer)
     recording: Mapped[RecordingPolicy] = mapped_column(_enum(RecordingPolicy, "recording"))
+    overflow: Mapped[QueueOverflow] = mapped_column(
+        _enum(QueueOverflow, "overflow"), server_default="hangup"
+    )
+    overflow_queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )
+    overflow_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    announce_seconds: Mapped[int | None] = mapped_column(Integer, server_default="30")
+    music_on_hold: Mapped[HoldMusic] = mapped_column(
+        _enum(HoldMusic, "music_on_hold"), server_default="tones"
+    )
 
     members: Mapped[list[QueueMemberRow]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="QueueMemberRow.user_id"
     )
+
+
+class BreakReasonRow(Base):
+    """The provisioned break reasons; `position` (1-based) is also the phone digit."""
+
+    __tablename__ = "break_reasons"
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
 
 
 class QueueMemberRow(Base):

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 
 from callwarden.acd.agent import AgentState
+from callwarden.acd.clock import Clock
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.queue import OverflowAction
 from callwarden.domain.cdr import RouteKind
@@ -27,10 +28,11 @@ from callwarden.domain.ids import CallId, QueueId, UserId
 from callwarden.domain.models import Queue, User
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
-from callwarden.telephony.queue_call import (
+from callwarden.telephony.prompts import Prompts
+from callwarden.telephony.queue_call import QueueCall
+from callwarden.telephony.queue_events import (
     OfferAgent,
     Overflow,
-    QueueCall,
     QueueCallServices,
     WithdrawAgent,
 )
@@ -48,9 +50,14 @@ class QueueCalls:
         registrar: Registrar,
         directory: Callable[[], DirectorySnapshot],
         sdp_address: str,
+        clock: Clock,
+        prompts: Prompts | None = None,
         auto_sign_in: bool = False,
     ) -> None:
+        """`prompts`: the announcement files (None: no announcements, tone hold music)."""
         self._registrar = registrar
+        self._clock = clock
+        self._prompts = prompts
         self._directory = directory
         self._sdp_address = sdp_address
         self.auto_sign_in = auto_sign_in
@@ -84,7 +91,16 @@ class QueueCalls:
                 del self._calls[call.call_id]
             on_finished(call)
 
-        call = QueueCall(services, self, invite_tx, caller, queue, on_finished=finished)
+        call = QueueCall(
+            services,
+            self,
+            invite_tx,
+            caller,
+            queue,
+            clock=self._clock,
+            prompts=self._prompts,
+            on_finished=finished,
+        )
         self._calls[call.call_id] = call
         return call
 
@@ -120,6 +136,14 @@ class QueueCalls:
 
     async def call_ended(self, call_id: CallId) -> None:
         await self.engine.call_ended(call_id)
+
+    def position(self, call_id: CallId) -> tuple[int, float] | None:
+        """The call's position and expected wait (`AcdEngine.expected_wait`), None when the
+        ACD no longer has it waiting."""
+        try:
+            return self.engine.position(call_id), self.engine.expected_wait(call_id)
+        except DomainError:
+            return None
 
     def agent_targets(self, agent_id: UserId, caller: CallerInfo) -> list[OutboundTarget]:
         """Every registered phone of the agent (they ring in parallel)."""

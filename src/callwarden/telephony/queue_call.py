@@ -1,161 +1,89 @@
 """A call to a queue: answered at once, held with hold audio, offered to operators by the ACD.
 
-The caller's INVITE is answered with 200 (our SDP) as soon as it arrives; the caller is the
-`customer` of a media bridge and hears only the hold player (a tone melody with a cadence)
+The caller's INVITE is answered with 200 (our SDP) as soon as it arrives (`queue_answer`); the
+caller is the `customer` of a media bridge and hears only the hold music (`queue_hold`), with
+a position / expected-wait announcement every `Queue.announce_seconds` (`telephony.prompts`),
 while the ACD (`Distributor`, the engine behind `QueueCalls`) looks for an operator. For each
 offer the engine makes, every registered phone of that operator is INVITEd on a new RTP
-endpoint of the bridge; the first phone to answer joins the bridge as `operator`, the hold
-player leaves and the bridge goes to the `normal` matrix (DESIGN.md idea 1), and the engine is
-told (`offer_answered`). An offer whose phones all refuse is reported as failed
-(`offer_failed`: the engine counts the no-answer); the engine's own ring timeout withdraws an
-offer (CANCEL, RFC 3261 9.1).
+endpoint of the bridge (`agent_offer`); the first phone to answer joins the bridge as
+`operator`, the players leave and the bridge goes to the `normal` matrix (DESIGN.md idea 1),
+and the engine is told (`offer_answered`). An offer whose phones all refuse is reported as
+failed (`offer_failed`: the engine counts the no-answer); the engine's own ring timeout
+withdraws an offer (CANCEL, RFC 3261 9.1).
 
 Overflow after the queue's maximum wait: to another queue (the engine re-queues the call, the
 caller keeps hearing the hold audio), to a user (their phones ring as for an offer, outside
-the ACD), or a message then hang-up (a short "all busy" tone pattern, then BYE; the
-voicemail-style action does the same until recording exists).
+the ACD, for the node's ring timeout), or a message then hang-up (a short "all busy" tone
+pattern, then BYE; the voicemail-style action does the same until message recording exists).
 
 A caller hanging up while waiting is an abandon (`call_ended` on a waiting call); either
 party hanging up after the answer ends both legs and starts the operator's wrap-up. Like
-`Call`, the queue call runs as one task consuming its own event queue.
+`Call`, the queue call runs as one task consuming its own event queue; its timers (the
+announcements, the closing message, a direct overflow's ring time) run on the injected clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
+from callwarden.acd.clock import Clock
 from callwarden.acd.errors import EngineNotRunning, OfferNotPending, UnknownCall
 from callwarden.acd.queue import OverflowAction, OverflowKind
-from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr, RouteKind
+from callwarden.domain.cdr import HangupSide, LegRole
 from callwarden.domain.errors import DomainError
-from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.ids import CallId, UserId
 from callwarden.domain.models import Queue
-from callwarden.media.control import MediaControl, MediaError
-from callwarden.sip.addressing import Destination, TransportName
+from callwarden.media.control import MediaError
+from callwarden.sip.addressing import TransportName
 from callwarden.sip.dialog import Dialog
-from callwarden.sip.errors import SipError, SipParseError
+from callwarden.sip.errors import SipError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteServerUsage
 from callwarden.sip.message import SipRequest, SipResponse, make_response
-from callwarden.sip.sdp import DEFAULT_CODECS, build_offer, negotiate_answer, parse_answer
+from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, build_offer, parse_answer
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.session_description import SessionDescription
-from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.tx_keys import new_tag
-from callwarden.sip.uri import SipUri
-from callwarden.telephony.agent_offer import SDP, AgentOffer, agent_invite, start_attempt
+from callwarden.telephony.agent_offer import AgentOffer, agent_invite, start_attempt
 from callwarden.telephony.call import (
-    CallEvent,
     Hangup,
     InboundCancel,
     InDialogRequest,
     Leg,
     OutboundResponse,
     ReleaseOperator,
-    monitor_cdr_legs,
 )
-from callwarden.telephony.call_context import CallerInfo, OutboundTarget
-from callwarden.telephony.call_task import CallTask
+from callwarden.telephony.call_context import CallerInfo
 from callwarden.telephony.outbound import Attempt
+from callwarden.telephony.prompts import Prompts
+from callwarden.telephony.queue_answer import answer_caller
+from callwarden.telephony.queue_cdr import disposition, queue_cdr
+from callwarden.telephony.queue_events import (
+    Distributor,
+    OfferAgent,
+    Overflow,
+    QueueCallOver,
+    QueueCallServices,
+    QueueCallState,
+    QueueEvent,
+    TimerDue,
+    WithdrawAgent,
+    check_transition,
+)
+from callwarden.telephony.queue_hold import BUSY_CADENCE, BUSY_TONE_HZ, CallerAudio
+from callwarden.telephony.queue_timers import ANNOUNCE, PROMPT, Announcer, CallTimers
 from callwarden.telephony.remote_media import apply_remote, reinvite_answer
+
+__all__ = ["MESSAGE_SECONDS", "QueueCall", "QueueCallServices", "QueueCallState"]
 
 logger = logging.getLogger(__name__)
 
-HOLD_TONE_HZ = (392.0, 494.0)
-"""The hold melody's chord (G4 + B4), played 0.8 s on, 0.4 s off."""
-HOLD_CADENCE = (0.8, 0.4)
-HOLD_LEVEL_DBFS = -16.0
-BUSY_TONE_HZ = (480.0, 620.0)
-"""The "all operators busy" message before an overflow hang-up (the busy tone's pair)."""
-BUSY_CADENCE = (0.25, 0.25)
 MESSAGE_SECONDS = 2.0
-
-
-class QueueCallState(enum.Enum):
-    SETUP = "setup"
-    WAITING = "waiting"
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-_TRANSITIONS: dict[QueueCallState, frozenset[QueueCallState]] = {
-    QueueCallState.SETUP: frozenset({QueueCallState.WAITING, QueueCallState.ENDED}),
-    QueueCallState.WAITING: frozenset({QueueCallState.CONNECTED, QueueCallState.ENDED}),
-    QueueCallState.CONNECTED: frozenset({QueueCallState.ENDED}),
-    QueueCallState.ENDED: frozenset(),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class OfferAgent:
-    """Ring `agent_id` (from the ACD, or `direct` for an overflow to a user)."""
-
-    agent_id: UserId
-    direct: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WithdrawAgent:
-    agent_id: UserId
-
-
-@dataclass(frozen=True, slots=True)
-class Overflow:
-    queue_id: QueueId
-    action: OverflowAction
-
-
-QueueEvent = CallEvent | OfferAgent | WithdrawAgent | Overflow
-
-
-class Distributor(Protocol):
-    """The ACD as a queue call sees it (implemented by `QueueCalls`)."""
-
-    async def call_arrived(self, call: QueueCall) -> int: ...
-
-    async def offer_answered(self, call_id: CallId, agent_id: UserId) -> None: ...
-
-    async def offer_failed(self, call_id: CallId, agent_id: UserId) -> None: ...
-
-    async def call_ended(self, call_id: CallId) -> None: ...
-
-    def agent_targets(self, agent_id: UserId, caller: CallerInfo) -> list[OutboundTarget]:
-        """Where to ring the agent: each registered phone (none: the offer fails)."""
-        ...
-
-
-class QueueCallServices(Protocol):
-    media: MediaControl
-    sdp_address: str
-    ring_timeout: float
-    allow: str
-    user_agent: str
-
-    @property
-    def layer(self) -> TransactionLayer: ...
-
-    def now(self) -> datetime: ...
-
-    def contact_uri(self, transport: TransportName) -> SipUri: ...
-
-    def send_bye(self, request: SipRequest, destination: Destination) -> None: ...
-
-    def register_dialog(self, dialog: Dialog, call: CallTask, leg: Leg) -> None: ...
-
-    def unregister_dialog(self, dialog: Dialog) -> None: ...
-
-    def write_cdr(self, cdr: NewCdr) -> None: ...
-
-
-class _Ended(Exception):  # noqa: N818 - control flow inside the call task
-    pass
+"""How long the closing message plays before the hang-up."""
 
 
 class QueueCall:
@@ -169,6 +97,8 @@ class QueueCall:
         caller: CallerInfo,
         queue: Queue,
         *,
+        clock: Clock,
+        prompts: Prompts | None = None,
         priority: int = 0,
         on_finished: Callable[[QueueCall], None],
     ) -> None:
@@ -179,6 +109,8 @@ class QueueCall:
         self.caller = caller
         self.queue = queue
         self.priority = priority
+        self._clock = clock
+        self._prompts = prompts
         self._call_id = CallId(self.invite.call_id)
         self._on_finished = on_finished
         self.state = QueueCallState.SETUP
@@ -188,12 +120,13 @@ class QueueCall:
         self.agent_id: UserId | None = None
         self.agent_label: str | None = None
         self.bridge_id: str | None = None
-        self._player_id: str | None = None
+        self.audio: CallerAudio | None = None
         self._offers: dict[UserId, AgentOffer] = {}
         self._by_attempt: dict[Attempt, AgentOffer] = {}
         self._inbound_usage: InviteServerUsage | None = None
         self._in_acd = False
-        self._message_timer: asyncio.TimerHandle | None = None
+        self.timers = CallTimers(clock, self.post)
+        self.announcer = Announcer(self.timers, prompts, queue.announce_seconds, where=self._where)
         self.started_at = services.now()
         self.answered_at: datetime | None = None
         self.final_status: int | None = None
@@ -229,20 +162,34 @@ class QueueCall:
             self._inbound_usage.receive_ack(request)
 
     def _transition(self, new: QueueCallState) -> None:
-        if new not in _TRANSITIONS[self.state]:
-            raise RuntimeError(f"queue call {self.call_id}: {self.state.name} -> {new.name}")
+        check_transition(self.call_id, self.state, new)
         self.state = new
+
+    @property
+    def now(self) -> datetime:
+        return self.services.now()
 
     # ---- the task ------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            await self._answer_caller()
+            answered = await answer_caller(
+                self.services,
+                self,
+                self._invite_tx,
+                self.caller,
+                fail=self._fail_inbound,
+                start_audio=self._start_audio,
+            )
+            self._inbound, self.bridge_id = answered.leg, answered.bridge_id
+            self._inbound_usage = answered.usage
+            self.final_status = 200
             self._transition(QueueCallState.WAITING)
             await self._enter_queue()
+            self.announcer.schedule()
             while self.state is not QueueCallState.ENDED:
                 await self._handle(await self._events.get())
-        except _Ended:
+        except QueueCallOver:
             pass
         except Exception:
             logger.exception("queue call %s failed", self.call_id)
@@ -251,10 +198,20 @@ class QueueCall:
         finally:
             await self._finish()
 
+    async def _start_audio(self, bridge_id: str, leg: Leg) -> None:
+        self.bridge_id = bridge_id
+        self.audio = CallerAudio(
+            self.services.media,
+            bridge_id,
+            leg.endpoint_id,
+            music=self.queue.music_on_hold,
+            prompts=self._prompts,
+        )
+        await self.audio.hold()
+
     async def _finish(self) -> None:
         self.state = QueueCallState.ENDED
-        if self._message_timer is not None:
-            self._message_timer.cancel()
+        self.timers.cancel_all()
         for offer in list(self._offers.values()):
             self._drop_offer(offer)
         if self._inbound_usage is not None:
@@ -264,13 +221,13 @@ class QueueCall:
             self._in_acd = False
             await self._report(self.distributor.call_ended(self.call_id))
         await self._release_media()
-        self._write_cdr()
+        self.services.write_cdr(queue_cdr(self, self.now))
         self._on_finished(self)
         logger.info(
             "queue call %s in %s ended: %s (%s)",
             self.call_id,
             self.queue.name,
-            self._disposition().value,
+            disposition(self).value,
             self.hangup_cause or self.final_status,
         )
 
@@ -293,85 +250,6 @@ class QueueCall:
     def _contact(self, transport: TransportName) -> NameAddress:
         return NameAddress(None, self.services.contact_uri(transport), ())
 
-    # ---- answering the caller --------------------------------------------------------------
-
-    async def _answer_caller(self) -> None:
-        services, invite = self.services, self.invite
-        if invite.content_type != SDP or not invite.body:
-            self._fail_inbound(488, "Offer Required")
-            raise _Ended
-        try:
-            offer = SessionDescription.parse(invite.body)
-        except SipParseError as error:
-            logger.info("queue call %s: bad SDP offer: %s", self.call_id, error)
-            self._fail_inbound(400, "Bad SDP")
-            raise _Ended from None
-        media = services.media
-        try:
-            self.bridge_id = await media.create_bridge()
-            local = await media.create_endpoint(bridge_id=self.bridge_id)
-        except (MediaError, OSError) as error:
-            logger.error("queue call %s: no media endpoint: %s", self.call_id, error)
-            self._fail_inbound(503)
-            raise _Ended from None
-        leg = Leg(LegRole.CALLER, local, self.caller.latch_host, str(invite.from_.uri), self.now)
-        self._inbound = leg
-        try:
-            answer, negotiated = negotiate_answer(
-                offer,
-                DEFAULT_CODECS,
-                local_address=services.sdp_address,
-                local_port=local.rtp_port,
-                session_id=leg.session_id,
-                session_version=leg.session_version,
-            )
-        except SipError as error:
-            self._fail_inbound(error.status, error.reason)
-            raise _Ended from None
-        leg.answer = bytes(answer)
-        await apply_remote(media, leg, negotiated)
-        await media.add_to_bridge(self.bridge_id, local.endpoint_id, "customer")
-        await self._play_hold()
-        await media.enable(
-            local.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
-        )
-        contact = self._contact(self.invite_tx.source.transport)
-        ok = make_response(invite, 200, to_tag=new_tag())
-        ok.headers.add("Contact", str(contact))
-        ok.headers.add("Allow", services.allow)
-        ok.headers.add("Content-Type", SDP)
-        ok.body = leg.answer
-        leg.dialog = Dialog.as_uas(invite, ok, local_contact=contact, flow=self.caller.flow)
-        leg.sip_status = 200
-        leg.answered_at = self.now
-        services.register_dialog(leg.dialog, self, leg)
-        self.final_status = 200
-        self._inbound_usage = InviteServerUsage(
-            services.layer,
-            self.invite_tx,
-            leg.dialog,
-            on_ack_timeout=lambda _dialog: self.post(Hangup("no ACK from the caller")),
-        )
-        self._inbound_usage.answer(ok)
-
-    @property
-    def now(self) -> datetime:
-        return self.services.now()
-
-    async def _play(self, frequencies: tuple[float, ...], cadence: tuple[float, float]) -> None:
-        """Replace what the caller hears with a tone player."""
-        media, bridge, leg = self.services.media, self.bridge_id, self._inbound
-        assert bridge is not None and leg is not None
-        if self._player_id is not None:
-            await media.remove_from_bridge(bridge, self._player_id)
-        self._player_id = await media.add_tone(
-            bridge, frequencies, level_dbfs=HOLD_LEVEL_DBFS, cadence=cadence
-        )
-        await media.set_hearing(bridge, leg.endpoint_id, frozenset({self._player_id}))
-
-    async def _play_hold(self) -> None:
-        await self._play(HOLD_TONE_HZ, HOLD_CADENCE)
-
     async def _enter_queue(self) -> None:
         self._in_acd = True
         try:
@@ -380,8 +258,31 @@ class QueueCall:
             self._in_acd = False
             logger.warning("queue call %s: the ACD refused it: %s", self.call_id, error)
             self._hang_up(HangupSide.SYSTEM, "queue unavailable")
-            raise _Ended from None
+            raise QueueCallOver from None
         logger.info("queue call %s: waiting in %s at %d", self.call_id, self.queue.name, position)
+
+    # ---- timers (on the injected clock; each fires as an event of the task) ------------------
+
+    def _where(self) -> tuple[int, float] | None:
+        """Position and expected wait while an announcement makes sense (else None)."""
+        waiting = self.state is QueueCallState.WAITING and self.hangup_cause is None
+        in_queue = self._in_acd or self.overflowed is OverflowKind.QUEUE
+        if not waiting or not in_queue or self.audio is None:
+            return None
+        return self.distributor.position(self.call_id)
+
+    async def _on_timer(self, event: TimerDue) -> None:
+        if not self.timers.take(event):
+            return
+        if event.name == "message":
+            self._hang_up(HangupSide.SYSTEM, self.hangup_cause or "message played")
+        elif event.name == "direct-ring":
+            for offer in list(self._offers.values()):
+                if offer.direct and not offer.answered:
+                    self._drop_offer(offer)
+                    await self._message_then_hang_up("overflow user did not answer")
+        elif event.name in (ANNOUNCE, PROMPT) and self.audio is not None:
+            await self.announcer.on_timer(event.name, self.audio)
 
     # ---- events --------------------------------------------------------------------------
 
@@ -396,10 +297,10 @@ class QueueCall:
             offer = self._offers.get(event.agent_id)
             if offer is not None and not offer.answered:
                 self._drop_offer(offer)
-                if offer.direct:
-                    await self._message_then_hang_up("overflow user did not answer")
         elif isinstance(event, Overflow):
             await self._overflow(event.action)
+        elif isinstance(event, TimerDue):
+            await self._on_timer(event)
         elif isinstance(event, Hangup):
             self._hang_up(HangupSide.SYSTEM, event.cause)
         elif isinstance(event, InboundCancel):
@@ -453,11 +354,10 @@ class QueueCall:
             await self._offer_failed(agent_id, direct=direct)
             return
         media, services = self.services.media, self.services
-        assert self.bridge_id is not None and self._inbound is not None
+        assert self.bridge_id is not None
         local = await media.create_endpoint(bridge_id=self.bridge_id)
-        leg = Leg(
-            LegRole.CALLEE, local, targets[0].latch_host, str(targets[0].request_uri), self.now
-        )
+        first = targets[0]
+        leg = Leg(LegRole.CALLEE, local, first.latch_host, str(first.request_uri), self.now)
         sdp_offer = build_offer(
             local_address=services.sdp_address,
             local_port=local.rtp_port,
@@ -482,10 +382,7 @@ class QueueCall:
             offer.attempts.append(attempt)
             self._by_attempt[attempt] = offer
         if direct:
-            loop = asyncio.get_running_loop()
-            self._message_timer = loop.call_later(
-                services.ring_timeout, self.post, WithdrawAgent(agent_id)
-            )
+            self.timers.set("direct-ring", services.ring_timeout)
 
     def _on_sip_response(
         self, attempt: Attempt, response: SipResponse, dialog: Dialog | None
@@ -543,6 +440,8 @@ class QueueCall:
         self._offers.pop(offer.agent_id, None)
         for attempt in offer.attempts:
             self._by_attempt.pop(attempt, None)
+        if offer.direct:
+            self.timers.cancel("direct-ring")
         if offer.leg is not self.agent_leg:
             endpoint = offer.leg.endpoint_id
             asyncio.get_running_loop().create_task(self._close_endpoint(endpoint))
@@ -576,23 +475,27 @@ class QueueCall:
             self._drop_offer(offer)
             return
         self._offers.pop(offer.agent_id, None)
+        self.timers.cancel("direct-ring")
+        self.announcer.stop()
         self.agent_leg, self.agent_id = leg, offer.agent_id
         self.agent_label = attempt.target.label
         self.services.register_dialog(dialog, self, leg)
         self._transition(QueueCallState.CONNECTED)
+        await self._connect(leg, negotiated)
+        logger.info("queue call %s: answered by agent %s", self.call_id, offer.agent_id)
+
+    async def _connect(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
+        """The operator's endpoint joins the bridge; the players leave; normal matrix."""
         media, bridge = self.services.media, self.bridge_id
-        assert bridge is not None
+        assert bridge is not None and self.audio is not None
         await apply_remote(media, leg, negotiated)
         await media.enable(
             leg.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
         )
         await media.add_to_bridge(bridge, leg.endpoint_id, "operator")
-        if self._player_id is not None:
-            await media.remove_from_bridge(bridge, self._player_id)
-            self._player_id = None
+        await self.audio.stop()
         await media.set_mode(bridge, "normal")
         leg.answered_at = self.answered_at = self.now
-        logger.info("queue call %s: answered by agent %s", self.call_id, offer.agent_id)
 
     # ---- overflow --------------------------------------------------------------------------
 
@@ -608,14 +511,12 @@ class QueueCall:
         await self._message_then_hang_up(f"overflow: {action.kind.value}")
 
     async def _message_then_hang_up(self, cause: str) -> None:
-        if self.state is not QueueCallState.WAITING:
+        if self.state is not QueueCallState.WAITING or self.audio is None:
             return
         self.hangup_cause = cause
-        await self._play(BUSY_TONE_HZ, BUSY_CADENCE)
-        loop = asyncio.get_running_loop()
-        if self._message_timer is not None:
-            self._message_timer.cancel()
-        self._message_timer = loop.call_later(MESSAGE_SECONDS, self.post, Hangup(cause))
+        self.announcer.stop()
+        await self.audio.message(BUSY_TONE_HZ, BUSY_CADENCE)
+        self.timers.set("message", MESSAGE_SECONDS)
 
     # ---- hanging up ------------------------------------------------------------------------
 
@@ -644,53 +545,3 @@ class QueueCall:
                 await media.close_endpoint(leg.endpoint_id)
         except MediaError:
             logger.exception("queue call %s: releasing media", self.call_id)
-
-    def _disposition(self) -> Disposition:
-        if self.answered_at is not None:
-            return Disposition.ANSWERED
-        if self.hangup_side is HangupSide.CALLER:
-            return Disposition.CANCELLED
-        if self.overflowed is not None:
-            return Disposition.NO_ANSWER
-        return Disposition.FAILED
-
-    def _write_cdr(self) -> None:
-        ended = self.now
-        legs = tuple(
-            CdrLeg(
-                role=leg.role,
-                sip_call_id=leg.dialog.call_id if leg.dialog else self.call_id,
-                uri=leg.uri[:500],
-                started_at=leg.started_at,
-                answered_at=leg.answered_at,
-                ended_at=max(leg.ended_at or ended, leg.answered_at or leg.started_at),
-                sip_status=leg.sip_status,
-                user_id=self.caller.user_id if leg.role is LegRole.CALLER else self.agent_id,
-                trunk_id=self.caller.trunk_id if leg.role is LegRole.CALLER else None,
-            )
-            for leg in (self._inbound, self.agent_leg)
-            if leg is not None
-        ) + monitor_cdr_legs(self.monitor_legs, ended)
-        self.services.write_cdr(
-            NewCdr(
-                call_id=self.call_id,
-                direction=self.caller.direction,
-                caller=self.caller.label,
-                callee=self.agent_label or self.queue.number,
-                dialled_number=self.caller.dialled,
-                started_at=self.started_at,
-                answered_at=self.answered_at,
-                ended_at=max(ended, self.answered_at or self.started_at),
-                disposition=self._disposition(),
-                route_kind=RouteKind.QUEUE,
-                hangup_cause=(self.hangup_cause or "")[:200] or None,
-                sip_status=self.final_status,
-                hangup_side=self.hangup_side,
-                caller_user_id=self.caller.user_id,
-                callee_user_id=self.agent_id,
-                queue_id=self.queue.id,
-                trunk_id=self.caller.trunk_id,
-                team_id=self.queue.team_id,
-                legs=legs,
-            )
-        )
