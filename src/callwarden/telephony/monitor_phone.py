@@ -27,6 +27,7 @@ from callwarden.telephony.call import CallEvent, InboundCancel, Leg
 from callwarden.telephony.call_context import CallerInfo
 from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.dialplan import ToFeature
+from callwarden.telephony.feature_codes import MonitoringCodes
 from callwarden.telephony.monitor_session import MonitorSession
 from callwarden.telephony.monitoring import ACTION_OF, Asker, MonitoringService
 from callwarden.telephony.queue_call import QueueCallServices
@@ -138,14 +139,19 @@ class DialledMonitoring:
 
 
 class MonitorFeatures:
-    """The feature handler for the monitoring codes (register it in `FeatureCodes`)."""
+    """The feature handler for the monitoring codes (register it in `FeatureCodes`, then
+    `bind` the service: the service needs the SIP application, which needs the handler)."""
 
-    def __init__(self, service: MonitoringService) -> None:
+    def __init__(self, codes: MonitoringCodes) -> None:
+        self._codes = codes
+        self._service: MonitoringService | None = None
+
+    def bind(self, service: MonitoringService) -> None:
         self._service = service
 
     @property
     def codes(self) -> Iterable[str]:
-        return self._service.codes.codes
+        return self._codes.codes
 
     def start_call(
         self,
@@ -157,4 +163,6 @@ class MonitorFeatures:
         *,
         on_finished: Callable[[CallTask], None],
     ) -> CallTask:
+        if self._service is None:
+            raise RuntimeError("MonitorFeatures used before bind()")
         return DialledMonitoring(self._service, invite_tx, user, feature, on_finished)

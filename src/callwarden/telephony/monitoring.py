@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callwarden.bus.protocol import EventBus
+from callwarden.domain.cdr import RouteKind
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import Conflict, DomainError, JsonValue
 from callwarden.domain.models import User
@@ -55,6 +56,7 @@ from callwarden.telephony.monitoring_events import (
     MonitoringStarted,
     MonitoringSwitched,
 )
+from callwarden.telephony.registrar import Binding
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,50 @@ class Asker:
     @property
     def actor(self) -> AuditActor:
         return AuditActor.user(self.user.id, self.user.username)
+
+
+class TeamTransparency:
+    """Operators of the named teams are told when they are monitored; others are not."""
+
+    def __init__(self, team_names: frozenset[str], directory: Callable[[], DirectorySnapshot]):
+        self._names = team_names
+        self._directory = directory
+
+    def operator_notified(self, call: CallView) -> bool:
+        snapshot = self._directory()
+        operator = snapshot.user(call.operator_id)
+        team = (
+            None
+            if operator is None or operator.team_id is None
+            else snapshot.team(operator.team_id)
+        )
+        return team is not None and team.name in self._names
+
+
+def phone_targets(
+    bindings: Callable[[str], list[Binding]], here: str
+) -> Callable[[User], list[OutboundTarget]]:
+    """Where a supervisor's monitoring audio goes: each of their own registered phones (the
+    registrar's bindings of their username), never any other number."""
+
+    def targets(user: User) -> list[OutboundTarget]:
+        label = user.extension or user.username
+        return [
+            OutboundTarget(
+                request_uri=binding.contact,
+                destination=binding.destination,
+                from_address=f"<sip:monitoring@{here}>",
+                to_address=f"<sip:{label}@{here}>",
+                label=label,
+                route_kind=RouteKind.EXTENSION,
+                flow=binding.destination,
+                latch_host=binding.destination.host,
+                user_id=user.id,
+            )
+            for binding in bindings(user.username)
+        ]
+
+    return targets
 
 
 def what(call_id: str) -> str:
