@@ -63,6 +63,12 @@ from callwarden.store.migrations import upgrade
 from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_process import CdrWriterProcess
+from callwarden.telephony.feature_codes import MonitoringCodes
+from callwarden.telephony.features import FeatureCodes
+from callwarden.telephony.monitor_phone import MonitorFeatures
+from callwarden.telephony.monitored_call import LiveCalls
+from callwarden.telephony.monitoring import MonitoringService, TeamTransparency, phone_targets
+from callwarden.telephony.monitoring_events import MONITORING_EVENT_TYPES
 from callwarden.telephony.prompts import Prompts
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
@@ -75,7 +81,11 @@ logger = logging.getLogger(__name__)
 NONCE_KEY_FILE = "sip-nonce.key"
 MFA_KEY_FILE = "mfa-seeds.key"
 SIGN_IN_SWEEP_SECONDS = 60.0
-NODE_EVENT_TYPES: tuple[type[Event], ...] = (*ACD_EVENT_TYPES, *ACCOUNT_EVENT_TYPES)
+NODE_EVENT_TYPES: tuple[type[Event], ...] = (
+    *ACD_EVENT_TYPES,
+    *ACCOUNT_EVENT_TYPES,
+    *MONITORING_EVENT_TYPES,
+)
 """Every event a node carries between nodes on a shared bus."""
 
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -149,6 +159,19 @@ def provision_file(settings: Settings, file: Path) -> ProvisionReport:
         database.close()
 
 
+def _monitoring_codes(settings: Settings) -> MonitoringCodes:
+    keys = settings.monitor_keys
+    return MonitoringCodes(
+        listen=settings.monitor_listen_code,
+        whisper=settings.monitor_whisper_code,
+        barge=settings.monitor_barge_code,
+        key_listen=keys[0],
+        key_whisper=keys[1],
+        key_barge=keys[2],
+        key_leave=keys[3],
+    )
+
+
 def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
     """The media engine in this process, or `media_workers` engine processes behind the same
     MediaControl interface (each owning whole bridges)."""
@@ -203,6 +226,7 @@ class Node:
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
         self.application: SipApplication | None = None
+        self.monitoring: MonitoringService | None = None
         self.queue_calls: QueueCalls | None = None
         self.acd: AcdEngine | None = None
         self.cdr_writer: CdrWriterProcess | None = None
@@ -267,6 +291,7 @@ class Node:
             prompts=prompts,
             auto_sign_in=settings.acd_auto_sign_in,
         )
+        monitor_features = MonitorFeatures(_monitoring_codes(settings))
         self.application = SipApplication(
             settings=ApplicationSettings(sdp_address=settings.sdp_address),
             transport=self.transport,
@@ -276,7 +301,9 @@ class Node:
             directory=lambda: directory.snapshot,
             write_cdr=self.cdr_writer.submit,
             queues=self.queue_calls,
+            features=FeatureCodes([monitor_features]),
         )
+        self._start_monitoring(monitor_features, registrar)
         await self._start_acd(clock)
         # Finished transactions linger 32 s (Timers J, K over UDP): a trunk at 300 calls/s
         # holds ~20,000 of them, so the per-source bound sits well above that.
@@ -298,6 +325,26 @@ class Node:
             settings.rtp_port_high,
             settings.data_dir,
         )
+
+    def _start_monitoring(self, features: MonitorFeatures, registrar: Registrar) -> None:
+        """Live monitoring over the application's calls; its feature codes answer once bound."""
+        assert self.application is not None and self.directory is not None
+        assert self.bus is not None and self.audit_writer is not None
+        application, directory = self.application, self.directory
+        self.monitoring = MonitoringService(
+            services=application,
+            live_calls=LiveCalls(application.calls, lambda: directory.snapshot),
+            targets=phone_targets(registrar.bindings, self.settings.sdp_address),
+            directory=lambda: directory.snapshot,
+            audit=self.audit_writer,
+            bus=self.bus,
+            transparency=TeamTransparency(
+                frozenset(self.settings.monitor_notify_teams), lambda: directory.snapshot
+            ),
+            codes=features.monitoring_codes,
+        )
+        features.bind(self.monitoring)
+        application.on_call_ended(self.monitoring.on_call_ended)
 
     async def _start_acd(self, clock: LoopClock) -> None:
         """The ACD over the node's bus, with agent claims in Redis when the bus is there."""
@@ -372,6 +419,7 @@ class Node:
             status=self.status,
             bus=self.bus,
             acd=lambda: self.acd,
+            monitoring=lambda: self.monitoring,
         )
 
     async def _start_http(self, services: WebServices) -> None:
@@ -406,7 +454,10 @@ class Node:
             self._sweep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweep_task
-        # Calls end (and tell the ACD) before the ACD, the ACD before its bus and Redis.
+        # Supervisors leave before the calls end, calls (telling the ACD) before the ACD, the
+        # ACD before its bus and Redis.
+        if self.monitoring is not None:
+            await self.monitoring.close()
         if self.application is not None:
             await self.application.close()
         if self.queue_calls is not None:

@@ -150,6 +150,10 @@ class MonitorFeatures:
         self._service = service
 
     @property
+    def monitoring_codes(self) -> MonitoringCodes:
+        return self._codes
+
+    @property
     def codes(self) -> Iterable[str]:
         return self._codes.codes
 

@@ -27,6 +27,7 @@ from callwarden.security.password_policy import PasswordPolicy
 from callwarden.security.passwords import PasswordHasher
 from callwarden.security.sessions import SessionRevocations, SessionService
 from callwarden.security.throttle import LoginThrottle
+from callwarden.telephony.monitoring import MonitoringService
 from callwarden.web.body_limit import DEFAULT_MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
@@ -107,12 +108,17 @@ def _no_acd() -> AcdEngine | None:
     return None
 
 
+def _no_monitoring() -> MonitoringService | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
         `realm` is the SIP realm HA1s are computed for when a user's SIP password is set; `bus` is
         the node's event bus (the live WebSocket subscribes to it, sign-in publishes on it); `acd`
-    gives the node's ACD engine once it runs (None before: the agent routes answer 409)."""
+    gives the node's ACD engine once it runs (None before: the agent routes answer 409);
+    `monitoring` the node's monitoring service likewise."""
 
     database: Callable[[], Session]
     directory: DirectoryProvider
@@ -130,6 +136,7 @@ class WebServices:
     status: Callable[[], Awaitable[NodeStatus]] = _no_status
     bus: EventBus = field(default_factory=InProcessBus)
     acd: Callable[[], AcdEngine | None] = _no_acd
+    monitoring: Callable[[], MonitoringService | None] = _no_monitoring
 
 
 SERVICES_STATE_KEY = "services"
