@@ -36,6 +36,7 @@ from callwarden.telephony.queue_events import (
     QueueCallServices,
     WithdrawAgent,
 )
+from callwarden.telephony.recording_control import RecordingControl
 from callwarden.telephony.registrar import Registrar
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,12 @@ class QueueCalls:
         clock: Clock,
         prompts: Prompts | None = None,
         auto_sign_in: bool = False,
+        recordings: RecordingControl | None = None,
     ) -> None:
-        """`prompts`: the announcement files (None: no announcements, tone hold music)."""
+        """`prompts`: the announcement files (None: no announcements, tone hold music);
+        `recordings`: records the calls by their queue's policy (None: nothing recorded)."""
         self._registrar = registrar
+        self._recordings = recordings
         self._clock = clock
         self._prompts = prompts
         self._directory = directory
@@ -100,6 +104,7 @@ class QueueCalls:
             clock=self._clock,
             prompts=self._prompts,
             on_finished=finished,
+            recordings=self._recordings,
         )
         self._calls[call.call_id] = call
         return call

@@ -29,6 +29,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from callwarden.acd.clock import Clock
 from callwarden.acd.errors import EngineNotRunning, OfferNotPending, UnknownCall
@@ -80,6 +81,9 @@ from callwarden.telephony.remote_media import apply_remote, reinvite_answer
 
 __all__ = ["MESSAGE_SECONDS", "QueueCall", "QueueCallServices", "QueueCallState"]
 
+if TYPE_CHECKING:
+    from callwarden.telephony.recording_control import RecordingControl
+
 logger = logging.getLogger(__name__)
 
 MESSAGE_SECONDS = 2.0
@@ -101,8 +105,10 @@ class QueueCall:
         prompts: Prompts | None = None,
         priority: int = 0,
         on_finished: Callable[[QueueCall], None],
+        recordings: RecordingControl | None = None,
     ) -> None:
         self.services = services
+        self._recordings = recordings
         self.distributor = distributor
         self._invite_tx = invite_tx
         self.invite = invite_tx.request
@@ -220,6 +226,11 @@ class QueueCall:
         if self._in_acd:
             self._in_acd = False
             await self._report(self.distributor.call_ended(self.call_id))
+        if self._recordings is not None:
+            try:
+                await self._recordings.call_ended(self.call_id)
+            except Exception:  # the call's own teardown goes on
+                logger.exception("queue call %s: stopping its recording", self.call_id)
         await self._release_media()
         self.services.write_cdr(queue_cdr(self, self.now))
         self._on_finished(self)
@@ -483,6 +494,24 @@ class QueueCall:
         self._transition(QueueCallState.CONNECTED)
         await self._connect(leg, negotiated)
         logger.info("queue call %s: answered by agent %s", self.call_id, offer.agent_id)
+        await self._record(leg, offer.agent_id)
+
+    async def _record(self, leg: Leg, agent_id: UserId) -> None:
+        """Tell the recording control the operator is connected (the queue's policy decides)."""
+        if self._recordings is None or self.bridge_id is None:
+            return
+        label = self.caller.label
+        await self._recordings.call_connected(
+            call_id=self.call_id,
+            bridge_id=self.bridge_id,
+            policy=self.queue.recording,
+            direction=self.caller.direction,
+            operator_id=agent_id,
+            operator_endpoint=leg.endpoint_id,
+            queue_id=self.queue.id,
+            team_id=self.queue.team_id,
+            caller_number=label if label.lstrip("+").isdigit() else None,
+        )
 
     async def _connect(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
         """The operator's endpoint joins the bridge; the players leave; normal matrix."""

@@ -1,0 +1,343 @@
+"""The recorder: starts, pauses, resumes and stops the recording of a call's bridge.
+
+It runs on the node's event loop and commands the media engine, where the audio is captured
+and sealed (`callwarden.recording.capture`, inside the media worker owning the bridge). For
+each recording it makes a data key, wraps it with the key ring, creates the catalogue row,
+and sends the unwrapped key to the media process with ``start_recording`` (a local pipe; the
+key is never written unwrapped). Database work and key wrapping run in a thread
+(``asyncio.to_thread``), never on the loop.
+
+Pause is **fail closed**: the media engine's reply to ``pause_recording`` is the confirmation
+that no frame after it is recorded; if it does not come within ``pause_confirm_seconds`` (or
+fails), the recording is stopped and a `RecordingFailed` alert goes on the bus.
+
+On stop the summary comes back from the media process; the manifest is sealed (by the
+injected ``seal_manifest``) and the row closed, COMPLETE, or INCOMPLETE when the recording
+failed on the way (what was written before stays playable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from callwarden.bus.protocol import EventBus
+from callwarden.domain.cdr import CallDirection
+from callwarden.domain.ids import CallId, QueueId, RecordingId, TeamId, UserId
+from callwarden.media.control import MediaControl, MediaError, MediaEvent, RecordingEvent
+from callwarden.recording.capture import DEFAULT_TRACKS, SAMPLE_RATE, SealSpec
+from callwarden.recording.capture_events import (
+    CaptureEvent,
+    RecordingFailed,
+    RecordingPaused,
+    RecordingResumed,
+    RecordingStarted,
+    RecordingStopped,
+)
+from callwarden.recording.keyring import KeyEncryptionService, new_data_key
+from callwarden.recording.models import NewRecording, Recording, RecordingStatus
+from callwarden.recording.numbers import NumberProtector
+from callwarden.recording.repository import RecordingRepository
+
+logger = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+ManifestSealer = Callable[[Recording, Mapping[str, object], datetime], str]
+"""Writes and signs the manifest of a finished recording from its catalogue row (as started),
+the capture summary and the end time (blocking; run in a thread); returns the manifest's
+digest for the catalogue."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderSettings:
+    storage_dir: Path
+    """Where sealed files go: ``storage_dir / storage_key`` (the local storage backend)."""
+    pause_confirm_seconds: float = 1.0
+    stop_seconds: float = 15.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallFacts:
+    """What the catalogue keeps about the recorded call."""
+
+    call_id: CallId
+    direction: CallDirection
+    queue_id: QueueId | None = None
+    team_id: TeamId | None = None
+    operator_id: UserId | None = None
+    caller_number: str | None = None
+
+
+@dataclass(eq=False)
+class ActiveRecording:
+    """A recording in progress (owned by the recorder; read by the call's control)."""
+
+    recording_id: RecordingId
+    bridge_id: str
+    facts: CallFacts
+    started_at: datetime
+    paused: bool = False
+    stopped: bool = False
+    failure: str | None = None
+    pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+
+
+def storage_key(recording_id: str, started_at: datetime) -> str:
+    """Where a recording's sealed file goes under the storage root (by day, then id)."""
+    return f"{started_at:%Y/%m/%d}/{recording_id}.cwrec"
+
+
+class Recorder:
+    """Recordings of this node's calls. ``close()`` stops those still running."""
+
+    def __init__(
+        self,
+        *,
+        media: MediaControl,
+        sessions: SessionFactory,
+        numbers: NumberProtector,
+        keys: KeyEncryptionService,
+        seal_manifest: ManifestSealer,
+        settings: RecorderSettings,
+        wall_clock: Callable[[], datetime],
+        bus: EventBus | None = None,
+    ) -> None:
+        self._media = media
+        self._sessions = sessions
+        self._numbers = numbers
+        self._keys = keys
+        self._seal_manifest = seal_manifest
+        self.settings = settings
+        self._now = wall_clock
+        self._bus = bus
+        self._active: dict[str, ActiveRecording] = {}
+        self._unsubscribe = media.subscribe(self._on_media_event)
+
+    @property
+    def active(self) -> Mapping[str, ActiveRecording]:
+        """Recordings in progress by bridge id."""
+        return self._active
+
+    # --- start ------------------------------------------------------------------------------
+
+    async def start(self, bridge_id: str, facts: CallFacts) -> ActiveRecording | None:
+        """Record ``bridge_id``; None (and an alert) when it cannot start: the call goes on."""
+        recording_id = RecordingId(secrets.token_hex(16))
+        started_at = self._now()
+        key = storage_key(recording_id, started_at)
+        try:
+            data_key, _ = await asyncio.to_thread(self._create_row, recording_id, facts, key)
+        except Exception as error:
+            logger.exception("call %s: recording could not start", facts.call_id)
+            self._alert(recording_id, facts, f"could not start: {type(error).__name__}")
+            return None
+        active = ActiveRecording(recording_id, bridge_id, facts, started_at)
+        spec = SealSpec(recording_id, str(self.settings.storage_dir / key), data_key)
+        try:
+            await self._media.start_recording(bridge_id, spec.to_plain())
+        except MediaError as error:
+            await self._give_up(active, f"media refused: {error}")
+            return None
+        self._active[bridge_id] = active
+        logger.info("call %s: recording %s started", facts.call_id, recording_id)
+        self._publish(RecordingStarted, active)
+        return active
+
+    def _create_row(
+        self, recording_id: RecordingId, facts: CallFacts, key: str
+    ) -> tuple[bytes, Recording]:
+        data_key = new_data_key()
+        wrapped = self._keys.wrap(data_key, recording_id)
+        new = NewRecording(
+            recording_id=recording_id,
+            call_id=facts.call_id,
+            direction=facts.direction,
+            started_at=self._now(),
+            storage_key=key,
+            kek_id=wrapped.key_id,
+            wrapped_key=wrapped.blob,
+            queue_id=facts.queue_id,
+            team_id=facts.team_id,
+            operator_id=facts.operator_id,
+            caller_number=facts.caller_number,
+        )
+        with self._sessions() as session, session.begin():
+            row = RecordingRepository(session, self._numbers).create(new)
+        return data_key, row
+
+    # --- pause / resume ------------------------------------------------------------------------
+
+    async def pause(self, active: ActiveRecording, *, by: str) -> bool:
+        """Pause, confirmed by the media process; False if not confirmed (recording stopped)."""
+        if active.stopped:
+            return False
+        if active.paused:
+            return True
+        try:
+            async with asyncio.timeout(self.settings.pause_confirm_seconds):
+                await self._media.pause_recording(active.bridge_id)
+        except (TimeoutError, MediaError) as error:
+            reason = "pause not confirmed" + (f": {error}" if str(error) else "")
+            logger.error("recording %s: %s; stopping it", active.recording_id, reason)
+            active.failure = reason
+            await self.stop(active)
+            return False
+        at = self._now()
+        active.paused = True
+        active.pauses.append((at, None))
+        await self._in_thread(lambda repo: repo.pause_started(active.recording_id, at))
+        self._publish(RecordingPaused, active, by=by)
+        return True
+
+    async def resume(self, active: ActiveRecording, *, by: str) -> None:
+        if active.stopped or not active.paused:
+            return
+        try:
+            await self._media.resume_recording(active.bridge_id)
+        except MediaError as error:
+            active.failure = f"resume failed: {error}"
+            await self.stop(active)
+            return
+        await self._resumed(active, by)
+
+    async def _resumed(self, active: ActiveRecording, by: str) -> None:
+        at = self._now()
+        active.paused = False
+        active.pauses[-1] = (active.pauses[-1][0], at)
+        await self._in_thread(lambda repo: repo.pause_ended(active.recording_id, at))
+        self._publish(RecordingResumed, active, by=by)
+
+    # --- stop ---------------------------------------------------------------------------------
+
+    async def stop(self, active: ActiveRecording) -> Recording | None:
+        """Finish the recording (a pause ends with it), seal the manifest, close the row."""
+        if active.stopped:
+            return None
+        active.stopped = True
+        self._active.pop(active.bridge_id, None)
+        try:
+            async with asyncio.timeout(self.settings.stop_seconds):
+                summary = await self._media.stop_recording(active.bridge_id)
+        except (TimeoutError, MediaError) as error:
+            await self._give_up(active, active.failure or f"stop failed: {error!r}")
+            return None
+        if summary.get("failed"):
+            active.failure = active.failure or str(summary.get("failure"))
+        if active.paused:
+            await self._resumed(active, "call_end")
+        try:
+            recording = await asyncio.to_thread(self._close_row, active, summary)
+        except Exception:
+            logger.exception("recording %s: closing it failed", active.recording_id)
+            self._alert(active.recording_id, active.facts, "closing the recording failed")
+            return None
+        if active.failure is not None:
+            self._alert(active.recording_id, active.facts, active.failure)
+        self._publish(
+            RecordingStopped,
+            active,
+            status=recording.status.value,
+            duration_seconds=(recording.duration_ms or 0) / 1000.0,
+        )
+        return recording
+
+    def _close_row(self, active: ActiveRecording, summary: Mapping[str, object]) -> Recording:
+        """Seal the manifest over what was written, then close the catalogue row with its
+        digest (both blocking: called in a thread)."""
+        samples = summary.get("samples")
+        duration_ms = int(samples) * 1000 // SAMPLE_RATE if isinstance(samples, int) else 0
+        status = RecordingStatus.COMPLETE if active.failure is None else RecordingStatus.INCOMPLETE
+        writer = summary.get("writer")
+        size = writer.get("file_bytes") if isinstance(writer, Mapping) else None
+        ended_at = self._now()
+        with self._sessions() as session:
+            started = RecordingRepository(session, self._numbers).get(active.recording_id)
+        digest: str | None = None
+        if isinstance(writer, Mapping) and writer:
+            digest = self._seal_manifest(started, summary, ended_at)
+        with self._sessions() as session, session.begin():
+            return RecordingRepository(session, self._numbers).close(
+                active.recording_id,
+                status=status,
+                ended_at=ended_at,
+                duration_ms=duration_ms,
+                manifest_digest=digest,
+                size_bytes=size if isinstance(size, int) else None,
+            )
+
+    async def _give_up(self, active: ActiveRecording, reason: str) -> None:
+        """Nothing more can be learnt from the media side: close the row as failed."""
+        active.stopped = True
+        active.failure = reason
+        self._active.pop(active.bridge_id, None)
+        ended = self._now()
+        try:
+            await self._in_thread(
+                lambda repo: repo.mark_failed(active.recording_id, reason, ended_at=ended)
+            )
+        except Exception:
+            logger.exception("recording %s: marking it failed", active.recording_id)
+        self._alert(active.recording_id, active.facts, reason)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _on_media_event(self, event: MediaEvent) -> None:
+        if not isinstance(event, RecordingEvent) or event.kind != "failed":
+            return
+        active = self._active.get(event.bridge_id)
+        if active is not None and active.failure is None:
+            active.failure = event.detail
+            self._alert(active.recording_id, active.facts, event.detail)
+
+    def _alert(self, recording_id: RecordingId, facts: CallFacts, reason: str) -> None:
+        logger.error("call %s: recording %s failed: %s", facts.call_id, recording_id, reason)
+        if self._bus is not None:
+            self._bus.publish(
+                RecordingFailed(
+                    at=self._now(),
+                    team_id=facts.team_id,
+                    user_id=facts.operator_id,
+                    recording_id=recording_id,
+                    call_id=facts.call_id,
+                    reason=reason[:200],
+                )
+            )
+
+    def _publish(self, kind: type[CaptureEvent], active: ActiveRecording, **values: object) -> None:
+        if self._bus is None:
+            return
+        facts = active.facts
+        self._bus.publish(
+            kind(
+                at=self._now(),
+                team_id=facts.team_id,
+                user_id=facts.operator_id,
+                recording_id=active.recording_id,
+                call_id=facts.call_id,
+                **values,
+            )
+        )
+
+    async def _in_thread(self, work: Callable[[RecordingRepository], object]) -> None:
+        def run() -> None:
+            with self._sessions() as session, session.begin():
+                work(RecordingRepository(session, self._numbers))
+
+        await asyncio.to_thread(run)
+
+    async def close(self) -> None:
+        """Stop every recording still running (calls end before the recorder closes)."""
+        self._unsubscribe()
+        for active in list(self._active.values()):
+            await self.stop(active)
+
+
+__all__ = ["DEFAULT_TRACKS", "ActiveRecording", "CallFacts", "Recorder", "RecorderSettings"]
