@@ -24,6 +24,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,8 @@ from callwarden.recording.container import (
 )
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.writer import PauseInterval
+
+logger = logging.getLogger(__name__)
 
 STEREO_LEFT = "customer"
 STEREO_RIGHT = "operator"
@@ -350,3 +354,24 @@ class _Scanner:
         if records != number:
             raise self.fail(f"trailer counts {records} chunks, the file has {number}")
         self.complete = True
+
+
+def recover(path: Path, recording_id: str, data_key: bytes) -> SealedReader:
+    """After a crash: cut a torn final record (if any), fsync, and open what remains.
+
+    The file stays without a trailer, so the reader (and the manifest) call it incomplete;
+    everything up to the last whole record, i.e. the last flush, is playable.
+    """
+    reader = SealedReader.open(path, recording_id, data_key, allow_torn_tail=True)
+    if reader.torn_tail_bytes:
+        with path.open("r+b") as file:
+            file.truncate(reader.file_bytes)
+            file.flush()
+            os.fsync(file.fileno())
+        logger.warning(
+            "recording %s: cut %d bytes of a torn final chunk",
+            recording_id,
+            reader.torn_tail_bytes,
+        )
+        reader = SealedReader.open(path, recording_id, data_key)
+    return reader
