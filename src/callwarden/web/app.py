@@ -27,6 +27,7 @@ from callwarden.web.headers import SecurityHeadersMiddleware
 from callwarden.web.health import health_router, openapi_router
 from callwarden.web.live.connections import LiveConnections
 from callwarden.web.live.routes import live_route
+from callwarden.web.monitoring import monitoring_router
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -92,6 +93,7 @@ def create_app(services: WebServices) -> FastAPI:
         teams_router,
         audit_router,
         agents_router,
+        monitoring_router(services),
     ):
         _add_routes(app, router)
     app.router.routes.append(live_route())
