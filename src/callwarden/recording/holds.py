@@ -225,14 +225,22 @@ class TombstoneRepository:
         row = self._session.get(RecordingTombstoneRow, recording_id)
         return None if row is None else _tombstone(row)
 
-    def unfinished(self, limit: int) -> Sequence[Tombstone]:
-        """Tombstones whose file is not yet deleted or whose audit entry is not yet written."""
+    def unfinished(
+        self, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> Sequence[Tombstone]:
+        """Tombstones whose file is not yet deleted or whose audit entry is not yet written,
+        oldest first; `after` (purged_at, recording id) continues from a previous page."""
         row = RecordingTombstoneRow
+        conditions = [or_(row.file_deleted_at.is_(None), row.audited_at.is_(None))]
+        if after is not None:
+            conditions.append(
+                or_(
+                    row.purged_at > after[0],
+                    and_(row.purged_at == after[0], row.recording_id > after[1]),
+                )
+            )
         query = (
-            select(row)
-            .where(or_(row.file_deleted_at.is_(None), row.audited_at.is_(None)))
-            .order_by(row.purged_at, row.recording_id)
-            .limit(limit)
+            select(row).where(*conditions).order_by(row.purged_at, row.recording_id).limit(limit)
         )
         return [_tombstone(found) for found in self._session.scalars(query)]
 

@@ -1,0 +1,108 @@
+"""Where sealed recording files live: a storage backend, addressed by relative storage keys.
+
+The files are ciphertext (the sealed container); a backend never sees a data key, and the
+wrapped keys live in the database, never beside the objects. `LocalStorage` keeps them under
+one directory (`<data_dir>/recordings/` by default) with owner-only permissions; another backend
+(an object store shared by several nodes) implements `RecordingStorage`.
+
+A storage key is a relative path of plain segments (`2026/03/02/<recording id>.cwr`, see
+`recording_storage_key`); anything else (`..`, an absolute path, a backslash, a NUL) is refused
+before it reaches the file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from callwarden.recording.models import require_storage_key
+
+logger = logging.getLogger(__name__)
+
+DIRECTORY_MODE = 0o700
+FILE_SUFFIX = ".cwr"
+
+
+def recording_storage_key(recording_id: str, started_at: datetime) -> str:
+    """`YYYY/MM/DD/<recording id>.cwr`, by the recording's start in UTC."""
+    return require_storage_key(f"{started_at:%Y/%m/%d}/{recording_id}{FILE_SUFFIX}")
+
+
+class RecordingStorage(Protocol):
+    """A place for sealed recording files."""
+
+    def path_for_writing(self, storage_key: str) -> Path:
+        """A local path the sealed writer creates the file at (its directory exists)."""
+        ...
+
+    def local_copy(self, storage_key: str) -> contextlib.AbstractContextManager[Path]:
+        """A local path of the sealed file for the reader, for the duration of the block (the
+        file itself for a local backend; a ciphertext copy for a remote one)."""
+        ...
+
+    def exists(self, storage_key: str) -> bool: ...
+
+    def delete(self, storage_key: str) -> bool:
+        """Remove the file; False if it was already gone (deleting is idempotent)."""
+        ...
+
+
+class LocalStorage:
+    """Sealed files in a directory of this machine (or a shared mount)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> LocalStorage:
+        return cls(data_dir / "recordings")
+
+    def _path(self, storage_key: str) -> Path:
+        path = self.root / require_storage_key(storage_key)
+        resolved_root = self.root.resolve()
+        if resolved_root not in path.resolve().parents:
+            raise ValueError(f"storage key {storage_key!r} leaves the storage directory")
+        return path
+
+    def path_for_writing(self, storage_key: str) -> Path:
+        path = self._path(storage_key)
+        self.root.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+        return path
+
+    @contextlib.contextmanager
+    def local_copy(self, storage_key: str) -> Iterator[Path]:
+        path = self._path(storage_key)
+        if not path.is_file():
+            raise FileNotFoundError(f"no sealed file for storage key {storage_key!r}")
+        yield path
+
+    def exists(self, storage_key: str) -> bool:
+        return self._path(storage_key).is_file()
+
+    def delete(self, storage_key: str) -> bool:
+        path = self._path(storage_key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _sync_directory(path.parent)
+        logger.info("deleted sealed recording file %s", storage_key)
+        return True
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a deletion durable (the directory entry is gone after a crash too)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
