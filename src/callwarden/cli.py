@@ -35,7 +35,7 @@ def _add_node_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(arguments: argparse.Namespace) -> Settings:
-    # Commands other than the node's (audit) take only the settings flags.
+    # Commands other than the node's (audit, user) take only the settings flags.
     overrides: dict[str, Any] = {
         "data_dir": arguments.data_dir,
         "bind": getattr(arguments, "bind", None),
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     provision.add_argument("file", type=Path)
     _add_node_flags(provision)
     _add_audit_commands(commands)
+    _add_recording_commands(commands)
     return parser
 
 
@@ -96,6 +97,90 @@ def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _add_settings_flags(export)
 
 
+def _add_recording_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    recording = commands.add_parser("recording", help="verify or export a sealed recording")
+    recording_commands = recording.add_subparsers(dest="recording_command", required=True)
+    verify = recording_commands.add_parser(
+        "verify", help="check the manifest signature, every digest and decryption; exit 1 if not"
+    )
+    _add_recording_flags(verify)
+    export = recording_commands.add_parser(
+        "export", help="verify, then write a chain-of-custody export (a directory or .zip)"
+    )
+    _add_recording_flags(export)
+    export.add_argument("out", type=Path, help="new directory, or a file ending in .zip")
+    export.add_argument("--reason", required=True, help="why (recorded in the export and log)")
+    export.add_argument("--by", help="who exports (default: the system user)")
+
+
+def _add_recording_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("recording_id", metavar="ID")
+    command.add_argument("--storage-dir", type=Path, help="default: DATA_DIR/recordings")
+    command.add_argument("--file", type=Path, help="a sealed file outside the catalogue")
+    command.add_argument("--wrapped-key", help="its wrapped key, KEK_ID:BASE64 (with --file)")
+    _add_settings_flags(command)
+
+
+def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    from callwarden.recording.commands import (
+        RecordingCommandError,
+        RecordingTools,
+        catalogue_locator,
+        export_command,
+        file_locator,
+        verify_command,
+    )
+    from callwarden.recording.keyring import FileKeyRing
+    from callwarden.store.database import Database
+
+    database = None
+    try:
+        if arguments.file is not None:
+            locate = file_locator(arguments.file, arguments.wrapped_key or "")
+        else:
+            database = Database(settings.effective_database_url)
+            storage = arguments.storage_dir or settings.data_dir / "recordings"
+            locate = catalogue_locator(database, storage)
+        tools = RecordingTools(
+            locate,
+            FileKeyRing.for_data_dir(settings.data_dir),
+            settings.data_dir / "keys" / "node-signing.key",
+        )
+        if arguments.recording_command == "verify":
+            return verify_command(tools, arguments.recording_id, sys.stdout)
+        return export_command(
+            tools,
+            arguments.recording_id,
+            arguments.out,
+            exported_by=arguments.by or getpass.getuser(),
+            reason=arguments.reason,
+            now=datetime.now(UTC),
+            out=sys.stdout,
+        )
+    except RecordingCommandError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    finally:
+        if database is not None:
+            database.close()
+
+
+def _add_user_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    user = commands.add_parser("user", help="break-glass user administration on this host")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    reset = user_commands.add_parser(
+        "reset-mfa", help="remove a user's second factor (they enrol again) and end sessions"
+    )
+    reset.add_argument("username")
+    reset.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    _add_settings_flags(reset)
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
@@ -121,6 +206,18 @@ def _audit(settings: Settings, arguments: argparse.Namespace) -> int:
         if arguments.audit_command == "verify":
             return audit_verify(settings, head_file=arguments.head, out=sys.stdout)
         return audit_export_head(settings, out_file=arguments.out, out=sys.stdout)
+    except AdminCommandError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+
+
+def _user(settings: Settings, arguments: argparse.Namespace) -> int:
+    from callwarden.admin_commands import AdminCommandError, user_reset_mfa
+
+    try:
+        return user_reset_mfa(
+            settings, username=arguments.username, reason=arguments.reason, out=sys.stdout
+        )
     except AdminCommandError as error:
         sys.stderr.write(f"callwarden: {error}\n")
         return 2
@@ -211,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if arguments.command == "audit":
         return _audit(settings, arguments)
+    if arguments.command == "user":
+        return _user(settings, arguments)
+    if arguments.command == "recording":
+        return _recording(settings, arguments)
     try:
         if arguments.command == "provision":
             return _provision(settings, arguments.file)

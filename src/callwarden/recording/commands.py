@@ -1,0 +1,177 @@
+"""``callwarden recording verify ID`` and ``callwarden recording export ID OUT``.
+
+A recording is located either in the catalogue (the ``recordings`` table: its storage key under
+the storage directory, its KEK id and wrapped data key) or, for a file outside any catalogue,
+by an explicit path and wrapped key (``<kek_id>:<base64>``). The data key is unwrapped with the
+key ring; the manifest is read from beside the sealed file and checked with the public half of
+the node's signing key. Exit status: 0 verified (or exported), 1 corrupted, 2 cannot run.
+Nothing here writes to the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from callwarden.recording.errors import KeyUnavailable, RecordingCorrupted
+from callwarden.recording.export import export_recording
+from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
+from callwarden.recording.manifest import SignedManifest
+from callwarden.recording.signing import NodeSigningKey
+from callwarden.recording.verify import VerificationResult, verify_recording
+from callwarden.store.database import Database
+from callwarden.store.schema import RecordingRow
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_CORRUPTED = 1
+EXIT_CANNOT_RUN = 2
+
+
+class RecordingCommandError(Exception):
+    """The command cannot run: recording unknown, key destroyed, file or manifest missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLocation:
+    """Where a sealed recording is and the wrapped key that opens it."""
+
+    path: Path
+    wrapped: WrappedKey
+
+
+Locator = Callable[[str], SealedLocation]
+
+
+def catalogue_locator(database: Database, storage_dir: Path) -> Locator:
+    """Find recordings in the ``recordings`` table; files under ``storage_dir``."""
+
+    def locate(recording_id: str) -> SealedLocation:
+        query = select(RecordingRow.storage_key, RecordingRow.kek_id, RecordingRow.wrapped_key)
+        try:
+            with database.sessions() as session:
+                row = session.execute(query.where(RecordingRow.id == recording_id)).one_or_none()
+        except SQLAlchemyError as error:
+            raise RecordingCommandError(f"cannot read the recordings catalogue: {error}") from None
+        if row is None:
+            raise RecordingCommandError(f"no recording {recording_id}")
+        storage_key, kek_id, wrapped_key = row
+        if kek_id is None or wrapped_key is None:
+            raise RecordingCommandError(f"recording {recording_id}: its key was destroyed")
+        return SealedLocation(storage_dir / storage_key, WrappedKey(kek_id, wrapped_key))
+
+    return locate
+
+
+def file_locator(path: Path, wrapped_key: str) -> Locator:
+    """One sealed file outside the catalogue, with its wrapped key as text."""
+    try:
+        wrapped = WrappedKey.decode(wrapped_key)
+    except ValueError as error:
+        raise RecordingCommandError(str(error)) from None
+    return lambda _recording_id: SealedLocation(path, wrapped)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingTools:
+    """What both commands need: where recordings are, the key ring, the node's key."""
+
+    locate: Locator
+    keys: KeyEncryptionService
+    signing_key_path: Path
+
+    def open(self, recording_id: str) -> tuple[SealedLocation, bytes, SignedManifest]:
+        location = self.locate(recording_id)
+        if not location.path.is_file():
+            raise RecordingCommandError(f"recording {recording_id}: no file {location.path}")
+        try:
+            data_key = self.keys.unwrap(location.wrapped, recording_id)
+        except KeyUnavailable as error:
+            raise RecordingCommandError(error.message) from None
+        try:
+            signed = SignedManifest.load(location.path)
+        except FileNotFoundError as error:
+            raise RecordingCommandError(
+                f"recording {recording_id}: no manifest ({error})"
+            ) from None
+        return location, data_key, signed
+
+    def signing_key(self) -> NodeSigningKey:
+        if not self.signing_key_path.is_file():
+            raise RecordingCommandError(f"no node signing key at {self.signing_key_path}")
+        return NodeSigningKey.load_or_create(self.signing_key_path)
+
+
+def _report(result: VerificationResult) -> str:
+    return json.dumps(
+        {
+            "recording_id": result.recording_id,
+            "verified": True,
+            "complete": result.complete,
+            "chunks": result.chunk_count,
+            "duration_seconds": result.duration_samples / 8000,
+            "file_sha256": result.file_sha256,
+            "signer_fingerprint": result.signer_fingerprint,
+            "checks": list(result.checks),
+        },
+        sort_keys=True,
+    )
+
+
+def verify_command(tools: RecordingTools, recording_id: str, out: TextIO) -> int:
+    """Check signature, digests and decryption; one JSON line on ``out``."""
+    location, data_key, signed = tools.open(recording_id)
+    public_key = tools.signing_key().public_key()
+    try:
+        result = verify_recording(location.path, recording_id, data_key, signed, public_key)
+    except RecordingCorrupted as error:
+        out.write(json.dumps({"recording_id": recording_id, "verified": False,
+                              "error": error.message}, sort_keys=True) + "\n")  # fmt: skip
+        logger.error("%s", error.message)
+        return EXIT_CORRUPTED
+    out.write(_report(result) + "\n")
+    return EXIT_OK
+
+
+def export_command(
+    tools: RecordingTools,
+    recording_id: str,
+    destination: Path,
+    *,
+    exported_by: str,
+    reason: str,
+    now: datetime,
+    out: TextIO,
+) -> int:
+    """Verify, then write the chain-of-custody export to ``destination`` (dir or .zip)."""
+    location, data_key, signed = tools.open(recording_id)
+    public_key = tools.signing_key().public_key()
+    try:
+        result = export_recording(
+            location.path, recording_id, data_key, signed, public_key, destination,
+            exported_by=exported_by, reason=reason, exported_at=now,
+        )  # fmt: skip
+    except RecordingCorrupted as error:
+        out.write(f"not exported: {error.message}\n")
+        logger.error("%s", error.message)
+        return EXIT_CORRUPTED
+    except (FileExistsError, ValueError) as error:
+        raise RecordingCommandError(str(error)) from None
+    out.write(f"recording {recording_id} verified and exported to {result.path}\n")
+    logger.warning(
+        "recording %s exported (decrypted audio) to %s by %s: %s",
+        recording_id,
+        result.path,
+        exported_by,
+        reason,
+    )
+    return EXIT_OK

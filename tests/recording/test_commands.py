@@ -1,0 +1,106 @@
+"""`callwarden recording verify ID` and `callwarden recording export ID OUT`, end to end."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callwarden.cli import main
+from callwarden.domain.cdr import CallDirection
+from callwarden.domain.ids import CallId, RecordingId
+from callwarden.recording.keyring import FileKeyRing, WrappedKey, new_data_key
+from callwarden.recording.manifest import seal_manifest
+from callwarden.recording.models import NewRecording
+from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.repository import RecordingRepository
+from callwarden.recording.signing import NodeSigningKey
+from callwarden.store.database import Database
+
+from .sealing import record_call
+
+WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+STORAGE_KEY = "2026/11/28/rec-cli.cwrec"
+
+
+def _sealed(data_dir: Path) -> tuple[Path, WrappedKey]:
+    data_key = new_data_key()
+    wrapped = FileKeyRing.for_data_dir(data_dir).wrap(data_key, "rec-cli")
+    path = data_dir / "recordings" / STORAGE_KEY
+    path.parent.mkdir(parents=True)
+    record_call(path, "rec-cli", seconds=2, key=data_key)
+    signing = NodeSigningKey.for_data_dir(data_dir)
+    seal_manifest(path, "rec-cli", data_key, signing, sealed_at=WHEN, call={"id": "c1"})
+    return path, wrapped
+
+
+@pytest.fixture
+def catalogued(tmp_path: Path, database: Database, numbers: SealedNumbers) -> list[str]:
+    data_dir = tmp_path / "data"
+    _, wrapped = _sealed(data_dir)
+    with database.sessions() as session, session.begin():
+        RecordingRepository(session, numbers).create(
+            NewRecording(
+                recording_id=RecordingId("rec-cli"),
+                call_id=CallId("c1"),
+                direction=CallDirection.INBOUND,
+                started_at=WHEN,
+                storage_key=STORAGE_KEY,
+                kek_id=wrapped.key_id,
+                wrapped_key=wrapped.blob,
+            )
+        )
+    url = database.engine.url.render_as_string(hide_password=False)
+    return ["--data-dir", str(data_dir), "--database-url", url]
+
+
+def test_verify_by_id(catalogued: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recording", "verify", "rec-cli", *catalogued]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verified"] is True and report["complete"] is True
+    assert report["checks"][0] == "signature"
+
+
+def test_verify_tampered_exits_1(
+    catalogued: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "data" / "recordings" / STORAGE_KEY
+    data = bytearray(path.read_bytes())
+    data[300] ^= 4
+    path.write_bytes(bytes(data))
+    assert main(["recording", "verify", "rec-cli", *catalogued]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verified"] is False
+    assert "recording corrupted: rec-cli: chunk" in report["error"]
+
+
+def test_unknown_recording_exits_2(
+    catalogued: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["recording", "verify", "rec-nope", *catalogued]) == 2
+    assert "no recording rec-nope" in capsys.readouterr().err
+
+
+def test_export_by_id(catalogued: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "case"
+    argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
+    assert main([*argv, *catalogued]) == 0
+    assert json.loads((out / "export.json").read_bytes())["exported_by"] == "eve"
+    assert (out / "stereo.wav").is_file() and (out / "manifest.sig").is_file()
+    assert main([*argv, *catalogued]) == 2  # never overwrites an export
+
+
+def test_verify_a_file_outside_the_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    path, wrapped = _sealed(data_dir)
+    argv = ["recording", "verify", "rec-cli", "--data-dir", str(data_dir), "--file", str(path)]
+    assert main([*argv, "--wrapped-key", wrapped.encode()]) == 0
+    assert json.loads(capsys.readouterr().out)["verified"] is True
+    assert main([*argv, "--wrapped-key", "garbage"]) == 2
+    (data_dir / "keys" / "recording" / "kek-0001.key").unlink()  # the key ring lost its KEK
+    assert main([*argv, "--wrapped-key", wrapped.encode()]) == 2
+    assert "not in the key ring" in capsys.readouterr().err
