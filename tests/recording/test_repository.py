@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -24,7 +25,12 @@ from callwarden.recording.models import (
     RetentionScope,
     TombstoneKind,
 )
-from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.numbers import (
+    NumberCorrupted,
+    SealedNumbers,
+    catalogue_secret,
+    normalise_number,
+)
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.search import RecordingQuery
 from callwarden.store.schema import RecordingRow
@@ -347,3 +353,24 @@ def test_user_id_type_is_kept(
     assert got.operator_id == UserId(center.alice)
     assert got.caller_number == "anonymous"
     assert raw is not None and raw.caller_number_hmac is None
+
+
+def test_the_catalogue_secret_is_made_once_owner_only(tmp_path: Path) -> None:
+    first = catalogue_secret(tmp_path)
+    path = tmp_path / "keys" / "recording-catalogue.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert catalogue_secret(tmp_path) == first and len(first) == 32
+    path.write_bytes(b"short")
+    with pytest.raises(ValueError):
+        catalogue_secret(tmp_path)
+
+
+def test_numbers_normalise_and_tampered_seals_are_refused(numbers: SealedNumbers) -> None:
+    assert normalise_number(" +49 (30) 123-45 ") == "+493012345"
+    with pytest.raises(ValidationFailed):
+        normalise_number("anonymous")
+    sealed = bytearray(numbers.seal("+4930123"))
+    sealed[-1] ^= 1
+    with pytest.raises(NumberCorrupted):
+        numbers.open(bytes(sealed))
+    assert SealedNumbers(bytes(32)).digest("+4930123") != numbers.digest("+4930123")

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
+from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from callwarden.domain.errors import ValidationFailed
 
 SECRET_LENGTH = 32
+SECRET_FILE = "recording-catalogue.key"  # noqa: S105 (a file name)
 NONCE_LENGTH = 12
 ASSOCIATED_DATA = b"callwarden recordings.caller_number v1"
 _FORMATTING = re.compile(r"[\s().\-/]")
@@ -52,6 +55,33 @@ def normalise_number(number: str) -> str:
     if not _NUMBER.fullmatch(text):
         raise ValidationFailed(f"not a phone number: {number!r}", details={"field": "number"})
     return text
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The 32-byte secret in `path`, made (0600, directory 0700) if the file does not exist."""
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        secret = secrets.token_bytes(SECRET_LENGTH)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return load_or_create_secret(path)
+        try:
+            os.write(descriptor, secret)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    if len(secret) != SECRET_LENGTH:
+        raise ValueError(f"{path} does not hold a {SECRET_LENGTH}-byte secret")
+    return secret
+
+
+def catalogue_secret(data_dir: Path) -> bytes:
+    """The node's catalogue secret: `<data_dir>/keys/recording-catalogue.key` (numbers and
+    playback links are derived from it; every node sharing a database needs the same file)."""
+    return load_or_create_secret(data_dir / "keys" / SECRET_FILE)
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
