@@ -38,8 +38,15 @@ from callwarden.acd.events import (
     CallOverflowed,
     CallQueued,
 )
-from callwarden.acd.queue import OverflowKind, WaitingCall, estimate_wait, overflow_deadline
+from callwarden.acd.queue import (
+    OverflowAction,
+    OverflowKind,
+    WaitingCall,
+    estimate_wait,
+    overflow_deadline,
+)
 from callwarden.acd.roster import Roster
+from callwarden.acd.round_robin import RoundRobinMarks
 from callwarden.acd.routing import MemberStatus, first_tier, rank_members, ring_together
 from callwarden.acd.runtime import CallPhase, CallRecord, QueueRecord
 from callwarden.acd.settings import AcdCallHandler, AcdSettings
@@ -48,6 +55,7 @@ from callwarden.bus.protocol import EventBus
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import ValidationFailed
 from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.models import QueueStrategy
 
 __all__ = ["CallCenter", "Job", "Later"]
 
@@ -71,8 +79,10 @@ class CallCenter:
         node_id: str,
         settings: AcdSettings,
         later: Later,
+        round_robin: RoundRobinMarks,
     ) -> None:
         self.settings = settings
+        self._round_robin = round_robin
         self._bus = bus
         self._handler = calls
         self._clock = clock
@@ -95,6 +105,8 @@ class CallCenter:
         )
         self._calls: dict[CallId, CallRecord] = {}
         self._sequence = 0
+        self._retired: set[QueueId] = set()
+        """Queues removed from the directory that still have calls or wrap-ups."""
 
     def _check_overflow_targets(self) -> None:
         for queue_id, action in self.settings.overflow.items():
@@ -104,6 +116,29 @@ class CallCenter:
                 raise ValidationFailed(
                     f"queue {queue_id} overflows to unknown queue {action.queue_id}"
                 )
+
+    async def reload(self, directory: DirectorySnapshot) -> None:
+        """Follow the directory: new queues, changed queues (members, strategy, timers) and
+        removed queues, then the agents (`Roster.reload`). Calls in progress are untouched;
+        a removed queue keeps serving the calls already waiting in it until they leave."""
+        wanted = {queue.id: queue for queue in directory.queues}
+        for queue_id, queue in wanted.items():
+            record = self._queues.get(queue_id)
+            if record is None:
+                self._queues[queue_id] = QueueRecord(queue, self.settings.initial_handle_seconds)
+            else:
+                record.update(queue)
+        self._retired = {queue_id for queue_id in self._queues if queue_id not in wanted}
+        in_use = {call.queue_id for call in self._calls.values()} | self.roster.wrap_up_queues()
+        for queue_id in self._retired - in_use:
+            del self._queues[queue_id]
+        self._retired &= in_use
+        changed = await self.roster.reload(directory)
+        records = [record for record in self._queues.values() if len(record.calls)]
+        for record in records:
+            await self._dispatch_queue(record)
+        if changed:
+            await self._dispatch_for_agents(changed)
 
     def cancel_timers(self) -> None:
         for call in self._calls.values():
@@ -218,6 +253,8 @@ class CallCenter:
         self, call_id: CallId, queue_id: QueueId, caller: str, priority: int, required_skill: int
     ) -> int:
         record = self.queue(queue_id)
+        if queue_id in self._retired:
+            raise UnknownQueue(f"queue {queue_id} was removed")
         if call_id in self._calls:
             raise DuplicateCall(f"call {call_id} is already in a queue")
         self._sequence += 1
@@ -336,7 +373,9 @@ class CallCenter:
         del self._calls[call.call_id]
         call.cancel_timers()
         self._queues[call.queue_id].calls.remove(call.call_id)
-        action = self.settings.overflow_for(call.queue_id)
+        action = self.settings.overflow_for(self._queues[call.queue_id].queue)
+        if action.kind is OverflowKind.QUEUE and action.queue_id not in self._queues:
+            action = OverflowAction.hang_up()  # the target queue was removed meanwhile
         self._bus.publish(
             CallOverflowed(
                 **self._call_event_fields(call),
@@ -377,6 +416,12 @@ class CallCenter:
         if not len(record.calls):
             return
         available = self.roster.available_members(record)
+        if not available:
+            return
+        if record.queue.strategy is QueueStrategy.ROUND_ROBIN:
+            last = await self._round_robin.last(record.queue.id)
+            if last is not None and last in record.positions:
+                record.round_robin_after = record.positions[last]
         for waiting in record.calls.calls:
             if not available:
                 return
@@ -410,6 +455,8 @@ class CallCenter:
                 attempted.add(member.user_id)
                 if await self._ring(record, call, member.user_id):
                     record.round_robin_after = member.position
+                    if record.queue.strategy is QueueStrategy.ROUND_ROBIN:
+                        await self._round_robin.mark(record.queue.id, member.user_id)
             if call.ringing:
                 call.phase = CallPhase.RINGING
         return attempted

@@ -35,6 +35,7 @@ from callwarden.acd.clock import Clock, TimerHandle, WallClock
 from callwarden.acd.errors import EngineNotRunning
 from callwarden.acd.events import AgentStateChanged
 from callwarden.acd.queue import WaitingCall
+from callwarden.acd.round_robin import InProcessRoundRobin, RoundRobinMarks
 from callwarden.acd.runtime import CallPhase
 from callwarden.acd.settings import AcdCallHandler, AcdSettings
 from callwarden.bus.claims import AgentClaims
@@ -65,12 +66,15 @@ class AcdEngine:
         wall_clock: WallClock,
         node_id: str,
         settings: AcdSettings | None = None,
+        round_robin: RoundRobinMarks | None = None,
     ) -> None:
+        """`round_robin`: where round-robin queues keep their place (default: in memory;
+        `RedisRoundRobin` to share it between nodes and keep it over restarts)."""
         self.node_id = node_id
         self.settings = settings if settings is not None else AcdSettings()
         self._bus = bus
         self._clock = clock
-        self._break_reasons = BreakReasons(self.settings.break_reasons)
+        self._break_reasons = self._reasons(directory)
         self._center = CallCenter(
             directory=directory,
             bus=bus,
@@ -81,6 +85,7 @@ class AcdEngine:
             node_id=node_id,
             settings=self.settings,
             later=self._later,
+            round_robin=round_robin if round_robin is not None else InProcessRoundRobin(),
         )
         self._jobs: asyncio.Queue[tuple[Job, asyncio.Future[Any] | None]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,6 +143,29 @@ class AcdEngine:
             if subscription is None or not subscription.pending:
                 return
             await asyncio.sleep(0)
+
+    def _reasons(self, directory: DirectorySnapshot) -> BreakReasons:
+        return BreakReasons(directory.break_reasons or self.settings.break_reasons)
+
+    @property
+    def break_reasons(self) -> tuple[str, ...]:
+        """The reasons an operator may give for a break (provisioned, else the settings'),
+        `missed` last; a phone's break code takes the 1-based index into this list."""
+        return self._break_reasons.codes
+
+    def follow_directory(self, directory: DirectorySnapshot) -> None:
+        """The directory changed (users, queues, break reasons): follow it as an engine job,
+        after the jobs already queued (non-blocking; from the loop's thread)."""
+        self._post(partial(self._reload, directory))
+
+    async def reload(self, directory: DirectorySnapshot) -> None:
+        """`follow_directory`, awaited (tests, and callers that must know it is done)."""
+        await self._call(partial(self._reload, directory))
+
+    async def _reload(self, directory: DirectorySnapshot) -> None:
+        self._break_reasons = self._reasons(directory)
+        await self._center.reload(directory)
+        logger.info("ACD follows the directory: %d queues", len(directory.queues))
 
     # -- the owner's reports (telephony) -------------------------------------------------------
 

@@ -38,6 +38,7 @@ __all__ = [
     "WaitingCall",
     "estimate_wait",
     "overflow_deadline",
+    "queue_overflow",
     "within_service_level",
 ]
 
@@ -107,6 +108,18 @@ class OverflowAction:
     @classmethod
     def hang_up(cls, message: str = "all-operators-busy") -> OverflowAction:
         return cls(OverflowKind.HANGUP, message=message)
+
+
+def queue_overflow(queue: Queue) -> OverflowAction:
+    """The provisioned overflow action of `queue` (a target that no longer exists: hang up)."""
+    kind = OverflowKind(queue.overflow.value)
+    if kind is OverflowKind.QUEUE and queue.overflow_queue_id is not None:
+        return OverflowAction.to_queue(queue.overflow_queue_id)
+    if kind is OverflowKind.USER and queue.overflow_user_id is not None:
+        return OverflowAction.to_user(queue.overflow_user_id)
+    if kind is OverflowKind.VOICEMAIL:
+        return OverflowAction.to_voicemail()
+    return OverflowAction.hang_up()
 
 
 def overflow_deadline(queue: Queue, call: WaitingCall) -> float | None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from callwarden.acd.agent import Agent, AgentEvent, AgentState, transition
+from callwarden.acd.agent import Agent, AgentEvent, AgentState, ChangeQueues, SignOut, transition
 from callwarden.acd.clock import Clock, TimerHandle, WallClock
 from callwarden.acd.errors import AgentEngagedElsewhere, NotAMember, UnknownAgent, UnknownQueue
 from callwarden.acd.events import AgentStateChanged, CallHandled
@@ -123,8 +123,8 @@ class Roster:
         available = AgentState.AVAILABLE
         found: list[MemberStatus] = []
         for position, member in enumerate(record.members):
-            agent = agents[member.user_id]
-            if agent.state is not available or queue_id not in agent.queue_ids:
+            agent = agents.get(member.user_id)
+            if agent is None or agent.state is not available or queue_id not in agent.queue_ids:
                 continue
             if elsewhere:
                 busy_until = elsewhere.get(member.user_id)
@@ -148,14 +148,56 @@ class Roster:
         """(available, serving) agents of the queue: signed in to it, and not on break."""
         available = serving = 0
         for member in record.members:
-            agent = self._agents[member.user_id]
-            if record.queue.id not in agent.queue_ids or agent.state is AgentState.BREAK:
+            agent = self._agents.get(member.user_id)
+            if (
+                agent is None
+                or record.queue.id not in agent.queue_ids
+                or agent.state is AgentState.BREAK
+            ):
                 continue
             serving += 1
             available += agent.state is AgentState.AVAILABLE
         return available, serving
 
+    def wrap_up_queues(self) -> set[QueueId]:
+        """The queues of the calls being wrapped up now."""
+        return {wrap_up.queue_id for wrap_up in self._wrap_ups.values()}
+
     # -- changing ------------------------------------------------------------------------------
+
+    async def reload(self, directory: DirectorySnapshot) -> list[UserId]:
+        """Follow the queues' new members (the records are already updated): a new member is
+        an agent, offline; an agent who left a queue is signed out of it (signed out entirely
+        when no queue is left and they are not on a call); a disabled user counts as no
+        member. An agent on a call keeps it. Returns the agents whose queues changed."""
+        member_of: dict[UserId, frozenset[QueueId]] = {}
+        for record in self._queues.values():
+            for member in record.members:
+                user = directory.user(member.user_id)
+                if user is not None and user.enabled:
+                    joined = member_of.get(member.user_id, frozenset())
+                    member_of[member.user_id] = joined | {record.queue.id}
+        self._member_of = member_of
+        now = self._clock.now()
+        for user_id in member_of:
+            user = directory.user(user_id)
+            team_id = user.team_id if user is not None else None
+            agent = self._agents.get(user_id)
+            if agent is None:
+                self._agents[user_id] = Agent(user_id, team_id, since=now, idle_since=now)
+            elif agent.team_id != team_id:
+                self._agents[user_id] = replace(agent, team_id=team_id)
+        changed: list[UserId] = []
+        for user_id, agent in list(self._agents.items()):
+            keep = agent.queue_ids & member_of.get(user_id, frozenset())
+            if agent.signed_in and keep != agent.queue_ids and user_id not in self._remote_engaged:
+                free = agent.state in (AgentState.AVAILABLE, AgentState.BREAK)
+                await self.apply(user_id, SignOut() if not keep and free else ChangeQueues(keep))
+                changed.append(user_id)
+            gone = user_id not in member_of and user_id not in self._held
+            if gone and self._agents[user_id].state is AgentState.OFFLINE:
+                del self._agents[user_id]
+        return [user_id for user_id in changed if user_id in self._agents]
 
     async def apply(
         self, agent_id: UserId, event: AgentEvent, *, changed_by: UserId | None = None
@@ -302,7 +344,7 @@ class Roster:
             since=now,
             idle_since=now - event.idle_seconds,
             break_reason=event.reason,
-            queue_ids=frozenset(event.queue_ids) & self._member_of[agent_id],
+            queue_ids=frozenset(event.queue_ids) & self._member_of.get(agent_id, frozenset()),
             call_id=event.call_id,
             queue_id=None,
             calls_taken=event.calls_taken,

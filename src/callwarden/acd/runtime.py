@@ -48,14 +48,31 @@ class CallRecord:
 
 
 class QueueRecord:
-    __slots__ = ("calls", "handle_time", "members", "queue", "round_robin_after")
+    __slots__ = ("calls", "handle_time", "members", "positions", "queue", "round_robin_after")
 
     def __init__(self, queue: Queue, initial_handle_seconds: float) -> None:
         self.queue = queue
         self.calls = CallQueue(queue)
         self.members: tuple[QueueMember, ...] = queue.members
+        self.positions: dict[UserId, int] = {}
         self.round_robin_after: int | None = None
         self.handle_time = HandleTimeAverage(initial_handle_seconds)
+        self.update(queue)
+
+    def update(self, queue: Queue) -> None:
+        """The queue as the directory now has it (members, strategy, timers); the waiting
+        calls, the handle-time average and the round-robin place stay."""
+        last = self.member_at(self.round_robin_after)
+        self.queue = queue
+        self.calls.queue = queue
+        self.members = queue.members
+        self.positions = {member.user_id: index for index, member in enumerate(queue.members)}
+        self.round_robin_after = self.positions.get(last) if last is not None else None
+
+    def member_at(self, position: int | None) -> UserId | None:
+        if position is None or not 0 <= position < len(self.members):
+            return None
+        return self.members[position].user_id
 
 
 @dataclass(slots=True)

@@ -1,8 +1,10 @@
 """What the ACD is configured with beyond the queues themselves, and what it asks its owner.
 
 `Queue` (in `domain`) carries strategy, members, wrap-up, ring timeout, no-answer limit,
-maximum wait and service level. The rest lives here until the provisioning file grows it:
-break reasons, the wrap-up extension limit, claim lifetimes, and each queue's overflow action.
+maximum wait, service level and overflow action, and the directory the break reasons, all
+provisioned (docs/provisioning.md). What lives here: the wrap-up extension limit, claim
+lifetimes, the break reasons used when none are provisioned, and per-queue overflow
+overrides (tests and embedders).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from types import MappingProxyType
 from typing import Protocol
 
 from callwarden.acd.agent import DEFAULT_BREAK_REASONS
-from callwarden.acd.queue import OverflowAction
+from callwarden.acd.queue import OverflowAction, queue_overflow
 from callwarden.domain.errors import ValidationFailed
 from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.models import Queue
 
 __all__ = ["AcdCallHandler", "AcdSettings"]
 
@@ -27,7 +30,8 @@ def _no_overflows() -> Mapping[QueueId, OverflowAction]:
 @dataclass(frozen=True)
 class AcdSettings:
     break_reasons: tuple[str, ...] = DEFAULT_BREAK_REASONS
-    """Reasons an operator may give for a break (`missed` is added by the system)."""
+    """Reasons an operator may give for a break when the directory provisions none (`missed`
+    is added by the system)."""
     wrap_up_extension_limit_seconds: float = 120.0
     """How much wrap-up time an operator may add to one call in total."""
     claim_ttl_seconds: float = 30.0
@@ -35,8 +39,7 @@ class AcdSettings:
     initial_handle_seconds: float = 180.0
     """Average handle time assumed for a queue before its first call (for wait estimates)."""
     overflow: Mapping[QueueId, OverflowAction] = field(default_factory=_no_overflows)
-    """Each queue's overflow action after its maximum wait; others use `default_overflow`."""
-    default_overflow: OverflowAction = field(default_factory=OverflowAction.hang_up)
+    """Overrides of a queue's provisioned overflow action (`Queue.overflow`)."""
 
     def __post_init__(self) -> None:
         if self.wrap_up_extension_limit_seconds < 0:
@@ -46,8 +49,9 @@ class AcdSettings:
         if not self.initial_handle_seconds >= 0:
             raise ValidationFailed("initial_handle_seconds cannot be negative")
 
-    def overflow_for(self, queue_id: QueueId) -> OverflowAction:
-        return self.overflow.get(queue_id, self.default_overflow)
+    def overflow_for(self, queue: Queue) -> OverflowAction:
+        found = self.overflow.get(queue.id)
+        return found if found is not None else queue_overflow(queue)
 
 
 class AcdCallHandler(Protocol):
