@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_node_flags(provision)
     _add_audit_commands(commands)
     _add_recording_commands(commands)
+    _add_user_commands(commands)
     return parser
 
 

@@ -293,3 +293,64 @@ async def test_changing_ones_own_password_keeps_the_session_it_came_from(env: En
         assert (await client.get("/api/v1/teams")).status_code == 401
     async with env.client() as client:
         assert (await sign_in(client, "admin", new_password)).status_code == 200
+
+
+def _enrol(env: Env, username: str) -> None:
+    mfa = env.services.mfa
+    user = env.user(username)
+    enrolment = mfa.begin_enrolment(user.id, username)
+    assert mfa.confirm_enrolment(user.id, env.totp(enrolment.secret)) is not None
+    assert mfa.status(user.id).enrolled
+
+
+async def test_an_admin_resets_a_lost_second_factor_and_the_users_sessions_end(env: Env) -> None:
+    async with env.client(await _admin(env)) as client:
+        # A role whose grants the admin holds (the granting rule: see the next test).
+        created = await client.post(
+            "/api/v1/users",
+            json={"username": "analyst", "role_id": _role_id(env, "quality")},
+        )
+        assert created.status_code == 201
+    _enrol(env, "analyst")
+    colleague = env.user("analyst")
+    theirs = env.sign_in_directly("analyst")
+    async with env.client(await _admin(env)) as client:
+        reset = await client.post(f"/api/v1/users/{colleague.id}/mfa/reset")
+        assert reset.status_code == 200
+        assert reset.json() == {"user_id": colleague.id, "had_mfa": True}
+        again = await client.post(f"/api/v1/users/{colleague.id}/mfa/reset")
+        assert again.json() == {"user_id": colleague.id, "had_mfa": False}
+    status = env.services.mfa.status(colleague.id)
+    assert not status.enrolled and status.recovery_codes_left == 0
+    async with env.client(theirs) as client:
+        assert (await client.get("/api/v1/teams")).status_code == 401
+    resets = env.audit_details("auth.mfa.disabled")
+    assert resets == [
+        {"reset_by_admin": True, "had_mfa": True},
+        {"reset_by_admin": True, "had_mfa": False},
+    ]
+    assert env.audit_details("auth.session.ended")[-1]["reason"] == "mfa_changed"
+
+
+async def test_nobody_resets_the_second_factor_of_someone_holding_more_or_their_own(
+    env: Env,
+) -> None:
+    _enrol(env, "auditor")
+    auditor = env.user("auditor")
+    admin = env.user("admin")
+    async with env.client(await _admin(env)) as client:
+        # Whoever then knows the auditor's password could enrol their own factor and play
+        # recordings the admin may not: the same granting rule as for setting a password.
+        beyond = await client.post(f"/api/v1/users/{auditor.id}/mfa/reset")
+        assert beyond.status_code == 403
+        assert beyond.json()["error_id"] == "grant_not_held"
+        own = await client.post(f"/api/v1/users/{admin.id}/mfa/reset")
+        assert own.status_code == 409
+        assert own.json()["error_id"] == "cannot_reset_own_mfa"
+    async with env.client(env.sign_in_directly("operator")) as client:
+        operator = await client.post(f"/api/v1/users/{env.user('colleague').id}/mfa/reset")
+        assert operator.status_code == 404  # outside what an operator may see
+    assert env.services.mfa.status(auditor.id).enrolled
+    assert env.audit_details("auth.mfa.disabled") == []
+    denied = env.audit_details("permission.denied")
+    assert any(entry.get("decision") == "grant_not_held" for entry in denied)

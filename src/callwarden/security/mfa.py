@@ -54,6 +54,8 @@ RECOVERY_CODE_LENGTH = 16
 RECOVERY_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lower-cased
 _RECOVERY_READS_AS = str.maketrans({"i": "1", "l": "1", "o": "0"})
 DEFAULT_ISSUER = "callwarden"
+SEED_KEY_FILE = "mfa-seeds.key"
+"""The file in `<data_dir>/keys/` holding the key that seals TOTP seeds."""
 
 SessionFactory = Callable[[], Session]
 

@@ -14,6 +14,7 @@ from callwarden.web.access import API_PREFIX, Caller, GuardedRoute, require
 from callwarden.web.schemas import Page
 from callwarden.web.services import app_part
 from callwarden.web.users.schemas import (
+    MfaResetView,
     NewUser,
     RoleChange,
     UserListParameters,
@@ -75,3 +76,11 @@ async def disable_user(caller: ManageUser, admin: Admin, user_id: UserIdPath) ->
 @router.post("/{user_id}/enable", summary="Enable a user again")
 async def enable_user(caller: ManageUser, admin: Admin, user_id: UserIdPath) -> UserView:
     return await admin.set_enabled(caller, enabled=True)
+
+
+@router.post(
+    "/{user_id}/mfa/reset",
+    summary="Remove a user's second factor (lost phone); they enrol again at next sign-in",
+)
+async def reset_mfa(caller: ManageUser, admin: Admin, user_id: UserIdPath) -> MfaResetView:
+    return MfaResetView(user_id=user_id, had_mfa=await admin.reset_mfa(caller))

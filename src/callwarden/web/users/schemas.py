@@ -96,6 +96,13 @@ class RoleChange(RequestModel):
     role_id: ObjectId
 
 
+class MfaResetView(ResponseModel):
+    """The outcome of an MFA reset: whether the user had a second factor to remove."""
+
+    user_id: int
+    had_mfa: bool
+
+
 class UserListQuery(BaseModel):
     """Filters, sort (from an allow-list) and page of `GET /users`."""
 

@@ -89,6 +89,21 @@ def check_may_give(caller: Caller, grants: Collection[Grant], field: str, what: 
         )
 
 
+def _denial(
+    caller: Caller, refusal: Forbidden, kind: str, object_id: int | str | None
+) -> AuditEvent:
+    """The audit entry of a refusal decided by the change itself (a grant not held)."""
+    return AuditEvent(
+        action=AuditAction.PERMISSION_DENIED,
+        actor=caller.actor,
+        outcome=AuditOutcome.DENIED,
+        object_kind=kind,
+        object_id=object_id,
+        source_address=caller.source_address,
+        details={"decision": refusal.error_id, **refusal.details},
+    )
+
+
 def _view_details(view: UserView) -> dict[str, JsonValue]:
     return dict(view.model_dump(mode="json"))
 
@@ -335,6 +350,45 @@ class UserAdmin:
             await self._end_sessions(caller, view.id, SessionEndReason.DISABLED)
         return view
 
+    async def reset_mfa(self, caller: Caller) -> bool:
+        """Remove the user's second factor (a lost phone): they enrol again at their next
+        sign-in. Resetting it opens the account to whoever knows its password, so the granting
+        rule applies as for setting a password, and all the user's sessions end. One's own
+        factor is changed through the self-service MFA routes, not here."""
+        assert caller.target is not None
+        user_id = UserId(int(caller.target.object_id))
+        services = self._services
+        if user_id == caller.user.id:
+            raise InvalidState(
+                "reset your own second factor through your MFA settings",
+                error_id="cannot_reset_own_mfa",
+            )
+        snapshot = services.directory.snapshot
+        user = snapshot.user(user_id)
+        if user is None:
+            raise not_found(caller.target.what)
+        try:
+            check_may_give(
+                caller, snapshot.role_of(user).grants, "user_id", f"user {user.username!r}"
+            )
+        except Forbidden as refusal:
+            await services.audit.record_quietly(_denial(caller, refusal, "user", int(user_id)))
+            raise
+        removed = await asyncio.to_thread(services.mfa.reset, user_id)
+        await services.audit.record(
+            AuditEvent(
+                action=AuditAction.MFA_DISABLED,
+                actor=caller.actor,
+                outcome=AuditOutcome.SUCCESS,
+                object_kind="user",
+                object_id=int(user_id),
+                source_address=caller.source_address,
+                details={"reset_by_admin": True, "had_mfa": removed},
+            )
+        )
+        await self._end_sessions(caller, user_id, SessionEndReason.MFA_CHANGED)
+        return removed
+
     def _change(self, caller: Caller, action: str, build: Builder) -> _Change:
         assert caller.target is not None
         return _Change(caller, UserId(int(caller.target.object_id)), action, build)
@@ -343,17 +397,8 @@ class UserAdmin:
         try:
             view: UserView = await asyncio.to_thread(self._writer.write, change)
         except Forbidden as refusal:
-            await self._services.audit.record_quietly(
-                AuditEvent(
-                    action=AuditAction.PERMISSION_DENIED,
-                    actor=caller.actor,
-                    outcome=AuditOutcome.DENIED,
-                    object_kind="user",
-                    object_id=None if caller.target is None else caller.target.object_id,
-                    source_address=caller.source_address,
-                    details={"decision": refusal.error_id, **refusal.details},
-                )
-            )
+            object_id = None if caller.target is None else caller.target.object_id
+            await self._services.audit.record_quietly(_denial(caller, refusal, "user", object_id))
             raise
         return view
 
