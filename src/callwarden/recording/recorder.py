@@ -19,6 +19,7 @@ failed on the way (what was written before stays playable).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -43,23 +44,20 @@ from callwarden.recording.capture_events import (
     RecordingStopped,
 )
 from callwarden.recording.keyring import KeyEncryptionService, new_data_key
+from callwarden.recording.manifest import seal_manifest
 from callwarden.recording.models import NewRecording, Recording, RecordingStatus
 from callwarden.recording.numbers import NumberProtector
 from callwarden.recording.repository import RecordingRepository
+from callwarden.recording.signing import NodeSigningKey
+from callwarden.recording.storage import RecordingStorage, recording_storage_key
 
 logger = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
-ManifestSealer = Callable[[Recording, Mapping[str, object], datetime], str]
-"""Writes and signs the manifest of a finished recording from its catalogue row (as started),
-the capture summary and the end time (blocking; run in a thread); returns the manifest's
-digest for the catalogue."""
 
 
 @dataclass(frozen=True, slots=True)
 class RecorderSettings:
-    storage_dir: Path
-    """Where sealed files go: ``storage_dir / storage_key`` (the local storage backend)."""
     pause_confirm_seconds: float = 1.0
     stop_seconds: float = 15.0
 
@@ -84,15 +82,27 @@ class ActiveRecording:
     bridge_id: str
     facts: CallFacts
     started_at: datetime
+    storage_key: str
+    data_key: bytes = field(repr=False)
     paused: bool = False
     stopped: bool = False
     failure: str | None = None
     pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)
 
 
-def storage_key(recording_id: str, started_at: datetime) -> str:
-    """Where a recording's sealed file goes under the storage root (by day, then id)."""
-    return f"{started_at:%Y/%m/%d}/{recording_id}.cwrec"
+def call_metadata(active: ActiveRecording, ended_at: datetime | None) -> dict[str, object]:
+    """The call as the manifest states it (no customer number: the manifest travels)."""
+    facts = active.facts
+    return {
+        "call_id": str(facts.call_id),
+        "direction": facts.direction.value,
+        "queue_id": facts.queue_id,
+        "team_id": facts.team_id,
+        "operator_id": facts.operator_id,
+        "started_at": active.started_at.isoformat(),
+        "ended_at": ended_at.isoformat() if ended_at is not None else None,
+        "failure": active.failure,
+    }
 
 
 class Recorder:
@@ -105,7 +115,8 @@ class Recorder:
         sessions: SessionFactory,
         numbers: NumberProtector,
         keys: KeyEncryptionService,
-        seal_manifest: ManifestSealer,
+        storage: RecordingStorage,
+        signing_key: NodeSigningKey,
         settings: RecorderSettings,
         wall_clock: Callable[[], datetime],
         bus: EventBus | None = None,
@@ -114,7 +125,8 @@ class Recorder:
         self._sessions = sessions
         self._numbers = numbers
         self._keys = keys
-        self._seal_manifest = seal_manifest
+        self._storage = storage
+        self._signing_key = signing_key
         self.settings = settings
         self._now = wall_clock
         self._bus = bus
@@ -132,15 +144,17 @@ class Recorder:
         """Record ``bridge_id``; None (and an alert) when it cannot start: the call goes on."""
         recording_id = RecordingId(secrets.token_hex(16))
         started_at = self._now()
-        key = storage_key(recording_id, started_at)
+        key = recording_storage_key(recording_id, started_at)
         try:
-            data_key, _ = await asyncio.to_thread(self._create_row, recording_id, facts, key)
+            data_key, path = await asyncio.to_thread(
+                self._create_row, recording_id, facts, key, started_at
+            )
         except Exception as error:
             logger.exception("call %s: recording could not start", facts.call_id)
             self._alert(recording_id, facts, f"could not start: {type(error).__name__}")
             return None
-        active = ActiveRecording(recording_id, bridge_id, facts, started_at)
-        spec = SealSpec(recording_id, str(self.settings.storage_dir / key), data_key)
+        active = ActiveRecording(recording_id, bridge_id, facts, started_at, key, data_key)
+        spec = SealSpec(recording_id, str(path), data_key)
         try:
             await self._media.start_recording(bridge_id, spec.to_plain())
         except MediaError as error:
@@ -152,15 +166,17 @@ class Recorder:
         return active
 
     def _create_row(
-        self, recording_id: RecordingId, facts: CallFacts, key: str
-    ) -> tuple[bytes, Recording]:
+        self, recording_id: RecordingId, facts: CallFacts, key: str, started_at: datetime
+    ) -> tuple[bytes, Path]:
+        """A data key wrapped by the key ring, the catalogue row, the file's local path."""
+        path = self._storage.path_for_writing(key)
         data_key = new_data_key()
         wrapped = self._keys.wrap(data_key, recording_id)
         new = NewRecording(
             recording_id=recording_id,
             call_id=facts.call_id,
             direction=facts.direction,
-            started_at=self._now(),
+            started_at=started_at,
             storage_key=key,
             kek_id=wrapped.key_id,
             wrapped_key=wrapped.blob,
@@ -170,8 +186,8 @@ class Recorder:
             caller_number=facts.caller_number,
         )
         with self._sessions() as session, session.begin():
-            row = RecordingRepository(session, self._numbers).create(new)
-        return data_key, row
+            RecordingRepository(session, self._numbers).create(new)
+        return data_key, path
 
     # --- pause / resume ------------------------------------------------------------------------
 
@@ -251,18 +267,21 @@ class Recorder:
 
     def _close_row(self, active: ActiveRecording, summary: Mapping[str, object]) -> Recording:
         """Seal the manifest over what was written, then close the catalogue row with its
-        digest (both blocking: called in a thread)."""
+        digest (blocking: called in a thread)."""
         samples = summary.get("samples")
         duration_ms = int(samples) * 1000 // SAMPLE_RATE if isinstance(samples, int) else 0
         status = RecordingStatus.COMPLETE if active.failure is None else RecordingStatus.INCOMPLETE
         writer = summary.get("writer")
         size = writer.get("file_bytes") if isinstance(writer, Mapping) else None
         ended_at = self._now()
-        with self._sessions() as session:
-            started = RecordingRepository(session, self._numbers).get(active.recording_id)
         digest: str | None = None
         if isinstance(writer, Mapping) and writer:
-            digest = self._seal_manifest(started, summary, ended_at)
+            try:
+                digest = self._manifest(active, summary, ended_at)
+            except OSError as error:  # e.g. the disk is full: the row is closed all the same
+                logger.error("recording %s: no manifest: %s", active.recording_id, error)
+                active.failure = active.failure or f"manifest not written: {error.strerror}"
+                status = RecordingStatus.INCOMPLETE
         with self._sessions() as session, session.begin():
             return RecordingRepository(session, self._numbers).close(
                 active.recording_id,
@@ -272,6 +291,22 @@ class Recorder:
                 manifest_digest=digest,
                 size_bytes=size if isinstance(size, int) else None,
             )
+
+    def _manifest(
+        self, active: ActiveRecording, summary: Mapping[str, object], ended_at: datetime
+    ) -> str:
+        """Sign and store the manifest beside the sealed file; its body's SHA-256."""
+        participants = summary.get("participants")
+        signed = seal_manifest(
+            self._storage.path_for_writing(active.storage_key),
+            active.recording_id,
+            active.data_key,
+            self._signing_key,
+            sealed_at=ended_at,
+            call=call_metadata(active, ended_at),
+            participants=participants if isinstance(participants, list) else (),
+        )
+        return hashlib.sha256(signed.body).hexdigest()
 
     async def _give_up(self, active: ActiveRecording, reason: str) -> None:
         """Nothing more can be learnt from the media side: close the row as failed."""
