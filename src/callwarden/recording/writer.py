@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Opener = Callable[[Path], BinaryIO]
+_INT16 = np.dtype(np.int16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,10 @@ class SealedWriter:
         self._file_hash = hashlib.sha256()
         self._size = 0
         self._chunk_digests: list[str] = []
-        self._tracks = {name: _Track(index) for index, name in enumerate(header.tracks)}
+        self._tracks = {
+            name: _Track(index, end=header.start_timestamp)
+            for index, name in enumerate(header.tracks)
+        }
         self._paused_at: int | None = None
         self._resume_at = header.start_timestamp
         self._pauses: list[tuple[int, int | None]] = []
@@ -203,13 +207,17 @@ class SealedWriter:
 
     def write(self, track: str, timestamp: int, pcm: bytes | PcmArray) -> None:
         """Add samples of ``track`` starting at ``timestamp``; dropped while paused."""
-        samples = as_pcm(pcm)
+        if type(pcm) is np.ndarray and pcm.dtype == _INT16 and pcm.ndim == 1:
+            samples: PcmArray = pcm
+        else:
+            samples = as_pcm(pcm)
         with self._lock:
-            self._check_open()
+            if self._failed or self._closed:
+                self._check_open()
             state = self._tracks.get(track)
             if state is None:
                 raise ValueError(f"unknown track {track!r}; tracks are {self._header.tracks}")
-            if timestamp < max(state.end, self._header.start_timestamp):
+            if timestamp < state.end:
                 raise ValueError(
                     f"track {track}: timestamp {timestamp} goes back before {state.end}"
                 )
@@ -219,17 +227,22 @@ class SealedWriter:
             if timestamp < self._resume_at:  # a frame straddling the resume: keep the tail
                 samples = samples[self._resume_at - timestamp :]
                 timestamp = self._resume_at
-            if samples.size == 0:
+            size = samples.size
+            if size == 0:
                 return
-            if state.pending and timestamp != state.pending_end:
+            pending = state.pending
+            if pending and timestamp != state.pending_start + state.pending_samples:
                 self._seal_track(state)
-            if not state.pending:
+                pending = state.pending
+            if not pending:
                 state.pending_start = timestamp
-            state.pending.append(samples.copy())
-            state.pending_samples += samples.size
-            state.end = timestamp + samples.size
-            due = self._clock() - self._last_flush >= self._flush_interval_s
-            if state.pending_samples >= self._chunk_samples or due:
+            pending.append(samples.copy())
+            state.pending_samples += size
+            state.end = timestamp + size
+            if (
+                state.pending_samples >= self._chunk_samples
+                or self._clock() - self._last_flush >= self._flush_interval_s
+            ):
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -366,7 +379,8 @@ class SealedWriter:
     def _sync(self) -> None:
         try:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            # fdatasync: the appended data and the new file size, not the timestamps.
+            os.fdatasync(self._file.fileno())
         except OSError as exc:
             self._fail(exc, truncate=False)
 
