@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from callwarden.domain.permissions import Grant
@@ -26,6 +27,7 @@ from callwarden.security.passwords import PasswordHasher
 from callwarden.store.mapping import grant_rows
 from callwarden.store.schema import (
     Base,
+    BreakReasonRow,
     QueueMemberRow,
     QueueRow,
     RoleRow,
@@ -48,6 +50,8 @@ _QUEUE_SETTINGS = (
     "service_level_percent",
     "required_skill_level",
     "recording",
+    "announce_seconds",
+    "music_on_hold",
 )
 _TRUNK_SETTINGS = (
     "host",
@@ -102,6 +106,7 @@ class Applier:
         # Values before this run, for change detection after numbers were released.
         self._extensions = {name: row.extension for name, row in self._stored.users.items()}
         self._queue_numbers = {name: row.number for name, row in self._stored.queues.items()}
+        self._queues: dict[str, QueueRow] = dict(self._stored.queues)
         self._inbound = {
             name: {(inbound.number, inbound.destination) for inbound in row.inbound_numbers}
             for name, row in self._stored.trunks.items()
@@ -122,6 +127,11 @@ class Applier:
             self._apply_trunk(trunk)
         for queue in document.queues:
             self._apply_queue(queue)
+        self._session.flush()
+        for queue in document.queues:  # targets may be queues created just now
+            self._apply_overflow(queue)
+        if document.break_reasons is not None:
+            self._apply_break_reasons(document.break_reasons)
         self._session.flush()
         if document.prune:
             self._prune_last()
@@ -340,6 +350,7 @@ class Applier:
         if row is None:
             row = QueueRow(name=spec.name)
             self._session.add(row)
+        self._queues[spec.name] = row
         row.number = spec.number
         changed = not created and self._queue_numbers[spec.name] != spec.number
         changed |= _set(row, "team_id", self._teams[spec.team].id)
@@ -349,6 +360,29 @@ class Applier:
         if created or spec.given("members"):
             changed |= self._apply_members(row, spec)
         self._record(ObjectKind.QUEUE, spec.name, created=created, changed=changed)
+
+    def _apply_overflow(self, spec: QueueSpec) -> None:
+        row = self._queues[spec.name]
+        if spec.name in self._stored.queues and not spec.given("overflow"):
+            return
+        overflow = spec.overflow
+        target_queue = None if overflow.queue is None else self._queues[overflow.queue].id
+        target_user = None if overflow.user is None else self._users[overflow.user].id
+        changed = _set(row, "overflow", overflow.action)
+        changed |= _set(row, "overflow_queue_id", target_queue)
+        changed |= _set(row, "overflow_user_id", target_user)
+        if changed and spec.name in self._stored.queues:
+            self._report.record(ObjectKind.QUEUE, spec.name, Outcome.UPDATED)
+
+    def _apply_break_reasons(self, reasons: list[str]) -> None:
+        stored = self._session.scalars(select(BreakReasonRow).order_by(BreakReasonRow.position))
+        if [row.code for row in stored] == reasons:
+            return
+        self._session.execute(delete(BreakReasonRow))
+        self._session.flush()
+        self._session.add_all(
+            BreakReasonRow(position=index, code=code) for index, code in enumerate(reasons, 1)
+        )
 
     def _apply_members(self, row: QueueRow, spec: QueueSpec) -> bool:
         wanted = {self._users[member.user].id: member for member in spec.members}

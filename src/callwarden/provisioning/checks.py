@@ -20,6 +20,7 @@ def _unknown(kind: str, name: str, target: TargetState) -> str:
         "team": set(target.stored.teams),
         "user": set(target.stored.users),
         "role": set(target.stored.roles),
+        "queue": set(target.stored.queues),
     }
     if target.document.prune and name in stored[kind]:
         return f"{kind} {name!r} is not in this file, and prune: true removes it"
@@ -98,8 +99,23 @@ def _user_problems(target: TargetState, locator: Locator) -> list[Problem]:
     return problems
 
 
-def _queue_problems(target: TargetState, locator: Locator) -> list[Problem]:
+def _overflow_problems(target: TargetState, locator: Locator) -> list[Problem]:
     problems: list[Problem] = []
+    queue_names = {queue.name for queue in target.document.queues} | set(target.kept_queues)
+    for index, queue in enumerate(target.document.queues):
+        overflow, path = queue.overflow, ("queues", index, "overflow")
+        if overflow.queue is not None:
+            if overflow.queue == queue.name:
+                problems.append(locator.problem(path, "a queue cannot overflow to itself"))
+            elif overflow.queue not in queue_names:
+                problems.append(locator.problem(path, _unknown("queue", overflow.queue, target)))
+        if overflow.user is not None and overflow.user not in target.user_names:
+            problems.append(locator.problem(path, _unknown("user", overflow.user, target)))
+    return problems
+
+
+def _queue_problems(target: TargetState, locator: Locator) -> list[Problem]:
+    problems: list[Problem] = _overflow_problems(target, locator)
     for index, queue in enumerate(target.document.queues):
         if queue.team not in target.team_names:
             problems.append(

@@ -26,7 +26,14 @@ from pydantic import (
     model_validator,
 )
 
-from callwarden.domain.models import DEFAULT_ROLE_NAMES, QueueStrategy, RecordingPolicy, Transport
+from callwarden.domain.models import (
+    DEFAULT_ROLE_NAMES,
+    HoldMusic,
+    QueueOverflow,
+    QueueStrategy,
+    RecordingPolicy,
+    Transport,
+)
 from callwarden.domain.patterns import DialPattern, InvalidDialPattern
 from callwarden.domain.permissions import Grant, InvalidGrant, Permission
 from callwarden.security.password_policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
@@ -122,6 +129,10 @@ def _host(value: str) -> str:
 
 
 Name = Annotated[str, Field(strict=True), AfterValidator(_name)]
+ReasonCode = Annotated[str, Field(strict=True, max_length=32), AfterValidator(_name)]
+MAX_BREAK_REASONS = 9
+"""One digit after the break feature code picks a reason."""
+MISSED_REASON = "missed"
 Username = Annotated[str, Field(strict=True), AfterValidator(_username)]
 DisplayName = Annotated[
     str, Field(strict=True, min_length=1, max_length=128), AfterValidator(_no_control_characters)
@@ -221,6 +232,30 @@ class MemberSpec(Spec):
         return {"user": data} if isinstance(data, str) else data
 
 
+class OverflowSpec(Spec):
+    """Where a call goes after the queue's `max_wait_seconds`: `queue` (name it), `user`
+    (name them), `voicemail` or `hangup`; a bare word stands for `{action: word}`."""
+
+    action: QueueOverflow
+    queue: Name | None = None
+    user: Username | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _action_alone(cls, data: Any) -> Any:
+        return {"action": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _target_matches_action(self) -> OverflowSpec:
+        needs_queue = self.action is QueueOverflow.QUEUE
+        needs_user = self.action is QueueOverflow.USER
+        if needs_queue != (self.queue is not None):
+            raise ValueError("queue: names the target of 'action: queue' (and only of it)")
+        if needs_user != (self.user is not None):
+            raise ValueError("user: names the target of 'action: user' (and only of it)")
+        return self
+
+
 class QueueSpec(Spec):
     name: Name
     number: Digits
@@ -236,6 +271,9 @@ class QueueSpec(Spec):
     service_level_percent: Annotated[StrictInt, Field(ge=1, le=100)] = 80
     required_skill_level: Level = 0
     recording: RecordingPolicy = RecordingPolicy.ALL
+    overflow: OverflowSpec = OverflowSpec(action=QueueOverflow.HANGUP)
+    announce_seconds: Annotated[StrictInt, Field(ge=10, le=3600)] | None = 30
+    music_on_hold: HoldMusic = HoldMusic.TONES
 
 
 class InboundSpec(Spec):
@@ -276,6 +314,20 @@ class ProvisioningDocument(Spec):
     users: list[UserSpec] = []
     trunks: list[TrunkSpec] = []
     queues: list[QueueSpec] = []
+    break_reasons: Annotated[list[ReasonCode], Field(max_length=MAX_BREAK_REASONS)] | None = None
+    """The reasons an operator may give for a break, in order (the digit after the phone's
+    break code is the 1-based index); absent: unchanged; `missed` is the system's own."""
+
+    @field_validator("break_reasons")
+    @classmethod
+    def _reasons_unique(cls, reasons: list[str] | None) -> list[str] | None:
+        if reasons is None:
+            return None
+        if len(set(reasons)) != len(reasons):
+            raise ValueError("each break reason is listed once")
+        if MISSED_REASON in reasons:
+            raise ValueError(f"{MISSED_REASON!r} is the system's own reason (ring no-answer)")
+        return reasons
 
 
 _SECTIONS: dict[str, type[Spec]] = {
@@ -286,6 +338,7 @@ _SECTIONS: dict[str, type[Spec]] = {
     "queues": QueueSpec,
 }
 _NESTED: dict[str, type[Spec]] = {"members": MemberSpec, "inbound_numbers": InboundSpec}
+_SINGLE: dict[str, type[Spec]] = {"overflow": OverflowSpec}
 
 
 def _keys(model: type[Spec]) -> frozenset[str]:
@@ -301,4 +354,6 @@ def keys_at(path: Sequence[str | int]) -> frozenset[str]:
         model = _SECTIONS.get(path[0])
     elif len(path) == 4 and isinstance(path[2], str):
         model = _NESTED.get(path[2])
+    elif len(path) == 3 and isinstance(path[2], str):
+        model = _SINGLE.get(path[2])
     return _keys(model) if model is not None else frozenset()

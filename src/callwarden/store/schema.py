@@ -226,7 +226,8 @@ class QueueRow(Base):
     overflow_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    announce_seconds: Mapped[int | None] = mapped_column(Integer, server_default="30")
+    # No server default here (the migration fills existing rows): None means "no announcements".
+    announce_seconds: Mapped[int | None] = mapped_column(Integer)
     music_on_hold: Mapped[HoldMusic] = mapped_column(
         _enum(HoldMusic, "music_on_hold"), server_default="tones"
     )
