@@ -1,0 +1,89 @@
+"""`/api/v1/desk/live`: the operator desktop's WebSocket, streaming the ACD events about the
+caller's own agent and own calls (state changes, calls offered to them, answered, ended,
+handled), in the message format of `/api/v1/live` (docs/api.md).
+
+Why a stream of its own: `/api/v1/live` sends what `live.view` allows, and the built-in
+`operator` holds no `live.view` at all (least exposure: no wallboard). An operator's own state
+and own calls are theirs by `agent_state.change_own` on their own agent, which is what this
+route declares; the filter admits nothing about anyone else. The handshake needs a fully
+signed-in session and an allowed `Origin`, like `/api/v1/live`; the stream ends when the
+session ends (4401) or the user's grants change (4409).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.websockets import WebSocket
+
+from callwarden.acd.events import ACD_EVENT_TYPES
+from callwarden.bus.event import Event, EventFilter
+from callwarden.domain.ids import UserId
+from callwarden.domain.permissions import Permission
+from callwarden.domain.policy import ResourceKind
+from callwarden.web.access import (
+    API_PREFIX,
+    Access,
+    AccessKind,
+    Caller,
+    GuardedWebSocketRoute,
+    established_caller,
+)
+from callwarden.web.live.connections import LiveConnection, LiveConnections
+from callwarden.web.live.stream import LiveStream
+from callwarden.web.services import app_part, services_of
+
+logger = logging.getLogger(__name__)
+
+DESK_LIVE_PATH = f"{API_PREFIX}/desk/live"
+DESK_LIVE_ACCESS = Access(
+    AccessKind.PERMISSION,
+    permission=Permission.AGENT_STATE_OWN,
+    resource_kind=ResourceKind.AGENT,
+    own=True,
+)
+
+
+def own_events(user_id: UserId) -> EventFilter:
+    """ACD events about `user_id`'s own agent or own calls, and nothing else."""
+
+    def admits(event: Event) -> bool:
+        return event.user_id == user_id and isinstance(event, ACD_EVENT_TYPES)
+
+    return admits
+
+
+def _caller(websocket: WebSocket) -> Caller:
+    return established_caller(websocket)
+
+
+async def desk_live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]) -> None:
+    services = services_of(websocket)
+    settings = services.settings
+    hub = app_part(websocket, LiveConnections)
+    connection = LiveConnection(websocket, caller.session.id, caller.user.id)
+    subscription = services.bus.subscribe(
+        own_events(caller.user.id), max_pending=settings.live_queue
+    )
+    hub.add(connection)
+    try:
+        await websocket.accept()
+        await websocket.send_json({"type": "welcome", "user_id": caller.user.id})
+        stream = LiveStream(
+            connection,
+            subscription,
+            caller.principal,
+            messages=hub.messages,
+            directory=services.directory,
+            recheck_seconds=settings.live_recheck_seconds,
+        )
+        await stream.run()
+    finally:
+        subscription.close()
+        hub.remove(connection)
+
+
+def desk_live_route() -> GuardedWebSocketRoute:
+    return GuardedWebSocketRoute(DESK_LIVE_PATH, desk_live, DESK_LIVE_ACCESS)

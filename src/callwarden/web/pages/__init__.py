@@ -1,0 +1,57 @@
+"""The web pages: server-rendered Jinja2 templates in Japanese and English, small ES modules for
+the live parts, a strict Content-Security-Policy. docs/web.md describes them.
+
+`install_pages(app, services)` adds the page routes to an application made by
+`callwarden.web.app.create_app` and the parts they use (the renderer with its catalogs, the
+wallboard's queue figures).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from callwarden.web.access import GuardedRoute, route_access
+from callwarden.web.pages.figures import QueueFigures
+from callwarden.web.pages.i18n import Catalogs
+from callwarden.web.pages.render import DEFAULT_TIME_ZONE, NavItem, PageRenderer
+from callwarden.web.pages.routes import router
+from callwarden.web.services import WebServices, part_name
+
+__all__ = ["NAVIGATION", "install_pages"]
+
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("nav.desk", "/desk"),
+    ("nav.wallboard", "/wallboard"),
+    ("nav.sessions", "/account/sessions"),
+)
+"""The navigation's links, in order: each is shown to whoever its page's declaration admits."""
+
+
+def install_pages(
+    app: FastAPI, services: WebServices, *, time_zone: str = DEFAULT_TIME_ZONE
+) -> None:
+    added: dict[str, GuardedRoute] = {}
+    for route in router.routes:
+        if not isinstance(route, GuardedRoute):
+            raise TypeError(f"page route {route!r} is not a GuardedRoute")
+        app.router.routes.append(route)
+        added[route.path] = route
+    navigation = []
+    for key, path in NAVIGATION:
+        access = route_access(added[path])
+        assert access is not None, path
+        navigation.append(NavItem(key, path, access))
+    renderer = PageRenderer(
+        Catalogs.load(),
+        services.settings.allowed_origins,
+        time_zone=time_zone,
+        navigation=navigation,
+    )
+    figures = QueueFigures(
+        services.bus,
+        lambda: services.directory.snapshot,
+        services.clock.now,
+        time_zone,
+    )
+    setattr(app.state, part_name(PageRenderer), renderer)
+    setattr(app.state, part_name(QueueFigures), figures)
