@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from callwarden.acd.clock import Clock, TimerHandle
 from callwarden.domain.cdr import CallDirection
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import Forbidden, InvalidState, NotFound
@@ -90,7 +91,7 @@ class RecordedCall:
     operator_endpoint: str | None
     matcher: CodeMatcher
     active: ActiveRecording | None = None
-    pause_timer: asyncio.TimerHandle | None = None
+    pause_timer: TimerHandle | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -105,9 +106,11 @@ class RecordingControl:
         media: MediaControl,
         directory: Callable[[], DirectorySnapshot],
         settings: RecordingControlSettings,
+        clock: Clock,
         audit: Callable[[AuditEvent], object] | None = None,
     ) -> None:
         self._recorder = recorder
+        self._clock = clock
         self._directory = directory
         self.settings = settings
         self._audit = audit
@@ -208,8 +211,8 @@ class RecordingControl:
             self._audit_event("recording.pause", principal, call, confirmed=confirmed, by=by)
             if confirmed:
                 self._cancel_timer(call)
-                call.pause_timer = asyncio.get_running_loop().call_later(
-                    self.settings.pause_timeout_seconds, self._pause_timed_out, call
+                call.pause_timer = self._clock.call_later(
+                    self.settings.pause_timeout_seconds, lambda: self._pause_timed_out(call)
                 )
             return confirmed
 
@@ -251,7 +254,7 @@ class RecordingControl:
         call = self._by_endpoint.get(event.endpoint_id)
         if call is None or call.active is None:
             return  # the customer's keys, or an unrecorded call: never acted on, never kept
-        action = call.matcher.press(event.digit, asyncio.get_running_loop().time())
+        action = call.matcher.press(event.digit, self._clock.now())
         if action is not None:
             self._spawn(call, self._feature_code(call, action))
 
