@@ -175,8 +175,18 @@ class FileKeyRing:
         return kek
 
 
-def rewrap(service: KeyEncryptionService, wrapped: WrappedKey, recording_id: str) -> WrappedKey:
-    """The same data key wrapped by the current KEK (unchanged if it already is)."""
-    if wrapped.key_id == service.current_key_id():
+def rewrap(
+    service: KeyEncryptionService,
+    wrapped: WrappedKey,
+    recording_id: str,
+    *,
+    source: KeyEncryptionService | None = None,
+) -> WrappedKey:
+    """The same data key wrapped by ``service``'s current KEK (unchanged if it already is).
+
+    ``source`` unwraps when the key moves between services (the file key ring to a KMS).
+    """
+    if source is None and wrapped.key_id == service.current_key_id():
         return wrapped
-    return service.wrap(service.unwrap(wrapped, recording_id), recording_id)
+    data_key = (source or service).unwrap(wrapped, recording_id)
+    return service.wrap(data_key, recording_id)
