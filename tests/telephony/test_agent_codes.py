@@ -158,7 +158,7 @@ async def test_asking_for_the_current_state_changes_and_records_nothing(
 
 async def test_available_signs_an_offline_agent_in(features: AgentFeatures) -> None:
     agent = await features.change(_user(ALICE), ToFeature("*54", ""), "192.0.2.5")
-    assert (agent.state, agent.queue_ids) == (AgentState.AVAILABLE, {Q1})
+    assert (agent.state, agent.queue_ids) == (AgentState.AVAILABLE, frozenset({Q1}))
 
 
 @pytest.mark.parametrize(
