@@ -88,3 +88,21 @@ def test_recover_cuts_a_torn_tail_left_by_a_crash(tmp_path: Path) -> None:
     assert not reader.complete
     assert reader.track_duration("customer") == 2 * RATE
     assert np.array_equal(reader.pcm("customer"), ulaw_roundtrip(audio[: 2 * RATE]))
+
+
+def test_disk_full_when_writing_the_trailer_leaves_an_incomplete_recording(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "trailer.cwrec"
+    header_and_chunk = 200 + 4 + 30 + 16 + 2 * RATE  # header, one 2 s chunk: no trailer room
+    writer = SealedWriter.create(
+        path, "rec-t", KEY, ["customer"], clock=FakeClock(), opener=_opener(header_and_chunk)
+    )
+    audio = tone(440, 2 * RATE)
+    for start in range(0, 2 * RATE, FRAME):
+        writer.write("customer", start, audio[start : start + FRAME])
+    with pytest.raises(RecordingWriteFailed):
+        writer.close()
+    reader = SealedReader.open(path, "rec-t", KEY)
+    assert not reader.complete
+    assert np.array_equal(reader.pcm("customer"), ulaw_roundtrip(audio))
