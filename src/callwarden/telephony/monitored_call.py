@@ -17,16 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from callwarden.domain.cdr import RouteKind
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import CallId, TeamId, UserId
 from callwarden.domain.policy import Resource, ResourceKind
-from callwarden.telephony.call import Call, CallState, Leg
+from callwarden.telephony.call import Call, CallEvent, CallState, Leg
 from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.queue_call import QueueCall, QueueCallState
 
-__all__ = ["CallView", "LiveCalls"]
+__all__ = ["CallFinder", "CallView", "LiveCalls", "MonitoredTask"]
+
+
+class MonitoredTask(Protocol):
+    """What monitoring needs of a call's task: post it events (release the operator, hang
+    up) and add the supervisors' legs to its CDR."""
+
+    monitor_legs: list[tuple[Leg, UserId]]
+
+    def post(self, event: CallEvent) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +44,7 @@ class CallView:
     """One monitorable call now. `operator_endpoint` is None once the operator has left."""
 
     call_id: CallId
-    task: Call | QueueCall
+    task: MonitoredTask
     bridge_id: str
     customer_endpoint: str
     operator_endpoint: str | None
@@ -112,6 +122,14 @@ def view_of(task: CallTask, snapshot: DirectorySnapshot) -> CallView | None:
     if isinstance(task, Call):
         return _call_view(task, snapshot)
     return None
+
+
+class CallFinder(Protocol):
+    """Finds monitorable calls (`LiveCalls` over the node's running calls)."""
+
+    def find(self, call_id: str) -> CallView | None: ...
+
+    def of_operator(self, operator_id: UserId) -> CallView | None: ...
 
 
 class LiveCalls:

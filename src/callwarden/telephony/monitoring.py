@@ -49,7 +49,7 @@ from callwarden.telephony.call_context import OutboundTarget
 from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.feature_codes import Leave, MonitoringCodes, MonitorMode, SwitchTo
 from callwarden.telephony.monitor_session import MonitorServices, MonitorSession
-from callwarden.telephony.monitored_call import CallView, LiveCalls
+from callwarden.telephony.monitored_call import CallFinder, CallView
 from callwarden.telephony.monitoring_events import (
     MonitoringEnded,
     MonitoringEvent,
@@ -163,7 +163,7 @@ class MonitoringService:
         self,
         *,
         services: MonitorServices,
-        live_calls: LiveCalls,
+        live_calls: CallFinder,
         targets: Callable[[User], list[OutboundTarget]],
         directory: Callable[[], DirectorySnapshot],
         audit: AuditSink,
