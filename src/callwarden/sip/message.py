@@ -33,6 +33,9 @@ __all__ = [
 
 DEFAULT_MAX_HEADER_BYTES = 65536
 DEFAULT_MAX_BODY_BYTES = 1048576
+DEFAULT_MAX_HEADER_FIELDS = 256
+"""Header lines a message may have: a real request has a few dozen; 10,000 `Via` lines fit in
+64 KB and would each become an entry (RFC 3261 21.5.14 513, SECURITY-NOTES T3)."""
 
 _FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
@@ -380,11 +383,13 @@ def parse_message(
     *,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_header_fields: int = DEFAULT_MAX_HEADER_FIELDS,
 ) -> SipMessage:
     """Parse one complete message (one datagram, or one frame from :class:`StreamFramer`).
 
     Octets after the Content-Length body are ignored (RFC 4475 3.1.1.8). Raises SipParseError with
-    status 400 (malformed), 505 (SIP version other than 2.0) or 513 (over the size limits).
+    status 400 (malformed), 505 (SIP version other than 2.0) or 513 (over the size limits, or
+    more than ``max_header_fields`` header lines).
     """
     text, body_start = _split_head(data, max_header_bytes)
     if "\r\n " in text or "\r\n\t" in text:
@@ -392,6 +397,8 @@ def parse_message(
     line_breaks = text.count("\r\n")
     if text.count("\r") != line_breaks or text.count("\n") != line_breaks:
         raise SipParseError("bare CR or LF in header section")
+    if line_breaks > max_header_fields:
+        raise SipParseError(f"more than {max_header_fields} header fields", 513)
     lines = text.split("\r\n")
     start_line = _parse_start_line(lines[0])
     entries, index, unsplit = _header_entries(lines[1:])

@@ -32,6 +32,7 @@ from callwarden.sip.errors import SipParseError
 from callwarden.sip.headers import Via
 from callwarden.sip.message import SipMessage, SipRequest, parse_message
 from callwarden.sip.salvage import salvage_error_response
+from callwarden.sip.source_filter import SourceFilter
 from callwarden.sip.transport_config import TransportConfig, TransportError, TransportStats
 from callwarden.sip.tx_base import SendErrorCallback
 from callwarden.sip.uri import SipUri
@@ -118,8 +119,10 @@ class SipTransport:
         tls_context: ssl.SSLContext | None = None,
         tls_port: int | None = None,
         tls_client_context: ssl.SSLContext | None = None,
+        source_filter: SourceFilter | None = None,
     ) -> None:
         self._clock = clock
+        self._filter = source_filter
         self.host = host
         self.port = port
         self.advertised_host = advertised_host or host
@@ -324,12 +327,20 @@ class SipTransport:
         self.handle(data, source)
 
     def handle(self, data: bytes, source: Source) -> None:
-        """Parse, stamp and dispatch one message; never raises."""
+        """Parse, stamp and dispatch one message; never raises. A message the source filter
+        refuses is dropped unread."""
         self.stats.received += 1
+        source_filter = self._filter
+        if source_filter is not None and not source_filter.admits(source):
+            self.stats.filtered += 1
+            return
         config = self.config
         try:
             message = parse_message(
-                data, max_header_bytes=config.max_header_bytes, max_body_bytes=config.max_body_bytes
+                data,
+                max_header_bytes=config.max_header_bytes,
+                max_body_bytes=config.max_body_bytes,
+                max_header_fields=config.max_header_fields,
             )
             if isinstance(message, SipRequest):
                 message = stamp_via(message, source)
@@ -347,6 +358,8 @@ class SipTransport:
 
     def _reject(self, data: bytes, error: SipParseError, source: Source) -> None:
         """Answer a broken request statelessly, or drop it (RFC 4475)."""
+        if self._filter is not None:
+            self._filter.on_malformed(source)
         response = salvage_error_response(data, error.status, error.reason)
         if response is None:
             if data.lstrip()[:4].upper() == b"SIP/":

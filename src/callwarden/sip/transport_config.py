@@ -17,6 +17,7 @@ class TransportConfig:
 
     max_header_bytes: int = 65536
     max_body_bytes: int = 1_048_576
+    max_header_fields: int = 256
     max_connections_per_host: int = 32
     max_connections: int = 10_000
     idle_timeout: float = 300.0
@@ -38,3 +39,4 @@ class TransportStats:
     connections_refused: int = 0
     connections_idle_closed: int = 0
     send_errors: int = 0
+    filtered: int = 0

@@ -46,6 +46,7 @@ from callwarden.telephony.features import FeatureCodes
 from callwarden.telephony.flows import flow_destination
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import FromTrunk, FromUser, Refused, SipAuthGuard
+from callwarden.telephony.toll_guard import CallLease, TollGuard
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class SipApplication:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         queues: QueueCalls | None = None,
         features: FeatureCodes | None = None,
+        toll: TollGuard | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -92,6 +94,8 @@ class SipApplication:
         self._wall_clock = wall_clock
         self._queues = queues
         self._features = features if features is not None else FeatureCodes()
+        self._toll = toll
+        self._leases: dict[CallTask, CallLease] = {}
         self.sdp_address = settings.sdp_address
         self.ring_timeout = settings.ring_timeout
         self.user_agent = settings.user_agent
@@ -241,6 +245,27 @@ class SipApplication:
                 route.reason,
             )
             raise SipError(route.reason, route.status, route.reason)
+        toll = self._toll
+        lease = None if toll is None else toll.admit(caller, route, request.call_id)
+        try:
+            call = self._start_call(server_tx, identity, route, caller)
+        except BaseException:
+            if toll is not None and lease is not None:
+                toll.release(lease)
+            raise
+        if lease is not None:
+            self._leases[call] = lease
+        self._calls_by_tx[id(server_tx)] = call
+        task = asyncio.get_running_loop().create_task(call.run(), name=f"call {call.call_id}")
+        self._tasks[call] = task
+
+    def _start_call(
+        self,
+        server_tx: InviteServerTransaction,
+        identity: FromTrunk | FromUser,
+        route: Route,
+        caller: CallerInfo,
+    ) -> CallTask:
         call: CallTask
         if isinstance(route, ToFeature) and isinstance(identity, FromUser):
             call = self._features.handler(route.code).start_call(
@@ -253,9 +278,7 @@ class SipApplication:
         else:
             targets = self._targets(route, caller)
             call = Call(self, server_tx, caller, targets, on_finished=self._on_call_finished)
-        self._calls_by_tx[id(server_tx)] = call
-        task = asyncio.get_running_loop().create_task(call.run(), name=f"call {call.call_id}")
-        self._tasks[call] = task
+        return call
 
     def _user_caller(
         self, request: SipRequest, source: Source, user: User, number: str, route: Route
@@ -349,6 +372,9 @@ class SipApplication:
     def _on_call_finished(self, call: CallTask) -> None:
         self._tasks.pop(call, None)
         self._calls_by_tx.pop(id(call.invite_tx), None)
+        lease = self._leases.pop(call, None)
+        if lease is not None and self._toll is not None:
+            self._toll.release(lease)
         for listener in self._ended_listeners:
             listener(call)
 

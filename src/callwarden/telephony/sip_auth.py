@@ -9,6 +9,7 @@ logged. Disabled users cannot authenticate at all (their HA1 is not offered to t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from callwarden.domain.directory import DirectorySnapshot
@@ -59,7 +60,8 @@ def trunk_for_source(directory: DirectorySnapshot, source: Source) -> Trunk | No
 class SipAuthGuard:
     """`per_account` counts failures per (source address, claimed user): a phone with a wrong
     password stops being checked for a while. `per_address` counts every failure from one
-    address, with a higher threshold: a scanner cycling through user names."""
+    address, with a higher threshold: a scanner cycling through user names. `on_failure`
+    hears of every failed authentication (the source guard counts them toward a ban)."""
 
     def __init__(
         self,
@@ -67,10 +69,12 @@ class SipAuthGuard:
         *,
         per_account: FailureThrottle,
         per_address: FailureThrottle,
+        on_failure: Callable[[Source], None] | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._per_account = per_account
         self._per_address = per_address
+        self._on_failure = on_failure
 
     @property
     def realm(self) -> str:
@@ -144,6 +148,8 @@ class SipAuthGuard:
                 request.method,
                 request.call_id,
             )
+            if self._on_failure is not None:
+                self._on_failure(source)
             blocked_account = self._per_account.record_failure(account)
             blocked_address = self._per_address.record_failure(address)
             if blocked_account or blocked_address:
