@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from callwarden.config import ConfigError, Settings, load_settings, parse_port_r
 
 if TYPE_CHECKING:
     from callwarden.simulator import SimulatorSettings
+    from callwarden.store.database import Database
 
 logger = logging.getLogger("callwarden")
 
@@ -154,14 +155,20 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
         )
         if arguments.recording_command == "verify":
             return verify_command(tools, arguments.recording_id, sys.stdout)
+        exported_by = arguments.by or getpass.getuser()
+        if database is None and (
+            settings.database_url is not None or (settings.data_dir / "callwarden.db").is_file()
+        ):
+            database = Database(settings.effective_database_url)
         return export_command(
             tools,
             arguments.recording_id,
             arguments.out,
-            exported_by=arguments.by or getpass.getuser(),
+            exported_by=exported_by,
             reason=arguments.reason,
             now=datetime.now(UTC),
             out=sys.stdout,
+            record=_export_auditor(database, exported_by, arguments.reason),
         )
     except RecordingCommandError as error:
         sys.stderr.write(f"callwarden: {error}\n")
@@ -180,6 +187,38 @@ def _add_user_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     reset.add_argument("username")
     reset.add_argument("--reason", required=True, help="why (kept in the audit trail)")
     _add_settings_flags(reset)
+
+
+def _export_auditor(
+    database: Database | None, exported_by: str, reason: str
+) -> Callable[[str, bool, str], None]:
+    """Writes `recording.export` to the audit log (a file with no database: a log line)."""
+    from callwarden.security.audit import (
+        ActorKind,
+        AuditAction,
+        AuditActor,
+        AuditEvent,
+        AuditLog,
+        AuditOutcome,
+    )
+
+    def record(recording_id: str, succeeded: bool, detail: str) -> None:
+        if database is None:
+            logger.warning("recording %s export not audited: no database", recording_id)
+            return
+        AuditLog(database.sessions).append(
+            AuditEvent(
+                action=AuditAction.RECORDING_EXPORT,
+                actor=AuditActor(kind=ActorKind.SYSTEM, name=f"cli:{exported_by}"),
+                outcome=AuditOutcome.SUCCESS if succeeded else AuditOutcome.FAILED,
+                object_kind="recording",
+                object_id=recording_id,
+                reason=reason,
+                details={"destination" if succeeded else "error": detail},
+            )
+        )
+
+    return record
 
 
 def _configure_logging(level: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from callwarden.cli import main
 from callwarden.domain.cdr import CallDirection
@@ -18,6 +19,7 @@ from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
 from callwarden.store.database import Database
+from callwarden.store.schema import AuditLogRow
 
 from .sealing import record_call
 
@@ -83,13 +85,47 @@ def test_unknown_recording_exits_2(
     assert "no recording rec-nope" in capsys.readouterr().err
 
 
-def test_export_by_id(catalogued: list[str], tmp_path: Path) -> None:
+def _exports(database: Database) -> list[tuple[str, str | None, str, str | None, str]]:
+    with database.sessions() as session:
+        rows = session.scalars(
+            select(AuditLogRow).where(AuditLogRow.action == "recording.export")
+        ).all()
+        return [(r.actor_name, r.object_id, r.outcome, r.reason, r.actor_kind) for r in rows]
+
+
+def test_export_by_id_is_audited(catalogued: list[str], tmp_path: Path, database: Database) -> None:
     out = tmp_path / "case"
     argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
     assert main([*argv, *catalogued]) == 0
     assert json.loads((out / "export.json").read_bytes())["exported_by"] == "eve"
     assert (out / "stereo.wav").is_file() and (out / "manifest.sig").is_file()
+    assert _exports(database) == [("cli:eve", "rec-cli", "success", "dispute 9", "system")]
     assert main([*argv, *catalogued]) == 2  # never overwrites an export
+    assert len(_exports(database)) == 1
+
+
+def test_export_of_a_corrupted_recording_is_refused_and_audited(
+    catalogued: list[str], tmp_path: Path, database: Database
+) -> None:
+    path = tmp_path / "data" / "recordings" / STORAGE_KEY
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    out = tmp_path / "case"
+    argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
+    assert main([*argv, *catalogued]) == 1
+    assert not out.exists()
+    assert _exports(database) == [("cli:eve", "rec-cli", "failed", "dispute 9", "system")]
+
+
+def test_export_is_removed_when_the_audit_log_cannot_take_it(
+    catalogued: list[str], tmp_path: Path, database: Database
+) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(AuditLogRow.__table__.delete())
+        AuditLogRow.__table__.drop(connection)
+    out = tmp_path / "case"
+    argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
+    assert main([*argv, *catalogued]) == 2
+    assert not out.exists()
 
 
 def test_verify_a_file_outside_the_catalogue(

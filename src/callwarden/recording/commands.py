@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,9 @@ class SealedLocation:
 
 
 Locator = Callable[[str], SealedLocation]
+#: Records an export attempt (recording id, succeeded, destination or error) in the audit log;
+#: raising means it could not be recorded, and then a written export is removed again.
+ExportRecorder = Callable[[str, bool, str], None]
 
 
 def catalogue_locator(database: Database, storage_dir: Path) -> Locator:
@@ -151,8 +155,12 @@ def export_command(
     reason: str,
     now: datetime,
     out: TextIO,
+    record: ExportRecorder,
 ) -> int:
-    """Verify, then write the chain-of-custody export to ``destination`` (dir or .zip)."""
+    """Verify, write the chain-of-custody export to ``destination`` (dir or .zip), audit it.
+
+    The export holds decrypted audio, so it is kept only once ``record`` has succeeded.
+    """
     location, data_key, signed = tools.open(recording_id)
     public_key = tools.signing_key().public_key()
     try:
@@ -163,9 +171,17 @@ def export_command(
     except RecordingCorrupted as error:
         out.write(f"not exported: {error.message}\n")
         logger.error("%s", error.message)
+        record(recording_id, False, error.message)
         return EXIT_CORRUPTED
     except (FileExistsError, ValueError) as error:
         raise RecordingCommandError(str(error)) from None
+    try:
+        record(recording_id, True, str(result.path))
+    except Exception as error:
+        _remove(result.path)
+        raise RecordingCommandError(
+            f"export removed: it could not be recorded in the audit log ({error})"
+        ) from error
     out.write(f"recording {recording_id} verified and exported to {result.path}\n")
     logger.warning(
         "recording %s exported (decrypted audio) to %s by %s: %s",
@@ -175,3 +191,10 @@ def export_command(
         reason,
     )
     return EXIT_OK
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
