@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from callwarden.cli import main
 from callwarden.domain.cdr import CallDirection
@@ -120,8 +121,7 @@ def test_export_is_removed_when_the_audit_log_cannot_take_it(
     catalogued: list[str], tmp_path: Path, database: Database
 ) -> None:
     with database.engine.begin() as connection:
-        connection.execute(AuditLogRow.__table__.delete())
-        AuditLogRow.__table__.drop(connection)
+        cast(Table, AuditLogRow.__table__).drop(connection)
     out = tmp_path / "case"
     argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
     assert main([*argv, *catalogued]) == 2
