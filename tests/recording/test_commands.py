@@ -109,7 +109,9 @@ def test_export_of_a_corrupted_recording_is_refused_and_audited(
     catalogued: list[str], tmp_path: Path, database: Database
 ) -> None:
     path = tmp_path / "data" / "recordings" / STORAGE_KEY
-    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
     out = tmp_path / "case"
     argv = ["recording", "export", "rec-cli", str(out), "--reason", "dispute 9", "--by", "eve"]
     assert main([*argv, *catalogued]) == 1
