@@ -17,6 +17,7 @@ the page carries (`<meta name="csrf-token">`).
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path as FilePath
 from typing import Annotated
@@ -28,12 +29,20 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind, not_found
-from callwarden.web.access import Caller, public, require, self_service, session_step
+from callwarden.security.login import MfaRequired
+from callwarden.web.access import (
+    SESSION_COOKIE,
+    Caller,
+    public,
+    require,
+    self_service,
+    session_step,
+)
 from callwarden.web.pages.consoles import desk_context, wallboard_context
 from callwarden.web.pages.figures import QueueFigures
 from callwarden.web.pages.i18n import format_datetime
 from callwarden.web.pages.render import PageRenderer, allows, page_headers
-from callwarden.web.pages.routing import PageRoute
+from callwarden.web.pages.routing import PageRoute, safe_next
 from callwarden.web.schemas import RequestModel
 from callwarden.web.services import app_part, services_of
 from callwarden.web.sign_in.service import SignIn
@@ -62,7 +71,7 @@ async def _figures(request: Request) -> QueueFigures:
 Renderer = Annotated[PageRenderer, Depends(_renderer)]
 Figures = Annotated[QueueFigures, Depends(_figures)]
 
-HOME_ORDER = ("/desk", "/wallboard", "/account/sessions")
+HOME_ORDER = ("/wallboard", "/desk", "/account/sessions")
 
 
 @router.get("/")
@@ -76,7 +85,24 @@ async def home(caller: Own, renderer: Renderer, figures: Figures) -> Response:
 
 @router.get("/sign-in", dependencies=[public("the sign-in page itself")])
 async def sign_in_page(request: Request, renderer: Renderer, figures: Figures) -> Response:
-    return renderer.render(request, "sign_in.html", None, title_key="sign_in.title")
+    """The password step, or the MFA step of a session waiting for it; a fully signed-in
+    browser goes to its start page."""
+    services = services_of(request)
+    found = await asyncio.to_thread(
+        services.login.authenticate, request.cookies.get(SESSION_COOKIE)
+    )
+    if found is not None and not isinstance(found, MfaRequired):
+        return RedirectResponse("/", status_code=303)
+    step = "password"
+    if isinstance(found, MfaRequired):
+        step = "enrol" if found.enrolment_needed else "mfa"
+    return renderer.render(
+        request,
+        "sign_in.html",
+        None,
+        title_key="sign_in.title",
+        context={"step": step, "next_path": safe_next(request.query_params.get("next"))},
+    )
 
 
 class QrRequest(RequestModel):

@@ -49,7 +49,10 @@ export async function api(method, path, body) {
     return { ok: false, status: 0, body: { error_id: "network" } };
   }
   const type = response.headers.get("content-type") || "";
-  const data = type.startsWith("application/json") ? await response.json() : await response.text();
+  let data = null;
+  if (response.status !== 204) {
+    data = type.startsWith("application/json") ? await response.json() : await response.text();
+  }
   return { ok: response.ok, status: response.status, body: data };
 }
 
@@ -105,6 +108,7 @@ export function everySecond(callback) {
 }
 
 const SESSION_ENDED = 4401;
+let leaving = false;
 const PRINCIPAL_CHANGED = 4409;
 
 /** Opens the live WebSocket at `path` and hands each message to `onMessage`; reconnects
@@ -122,6 +126,7 @@ export function openLive(path, onMessage, onStatus = () => {}) {
     socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
     socket.addEventListener("close", (event) => {
       onStatus(false);
+      if (leaving) return;
       if (event.code === SESSION_ENDED) {
         window.location.reload();
         return;
@@ -144,7 +149,13 @@ for (const button of document.querySelectorAll("button[data-language]")) {
   button.addEventListener("click", () => chooseLanguage(button.dataset.language));
 }
 
+/** The page is about to leave on its own (sign-out): a live connection closing is expected. */
+export function leave() {
+  leaving = true;
+}
+
 document.getElementById("sign-out")?.addEventListener("click", async () => {
+  leave();
   await api("POST", "/api/v1/sessions/logout");
   window.location.assign("/sign-in");
 });

@@ -1,5 +1,5 @@
 // Your sessions: end one, or sign out everywhere (which ends this one too).
-import { api, errorText, notify } from "./common.js";
+import { api, errorText, leave, notify } from "./common.js";
 
 for (const button of document.querySelectorAll("button[data-end-session]")) {
   button.addEventListener("click", async () => {
@@ -13,6 +13,7 @@ for (const button of document.querySelectorAll("button[data-end-session]")) {
 }
 
 document.getElementById("sign-out-everywhere").addEventListener("click", async () => {
+  leave();
   const result = await api("POST", "/api/v1/sessions/logout-everywhere");
   if (!result.ok) {
     notify(errorText(result));

@@ -10,10 +10,12 @@ function show(step) {
   first?.focus();
 }
 
-/** Where to go once signed in: the page that asked for sign-in, or the start. */
+/** Where to go once signed in: the page that asked for sign-in (a path of this site, checked
+ *  by the server), or the start. */
 function proceed() {
-  if (window.location.pathname === "/sign-in") window.location.assign("/");
-  else window.location.reload();
+  if (window.location.pathname === "/sign-in") {
+    window.location.assign(document.getElementById("sign-in").dataset.next || "/");
+  } else window.location.reload();
 }
 
 async function startEnrolment() {
@@ -92,6 +94,10 @@ document.getElementById("enrol-form").addEventListener("submit", async (event) =
 
 document.getElementById("codes-done").addEventListener("click", proceed);
 
-// A session still waiting for its MFA step (a reload, or a page that asked for sign-in).
-const current = await api("GET", "/api/v1/sessions/current");
-if (current.ok) afterSession(current.body);
+// A session still waiting for its MFA step (a reload, or a page that asked for sign-in): the
+// server says which step (asking the API would log a 401 in the console when there is none).
+const step = document.getElementById("sign-in").dataset.step;
+if (step !== "password") {
+  const current = await api("GET", "/api/v1/sessions/current");
+  if (current.ok) afterSession(current.body);
+}
