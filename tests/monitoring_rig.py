@@ -44,9 +44,10 @@ from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.uri import SipUri
 from callwarden.telephony.call import CallEvent, Leg
 from callwarden.telephony.call_task import DialogOwner
-from callwarden.telephony.feature_codes import MonitoringCodes
+from callwarden.telephony.feature_codes import MonitoringCodes, MonitorMode
+from callwarden.telephony.monitor_session import MonitorSession
 from callwarden.telephony.monitored_call import CallView
-from callwarden.telephony.monitoring import MonitoringService, phone_targets
+from callwarden.telephony.monitoring import AuditSink, MonitoringService, phone_targets
 from callwarden.telephony.registrar import Binding
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -73,19 +74,31 @@ class RigMedia:
     def hearing(self, bridge_id: str, participant: str) -> frozenset[str]:
         return self.bridge(bridge_id).hearing(participant)
 
-    async def create_bridge(self) -> str:
+    def open_bridge(self) -> str:
         bridge_id = f"bridge-{next(self._ids)}"
         self.bridges[bridge_id] = Bridge(bridge_id)
         return bridge_id
+
+    def open_endpoint(self, bridge_id: str | None) -> LocalMedia:
+        number = next(self._ids)
+        endpoint_id = f"endpoint-{number}"
+        self.endpoints[endpoint_id] = bridge_id
+        return LocalMedia(EndpointId(endpoint_id), HERE, 30000 + 2 * number, 30001 + 2 * number)
+
+    def join(self, bridge_id: str, endpoint_id: str, role: str) -> None:
+        try:
+            self.bridge(bridge_id).add(endpoint_id, role, stream=OutgoingStream(1, 0, 0))
+        except BridgeError as error:
+            raise MediaError(str(error)) from None
+
+    async def create_bridge(self) -> str:
+        return self.open_bridge()
 
     async def close_bridge(self, bridge_id: str) -> None:
         self.bridges.pop(bridge_id, None)
 
     async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
-        number = next(self._ids)
-        endpoint_id = f"endpoint-{number}"
-        self.endpoints[endpoint_id] = bridge_id
-        return LocalMedia(EndpointId(endpoint_id), HERE, 30000 + 2 * number, 30001 + 2 * number)
+        return self.open_endpoint(bridge_id)
 
     async def set_remote(self, endpoint_id: str, **_: object) -> None:
         if endpoint_id not in self.endpoints:
@@ -99,10 +112,7 @@ class RigMedia:
         self.rtp_timeouts[endpoint_id] = seconds
 
     async def add_to_bridge(self, bridge_id: str, endpoint_id: str, role: str) -> None:
-        try:
-            self.bridge(bridge_id).add(endpoint_id, role, stream=OutgoingStream(1, 0, 0))
-        except BridgeError as error:
-            raise MediaError(str(error)) from None
+        self.join(bridge_id, endpoint_id, role)
 
     async def remove_from_bridge(self, bridge_id: str, participant_id: str) -> None:
         try:
@@ -336,13 +346,16 @@ class Rig:
     published: list[Event]
 
     async def call(self, call_id: str, operator: str) -> CallView:
-        """A connected call of `operator` (customer and operator in a normal bridge)."""
-        bridge_id = await self.media.create_bridge()
-        customer = await self.media.create_endpoint(bridge_id=bridge_id)
-        agent = await self.media.create_endpoint(bridge_id=bridge_id)
-        await self.media.add_to_bridge(bridge_id, customer.endpoint_id, "customer")
-        await self.media.add_to_bridge(bridge_id, agent.endpoint_id, "operator")
-        user = USERS[operator]
+        """A connected call of the rig's user `operator`."""
+        return self.add_call(call_id, USERS[operator])
+
+    def add_call(self, call_id: str, user: User) -> CallView:
+        """A connected call of `user` (customer and operator in a normal bridge)."""
+        bridge_id = self.media.open_bridge()
+        customer = self.media.open_endpoint(bridge_id)
+        agent = self.media.open_endpoint(bridge_id)
+        self.media.join(bridge_id, customer.endpoint_id, "customer")
+        self.media.join(bridge_id, agent.endpoint_id, "operator")
         view = CallView(
             call_id=CallId(call_id),
             task=RigTask(),
@@ -357,31 +370,55 @@ class Rig:
         self.calls.calls[call_id] = view
         return view
 
+    def ringing_session(self, call: CallView, supervisor: User) -> MonitorSession:
+        """A session of `supervisor` on `call` whose phone is still ringing (no task: the web
+        tests switch and end it through the routes)."""
+        session = MonitorSession(
+            services=self.services,  # type: ignore[arg-type]
+            host=self.service,
+            call=call,
+            supervisor=supervisor,
+            mode=MonitorMode.LISTEN,
+            reason="QA-0",
+            via="api",
+            source_address="192.0.2.9",
+        )
+        self.service.sessions[session.id] = session
+        return session
+
     def register_phone(self, username: str) -> None:
         contact = SipUri.parse(f"sip:{username}@{PHONE.host}:{PHONE.port}")
         self.bindings[username] = [Binding(contact, PHONE, 1e9, f"reg-{username}", 1)]
 
 
-def build_rig(*, notify: frozenset[TeamId] = frozenset()) -> Rig:
+def build_rig(
+    *,
+    notify: frozenset[TeamId] = frozenset(),
+    directory: Callable[[], DirectorySnapshot] | None = None,
+    audit_sink: AuditSink | None = None,
+) -> Rig:
+    """A rig over the rig's own directory and audit keeper, or over given ones (the web
+    tests give theirs: the real directory and audit writer)."""
     media = RigMedia()
     services = RigServices(media)
     calls = RigCalls()
     audit = RigAudit()
     bus = RecordingBus()
     published = bus.events
-    directory = north_south_directory()
+    own_directory = north_south_directory()
+    snapshot = directory or (lambda: own_directory)
     bindings: dict[str, list[Binding]] = {}
     service = MonitoringService(
         services=services,  # type: ignore[arg-type]
         live_calls=calls,
         targets=phone_targets(lambda name: bindings.get(name, []), HERE),
-        directory=lambda: directory,
-        audit=audit,
+        directory=snapshot,
+        audit=audit_sink or audit,
         bus=bus,
         transparency=Notify(notify),
         codes=MonitoringCodes(),
     )
-    return Rig(media, services, calls, audit, bus, directory, service, bindings, published)
+    return Rig(media, services, calls, audit, bus, snapshot(), service, bindings, published)
 
 
 def answer_invite(rig: Rig, invite: SipRequest) -> None:
