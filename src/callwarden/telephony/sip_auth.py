@@ -76,6 +76,12 @@ class SipAuthGuard:
         self._per_address = per_address
         self._on_failure = on_failure
 
+    def _report_failure(self, source: Source) -> None:
+        """A failed attempt, or one refused because its address or account is throttled
+        (guessing on regardless): the source guard counts it toward a ban."""
+        if self._on_failure is not None:
+            self._on_failure(source)
+
     @property
     def realm(self) -> str:
         return self._authenticator.realm
@@ -99,6 +105,7 @@ class SipAuthGuard:
                 return FromTrunk(trunk)
         address = source.remote_host
         if self._per_address.is_blocked(address):
+            self._report_failure(source)
             logger.warning(
                 "refused %s from throttled address %s (call %s)",
                 request.method,
@@ -125,6 +132,7 @@ class SipAuthGuard:
         )
         account = f"{address} {result.claimed_username}"
         if result.claimed_username is not None and self._per_account.is_blocked(account):
+            self._report_failure(source)
             logger.warning(
                 "refused %s for %r from throttled address %s (call %s)",
                 request.method,
@@ -148,8 +156,7 @@ class SipAuthGuard:
                 request.method,
                 request.call_id,
             )
-            if self._on_failure is not None:
-                self._on_failure(source)
+            self._report_failure(source)
             blocked_account = self._per_account.record_failure(account)
             blocked_address = self._per_address.record_failure(address)
             if blocked_account or blocked_address:
