@@ -27,8 +27,8 @@ from callwarden.sip.message import SipRequest, SipResponse
 from callwarden.telephony.sip_auth import FromUser, Identity, Refused, SipAuthGuard
 from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
-from telephony.conftest import RequestFactory
 
+RequestFactory = Callable[..., SipRequest]
 REALM = "callwarden"
 ALICE_HOME = Source("UDP", "127.0.0.1", 5070, "127.0.0.1", 5060)
 ATTACKER = Source("UDP", "127.0.0.2", 5070, "127.0.0.1", 5060)
@@ -78,7 +78,7 @@ class Edge:
             answer = answer_challenge(challenge, method, uri, user, password, cnonce="c0ffee01")
             name = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
             extra = (f"{name}: {answer}",)
-        return self.build_request(
+        request: SipRequest = self.build_request(
             method,
             uri,
             user=user,
@@ -87,6 +87,7 @@ class Edge:
             cseq=self.cseq,
             extra=extra,
         )
+        return request
 
     def send(self, source: Source, request: SipRequest) -> Identity | None:
         """None when the source guard dropped it before the application saw it."""

@@ -4,6 +4,7 @@ and hosts never touched, events on a real in-process bus, bounded tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -18,8 +19,8 @@ from callwarden.sip.clock import FakeClock
 from callwarden.sip.message import SipMessage, SipRequest
 from callwarden.telephony.security_events import SourceBanned, SourceUnbanned
 from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings, parse_networks
-from telephony.conftest import RequestFactory
 
+RequestFactory = Callable[..., SipRequest]
 WALL = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SETTINGS = SourceGuardSettings(
     requests_per_second=10.0,
@@ -138,7 +139,7 @@ def test_a_ban_ends_with_an_unban_event_and_the_next_one_lasts_twice_as_long(
     assert not guard.admits(ATTACKER)
     clock.advance(1)  # the unban timer fires
     assert isinstance(events.published[-1], SourceUnbanned)
-    assert events.published[-1].address == ATTACKER.remote_host  # type: ignore[attr-defined]
+    assert events.published[-1].address == ATTACKER.remote_host
     assert not guard.is_banned(ATTACKER.remote_host)
     assert guard.admits(ATTACKER)
     for _ in range(SETTINGS.burst + SETTINGS.ban_threshold):
