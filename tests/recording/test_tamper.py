@@ -148,3 +148,11 @@ def test_tamper_does_not_affect_other_recordings(tmp_path: Path, sealed: Path) -
     with pytest.raises(RecordingCorrupted):
         _open(sealed)
     assert _open(other, "rec-2").complete
+
+
+def test_header_that_does_not_round_trip_is_refused(sealed: Path) -> None:
+    header, records = _records(sealed.read_bytes())
+    body = header[14:].replace(b'"start_timestamp":0', b'"start_timestamp":true')
+    sealed.write_bytes(header[:10] + struct.pack(">I", len(body)) + body + b"".join(records))
+    with pytest.raises(RecordingCorrupted, match="header is not in canonical form"):
+        _open(sealed)

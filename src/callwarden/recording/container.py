@@ -149,7 +149,7 @@ class FileHeader:
             raise FormatError(f"container header is not valid: {exc}") from None
         if header.codec != CODEC or header.sample_rate != SAMPLE_RATE:
             raise FormatError(f"unsupported codec {header.codec} at {header.sample_rate} Hz")
-        if canonical_json(json.loads(body)) != body:
+        if bytes(header) != data[: _PREFIX.size + length]:
             raise FormatError("container header is not in canonical form")
         return header
 
