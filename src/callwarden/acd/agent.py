@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 from callwarden.acd.errors import IllegalTransition, UnknownBreakReason, WrapUpLimitReached
@@ -201,9 +201,22 @@ class BreakReasons:
 
 # -- transitions --------------------------------------------------------------------------------
 
+_AGENT_FIELDS = tuple(field.name for field in fields(Agent))
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _replace(agent: Agent, **changes: object) -> Agent:
+    """`dataclasses.replace` for `Agent` (which has no `__post_init__`) without its generic
+    overhead: a ring-all offer moves a whole tier of agents, so this is on the routing path."""
+    new: Agent = _new_object(Agent)
+    for name in _AGENT_FIELDS:
+        _set_attribute(new, name, changes[name] if name in changes else getattr(agent, name))
+    return new
+
 
 def _enter(agent: Agent, state: AgentState, now: float, **changes: object) -> Agent:
-    return replace(agent, state=state, since=now, **changes)  # type: ignore[arg-type]
+    return _replace(agent, state=state, since=now, **changes)
 
 
 def _becoming_available(agent: Agent, now: float) -> Agent:
@@ -223,7 +236,7 @@ def _becoming_available(agent: Agent, now: float) -> Agent:
 
 
 def _sign_in(agent: Agent, event: SignIn, now: float) -> Agent:
-    return replace(_becoming_available(agent, now), queue_ids=event.queue_ids, missed_offers=0)
+    return _replace(_becoming_available(agent, now), queue_ids=event.queue_ids, missed_offers=0)
 
 
 def _sign_out(agent: Agent, now: float) -> Agent:
@@ -247,7 +260,7 @@ def _take_break(agent: Agent, event: TakeBreak, now: float) -> Agent:
     if not event.reason:
         raise UnknownBreakReason("a break needs a reason")
     if agent.state is AgentState.BREAK:  # a change of reason keeps the time in state
-        return replace(agent, break_reason=event.reason)
+        return _replace(agent, break_reason=event.reason)
     return _enter(
         agent,
         AgentState.BREAK,
@@ -318,7 +331,7 @@ def _extend_wrap_up(agent: Agent, event: ExtendWrapUp, now: float) -> Agent:
             details={"remaining_seconds": max(remaining, 0.0)},
         )
     until = agent.wrap_up_until if agent.wrap_up_until is not None else now
-    return replace(
+    return _replace(
         agent,
         wrap_up_until=until + event.seconds,
         wrap_up_extended=agent.wrap_up_extended + event.seconds,
@@ -364,7 +377,7 @@ def transition(agent: Agent, event: AgentEvent, now: float) -> Agent:
         case SignOut():
             return _sign_out(agent, now)
         case ChangeQueues():
-            return replace(agent, queue_ids=event.queue_ids)
+            return _replace(agent, queue_ids=event.queue_ids)
         case MakeAvailable():
             return _becoming_available(agent, now)
         case TakeBreak():
