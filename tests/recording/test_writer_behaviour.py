@@ -157,3 +157,29 @@ def test_keys_move_from_the_file_ring_to_another_service(tmp_path: Path) -> None
     moved = rewrap(kms, wrapped, "rec-1", source=ring)
     assert moved.key_id == "kms-1"
     assert kms.unwrap(moved, "rec-1") == data_key
+
+
+def test_pause_never_covers_audio_already_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "late.cwrec"
+    writer = _writer(path)
+    writer.write("customer", 0, tone(440, 2 * RATE))  # 2 s: sealed at once
+    writer.pause(RATE)  # too late for the second half: the pause starts after it
+    writer.resume(3 * RATE)
+    summary = writer.close()
+    assert summary.pauses == (PauseInterval(2 * RATE, 3 * RATE),)
+    reader = SealedReader.open(path, "rec-w", KEY)
+    for pause in reader.pauses:
+        assert pause.end is not None
+        assert not reader.pcm("customer", pause.start, pause.end).any()
+
+
+def test_frames_after_a_trimmed_pause_may_continue_from_the_pause(tmp_path: Path) -> None:
+    path = tmp_path / "trim.cwrec"
+    writer = _writer(path)
+    writer.write("customer", 0, tone(440, 10 * FRAME))
+    writer.pause(5 * FRAME)
+    writer.resume(5 * FRAME)
+    writer.write("customer", 5 * FRAME, tone(880, FRAME))  # not "going back": it was cut
+    writer.close()
+    pcm = SealedReader.open(path, "rec-w", KEY).pcm("customer")
+    assert np.array_equal(pcm[5 * FRAME : 6 * FRAME], ulaw_roundtrip(tone(880, FRAME)))

@@ -261,6 +261,15 @@ class SealedWriter:
             for state in self._tracks.values():
                 self._trim_pending(state, start)
             self._flush_locked(sync=False)
+            sealed_end = max(state.audio_end for state in self._tracks.values())
+            if sealed_end > start:  # audio past the pause was sealed already: pause after it
+                logger.warning(
+                    "recording %s: pause at %d moved to %d, after audio already sealed",
+                    self.recording_id,
+                    start,
+                    sealed_end,
+                )
+                start = sealed_end
             self._seal(Kind.PAUSE, NO_TRACK, start, 0, b"")
             self._sync()
             self._paused_at = start
@@ -339,6 +348,7 @@ class SealedWriter:
         joined = np.concatenate(state.pending)[: max(0, limit - state.pending_start)]
         state.pending = [joined] if joined.size else []
         state.pending_samples = int(joined.size)
+        state.end = max(limit, state.audio_end)
 
     def _flush_locked(self, *, sync: bool = True) -> None:
         for state in self._tracks.values():
