@@ -66,34 +66,14 @@ def export_recording(
     if not reason.strip():
         raise ValueError("an export needs a reason")
     verification = verify_recording(path, recording_id, data_key, signed, public_key)
-    if out.suffix == ".zip":
-        with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
-            folder = Path(scratch) / out.stem
-            files = _write_export(
-                path,
-                recording_id,
-                data_key,
-                signed,
-                public_key,
-                folder,
-                {
-                    "exported_by": exported_by,
-                    "reason": reason,
-                    "exported_at": exported_at.isoformat(),
-                },
-            )
-            archive = shutil.make_archive(str(out.with_suffix("")), "zip", scratch, out.stem)
-            Path(archive).chmod(0o600)
-    else:
-        files = _write_export(
-            path,
-            recording_id,
-            data_key,
-            signed,
-            public_key,
-            out,
-            {"exported_by": exported_by, "reason": reason, "exported_at": exported_at.isoformat()},
-        )
+    who = {"exported_by": exported_by, "reason": reason, "exported_at": exported_at.isoformat()}
+    sealed = (path, recording_id, data_key, signed, public_key)
+    if out.suffix != ".zip":
+        return ExportResult(out, _write_export(*sealed, out, who), verification)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        files = _write_export(*sealed, Path(scratch) / out.stem, who)
+        archive = shutil.make_archive(str(out.with_suffix("")), "zip", scratch, out.stem)
+        Path(archive).chmod(0o600)
     return ExportResult(out, files, verification)
 
 
