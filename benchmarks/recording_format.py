@@ -66,7 +66,7 @@ def voice_track(seconds: float, seed: int) -> Pcm:
 
 
 def _flac(pcm: Pcm) -> bytes:
-    import pyflac  # type: ignore[import-not-found]
+    import pyflac  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     pieces: list[bytes] = []
     encoder = pyflac.StreamEncoder(RATE, lambda data, *_: pieces.append(bytes(data)))
@@ -76,7 +76,7 @@ def _flac(pcm: Pcm) -> bytes:
 
 
 def _opus_encoder() -> Callable[[Pcm], bytes]:
-    import opuslib  # type: ignore[import-not-found]
+    import opuslib  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     encoder = opuslib.Encoder(RATE, 1, opuslib.APPLICATION_VOIP)
     encoder.bitrate = 16000
