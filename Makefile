@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 FUZZ_SECONDS ?= 30
 
-.PHONY: run test check lint types contracts pytest fuzz bench system-deps clean
+.PHONY: run test check lint types contracts pytest fuzz bench system-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own);
+# a Japanese font so that the pages' screenshots (build/screenshots/) show Japanese text.
+browser-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || missing="$$missing fonts-ipafont-gothic"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
@@ -39,7 +50,7 @@ types: $(VENV)/.installed
 contracts: $(VENV)/.installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed system-deps
+pytest: $(VENV)/.installed system-deps browser-deps
 	$(BIN)/pytest
 
 check: lint types contracts
