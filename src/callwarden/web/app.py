@@ -21,6 +21,7 @@ from callwarden.web.agents.service import AgentDesk
 from callwarden.web.audit_log.routes import router as audit_router
 from callwarden.web.audit_log.service import AuditApi
 from callwarden.web.body_limit import BodyLimitMiddleware
+from callwarden.web.desk.routes import desk_live_route
 from callwarden.web.directory_writes import DirectoryWriter
 from callwarden.web.errors import install_error_handlers
 from callwarden.web.headers import SecurityHeadersMiddleware
@@ -28,6 +29,7 @@ from callwarden.web.health import health_router, openapi_router
 from callwarden.web.live.connections import LiveConnections
 from callwarden.web.live.routes import live_route
 from callwarden.web.monitoring import monitoring_router
+from callwarden.web.pages import install_pages
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -97,6 +99,8 @@ def create_app(services: WebServices) -> FastAPI:
     ):
         _add_routes(app, router)
     app.router.routes.append(live_route())
+    app.router.routes.append(desk_live_route())
+    install_pages(app, services)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=services.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
