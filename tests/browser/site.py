@@ -1,0 +1,118 @@
+"""A callwarden web application served for a real browser: the application of `create_app`
+(API, live WebSockets and pages) over a real SQLite database, with the ACD engine running, served
+by uvicorn on a free loopback port from a thread of its own (its own event loop).
+
+The organisation is the web tests' (`web.support`) plus one queue of team `north`
+(`north-line`, members `operator` and `colleague`). The security clock is a `FakeClock` that the
+test moves (TOTP codes are computed from it, so a test can step past a used code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from callwarden.provisioning import Provisioner
+from callwarden.security.password_policy import PasswordPolicy
+from callwarden.store.database import Database, sqlite_url
+from callwarden.store.migrations import upgrade
+from callwarden.web.services import WebSettings
+from web.support import ORGANISATION, PASSWORD, REALM, Env, FakeClock, build_env, cheap_hasher
+
+logger = logging.getLogger(__name__)
+
+QUEUE_DOCUMENT = {
+    "queues": [
+        {
+            "name": "north-line",
+            "number": "5000",
+            "team": "north",
+            "members": ["operator", "colleague"],
+        }
+    ]
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Site:
+    base_url: str
+    env: Env
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+
+def _provision(database: Database) -> None:
+    document = {
+        **ORGANISATION,
+        **QUEUE_DOCUMENT,
+        "users": [{**user, "password": PASSWORD} for user in ORGANISATION["users"]],
+    }
+    Provisioner(database.sessions, REALM, password_hasher=cheap_hasher()).apply_document(
+        document, "browser"
+    )
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[Site]:
+    """Serves the application until the block ends."""
+    url = sqlite_url(directory / "browser.db")
+    upgrade(url)
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def run(database: Database) -> None:
+        env = build_env(
+            database,
+            FakeClock(),
+            policy=PasswordPolicy.default(),
+            settings=WebSettings(allowed_origins=frozenset({origin})),
+        )
+        await env.acd.start()
+        config = uvicorn.Config(
+            env.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        holder["env"], holder["server"] = env, server
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 (a flag, no event)
+            await asyncio.sleep(0.02)
+        ready.set()
+        try:
+            await serving
+        finally:
+            await env.close()
+
+    with Database(url) as database:
+        _provision(database)
+        thread = threading.Thread(
+            target=lambda: asyncio.run(run(database)), name="browser-site", daemon=True
+        )
+        thread.start()
+        if not ready.wait(30):
+            raise RuntimeError("the web application did not start within 30 s")
+        server = holder["server"]
+        env = holder["env"]
+        assert isinstance(server, uvicorn.Server) and isinstance(env, Env)
+        try:
+            yield Site(origin, env)
+        finally:
+            server.should_exit = True
+            thread.join(30)
