@@ -14,12 +14,14 @@ package's own build from ``csrc/``) removes the Python part of the plain case:
   socket registered with the pump's epoll set, and that one descriptor with the event loop. When
   it is ready the pump drains each ready socket with ``recvmmsg``. A packet from the accepted
   peer of an enabled endpoint, valid RTP in the endpoint's audio payload type, whose bridge
-  member is heard only by fast-path listeners (no mixing, no recording tap), is counted, enters
-  the reception statistics and goes out with each listener's own header through ``sendmmsg``,
-  all in C, exactly as ``RtpEndpoint.datagram_received`` and ``Member.on_audio`` would. Clearly
-  foreign, early and malformed packets are counted and dropped in C by the same rules. Anything
-  else (a packet that may latch a NAT peer, telephone-events, other payload types, members that
-  are mixed or recorded) goes to ``RtpEndpoint.datagram_received`` unchanged. Sends the pump
+  member's fast-path listeners all send through pump sockets, is counted, enters the reception
+  statistics and goes out with each listener's own header through ``sendmmsg``, all in C,
+  exactly as ``RtpEndpoint.datagram_received`` and ``Member.on_audio`` would; when the member is
+  also mixed or recorded (it has a jitter buffer), the pump pushes the payload into that buffer
+  (one Python call instead of the whole Python packet path). Clearly foreign, early and
+  malformed packets are counted and dropped in C by the same rules. Anything else (a packet
+  that may latch a NAT peer, telephone-events, other payload types) goes to
+  ``RtpEndpoint.datagram_received`` unchanged. Sends the pump
   has queued are flushed first, so the order on the wire stays the order of arrival.
 
 RTCP sockets stay asyncio transports. Silence to idle fast-path listeners, DTMF forwarding and

@@ -7,14 +7,14 @@
  *
  *   - comes from the endpoint's accepted peer, the endpoint is enabled, the RTP framing is valid
  *     and the payload type is the endpoint's audio payload type, and
- *   - the endpoint's sink is a member no mixed listener hears (buffer None), whose fast-path
- *     listeners all send through a pump socket:
+ *   - the endpoint's sink is a member whose fast-path listeners all send through a pump socket:
  *
- * count it, update the reception statistics, mark the member active, and send it with each
- * listener's own header (sendmmsg from the listener's socket to the listener's peer).
+ * count it, update the reception statistics, mark the member active, send it with each
+ * listener's own header (sendmmsg from the listener's socket to the listener's peer), and when
+ * the member is mixed or recorded (it has a jitter buffer) push the payload into its buffer.
  * Packets that are clearly foreign (latching impossible), early (not enabled) or malformed are
  * counted and dropped in C with the same rules as Python. Everything else (a possible latch,
- * telephone-event and other payload types, mixed or recorded members) goes to the endpoint's
+ * telephone-event and other payload types) goes to the endpoint's
  * datagram_received(data, addr) in Python; queued sends are flushed first, so the order on
  * the wire stays that of arrival.
  */
@@ -132,7 +132,29 @@ static int listeners_ready(PyObject *listeners) {
     return 1;
 }
 
-/* 0: done in C (relayed or dropped); 1: hand to Python; -1: a Python error (from the clock). */
+/* buffer.push(sequence_number, payload): the JitterBuffer of a member that is mixed or recorded. */
+static int buffer_push(PyObject *buffer, long long seq, const unsigned char *payload, size_t size) {
+    static PyObject *push_name = NULL;
+    if (push_name == NULL) {
+        push_name = PyUnicode_InternFromString("push");
+        if (push_name == NULL) return -1;
+    }
+    PyObject *number = PyLong_FromLongLong(seq);
+    if (number == NULL) return -1;
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)payload, (Py_ssize_t)size);
+    if (bytes == NULL) {
+        Py_DECREF(number);
+        return -1;
+    }
+    PyObject *result = PyObject_CallMethodObjArgs(buffer, push_name, number, bytes, NULL);
+    Py_DECREF(number);
+    Py_DECREF(bytes);
+    if (result == NULL) return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* 0: done in C (relayed or dropped); 1: hand to Python; -1: a Python error (the clock, a push). */
 static int pump_handle(Pump *p, EndpointCore *e, const unsigned char *data, size_t size,
                        const struct sockaddr_storage *from, double *now, int *have_now) {
     if (!same_address(e, from)) {
@@ -159,7 +181,7 @@ static int pump_handle(Pump *p, EndpointCore *e, const unsigned char *data, size
     if (sink == NULL || !PyObject_TypeCheck(sink, &MemberCoreType)) return 1;
     if (reception == NULL || !PyObject_TypeCheck(reception, &ReceptionCoreType)) return 1;
     MemberCore *member = (MemberCore *)sink;
-    if (member->buffer != Py_None || !listeners_ready(member->fast_listeners)) return 1;
+    if (!listeners_ready(member->fast_listeners)) return 1;
     if (e->now == NULL || e->now == Py_None) return 1;
     if (!*have_now) {
         PyObject *value = PyObject_CallNoArgs(e->now);
@@ -169,9 +191,7 @@ static int pump_handle(Pump *p, EndpointCore *e, const unsigned char *data, size
         if (*now == -1.0 && PyErr_Occurred()) return -1;
         *have_now = 1;
         /* The clock is Python code: re-check what it could have changed. */
-        if (e->sink != sink || member->buffer != Py_None ||
-            !listeners_ready(member->fast_listeners))
-            return 1;
+        if (e->sink != sink || !listeners_ready(member->fast_listeners)) return 1;
     }
     long long seq = ((long long)data[2] << 8) | data[3];
     long long timestamp = ((long long)data[4] << 24) | ((long long)data[5] << 16) |
@@ -198,10 +218,19 @@ static int pump_handle(Pump *p, EndpointCore *e, const unsigned char *data, size
         if (s->fd < 0 || s->dest_len == 0) continue;
         pump_queue(p, s, data + start, end - start, marker, seq, timestamp, *now, sink);
     }
+    /* A mixed listener or a recording hears this member too: its jitter buffer gets the
+     * payload, as Member.on_audio does after forwarding. */
+    int failed = 0;
+    PyObject *buffer = member->buffer;
+    if (buffer != NULL && buffer != Py_None) {
+        Py_INCREF(buffer);
+        failed = buffer_push(buffer, seq, data + start, end - start);
+        Py_DECREF(buffer);
+    }
     Py_DECREF(listeners);
     Py_DECREF(sink);
     p->relayed++;
-    return 0;
+    return failed ? -1 : 0;
 }
 
 static int pump_to_python(Pump *p, PyObject *endpoint, const unsigned char *data, size_t size,
