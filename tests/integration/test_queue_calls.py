@@ -144,9 +144,8 @@ def test_caller_hears_hold_then_longest_idle_operator_answers(
 def test_second_caller_waits_for_the_operator_freed_after_wrap_up(
     phones: PhoneBook, node: Node
 ) -> None:
-    # pjsua in this wheel holds at most 4 calls (PJSUA_MAX_CALLS), so the scenario of the
-    # issue (two operators, three callers: 5 calls at once) is shrunk to one operator (dan is
-    # a member who never signs in) and two callers: 3 calls at once, same rule.
+    # One operator (dan is a member who never signs in) and two callers; the issue's full
+    # scenario (two operators, three callers) is test_queue_two_operators.py.
     cat = _phone(phones, node, "cat")
     callers = [_phone(phones, node, f"caller{n}") for n in (1, 2)]
     first = callers[0].dial("5002")
