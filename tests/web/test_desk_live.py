@@ -7,6 +7,7 @@ from __future__ import annotations
 from callwarden.acd.agent import AgentState
 from callwarden.acd.events import AgentStateChanged, CallAnswered
 from callwarden.domain.ids import CallId, QueueId
+from callwarden.telephony.monitoring_events import MonitoringStarted
 from web.support import T0, Env, WebSocketSession, websocket_headers
 
 PATH = "/api/v1/desk/live"
@@ -85,3 +86,29 @@ async def test_the_desk_feed_closes_when_the_session_ends(env: Env) -> None:
         assert (await client.post("/api/v1/sessions/logout")).status_code == 204
     await socket.wait_closed()
     assert (socket.close_code, socket.close_reason) == (4401, "logout")
+
+
+def monitoring_started(env: Env, notified: bool, monitoring_id: str) -> MonitoringStarted:
+    operator = env.user("operator")
+    return MonitoringStarted(
+        at=T0,
+        team_id=operator.team_id,
+        user_id=operator.id,
+        monitoring_id=monitoring_id,
+        call_id=CallId("call-of-operator"),
+        supervisor_id=env.user("supervisor").id,
+        mode="listen",
+        via="api",
+        operator_notified=notified,
+    )
+
+
+async def test_the_operator_is_told_of_monitoring_only_when_the_policy_says_so(env: Env) -> None:
+    socket = WebSocketSession(env.app, PATH, websocket_headers(env.sign_in_directly("operator")))
+    assert await socket.connect()
+    await socket.receive_json()
+    env.services.bus.publish(monitoring_started(env, False, "quiet"))
+    env.services.bus.publish(monitoring_started(env, True, "told"))
+    message = await socket.receive_json()
+    assert (message["kind"], message["fields"]["monitoring_id"]) == ("monitoring.started", "told")
+    await socket.disconnect()

@@ -1,6 +1,7 @@
 """`/api/v1/desk/live`: the operator desktop's WebSocket, streaming the ACD events about the
 caller's own agent and own calls (state changes, calls offered to them, answered, ended,
-handled), in the message format of `/api/v1/live` (docs/api.md).
+handled), in the message format of `/api/v1/live` (docs/api.md), and the monitoring of their
+own calls when their team's transparency policy says operators are told.
 
 Why a stream of its own: `/api/v1/live` sends what `live.view` allows, and the built-in
 `operator` holds no `live.view` at all (least exposure: no wallboard). An operator's own state
@@ -23,6 +24,7 @@ from callwarden.bus.event import Event, EventFilter
 from callwarden.domain.ids import UserId
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind
+from callwarden.telephony.monitoring_events import MonitoringEvent
 from callwarden.web.access import (
     API_PREFIX,
     Access,
@@ -47,10 +49,16 @@ DESK_LIVE_ACCESS = Access(
 
 
 def own_events(user_id: UserId) -> EventFilter:
-    """ACD events about `user_id`'s own agent or own calls, and nothing else."""
+    """ACD events about `user_id`'s own agent or own calls, and the monitoring of their own
+    calls when the team's transparency policy tells operators (`operator_notified`); nothing
+    else."""
 
     def admits(event: Event) -> bool:
-        return event.user_id == user_id and isinstance(event, ACD_EVENT_TYPES)
+        if event.user_id != user_id:
+            return False
+        if isinstance(event, MonitoringEvent):
+            return event.operator_notified
+        return isinstance(event, ACD_EVENT_TYPES)
 
     return admits
 

@@ -8,6 +8,7 @@ const stateTime = document.getElementById("state-time");
 const reasonShown = document.getElementById("break-reason-shown");
 const callsTaken = document.getElementById("calls-taken");
 const call = { phase: null, since: 0, queue: null, ended: 0 };
+const monitoring = new Set(); // sessions on one's own calls that one is told about
 let stateSince = Date.now() - Number(stateTime.dataset.seconds) * 1000;
 
 function showState(state, reason, seconds = 0) {
@@ -45,11 +46,15 @@ const handlers = {
   "acd.call_ended": () => Object.assign(call, { phase: "wrap_up", ended: Date.now() }),
   "acd.call_handled": () => Object.assign(call, { phase: null }),
   "acd.call_abandoned": () => Object.assign(call, { phase: null }),
+  "monitoring.started": (fields) => monitoring.add(fields.monitoring_id),
+  "monitoring.switched": (fields) => monitoring.add(fields.monitoring_id),
+  "monitoring.ended": (fields) => monitoring.delete(fields.monitoring_id),
 };
 
 openLive("/api/v1/desk/live", (message) => {
   if (message.type !== "event") return;
   handlers[message.kind]?.(message.fields);
+  document.getElementById("monitored").hidden = monitoring.size === 0;
   showCall();
   tick();
 });
