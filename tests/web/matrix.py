@@ -104,6 +104,20 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
     # Signing out an agent who is offline changes nothing: it succeeds every time.
     ("POST", "/api/v1/agents/me/state"): lambda env: {"state": "offline"},
     ("POST", "/api/v1/agents/{user_id}/state"): lambda env: {"state": "offline"},
+    ("POST", "/api/v1/recordings/{recording_id}/play"): lambda env: {"reason": "QA #1"},
+    ("POST", "/api/v1/recordings/{recording_id}/download"): lambda env: {"reason": "QA #1"},
+    ("POST", "/api/v1/recordings/{recording_id}/notes"): lambda env: {"text": "matrix note"},
+    ("PUT", "/api/v1/recordings/{recording_id}/tags"): lambda env: {"tag": "matrix"},
+    ("POST", "/api/v1/recordings/{recording_id}/holds"): lambda env: {"reason": "case 1"},
+    # Never allowed to a built-in role (recordings.delete is given deliberately).
+    ("DELETE", "/api/v1/recordings/{recording_id}"): lambda env: {"reason": "erasure"},
+    ("POST", "/api/v1/legal-holds"): lambda env: {
+        "target_kind": "call",
+        "target_id": "call-1",
+        "reason": "case 1",
+    },
+    ("POST", "/api/v1/legal-holds/release"): lambda env: {"hold_id": 1, "reason": "closed"},
+    ("PUT", "/api/v1/retention-policies"): lambda env: {"scope": "default", "days": 30},
     ("POST", "/sign-in/qr"): lambda env: {"uri": "otpauth://totp/callwarden:operator?secret=AB"},
 }
 """A valid body for every route that takes one: the success cases must really succeed. A new
@@ -166,6 +180,11 @@ def path_value(
     own = placement is Placement.OWN_TEAM
     if parameter == "asset_path":  # the static files of the pages
         return "css/app.css" if own else "js/common.js"
+    if parameter == "recording_id":
+        assert env.recordings is not None
+        return env.recordings.by_team[OWN_TEAM if own else OTHER_TEAM].id
+    if parameter == "token":  # a playback link of the right shape that nobody was given
+        return "A" * 24 + "." + "B" * 43
     if parameter == "user_id":
         return env.user(OWN_USER if own else OTHER_USER).id
     if parameter == "team_id":

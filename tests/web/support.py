@@ -4,7 +4,9 @@ application needs built over it, an HTTP client without sockets, and a WebSocket
 The organisation: teams `north` (with `north-east` nested below it) and `south`; one user per
 built-in role in `north` (`operator`, `supervisor` supervising `north`, `admin`, `auditor`),
 `colleague` (an operator of `north`), `stranger` (an operator of `south`), `exporter`, who
-holds a custom role with `audit.export`, and `deputy`, a second supervisor of `north`.
+holds a custom role with `audit.export`, `deputy`, a second supervisor of `north`, and `keeper`
+of `north`, whose custom role `records` holds what no built-in role does for recordings
+(download and delete in their team, legal holds, retention).
 `quality` is a custom role anyone holding `reports.view` may give.
 """
 
@@ -54,6 +56,7 @@ from callwarden.store.schema import AuditLogRow
 from callwarden.web.access import CSRF_HEADER, SESSION_COOKIE
 from callwarden.web.app import create_app
 from callwarden.web.services import WebAudit, WebServices, WebSettings
+from web.recording_support import RecordingWorld, build_recordings
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
 PASSWORD = "lantern-quartz-meadow-1987"
@@ -66,6 +69,17 @@ ORGANISATION: dict[str, Any] = {
     "roles": [
         {"name": "quality", "grants": ["reports.view:team"]},
         {"name": "audit_exporter", "grants": ["audit.view:all", "audit.export:all"]},
+        {
+            "name": "records",
+            "grants": [
+                "recordings.play:all",
+                "recordings.download:team",
+                "recordings.delete:team",
+                "recordings.legal_hold:all",
+                "retention.manage",
+                "numbers.view:all",
+            ],
+        },
     ],
     "teams": [
         {"name": "north"},
@@ -81,6 +95,7 @@ ORGANISATION: dict[str, Any] = {
         {"username": "stranger", "role": "operator", "team": "south", "extension": "2001"},
         {"username": "exporter", "role": "audit_exporter"},
         {"username": "deputy", "role": "supervisor", "team": "north", "supervises": ["north"]},
+        {"username": "keeper", "role": "records", "team": "north"},
     ],
 }
 
@@ -124,6 +139,7 @@ class Env:
     box: SecretBox
     acd: AcdEngine
     closers: list[Any] = field(default_factory=list)
+    recordings: RecordingWorld | None = None
 
     @property
     def snapshot(self) -> DirectorySnapshot:
@@ -210,6 +226,7 @@ def build_env(
     log = AuditLog(factory, clock)
     writer = AuditWriter(log)
     writer.start()
+    recordings = build_recordings(factory, directory.snapshot, writer, clock.now)
     bus = InProcessBus()
     acd = build_acd(directory.snapshot, bus)
     services = WebServices(
@@ -228,8 +245,11 @@ def build_env(
         settings=settings or WebSettings(allowed_origins=frozenset({ORIGIN})),
         bus=bus,
         acd=lambda: acd,
+        recordings=lambda: recordings.service,
     )
-    return Env(database, clock, services, create_app(services), writer, box, acd)
+    env = Env(database, clock, services, create_app(services), writer, box, acd)
+    env.recordings = recordings
+    return env
 
 
 def build_acd(directory: DirectorySnapshot, bus: InProcessBus) -> AcdEngine:

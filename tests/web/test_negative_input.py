@@ -45,7 +45,7 @@ DATABASE_WORDS = (
     "constraint",
 )
 FREE_TEXT_BODY_FIELDS = frozenset(
-    {"display_name", "description", "password", "sip_password", "code"}
+    {"display_name", "description", "password", "sip_password", "code", "reason", "text"}
 )
 """Text taken as it is (stored verbatim through bound parameters, or compared as a secret):
 an injection string there is a valid value. test_directory_api stores one and reads it back."""
@@ -54,7 +54,7 @@ SIGN_IN = ("POST", "/api/v1/sessions")
 for throttling): a malformed username is one more failed attempt, not a 422."""
 FREE_TEXT_FILTERS = frozenset({"actor_name", "object_id"})
 """Exact-match audit filters: an injection string is a value that matches nothing."""
-CALLERS = ("admin", "auditor", "exporter", "supervisor", "operator")
+CALLERS = ("admin", "auditor", "exporter", "supervisor", "operator", "keeper")
 
 
 @dataclass(frozen=True)

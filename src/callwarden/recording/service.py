@@ -234,6 +234,22 @@ class RecordingService:
                 kind, target_id, reason, by=principal.user_id, at=self._clock()
             )
 
+    def check_release(self, principal: Principal, hold_id: int) -> LegalHold:
+        """The active hold `hold_id`, if `principal` may release holds (scope `all`)."""
+        require(
+            principal,
+            Permission.RECORDINGS_LEGAL_HOLD,
+            Resource.global_resource(ResourceKind.RECORDING),
+            "legal holds",
+        )
+        with self._sessions() as session:
+            hold = LegalHoldRepository(session).get(hold_id)
+        if not hold.active:
+            raise InvalidState(
+                f"legal hold {hold_id} is already released", error_id="legal_hold_released"
+            )
+        return hold
+
     def release_hold(self, principal: Principal, hold_id: int, reason: str) -> LegalHold:
         require(
             principal,

@@ -30,6 +30,7 @@ from callwarden.web.live.connections import LiveConnections
 from callwarden.web.live.routes import live_route
 from callwarden.web.monitoring import monitoring_router
 from callwarden.web.pages import install_pages
+from callwarden.web.recordings import recordings_routers
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -96,6 +97,7 @@ def create_app(services: WebServices) -> FastAPI:
         audit_router,
         agents_router,
         monitoring_router(services),
+        *recordings_routers(services),
     ):
         _add_routes(app, router)
     app.router.routes.append(live_route())

@@ -19,6 +19,7 @@ from callwarden.acd.engine import AcdEngine
 from callwarden.bus.in_process import InProcessBus
 from callwarden.bus.protocol import EventBus
 from callwarden.domain.directory import DirectorySnapshot
+from callwarden.recording.service import RecordingService
 from callwarden.security.audit import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
 from callwarden.security.clock import Clock
 from callwarden.security.login import LoginService
@@ -112,6 +113,10 @@ def _no_monitoring() -> MonitoringService | None:
     return None
 
 
+def _no_recordings() -> RecordingService | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
@@ -137,6 +142,9 @@ class WebServices:
     bus: EventBus = field(default_factory=InProcessBus)
     acd: Callable[[], AcdEngine | None] = _no_acd
     monitoring: Callable[[], MonitoringService | None] = _no_monitoring
+    recordings: Callable[[], RecordingService | None] = _no_recordings
+    """The recordings catalogue and playback once configured (the recording routes answer
+    409 recordings_not_configured before)."""
 
 
 SERVICES_STATE_KEY = "services"

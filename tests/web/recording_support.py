@@ -1,0 +1,71 @@
+"""Recordings in the web tests' world: the service the recording routes use, over the same
+database, with real sealed files in a temporary directory, and one recording of each team:
+`north` (the operator `operator`'s, of the queue-less team north) and `south` (`stranger`'s)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.models import User
+from callwarden.recording.keyring import FileKeyRing
+from callwarden.recording.models import Recording
+from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.playback import PlaybackGrants
+from callwarden.recording.purge import Shredder
+from callwarden.recording.service import RecordingService
+from callwarden.recording.storage import LocalStorage
+from callwarden.web.recordings.audit import RecordingAuditPort
+from callwarden.web.services import AuditSink
+from recording.sealed import Owner, Sealer
+
+SECRET = bytes(range(100, 132))
+
+
+@dataclass
+class RecordingWorld:
+    service: RecordingService
+    sealer: Sealer
+    storage: LocalStorage
+    by_team: dict[str, Recording] = field(default_factory=dict)
+    _directory: tempfile.TemporaryDirectory[str] | None = None
+
+    def owner(self, user: User) -> Owner:
+        return Owner(user.team_id, None, user.id)
+
+    def make(self, user: User, started_at: datetime, **options: object) -> Recording:
+        return self.sealer.make(self.owner(user), started_at=started_at, **options)  # type: ignore[arg-type]
+
+    def file(self, recording: Recording) -> Path:
+        return self.storage.root / recording.storage_key
+
+
+def build_recordings(
+    sessions: sessionmaker[Session],
+    snapshot: DirectorySnapshot,
+    audit: AuditSink,
+    now: Callable[[], datetime],
+) -> RecordingWorld:
+    directory = tempfile.TemporaryDirectory(prefix="cw-recordings-")
+    root = Path(directory.name)
+    numbers = SealedNumbers(SECRET)
+    storage = LocalStorage(root / "recordings")
+    keyring = FileKeyRing(root / "keys")
+    shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(audit), now)
+    service = RecordingService(
+        sessions, numbers, keyring, storage, shredder, PlaybackGrants(SECRET), now
+    )
+    world = RecordingWorld(service, Sealer(sessions, numbers, storage, keyring), storage)
+    world._directory = directory
+    start = now() - timedelta(hours=1)
+    for team, username in (("north", "operator"), ("south", "stranger")):
+        user = snapshot.user_by_username(username)
+        assert user is not None
+        world.by_team[team] = world.make(user, start, seconds=1.0)
+    return world
