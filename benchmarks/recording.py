@@ -1,0 +1,257 @@
+"""Recorded calls through the media engine: what recording costs on top of relaying a call.
+
+The harness of ``benchmarks/media.py`` (its C RTP generator: 50 packets/s each way per call,
+loss, delay and jitter from kernel receive times) drives N two-party G.711 calls through one
+``MediaEngine`` on uvloop (what one media worker process runs), measured twice per N, in turns:
+
+* plain: the calls relayed (the C fast path), nothing recorded;
+* tap-only: the tracks tapped into a sink that drops them (what the media side of recording
+  costs: buffering and decoding every party's packets each tick);
+* recorded: the same, every call recorded by the real capture (``callwarden.recording.capture``:
+  the bridge taps each party's track, the capture's writer thread seals it with the sealed
+  writer, AES-256-GCM chunks fsync'd every 1.5 s) into files in a temporary directory on the
+  disk of the data directory's file system (``--directory``).
+
+CPU is the engine process's (all its threads, the writer thread included) over the counted
+window. Printed per N: both lines as media.py prints them, the CPU recording adds (percent of
+the plain run, and ms of CPU per recorded call-minute), and the sealed bytes per minute per
+track. A recorded run passes with media.py's bounds (loss < 0.1 %, p99 delay and jitter
+< 10 ms) and no recording failed.
+
+``--capture-only`` measures the capture alone, without RTP: N recordings fed 160-sample frames
+of both tracks as the media loop feeds them, as fast as the machine goes, for ``--seconds`` of
+audio each; it prints the CPU of the loop side (sorting frames into batches) and of the writer
+thread (encode, seal, write, fsync) per recorded call-minute. It needs no generator and is
+steadier than the RTP runs on a busy machine.
+
+Usage: .venv/bin/python benchmarks/recording.py [--calls 50,100,200] [--duration 8]
+                                                [--directory /var/tmp]
+       .venv/bin/python benchmarks/recording.py --capture-only [--calls 100] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import uvloop
+
+from callwarden.media.control import EngineStats, MediaConfig
+from callwarden.media.engine import MediaEngine
+from callwarden.media.recording_sink import RecordingContext
+from callwarden.recording.capture import CaptureProvider, SealSpec
+from callwarden.recording.keyring import new_data_key
+from media import (
+    ENGINE_PORTS,
+    GENERATOR_BASE_PORT,
+    NullTracks,
+    Result,
+    build_generator,
+    path_share,
+    run_generator,
+    to_result,
+)
+
+TRACKS = 2
+
+
+@dataclass
+class Recorded:
+    result: Result
+    bytes_written: int
+    seconds_recorded: float
+    failed: int
+    stop_seconds: float
+
+
+async def setup(engine: MediaEngine, calls: int) -> tuple[list[int], list[str]]:
+    """``calls`` two-party bridges for the generator's streams; their ports and bridge ids."""
+    ports, bridges = [], []
+    for call in range(calls):
+        bridge = await engine.create_bridge()
+        bridges.append(bridge)
+        for leg, role in enumerate(("customer", "operator")):
+            local = await engine.create_endpoint(bridge_id=bridge)
+            await engine.set_remote(
+                local.endpoint_id,
+                host="127.0.0.1",
+                port=GENERATOR_BASE_PORT + 2 * call + leg,
+                payload_type=0,
+                encoding="PCMU",
+            )
+            await engine.add_to_bridge(bridge, local.endpoint_id, role)
+            await engine.enable(local.endpoint_id)
+            ports.append(local.rtp_port)
+    return ports, bridges
+
+
+async def measure(
+    binary: Path,
+    calls: int,
+    duration: float,
+    warmup: float,
+    directory: Path | None,
+    tap_only: bool = False,
+) -> Recorded:
+    """One run; ``directory`` None: nothing recorded (``tap_only``: tracks tapped into a sink
+    that drops them, the media side of recording without the capture)."""
+    config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
+    provider = CaptureProvider() if directory is not None else None
+    async with MediaEngine(config, recording_sinks=provider) as engine:
+        bridges: list[str] = []
+        first: list[EngineStats] = []
+
+        async def destinations() -> list[int]:
+            ports, made = await setup(engine, calls)
+            bridges.extend(made)
+            if tap_only:
+                for bridge in made:
+                    engine.set_track_sink(bridge, NullTracks())
+            if directory is not None:
+                for index, bridge in enumerate(made):
+                    spec = SealSpec(
+                        f"bench{index}", str(directory / f"{index}.cwr"), new_data_key()
+                    )
+                    await engine.start_recording(bridge, spec.to_plain())
+            gc.freeze()
+            return ports
+
+        async def window() -> str:
+            stats = await engine.engine_stats()
+            share = path_share(first[0] if first else None, stats)
+            first.append(stats)
+            return f"tick-max={stats.tick_work_max_ms:.1f}ms late-ticks={stats.late_ticks}" + share
+
+        report, cpu, note = await run_generator(
+            binary, 2 * calls, duration, warmup, destinations, time.process_time, window
+        )
+        summaries: list[Mapping[str, object]] = []
+        started = time.monotonic()
+        if directory is not None:
+            for bridge in bridges:
+                summaries.append(await engine.stop_recording(bridge))
+        stop_seconds = time.monotonic() - started
+    written = sum(f.stat().st_size for f in directory.iterdir()) if directory else 0  # noqa: ASYNC240
+    samples = sum(int(str(s["samples"])) for s in summaries)
+    failed = sum(1 for s in summaries if s["failed"])
+    return Recorded(
+        to_result(calls, report, cpu, note), written, samples / 8000, failed, stop_seconds
+    )
+
+
+async def capture_only(calls: int, seconds: int, directory: Path) -> None:
+    """The capture fed synthetic frames (see the module docstring)."""
+    provider = CaptureProvider()
+    clock = [0]
+    sinks = []
+    for index in range(calls):
+        spec = SealSpec(f"c{index}", str(directory / f"c{index}.cwr"), new_data_key())
+        context = RecordingContext(
+            f"b{index}", spec.to_plain(), str, lambda: clock[0], lambda kind, detail: None
+        )
+        sinks.append(provider.open(context))
+    frame = (np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+    frame.flags.writeable = False
+    started, loop_started = time.process_time(), time.thread_time()
+    for tick in range(seconds * 50):
+        for sink in sinks:
+            sink.on_frame("customer", frame, clock[0])
+            sink.on_frame("operator", frame, clock[0])
+        clock[0] += 160
+        if tick % 10 == 0:
+            await asyncio.sleep(0)  # let the writer thread take the GIL as the media loop does
+    loop_cpu = time.thread_time() - loop_started
+    summaries = [await sink.stop() for sink in sinks]
+    total = time.process_time() - started
+    await provider.close()
+    minutes = calls * seconds / 60
+    written = sum(f.stat().st_size for f in directory.iterdir())  # noqa: ASYNC240
+    print(
+        f"capture-only N={calls} x {seconds} s: loop {1000 * loop_cpu / minutes:.1f} ms +"
+        f" writer thread {1000 * (total - loop_cpu) / minutes:.1f} ms of CPU per recorded"
+        f" call-minute; {written / (minutes * TRACKS) / 1000:.1f} kB per minute per track;"
+        f" {sum(1 for s in summaries if s['failed'])} failed",
+        flush=True,
+    )
+
+
+def machine() -> str:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return f"{os.cpu_count()} cores, {model}, load {load}"
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    print(f"machine: {machine()}", flush=True)
+    counts = [int(n) for n in arguments.calls.split(",")]
+    if arguments.capture_only:
+        for calls in counts:
+            with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
+                await capture_only(calls, arguments.seconds, Path(files))
+        print(f"machine after: {machine()}")
+        return
+    with tempfile.TemporaryDirectory() as build:
+        binary = build_generator(Path(build))
+        for calls in counts:
+            plain = await measure(binary, calls, arguments.duration, arguments.warmup, None)
+            print(plain.result.line("plain"), flush=True)
+            tapped = await measure(
+                binary, calls, arguments.duration, arguments.warmup, None, tap_only=True
+            )
+            print(tapped.result.line("tap-only"), flush=True)
+            with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
+                recorded = await measure(
+                    binary, calls, arguments.duration, arguments.warmup, Path(files)
+                )
+            print(recorded.result.line("recorded"), flush=True)
+            added = recorded.result.cpu_percent - plain.result.cpu_percent
+            per_call_minute_ms = added / 100 * 60 * 1000 / calls
+            minutes = recorded.seconds_recorded / 60
+            per_track = recorded.bytes_written / (minutes * TRACKS) if minutes else 0.0
+            verdict = "ok" if recorded.result.passed and not recorded.failed else "FAIL"
+            tap_added = tapped.result.cpu_percent - plain.result.cpu_percent
+            print(
+                f"  N={calls}: the tap alone adds {tap_added:+.1f} points,"
+                f" recording adds {added:+.1f} points of CPU"
+                f" ({100 * added / plain.result.cpu_percent:+.0f} % of the plain run),"
+                f" {per_call_minute_ms:.0f} ms CPU per recorded call-minute;"
+                f" {per_track / 1000:.1f} kB per minute per track;"
+                f" {recorded.failed} failed; stopping all took {recorded.stop_seconds:.2f} s;"
+                f" {verdict}",
+                flush=True,
+            )
+    print(f"machine after: {machine()}")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="50,100,200")
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--capture-only", action="store_true", help="the capture alone, no RTP")
+    parser.add_argument("--seconds", type=int, default=30, help="audio per capture-only run")
+    parser.add_argument(
+        "--directory", default=None, help="where the sealed files go (default: the temp dir)"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.setrecursionlimit(10_000)
+    uvloop.run(main(parse_arguments()))
