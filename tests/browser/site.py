@@ -20,6 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
+from callwarden.bus.event import Event
 from callwarden.provisioning import Provisioner
 from callwarden.security.password_policy import PasswordPolicy
 from callwarden.store.database import Database, sqlite_url
@@ -52,9 +53,15 @@ def free_port() -> int:
 class Site:
     base_url: str
     env: Env
+    loop: asyncio.AbstractEventLoop
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+    def publish(self, event: Event) -> None:
+        """Publishes `event` on the application's bus, from the application's own loop (what
+        the ACD or telephony of a node would publish)."""
+        self.loop.call_soon_threadsafe(self.env.services.bus.publish, event)
 
 
 def _provision(database: Database) -> None:
@@ -91,6 +98,7 @@ def serve(directory: Path) -> Iterator[Site]:
         )
         server = uvicorn.Server(config)
         holder["env"], holder["server"] = env, server
+        holder["loop"] = asyncio.get_running_loop()
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 (a flag, no event)
             await asyncio.sleep(0.02)
@@ -110,9 +118,11 @@ def serve(directory: Path) -> Iterator[Site]:
             raise RuntimeError("the web application did not start within 30 s")
         server = holder["server"]
         env = holder["env"]
+        loop = holder["loop"]
         assert isinstance(server, uvicorn.Server) and isinstance(env, Env)
+        assert isinstance(loop, asyncio.AbstractEventLoop)
         try:
-            yield Site(origin, env)
+            yield Site(origin, env, loop)
         finally:
             server.should_exit = True
             thread.join(30)

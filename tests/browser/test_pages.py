@@ -42,6 +42,7 @@ def sign_in_operator(new_page: NewPage, site: Site, path: str = "/desk") -> Page
     page = new_page()
     sign_in_with_password(page, site, "operator", path)
     expect(page).to_have_url(site.url("/desk"), timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
     return page
 
 

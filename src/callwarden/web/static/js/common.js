@@ -121,10 +121,12 @@ export function openLive(path, onMessage, onStatus = () => {}) {
     const socket = new WebSocket(`${scheme}://${window.location.host}${path}`);
     socket.addEventListener("open", () => {
       delay = 500;
+      document.body.dataset.live = "connected";
       onStatus(true);
     });
     socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
     socket.addEventListener("close", (event) => {
+      document.body.dataset.live = "closed";
       onStatus(false);
       if (leaving) return;
       if (event.code === SESSION_ENDED) {
