@@ -102,7 +102,7 @@ def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _add_recording_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    recording = commands.add_parser("recording", help="verify or export a sealed recording")
+    recording = commands.add_parser("recording", help="verify, export or purge sealed recordings")
     recording_commands = recording.add_subparsers(dest="recording_command", required=True)
     verify = recording_commands.add_parser(
         "verify", help="check the manifest signature, every digest and decryption; exit 1 if not"
@@ -115,6 +115,11 @@ def _add_recording_commands(
     export.add_argument("out", type=Path, help="new directory, or a file ending in .zip")
     export.add_argument("--reason", required=True, help="why (recorded in the export and log)")
     export.add_argument("--by", help="who exports (default: the system user)")
+    purge = recording_commands.add_parser(
+        "purge", help="delete the recordings whose retention ran out (crypto-shredding)"
+    )
+    purge.add_argument("--batch-size", type=int, default=100, help="recordings per batch")
+    _add_settings_flags(purge)
 
 
 def _add_recording_flags(command: argparse.ArgumentParser) -> None:
@@ -123,6 +128,47 @@ def _add_recording_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("--file", type=Path, help="a sealed file outside the catalogue")
     command.add_argument("--wrapped-key", help="its wrapped key, KEK_ID:BASE64 (with --file)")
     _add_settings_flags(command)
+
+
+def _purge_recordings(settings: Settings, batch_size: int) -> int:
+    """`callwarden recording purge`: one purge run, a progress line per batch, audited."""
+    import asyncio
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from callwarden.recording.numbers import SealedNumbers, catalogue_secret
+    from callwarden.recording.purge import PurgeProgress, Purger, Shredder
+    from callwarden.recording.storage import LocalStorage
+    from callwarden.security.audit import AuditLog
+    from callwarden.security.audit_writer import AuditWriter
+    from callwarden.store.database import Database
+    from callwarden.web.recordings.audit import RecordingAuditPort
+
+    def progress(state: PurgeProgress) -> None:
+        sys.stdout.write(state.line() + "\n")
+        sys.stdout.flush()
+
+    async def run(database: Database) -> PurgeProgress:
+        writer = AuditWriter(AuditLog(database.sessions))
+        writer.start()
+        try:
+            numbers = SealedNumbers(catalogue_secret(settings.data_dir))
+            now = partial(datetime.now, UTC)
+            storage = LocalStorage.for_data_dir(settings.data_dir)
+            shredder = Shredder(
+                database.sessions, numbers, storage, RecordingAuditPort(writer), now
+            )
+            purger = Purger(database.sessions, numbers, shredder, now, batch_size=batch_size)
+            return await purger.run(progress)
+        finally:
+            await writer.close()
+
+    if batch_size < 1:
+        sys.stderr.write("callwarden: --batch-size must be at least 1\n")
+        return 2
+    with Database(settings.effective_database_url) as database:
+        report = asyncio.run(run(database))
+    return 1 if report.failed else 0
 
 
 def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -140,6 +186,8 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
     from callwarden.recording.keyring import FileKeyRing
     from callwarden.store.database import Database
 
+    if arguments.recording_command == "purge":
+        return _purge_recordings(settings, arguments.batch_size)
     database = None
     try:
         if arguments.file is not None:

@@ -357,7 +357,7 @@ def test_user_id_type_is_kept(
 
 def test_the_catalogue_secret_is_made_once_owner_only(tmp_path: Path) -> None:
     first = catalogue_secret(tmp_path)
-    path = tmp_path / "keys" / "recording-catalogue.key"
+    path = tmp_path / "keys" / "recording-numbers.key"
     assert path.stat().st_mode & 0o777 == 0o600
     assert catalogue_secret(tmp_path) == first and len(first) == 32
     path.write_bytes(b"short")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from callwarden.domain.errors import ValidationFailed
 
 SECRET_LENGTH = 32
-SECRET_FILE = "recording-catalogue.key"  # noqa: S105 (a file name)
+SECRET_FILE = "recording-numbers.key"  # noqa: S105 (a file name)
 NONCE_LENGTH = 12
 ASSOCIATED_DATA = b"callwarden recordings.caller_number v1"
 _FORMATTING = re.compile(r"[\s().\-/]")
@@ -79,8 +79,9 @@ def load_or_create_secret(path: Path) -> bytes:
 
 
 def catalogue_secret(data_dir: Path) -> bytes:
-    """The node's catalogue secret: `<data_dir>/keys/recording-catalogue.key` (numbers and
-    playback links are derived from it; every node sharing a database needs the same file)."""
+    """The node's catalogue secret: `<data_dir>/keys/recording-numbers.key` (the keys of sealed
+    numbers and of playback links are derived from it; every node sharing a database needs the
+    same file)."""
     return load_or_create_secret(data_dir / "keys" / SECRET_FILE)
 
 
