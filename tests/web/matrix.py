@@ -34,6 +34,7 @@ from callwarden.web.access import (
     own_target,
     route_access,
 )
+from web.monitoring_support import MonitoringWorld
 from web.support import PASSWORD, Env
 
 
@@ -119,9 +120,20 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/legal-holds/release"): lambda env: {"hold_id": 1, "reason": "closed"},
     ("PUT", "/api/v1/retention-policies"): lambda env: {"scope": "default", "days": 30},
     ("POST", "/sign-in/qr"): lambda env: {"uri": "otpauth://totp/callwarden:operator?secret=AB"},
+    ("POST", "/api/v1/monitoring"): lambda env: {
+        "call_id": monitoring_world(env).call_ids[OWN_TEAM],
+        "mode": "listen",
+        "reason": "matrix QA-1",
+    },
+    ("PATCH", "/api/v1/monitoring/{monitoring_id}"): lambda env: {"mode": "whisper"},
 }
 """A valid body for every route that takes one: the success cases must really succeed. A new
 route with a body needs an entry here (the matrix fails and says so)."""
+
+
+def monitoring_world(env: Env) -> MonitoringWorld:
+    assert env.monitoring is not None
+    return env.monitoring
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,8 @@ def path_value(
     if parameter == "recording_id":
         assert env.recordings is not None
         return env.recordings.by_team[OWN_TEAM if own else OTHER_TEAM].id
+    if parameter == "monitoring_id":  # a session on a call of the team (the supervisor's own)
+        return monitoring_world(env).session_ids[OWN_TEAM if own else OTHER_TEAM]
     if parameter == "token":  # a playback link of the right shape that nobody was given
         return "A" * 24 + "." + "B" * 43
     if parameter == "user_id":

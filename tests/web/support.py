@@ -56,6 +56,7 @@ from callwarden.store.schema import AuditLogRow
 from callwarden.web.access import CSRF_HEADER, SESSION_COOKIE
 from callwarden.web.app import create_app
 from callwarden.web.services import WebAudit, WebServices, WebSettings
+from web.monitoring_support import MonitoringWorld, build_monitoring
 from web.recording_support import RecordingWorld, build_recordings
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
@@ -140,6 +141,7 @@ class Env:
     acd: AcdEngine
     closers: list[Any] = field(default_factory=list)
     recordings: RecordingWorld | None = None
+    monitoring: MonitoringWorld | None = None
 
     @property
     def snapshot(self) -> DirectorySnapshot:
@@ -193,6 +195,8 @@ class Env:
         return pyotp.TOTP(secret).generate_otp(step)
 
     async def close(self) -> None:
+        if self.monitoring is not None:
+            await self.monitoring.service.close()
         await self.acd.close()
         await self.writer.close()
 
@@ -227,6 +231,7 @@ def build_env(
     writer = AuditWriter(log)
     writer.start()
     recordings = build_recordings(factory, directory.snapshot, writer, clock.now)
+    monitoring = build_monitoring(lambda: directory.snapshot, writer)
     bus = InProcessBus()
     acd = build_acd(directory.snapshot, bus)
     services = WebServices(
@@ -246,9 +251,11 @@ def build_env(
         bus=bus,
         acd=lambda: acd,
         recordings=lambda: recordings.service,
+        monitoring=lambda: monitoring.service,
     )
     env = Env(database, clock, services, create_app(services), writer, box, acd)
     env.recordings = recordings
+    env.monitoring = monitoring
     return env
 
 
