@@ -311,6 +311,11 @@ class CaptureProvider:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def pending(self) -> int:
+        """Pieces of work waiting for the writer thread (all recordings of the process)."""
+        return self._queue.qsize()
+
     def open(self, context: RecordingContext) -> CaptureSink:
         """A sink for one bridge; its file is opened on the writer thread."""
         if self._thread is None:
