@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from callwarden.recording.purge import (
     Deletion,
     PurgeProgress,
     Purger,
+    ScheduledPurge,
     Shredder,
 )
 from callwarden.recording.reader import SealedReader
@@ -249,3 +251,33 @@ async def test_without_any_policy_nothing_is_purged(world: World) -> None:
     world.clock.advance(days=10_000)
     report = await world.purger().run()
     assert report.examined == 0 and world.file(recording).exists()
+
+
+async def test_the_scheduled_purge_runs_every_interval_until_closed(world: World) -> None:
+    world.policy(RetentionPolicy(scope=RetentionScope.DEFAULT, days=1))
+    recording = world.sealer.make(world.support(), started_at=T0)
+    waits: list[float] = []
+    proceed = asyncio.Event()
+    waiting_again = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            waiting_again.set()
+        await proceed.wait()
+        proceed.clear()
+
+    schedule = ScheduledPurge(world.purger(), 600.0, sleep=sleep)
+    schedule.start()
+    await asyncio.sleep(0)
+    assert waits == [600.0] and schedule.runs == 0
+    assert world.get(recording).status is RecordingStatus.COMPLETE
+    world.clock.advance(days=2)
+    proceed.set()
+    await asyncio.wait_for(waiting_again.wait(), 30)  # the run is over, the next wait begun
+    assert schedule.runs == 1
+    assert world.get(recording).status is RecordingStatus.PURGED
+    assert waits == [600.0, 600.0]
+    await schedule.close()
+    with pytest.raises(ValueError):
+        ScheduledPurge(world.purger(), 0)
