@@ -128,11 +128,13 @@ async def test_bad_input_is_refused_naming_the_field(
     assert len(world(env).service.sessions) == 2  # the two sessions of the fixture, no more
 
 
-async def test_a_malformed_or_unknown_session_id_is_not_found(env: Env) -> None:
+async def test_a_malformed_session_id_is_a_422_and_an_unknown_one_not_found(env: Env) -> None:
     async with env.client(env.sign_in_directly("supervisor")) as client:
-        for session_id in ("no-such-session", "a%2F..%2Fb", "x" * 40):
+        for session_id in ("no-such-session", "x" * 40, "0"):
             response = await client.delete(f"/api/v1/monitoring/{session_id}")
-            assert response.status_code in (404, 422), response.text
-            if response.status_code == 404:
-                assert response.json()["error_id"] in ("not_found", "route_not_found")
+            assert response.status_code == 422, response.text
+            assert response.json()["details"]["field"] == "monitoring_id"
+        unknown = await client.delete("/api/v1/monitoring/AAAAAAAAAAAAAAAA")
+    assert unknown.status_code == 404
+    assert unknown.json()["error_id"] == "not_found"
     assert len(world(env).service.sessions) == 2

@@ -15,6 +15,7 @@ reads as not found, whether it exists or not.
 
 # No `from __future__ import annotations`: the routes are made inside `monitoring_router` and
 # their annotations name its local declarations, which FastAPI must see as objects.
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -23,7 +24,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.errors import InvalidState
+from callwarden.domain.errors import InvalidState, ValidationFailed
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind, list_scope, not_found
 from callwarden.telephony.feature_codes import MonitorMode
@@ -36,7 +37,12 @@ from callwarden.web.services import WebServices, services_of
 __all__ = ["monitoring_router"]
 
 ModeName = Literal["listen", "whisper", "barge", "takeover"]
-MonitoringIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+MONITORING_ID = re.compile(r"[A-Za-z0-9_-]{16}")
+"""A session id as `new_monitoring_id` makes them (12 random bytes, URL-safe base64)."""
+MonitoringIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16}$")]
+_WORD = r"[A-Za-z0-9.!%*_+`'~()<>:\\\"/\[\]?{}-]"
+CALL_ID_PATTERN = rf"^[A-Za-z0-9]{_WORD}{{0,200}}(@{_WORD}{{1,54}})?$"
+"""A SIP Call-ID (RFC 3261 25.1 `callid`: word ["@" word]) that starts with a letter or digit."""
 
 
 class MonitoringUnavailable(InvalidState):
@@ -44,7 +50,7 @@ class MonitoringUnavailable(InvalidState):
 
 
 class StartMonitoring(RequestModel):
-    call_id: Annotated[str, Field(min_length=1, max_length=255)]
+    call_id: Annotated[str, Field(min_length=1, max_length=255, pattern=CALL_ID_PATTERN)]
     mode: ModeName
     reason: Annotated[str | None, Field(max_length=500)] = None
 
@@ -105,7 +111,18 @@ def _asker(caller: Caller) -> Asker:
 
 def _monitoring_target(services: WebServices) -> Target:
     def resolve(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> TargetFound:
-        monitoring_id = str(path_params.get("monitoring_id", ""))[:32]
+        monitoring_id = str(path_params.get("monitoring_id", ""))
+        if MONITORING_ID.fullmatch(monitoring_id) is None:
+            problem = "must be a monitoring session id (16 letters, digits, '-' or '_')"
+            raise ValidationFailed(
+                f"monitoring_id: {problem}",
+                details={
+                    "field": "monitoring_id",
+                    "problems": [
+                        {"location": "path", "field": "monitoring_id", "problem": problem}
+                    ],
+                },
+            )
         what = f"monitoring {monitoring_id}"
         service = services.monitoring()
         session = None if service is None else service.session_of(monitoring_id)
