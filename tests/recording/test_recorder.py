@@ -308,3 +308,19 @@ def test_recovery_marks_a_recording_without_a_file_failed(
     with sessions() as session:
         row = RecordingRepository(session, services.numbers).get(RecordingId(recording_id))
     assert row.status is RecordingStatus.FAILED and row.failure_reason == "no sealed file"
+
+
+async def test_a_supervisor_joining_is_a_track_of_its_own_and_marks_the_recording_monitored(
+    parts: Parts, sessions: sessionmaker[Session], center: Center
+) -> None:
+    bridge = await parts.call()
+    active = await parts.recorder.start(bridge, _facts(center))
+    assert active is not None
+    await parts.ticks(50)
+    await parts.engine.add_tone(bridge, [1300.0], role="supervisor")  # a whisper, say
+    await parts.ticks(50)
+    recording = await parts.recorder.stop(active)
+    assert recording is not None and recording.monitored
+    reader = parts.open(sessions, active.recording_id)
+    supervisor = reader.pcm("supervisor")
+    assert not supervisor[: 50 * FRAME].any() and supervisor[50 * FRAME :].any()

@@ -282,8 +282,15 @@ class Recorder:
                 logger.error("recording %s: no manifest: %s", active.recording_id, error)
                 active.failure = active.failure or f"manifest not written: {error.strerror}"
                 status = RecordingStatus.INCOMPLETE
+        participants = summary.get("participants")
+        monitored = isinstance(participants, list) and any(
+            isinstance(p, Mapping) and p.get("role") == "supervisor" for p in participants
+        )
         with self._sessions() as session, session.begin():
-            return RecordingRepository(session, self._numbers).close(
+            repository = RecordingRepository(session, self._numbers)
+            if monitored:  # a supervisor's track: searchable as "was monitored"
+                repository.mark_monitored(active.recording_id)
+            return repository.close(
                 active.recording_id,
                 status=status,
                 ended_at=ended_at,
