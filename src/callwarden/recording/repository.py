@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callwarden.domain.errors import InvalidState, NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, QueueId, RecordingId, TeamId, UserId
-from callwarden.domain.policy import ListScope
+from callwarden.domain.policy import ListScope, Resource, ResourceKind
 from callwarden.recording.models import (
     MAX_NOTE_LENGTH,
     NewRecording,
@@ -154,6 +154,23 @@ class RecordingRepository:
 
     def get(self, recording_id: RecordingId) -> Recording:
         return self._value(self._row(recording_id))
+
+    def resource_of(self, recording_id: str) -> Resource | None:
+        """Who owns the recording and which team it belongs to (for the policy), or None;
+        reads two columns, opens nothing."""
+        found = self._session.execute(
+            select(RecordingRow.operator_id, RecordingRow.team_id).where(
+                RecordingRow.id == recording_id
+            )
+        ).first()
+        if found is None:
+            return None
+        operator_id, team_id = found
+        return Resource.of(
+            ResourceKind.RECORDING,
+            owner=None if operator_id is None else UserId(operator_id),
+            team=None if team_id is None else TeamId(team_id),
+        )
 
     def get_many(self, recording_ids: Iterable[RecordingId]) -> Sequence[Recording]:
         query = select(RecordingRow).where(RecordingRow.id.in_(list(recording_ids)))

@@ -127,10 +127,7 @@ class RecordingService:
     def resource_of(self, recording_id: str) -> Resource | None:
         """The recording as the policy sees it (owner, team), or None if there is none."""
         with self._sessions() as session:
-            found = RecordingRepository(session, self._numbers).get_many(
-                [RecordingId(recording_id)]
-            )
-        return found[0].resource if found else None
+            return RecordingRepository(session, self._numbers).resource_of(recording_id)
 
     def visible(
         self, principal: Principal, permission: Permission, recording_id: RecordingId
