@@ -37,6 +37,7 @@ from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_n
 from callwarden.web.sign_in.routes import mfa as mfa_router
 from callwarden.web.sign_in.routes import sessions as sessions_router
 from callwarden.web.sign_in.service import SignIn
+from callwarden.web.sip_security.routes import router as sip_security_router
 from callwarden.web.teams.routes import router as teams_router
 from callwarden.web.teams.service import TeamAdmin
 from callwarden.web.users.routes import router as users_router
@@ -98,6 +99,7 @@ def create_app(services: WebServices) -> FastAPI:
         agents_router,
         monitoring_router(services),
         *recordings_routers(services),
+        sip_security_router,
     ):
         _add_routes(app, router)
     app.router.routes.append(live_route())

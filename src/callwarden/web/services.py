@@ -29,6 +29,7 @@ from callwarden.security.passwords import PasswordHasher
 from callwarden.security.sessions import SessionRevocations, SessionService
 from callwarden.security.throttle import LoginThrottle
 from callwarden.telephony.monitoring import MonitoringService
+from callwarden.telephony.source_guard import SourceGuard
 from callwarden.web.body_limit import DEFAULT_MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,10 @@ def _no_acd() -> AcdEngine | None:
     return None
 
 
+def _no_sip_guard() -> SourceGuard | None:
+    return None
+
+
 def _no_monitoring() -> MonitoringService | None:
     return None
 
@@ -141,6 +146,8 @@ class WebServices:
     status: Callable[[], Awaitable[NodeStatus]] = _no_status
     bus: EventBus = field(default_factory=InProcessBus)
     acd: Callable[[], AcdEngine | None] = _no_acd
+    sip_guard: Callable[[], SourceGuard | None] = _no_sip_guard
+    """The node's SIP source guard once SIP runs (its bans are listed to admins)."""
     monitoring: Callable[[], MonitoringService | None] = _no_monitoring
     recordings: Callable[[], RecordingService | None] = _no_recordings
     """The recordings catalogue and playback once configured (the recording routes answer

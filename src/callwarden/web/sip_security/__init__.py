@@ -1,0 +1,1 @@
+"""`/api/v1/sip`: the SIP edge's defences as admins see them (bans in force, counters)."""
