@@ -1,6 +1,8 @@
 """A callwarden web application served for a real browser: the application of `create_app`
 (API, live WebSockets and pages) over a real SQLite database, with the ACD engine running, served
-by uvicorn on a free loopback port from a thread of its own (its own event loop).
+by uvicorn on a free loopback port from a thread of its own (its own event loop). It has no
+telephony: calls exist as the ACD and monitoring events a test publishes (`Site.publish`), and
+the monitoring routes answer 409 `monitoring_not_running`.
 
 The organisation is the web tests' (`web.support`) plus one queue of team `north`
 (`north-line`, members `operator` and `colleague`). The security clock is a `FakeClock` that the
@@ -15,7 +17,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +27,7 @@ from callwarden.provisioning import Provisioner
 from callwarden.security.password_policy import PasswordPolicy
 from callwarden.store.database import Database, sqlite_url
 from callwarden.store.migrations import upgrade
+from callwarden.web.app import create_app
 from callwarden.web.services import WebSettings
 from web.support import ORGANISATION, PASSWORD, REALM, Env, FakeClock, build_env, cheap_hasher
 
@@ -40,6 +43,10 @@ QUEUE_DOCUMENT = {
         }
     ]
 }
+
+
+def _no_monitoring() -> None:
+    return None
 
 
 def free_port() -> int:
@@ -92,6 +99,9 @@ def serve(directory: Path) -> Iterator[Site]:
             policy=PasswordPolicy.default(),
             settings=WebSettings(allowed_origins=frozenset({origin})),
         )
+        # No telephony here, so no live monitoring: the monitoring routes answer 409.
+        env.services = replace(env.services, monitoring=_no_monitoring)
+        env.app = create_app(env.services)
         await env.acd.start()
         config = uvicorn.Config(
             env.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"

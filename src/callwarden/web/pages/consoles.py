@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from callwarden.acd.agent import Agent
+from callwarden.acd.agent import Agent, AgentState
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.errors import EngineNotRunning, UnknownAgent
 from callwarden.acd.statistics import CenterFigures, Figures
@@ -140,6 +140,11 @@ def wallboard_context(
                 "manageable": authorize(
                     caller.principal, Permission.AGENTS_MANAGE, resource
                 ).allowed,
+                "monitorable": authorize(
+                    caller.principal,
+                    Permission.MONITOR_LISTEN,
+                    Resource.of(ResourceKind.CALL, owner=user.id, team=user.team_id),
+                ).allowed,
             }
         )
     tiles = []
@@ -152,9 +157,69 @@ def wallboard_context(
             for call in engine.waiting_calls(queue.id)
         }
         tiles.append(_tile(queue, figures.queues.get(queue.id), waiting))
+    calls = _live_calls(services, engine, snapshot, caller)
     return {
         "rows": rows,
         "tiles": tiles,
+        "calls": calls,
+        "monitor_modes": _monitor_modes(caller),
         "break_reasons": break_reasons(engine, snapshot),
-        "board_json": script_json({"rows": rows, "tiles": tiles}),
+        "board_json": script_json(
+            {"rows": rows, "tiles": tiles, "calls": calls, "me": caller.user.id}
+        ),
     }
+
+
+MONITOR_MODES = (
+    ("listen", Permission.MONITOR_LISTEN),
+    ("whisper", Permission.MONITOR_WHISPER),
+    ("barge", Permission.MONITOR_BARGE),
+    ("takeover", Permission.MONITOR_TAKEOVER),
+)
+
+
+def _monitor_modes(caller: Caller) -> list[str]:
+    """The modes the caller holds at all (each call is still decided by the service)."""
+    return [mode for mode, permission in MONITOR_MODES if caller.principal.scope_of(permission)]
+
+
+def _live_calls(
+    services: WebServices, engine: AcdEngine, snapshot: DirectorySnapshot, caller: Caller
+) -> list[dict[str, Any]]:
+    """The calls in progress of the watched operators, with the caller's own monitoring
+    session on each, if any; `monitorable` is `authorize(monitor.listen)` on the call."""
+    monitoring = services.monitoring()
+    own_sessions = {
+        session.call.call_id: session
+        for session in ([] if monitoring is None else monitoring.sessions.values())
+        if session.supervisor.id == caller.user.id and session.ended_at is None
+    }
+    now = engine.now()
+    calls = []
+    for user in _watched_people(snapshot, caller):
+        agent = _agent(engine, user)
+        if agent.state is not AgentState.ON_CALL or agent.call_id is None:
+            continue
+        resource = Resource.of(ResourceKind.CALL, owner=user.id, team=user.team_id)
+        session = own_sessions.get(agent.call_id)
+        started = agent.call_started if agent.call_started is not None else agent.since
+        calls.append(
+            {
+                "call_id": str(agent.call_id),
+                "user_id": user.id,
+                "name": _name(user),
+                "queue_id": agent.queue_id,
+                "seconds": round(max(0.0, now - started), 3),
+                "monitorable": authorize(
+                    caller.principal, Permission.MONITOR_LISTEN, resource
+                ).allowed,
+                "session": None
+                if session is None
+                else {
+                    "id": session.id,
+                    "mode": session.mode.value,
+                    "state": "joined" if session.joined_at is not None else "ringing",
+                },
+            }
+        )
+    return calls

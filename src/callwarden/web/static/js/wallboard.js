@@ -38,6 +38,122 @@ const tiles = new Map(
   ]),
 );
 
+// Calls in progress, by call id: who, which queue, since when, and the caller's own monitoring
+// session on it (from the API's answers and the monitoring.* events).
+const me = board.me;
+const calls = new Map(
+  board.calls.map((call) => [
+    call.call_id,
+    { ...call, since: now - call.seconds * 1000, element: null },
+  ]),
+);
+const names = Object.fromEntries(
+  [...document.querySelectorAll("#agents tbody tr")].map((element) => [
+    element.dataset.userId,
+    element.querySelector("th").textContent,
+  ]),
+);
+let callRows = 0;
+
+function renderCall(call) {
+  if (!call.element) {
+    const fragment = document.getElementById("call-row").content.cloneNode(true);
+    call.element = fragment.querySelector("tr");
+    call.element.dataset.callId = call.call_id;
+    callRows += 1;
+    for (const label of call.element.querySelectorAll("label[data-for]")) {
+      const input = call.element.querySelector(`[data-input="${label.dataset.for}"]`);
+      input.id = `call-${callRows}-${label.dataset.for}`;
+      label.htmlFor = input.id;
+    }
+    call.element.querySelector('[data-action="start"]').addEventListener("click", () => startMonitoring(call));
+    call.element.querySelector('[data-action="switch"]').addEventListener("click", () => switchMonitoring(call));
+    call.element.querySelector('[data-action="end"]').addEventListener("click", () => endMonitoring(call));
+    document.querySelector("#calls tbody").append(call.element);
+  }
+  const element = call.element;
+  element.querySelector('[data-field="name"]').textContent = names[String(call.user_id)] ?? "—";
+  element.querySelector('[data-field="queue"]').textContent = queueNames[String(call.queue_id)] ?? "—";
+  element.querySelector('[data-part="refused"]').hidden = call.monitorable;
+  element.querySelector('[data-part="start"]').hidden = !call.monitorable || call.session !== null;
+  element.querySelector('[data-part="session"]').hidden = call.session === null;
+  if (call.session) {
+    element.dataset.mode = call.session.mode;
+    element.querySelector('[data-field="session"]').textContent = t("calls.session", {
+      mode: t(`monitor.${call.session.mode}`),
+      state: t(`monitor.state_${call.session.state}`),
+    });
+  } else delete element.dataset.mode;
+  renderCallsTable();
+}
+
+function renderCallsTable() {
+  document.getElementById("calls").hidden = calls.size === 0;
+  document.getElementById("no-calls").hidden = calls.size !== 0;
+}
+
+function dropCall(callId) {
+  const call = calls.get(callId);
+  if (!call) return;
+  call.element?.remove();
+  calls.delete(callId);
+  renderCallsTable();
+}
+
+function sessionOf(view) {
+  return { id: view.id, mode: view.mode, state: view.state };
+}
+
+async function startMonitoring(call) {
+  const reason = call.element.querySelector('[data-input="reason"]');
+  if (!reason.value.trim()) {
+    notify(t("calls.reason_needed"));
+    reason.focus();
+    return;
+  }
+  const mode = call.element.querySelector('[data-input="mode"]').value;
+  const result = await api("POST", "/api/v1/monitoring", {
+    call_id: call.call_id,
+    mode,
+    reason: reason.value.trim(),
+  });
+  if (!result.ok) {
+    notify(errorText(result));
+    return;
+  }
+  call.session = sessionOf(result.body);
+  renderCall(call);
+}
+
+async function switchMonitoring(call) {
+  const mode = call.element.querySelector('[data-input="switch"]').value;
+  const result = await api("PATCH", `/api/v1/monitoring/${encodeURIComponent(call.session.id)}`, { mode });
+  if (!result.ok) {
+    notify(errorText(result));
+    return;
+  }
+  call.session = sessionOf(result.body);
+  renderCall(call);
+}
+
+async function endMonitoring(call) {
+  const result = await api("DELETE", `/api/v1/monitoring/${encodeURIComponent(call.session.id)}`);
+  if (!result.ok) {
+    notify(errorText(result));
+    return;
+  }
+  call.session = null;
+  renderCall(call);
+}
+
+function onMonitoringEvent(kind, fields) {
+  if (fields.supervisor_id !== me) return;
+  const call = calls.get(String(fields.call_id));
+  if (!call) return;
+  call.session = kind === "monitoring.ended" ? null : { id: fields.monitoring_id, mode: fields.mode, state: "joined" };
+  renderCall(call);
+}
+
 function row(userId) {
   return document.querySelector(`#agents tr[data-user-id="${userId}"]`);
 }
@@ -85,6 +201,9 @@ function tick() {
     element.querySelector('[data-field="call"]').textContent =
       agent.state === "on_call" ? formatDuration(seconds) : "—";
   }
+  for (const call of calls.values()) {
+    call.element?.querySelector('[data-field="duration"]').replaceChildren(formatDuration((current - call.since) / 1000));
+  }
   for (const tile of tiles.values()) {
     const element = document.querySelector(`.tile[data-queue-id="${tile.id}"]`);
     if (!element) continue;
@@ -107,13 +226,21 @@ function onAgentEvent(fields) {
 }
 
 function onCallEvent(kind, fields) {
+  const id = String(fields.call_id);
+  if (kind === "acd.call_answered" && agents.has(fields.user_id)) {
+    const monitorable = row(fields.user_id)?.dataset.monitorable === "true";
+    const call = { call_id: id, user_id: fields.user_id, queue_id: fields.queue_id, since: Date.now(), monitorable, session: null, element: null };
+    calls.set(id, call);
+    renderCall(call);
+  } else if (kind === "acd.call_ended" || kind === "acd.call_handled" || kind === "acd.call_abandoned") {
+    dropCall(id);
+  }
   const tile = tiles.get(fields.queue_id);
   if (fields.user_id !== null && agents.has(fields.user_id) && kind !== "acd.call_handled") {
     agents.get(fields.user_id).queue = fields.queue_id;
     renderAgent(fields.user_id);
   }
   if (!tile) return;
-  const id = String(fields.call_id);
   if (kind === "acd.call_queued") tile.waitingSince.set(id, Date.now());
   else if (kind === "acd.call_answered" || kind === "acd.call_abandoned" || kind === "acd.call_overflowed") {
     tile.waitingSince.delete(id);
@@ -138,6 +265,7 @@ openLive(
     if (message.type !== "event") return;
     if (message.kind === "acd.agent_state_changed") onAgentEvent(message.fields);
     else if (message.kind.startsWith("acd.call_")) onCallEvent(message.kind, message.fields);
+    else if (message.kind.startsWith("monitoring.")) onMonitoringEvent(message.kind, message.fields);
     tick();
   },
   setStatus,
@@ -153,4 +281,6 @@ for (const button of document.querySelectorAll("button[data-force]")) {
   });
 }
 
+for (const call of calls.values()) renderCall(call);
+renderCallsTable();
 everySecond(tick);
