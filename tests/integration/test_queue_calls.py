@@ -25,6 +25,8 @@ from phones import CallState, MediaState, Phone, PhoneBook, PhoneCall
 SETTLE_S = 0.3
 HOLD_HZ = 494.0  # the hold melody's upper note (telephony.queue_call.HOLD_TONE_HZ)
 BUSY_HZ = 620.0  # the overflow message's upper note (BUSY_TONE_HZ)
+POSITION_HZ = 1300.0  # telephony.prompts.POSITION_BEEP_HZ
+WAIT_HZ = 880.0  # telephony.prompts.WAIT_BEEP_HZ
 PASSWORD = "queue-test-sip-secret"
 
 
@@ -55,6 +57,7 @@ PROVISIONING = (
   - {name: desk, number: "5003", team: support, members: [eve], ring_timeout_seconds: 5,
      max_no_answer: 1}
   - {name: closed, number: "5004", team: support, members: [fay], max_wait_seconds: 10}
+  - {name: told, number: "5006", team: support, announce_seconds: 10}
 """
 )
 
@@ -205,3 +208,26 @@ def test_overflow_after_max_wait_plays_a_message_and_hangs_up(
     assert time.monotonic() - dialled < 15.0
     phones.wait_until(lambda: len(_cdrs(node, "5004")) >= 1, 5.0, "the overflowed call's CDR")
     assert _cdrs(node, "5004")[-1] == ("5004", "no_answer", "queue", "system", "overflow: hangup")
+
+
+@pytest.mark.integration
+def test_a_waiting_caller_hears_position_then_expected_wait_then_hold_again(
+    phones: PhoneBook, node: Node
+) -> None:
+    # Nobody serves "told": position 1; expected wait 1 x 180 s (the initial handle time) over
+    # at least one agent = 3 minutes: one 1,300 Hz beep, then three 880 Hz beeps, at 10 s.
+    caller = _phone(phones, node, "caller1")
+    call = caller.dial("5006")
+    call.wait_confirmed()
+    answered = time.monotonic()
+    phones.wait_until(lambda: time.monotonic() - answered > 8.5, 10.0, "the first announcement")
+    heard = _record(phones, 6.0, caller=call)["caller"]  # from about 8.5 s to 14.5 s
+    rate = heard.rate
+    assert tone_snr_db(heard.between(0.0, 1.2), rate, HOLD_HZ, [392.0]) > 20.0
+    assert tone_snr_db(heard.between(1.0, 2.5), rate, POSITION_HZ, [HOLD_HZ]) > 20.0
+    assert tone_snr_db(heard.between(2.0, 4.0), rate, WAIT_HZ, [HOLD_HZ]) > 20.0
+    assert tone_snr_db(heard.between(4.6, 6.0), rate, HOLD_HZ, [392.0]) > 20.0
+    quiet = heard.between(4.6, 6.0)  # the prompts are over
+    assert tone_level_db(quiet, rate, POSITION_HZ) < tone_level_db(quiet, rate, HOLD_HZ) - 30.0
+    call.hangup()
+    call.wait_disconnected()
