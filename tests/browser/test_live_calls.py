@@ -56,6 +56,7 @@ def check_monitoring_controls(
     site.publish(MonitoringStarted(**session, mode="listen"))
     expect(call).to_have_attribute("data-mode", "listen", timeout=WITHIN_MS)
     expect(call.locator('[data-field="session"]')).to_have_text("モニター(聞くだけ)(参加中)")
+    expect(call.get_by_role("button", name="モニタリング開始")).to_be_hidden()
     site.publish(MonitoringSwitched(**session, mode="whisper", previous="listen"))
     expect(call).to_have_attribute("data-mode", "whisper", timeout=WITHIN_MS)
     expect(call.locator('[data-field="session"]')).to_contain_text("ささやき")

@@ -49,6 +49,7 @@ export async function api(method, path, body) {
     return { ok: false, status: 0, body: { error_id: "network" } };
   }
   const type = response.headers.get("content-type") || "";
+  if (response.ok && method !== "GET") clearNotice();
   let data = null;
   if (response.status !== 204) {
     data = type.startsWith("application/json") ? await response.json() : await response.text();
