@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from monitoring_rig import PHONE, USERS, Rig, answer_invite, build_rig, settle
 
 from callwarden.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from callwarden.domain.ids import RecordingId
 from callwarden.media.control import DtmfEvent, RtpTimeoutEvent
+from callwarden.recording.capture_events import RecordingPaused, RecordingResumed
 from callwarden.security.audit_model import AuditUnavailable
 from callwarden.telephony.call import Hangup, ReleaseOperator
 from callwarden.telephony.feature_codes import MonitorMode
@@ -23,6 +24,7 @@ from callwarden.telephony.monitoring_events import (
     MonitoringStarted,
     MonitoringSwitched,
 )
+from monitoring_rig import PHONE, T0, USERS, Rig, answer_invite, build_rig, settle
 
 F = frozenset
 
@@ -262,3 +264,21 @@ async def test_switching_to_a_mode_one_may_not_use_is_refused_and_audited(rig: R
     with pytest.raises(Conflict):
         await rig.service.switch(asker(rig, "north_sup2"), session, MonitorMode.BARGE)
     assert session.mode is MonitorMode.LISTEN
+
+
+async def test_a_card_data_pause_mutes_the_customer_toward_every_supervisor(rig: Rig) -> None:
+    rig.service.follow_pauses()
+    call = await rig.call("call-1", "north_op")
+    session = await joined(rig, call, "north_sup", MonitorMode.WHISPER)
+    sup, customer, operator = session.endpoint_id, call.customer_endpoint, call.operator_endpoint
+    facts = {"at": T0, "recording_id": RecordingId(1), "call_id": call.call_id}
+    rig.bus.publish(RecordingPaused(**facts, by="operator"))  # type: ignore[arg-type]
+    await settle()
+    assert hears(rig, call, sup) == F({operator})  # type: ignore[arg-type]
+    assert hears(rig, call, operator) == F({customer, sup})  # type: ignore[arg-type]
+    # A switch during the pause keeps the customer away from the supervisor.
+    await rig.service.switch(asker(rig, "north_sup"), session, MonitorMode.BARGE)
+    assert customer not in hears(rig, call, sup)  # type: ignore[arg-type]
+    rig.bus.publish(RecordingResumed(**facts, by="operator"))  # type: ignore[arg-type]
+    await settle()
+    assert hears(rig, call, sup) == F({customer, operator})  # type: ignore[arg-type]

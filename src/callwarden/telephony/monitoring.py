@@ -22,22 +22,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
+from callwarden.bus.event import of_kinds
 from callwarden.bus.protocol import EventBus
-from callwarden.domain.cdr import RouteKind
+from callwarden.bus.subscription import Subscription
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import Conflict, DomainError, JsonValue
 from callwarden.domain.models import User
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import Decision, Principal, authorize, not_found, raise_for
+from callwarden.domain.policy import Decision, authorize, not_found, raise_for
 from callwarden.media.control import DtmfEvent, MediaError, MediaEvent, RtpTimeoutEvent
 from callwarden.media.matrix import Mode, monitored
+from callwarden.recording.capture_events import RecordingPaused, RecordingResumed
 from callwarden.security.audit_model import (
     AuditAction,
     AuditActor,
-    AuditEntry,
     AuditEvent,
     AuditOutcome,
     AuditUnavailable,
@@ -56,104 +55,29 @@ from callwarden.telephony.monitoring_events import (
     MonitoringStarted,
     MonitoringSwitched,
 )
-from callwarden.telephony.registrar import Binding
+from callwarden.telephony.monitoring_policy import (
+    ACTION_ENDED,
+    ACTION_OF,
+    MATRIX_MODE,
+    PERMISSION_OF,
+    Asker,
+    AuditSink,
+    TeamTransparency,
+    Transparency,
+    phone_targets,
+    what,
+)
 
 logger = logging.getLogger(__name__)
 
-PERMISSION_OF: dict[MonitorMode, Permission] = {
-    MonitorMode.LISTEN: Permission.MONITOR_LISTEN,
-    MonitorMode.WHISPER: Permission.MONITOR_WHISPER,
-    MonitorMode.BARGE: Permission.MONITOR_BARGE,
-    MonitorMode.TAKEOVER: Permission.MONITOR_TAKEOVER,
-}
-ACTION_OF: dict[MonitorMode, str] = {
-    MonitorMode.LISTEN: AuditAction.MONITOR_LISTEN,
-    MonitorMode.WHISPER: AuditAction.MONITOR_WHISPER,
-    MonitorMode.BARGE: AuditAction.MONITOR_BARGE,
-    MonitorMode.TAKEOVER: AuditAction.MONITOR_TAKEOVER,
-}
-MATRIX_MODE: dict[MonitorMode, Mode] = {
-    MonitorMode.LISTEN: Mode.LISTEN,
-    MonitorMode.WHISPER: Mode.WHISPER,
-    MonitorMode.BARGE: Mode.BARGE,
-    MonitorMode.TAKEOVER: Mode.TAKEOVER,
-}
-ACTION_ENDED = "monitoring.ended"
-
-
-class AuditSink(Protocol):
-    """Appends one audit event (`callwarden.security.audit_writer.AuditWriter`)."""
-
-    async def append(self, event: AuditEvent) -> AuditEntry: ...
-
-
-class Transparency(Protocol):
-    """Whether a team's operators are told they are monitored (the team's policy)."""
-
-    def operator_notified(self, call: CallView) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Asker:
-    """Who asks for a monitoring act, and from where (`via`: `api` or `phone`)."""
-
-    user: User
-    principal: Principal
-    source_address: str | None
-    via: str
-
-    @property
-    def actor(self) -> AuditActor:
-        return AuditActor.user(self.user.id, self.user.username)
-
-
-class TeamTransparency:
-    """Operators of the named teams are told when they are monitored; others are not."""
-
-    def __init__(self, team_names: frozenset[str], directory: Callable[[], DirectorySnapshot]):
-        self._names = team_names
-        self._directory = directory
-
-    def operator_notified(self, call: CallView) -> bool:
-        snapshot = self._directory()
-        operator = snapshot.user(call.operator_id)
-        team = (
-            None
-            if operator is None or operator.team_id is None
-            else snapshot.team(operator.team_id)
-        )
-        return team is not None and team.name in self._names
-
-
-def phone_targets(
-    bindings: Callable[[str], list[Binding]], here: str
-) -> Callable[[User], list[OutboundTarget]]:
-    """Where a supervisor's monitoring audio goes: each of their own registered phones (the
-    registrar's bindings of their username), never any other number."""
-
-    def targets(user: User) -> list[OutboundTarget]:
-        label = user.extension or user.username
-        return [
-            OutboundTarget(
-                request_uri=binding.contact,
-                destination=binding.destination,
-                from_address=f"<sip:monitoring@{here}>",
-                to_address=f"<sip:{label}@{here}>",
-                label=label,
-                route_kind=RouteKind.EXTENSION,
-                flow=binding.destination,
-                latch_host=binding.destination.host,
-                user_id=user.id,
-            )
-            for binding in bindings(user.username)
-        ]
-
-    return targets
-
-
-def what(call_id: str) -> str:
-    """How a call is named in refusals (the same words for a missing and a hidden one)."""
-    return f"call {call_id[:64]}"
+__all__ = [
+    "ACTION_OF",
+    "Asker",
+    "AuditSink",
+    "MonitoringService",
+    "TeamTransparency",
+    "phone_targets",
+]
 
 
 class MonitoringService:
@@ -182,7 +106,28 @@ class MonitoringService:
         self.sessions: dict[str, MonitorSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._released: set[str] = set()
+        self._paused: set[str] = set()
+        self._pause_feed: Subscription | None = None
         self._unsubscribe = services.media.subscribe(self._on_media_event)
+
+    def follow_pauses(self) -> None:
+        """Follow the recorder's card-data pauses (call on the running loop)."""
+        self._pause_feed = self._bus.subscribe(of_kinds(RecordingPaused, RecordingResumed))
+        self._spawn_work(self._follow_pauses(self._pause_feed))
+
+    async def _follow_pauses(self, feed: Subscription) -> None:
+        """While a call's recording is paused (card data), no supervisor hears the customer."""
+        async for event in feed:
+            if not isinstance(event, RecordingPaused | RecordingResumed):
+                continue
+            if isinstance(event, RecordingPaused):
+                self._paused.add(event.call_id)
+            else:
+                self._paused.discard(event.call_id)
+            sessions = self._of_call(event.call_id)
+            if sessions:
+                with contextlib.suppress(MediaError):
+                    await self.apply_matrix(sessions[0].call)
 
     # ---- asking ------------------------------------------------------------------------------
 
@@ -372,7 +317,11 @@ class MonitoringService:
             if session.joined and endpoint is not None:
                 roles[endpoint] = "supervisor"
                 modes[endpoint] = MATRIX_MODE[session.mode]
-        await self.services.media.set_matrix(call.bridge_id, monitored(roles, modes))
+        matrix = monitored(roles, modes)
+        if call.call_id in self._paused:  # card data: the customer reaches no supervisor
+            for supervisor in modes:
+                matrix[supervisor] = matrix[supervisor] - {call.customer_endpoint}
+        await self.services.media.set_matrix(call.bridge_id, matrix)
 
     async def _release_operator(self, session: MonitorSession) -> None:
         call = session.call
@@ -517,6 +466,8 @@ class MonitoringService:
 
     async def close(self) -> None:
         self._unsubscribe()
+        if self._pause_feed is not None:
+            self._pause_feed.close()
         for session in list(self.sessions.values()):
             self.end(session, "shutdown")
         tasks = list(self._tasks)
