@@ -19,7 +19,8 @@ import signal
 import ssl
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -39,6 +40,12 @@ from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.recording.keyring import FileKeyRing
+from callwarden.recording.numbers import SealedNumbers, catalogue_secret
+from callwarden.recording.playback import PlaybackGrants
+from callwarden.recording.purge import Purger, ScheduledPurge, Shredder
+from callwarden.recording.service import RecordingService
+from callwarden.recording.storage import LocalStorage
 from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
@@ -74,6 +81,7 @@ from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
 from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
+from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import WebAudit
 
 logger = logging.getLogger(__name__)
@@ -234,6 +242,8 @@ class Node:
         self._http_task: asyncio.Task[None] | None = None
         self.audit_writer: AuditWriter | None = None
         self._sweep_task: asyncio.Task[None] | None = None
+        self.recordings: RecordingService | None = None
+        self.purge_schedule: ScheduledPurge | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -245,6 +255,7 @@ class Node:
         await asyncio.to_thread(self.directory.reload)
         self.bus, self._redis = await _start_event_bus(settings)
         web_services = await asyncio.to_thread(self._web_services)
+        self._start_recordings_catalogue()
         # In a process of its own: inserts would otherwise take the GIL from calls.
         self.cdr_writer = CdrWriterProcess(url)
         self.cdr_writer.start()
@@ -420,7 +431,33 @@ class Node:
             bus=self.bus,
             acd=lambda: self.acd,
             monitoring=lambda: self.monitoring,
+            recordings=lambda: self.recordings,
         )
+
+    def _start_recordings_catalogue(self) -> None:
+        """Search, playback, holds and deletion of recordings (the web routes), and the
+        scheduled purge of expired ones, which writes its audit entries through the writer."""
+        assert self.database is not None and self.audit_writer is not None
+        settings, sessions = self.settings, self.database.sessions
+        secret = catalogue_secret(settings.data_dir)
+        numbers = SealedNumbers(secret)
+        storage = LocalStorage.for_data_dir(settings.data_dir)
+        now = partial(datetime.now, UTC)
+        shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(self.audit_writer), now)
+        lifetime = timedelta(minutes=settings.recording_playback_link_minutes)
+        self.recordings = RecordingService(
+            sessions,
+            numbers,
+            FileKeyRing.for_data_dir(settings.data_dir),
+            storage,
+            shredder,
+            PlaybackGrants(secret, lifetime=lifetime),
+            now,
+        )
+        interval = settings.recording_purge_interval_seconds
+        if interval > 0:
+            self.purge_schedule = ScheduledPurge(Purger(sessions, numbers, shredder, now), interval)
+            self.purge_schedule.start()
 
     async def _start_http(self, services: WebServices) -> None:
         settings = self.settings
@@ -454,6 +491,8 @@ class Node:
             self._sweep_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweep_task
+        if self.purge_schedule is not None:
+            await self.purge_schedule.close()
         # Supervisors leave before the calls end, calls (telling the ACD) before the ACD, the
         # ACD before its bus and Redis.
         if self.monitoring is not None:

@@ -76,6 +76,11 @@ class Settings(BaseModel):
     monitor_notify_teams: tuple[str, ...] = ()
     """Teams (by name) whose operators are told when they are monitored (an event their screen
     shows); every other team's policy is silent. The customer is never told."""
+    recording_purge_interval_seconds: float = Field(default=3600.0, ge=0)
+    """How often the node deletes the recordings whose retention ran out (0: never; then run
+    `callwarden recording purge` from cron)."""
+    recording_playback_link_minutes: float = Field(default=15.0, gt=0, le=1440)
+    """How long a playback link (made by `POST /recordings/{id}/play`) stays valid."""
 
     @field_validator("bind", "media_address")
     @classmethod
