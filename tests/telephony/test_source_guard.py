@@ -289,3 +289,13 @@ def test_ban_events_reach_admins_only_on_a_real_bus(clock: FakeClock) -> None:
     admin = watchers.pop("admin")
     assert [type(admin.get_nowait()), type(admin.get_nowait())] == [SourceBanned, SourceUnbanned]
     assert all(watcher.pending == 0 for watcher in watchers.values())
+
+
+def test_nothing_is_sent_to_a_banned_address(guard: SourceGuard, clock: FakeClock) -> None:
+    assert guard.may_send_to(ATTACKER.remote_host)
+    for _ in range(SETTINGS.ban_threshold):
+        guard.on_malformed(ATTACKER)
+    assert not guard.may_send_to(ATTACKER.remote_host)
+    assert guard.may_send_to(PHONE.remote_host)
+    clock.advance(SETTINGS.ban_seconds)
+    assert guard.may_send_to(ATTACKER.remote_host)

@@ -3,7 +3,8 @@
 A :class:`SourceFilter` (the application's per-source guard: rate limits, bans) is consulted
 for every received message *before* it is parsed, so a banned source costs one dictionary
 lookup and no parsing, and is told of every message that could not be parsed, so garbage
-counts against its sender. The transport works without one (``None``): everything is admitted.
+counts against its sender; nothing is sent to a banned address. The transport works without
+one (``None``): everything is admitted.
 """
 
 from __future__ import annotations
@@ -22,4 +23,9 @@ class SourceFilter(Protocol):
 
     def on_malformed(self, source: Source) -> None:
         """A message from `source` could not be parsed (answered 400/513 or dropped)."""
+        ...
+
+    def may_send_to(self, host: str) -> bool:
+        """False: send nothing to `host` (banned: not even retransmissions of answers given
+        before the ban, which would make the node an amplifier toward a spoofed address)."""
         ...

@@ -277,6 +277,10 @@ class SipTransport:
         TLS use ``destination.connection_id`` when that connection is still open, else any open
         connection to the same address, else a new connection (RFC 3261 18.1.1, 18.2.2).
         """
+        source_filter = self._filter
+        if source_filter is not None and not source_filter.may_send_to(destination.host):
+            self.stats.filtered_sends += 1
+            return
         if destination.transport == "UDP":
             self._send_udp(data, destination.host, destination.port, on_error)
         else:

@@ -40,3 +40,4 @@ class TransportStats:
     connections_idle_closed: int = 0
     send_errors: int = 0
     filtered: int = 0
+    filtered_sends: int = 0

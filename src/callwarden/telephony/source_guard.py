@@ -210,6 +210,9 @@ class SourceGuard:
             self.stats.malformed += 1
             self._offend(source.remote_host, Offence.MALFORMED, 1)
 
+    def may_send_to(self, host: str) -> bool:
+        return not self._bans or not self.is_banned(host)
+
     # -- TransportUser ----------------------------------------------------------------------
 
     def on_message(self, message: SipMessage, source: Source) -> None:
