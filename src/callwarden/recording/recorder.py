@@ -19,6 +19,7 @@ failed on the way (what was written before stays playable).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -141,34 +142,45 @@ class Recorder:
     # --- start ------------------------------------------------------------------------------
 
     async def start(self, bridge_id: str, facts: CallFacts) -> ActiveRecording | None:
-        """Record ``bridge_id``; None (and an alert) when it cannot start: the call goes on."""
+        """Record ``bridge_id``; None (and an alert) when it cannot start: the call goes on.
+
+        The media starts recording before the catalogue row is written (the insert can take a
+        while on a busy database; the recording should start with the conversation)."""
         recording_id = RecordingId(secrets.token_hex(16))
         started_at = self._now()
         key = recording_storage_key(recording_id, started_at)
         try:
-            data_key, path = await asyncio.to_thread(
-                self._create_row, recording_id, facts, key, started_at
+            data_key, path, new = await asyncio.to_thread(
+                self._prepare, recording_id, facts, key, started_at
             )
         except Exception as error:
             logger.exception("call %s: recording could not start", facts.call_id)
             self._alert(recording_id, facts, f"could not start: {type(error).__name__}")
             return None
         active = ActiveRecording(recording_id, bridge_id, facts, started_at, key, data_key)
-        spec = SealSpec(recording_id, str(path), data_key)
         try:
+            spec = SealSpec(recording_id, str(path), data_key)
             await self._media.start_recording(bridge_id, spec.to_plain())
         except MediaError as error:
-            await self._give_up(active, f"media refused: {error}")
+            self._alert(recording_id, facts, f"media refused: {error}")
+            return None
+        try:
+            await asyncio.to_thread(self._insert, new)
+        except Exception as error:
+            logger.exception("call %s: recording %s not catalogued", facts.call_id, recording_id)
+            with contextlib.suppress(MediaError):
+                await self._media.stop_recording(bridge_id)
+            self._alert(recording_id, facts, f"not catalogued: {type(error).__name__}")
             return None
         self._active[bridge_id] = active
         logger.info("call %s: recording %s started", facts.call_id, recording_id)
         self._publish(RecordingStarted, active)
         return active
 
-    def _create_row(
+    def _prepare(
         self, recording_id: RecordingId, facts: CallFacts, key: str, started_at: datetime
-    ) -> tuple[bytes, Path]:
-        """A data key wrapped by the key ring, the catalogue row, the file's local path."""
+    ) -> tuple[bytes, Path, NewRecording]:
+        """A data key wrapped by the key ring, the file's local path, the catalogue row."""
         path = self._storage.path_for_writing(key)
         data_key = new_data_key()
         wrapped = self._keys.wrap(data_key, recording_id)
@@ -185,9 +197,11 @@ class Recorder:
             operator_id=facts.operator_id,
             caller_number=facts.caller_number,
         )
+        return data_key, path, new
+
+    def _insert(self, new: NewRecording) -> None:
         with self._sessions() as session, session.begin():
             RecordingRepository(session, self._numbers).create(new)
-        return data_key, path
 
     # --- pause / resume ------------------------------------------------------------------------
 

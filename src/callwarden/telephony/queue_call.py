@@ -223,14 +223,14 @@ class QueueCall:
         if self._inbound_usage is not None:
             self._inbound_usage.stop()
             self._inbound_usage.on_ack_timeout = None
-        if self._in_acd:
-            self._in_acd = False
-            await self._report(self.distributor.call_ended(self.call_id))
-        if self._recordings is not None:
+        if self._recordings is not None:  # first: the recording ends with the conversation
             try:
                 await self._recordings.call_ended(self.call_id)
             except Exception:  # the call's own teardown goes on
                 logger.exception("queue call %s: stopping its recording", self.call_id)
+        if self._in_acd:
+            self._in_acd = False
+            await self._report(self.distributor.call_ended(self.call_id))
         await self._release_media()
         self.services.write_cdr(queue_cdr(self, self.now))
         self._on_finished(self)
