@@ -78,8 +78,11 @@ from callwarden.telephony.monitoring import MonitoringService, TeamTransparency,
 from callwarden.telephony.monitoring_events import MONITORING_EVENT_TYPES
 from callwarden.telephony.prompts import Prompts
 from callwarden.telephony.registrar import Registrar
+from callwarden.telephony.security_events import SIP_SECURITY_EVENT_TYPES
 from callwarden.telephony.sip_auth import SipAuthGuard
+from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
+from callwarden.telephony.toll_guard import TollGuard, TollGuardSettings
 from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import WebAudit
@@ -93,6 +96,7 @@ NODE_EVENT_TYPES: tuple[type[Event], ...] = (
     *ACD_EVENT_TYPES,
     *ACCOUNT_EVENT_TYPES,
     *MONITORING_EVENT_TYPES,
+    *SIP_SECURITY_EVENT_TYPES,
 )
 """Every event a node carries between nodes on a shared bus."""
 
@@ -213,6 +217,47 @@ async def _start_event_bus(settings: Settings) -> tuple[EventBus, Redis | None]:
     return bus, client
 
 
+def _source_guard(
+    settings: Settings, clock: LoopClock, bus: EventBus, directory: UserDirectory
+) -> SourceGuard:
+    """The per-source SIP guard: limits and bans from the settings; enabled trunks' hosts
+    trusted like the configured networks."""
+
+    def is_trunk_host(host: str) -> bool:
+        return any(trunk.enabled and trunk.host == host for trunk in directory.snapshot.trunks)
+
+    return SourceGuard(
+        clock,
+        settings=SourceGuardSettings(
+            requests_per_second=settings.sip_requests_per_second,
+            burst=settings.sip_request_burst,
+            ban_threshold=settings.sip_ban_threshold,
+            offence_window=settings.sip_ban_window_seconds,
+            ban_seconds=settings.sip_ban_seconds,
+            max_ban_seconds=max(settings.sip_ban_max_seconds, settings.sip_ban_seconds),
+            trusted_networks=settings.sip_trusted_networks,
+        ),
+        publish=bus.publish,
+        wall_clock=partial(datetime.now, UTC),
+        is_trusted_host=is_trunk_host,
+    )
+
+
+def _toll_guard(settings: Settings, clock: LoopClock, bus: EventBus) -> TollGuard:
+    return TollGuard(
+        clock,
+        settings=TollGuardSettings(
+            max_calls_per_user=settings.max_calls_per_user,
+            max_calls_per_trunk=settings.max_calls_per_trunk,
+            user_outbound_per_minute=settings.user_outbound_calls_per_minute,
+            trunk_outbound_per_minute=settings.trunk_outbound_calls_per_minute,
+            burst_alert_calls=settings.outbound_burst_alert_calls,
+        ),
+        publish=bus.publish,
+        wall_clock=partial(datetime.now, UTC),
+    )
+
+
 class _EmbeddedHttpServer(uvicorn.Server):
     """uvicorn inside the node's loop: the node, not uvicorn, owns SIGINT and SIGTERM."""
 
@@ -233,6 +278,7 @@ class Node:
         self.media: MediaEngine | MediaWorkerPool | None = None
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
+        self.source_guard: SourceGuard | None = None
         self.application: SipApplication | None = None
         self.monitoring: MonitoringService | None = None
         self.queue_calls: QueueCalls | None = None
@@ -264,6 +310,8 @@ class Node:
         self.media = _media_engine(settings)
         await self.media.start()
         tls_context = await asyncio.to_thread(_sip_tls_context, settings)
+        assert self.bus is not None and self.directory is not None
+        self.source_guard = _source_guard(settings, clock, self.bus, self.directory)
         self.transport = SipTransport(
             clock,
             host=settings.bind,
@@ -272,6 +320,7 @@ class Node:
             config=TransportConfig(udp_buffer_bytes=4 * 1024 * 1024),
             tls_context=tls_context,
             tls_port=settings.sip_tls_port,
+            source_filter=self.source_guard,
         )
         nonces = NonceManager(_secret(settings.data_dir / "keys" / NONCE_KEY_FILE), time.time)
         threshold = settings.auth_failures_before_throttle
@@ -279,6 +328,7 @@ class Node:
             DigestAuthenticator(settings.realm, nonces),
             per_account=FailureThrottle(clock, ThrottleSettings(threshold=threshold)),
             per_address=FailureThrottle(clock, ThrottleSettings(threshold=threshold * 10)),
+            on_failure=self.source_guard.on_auth_failure,
         )
         directory = self.directory
         registrar = Registrar(clock)
@@ -313,6 +363,7 @@ class Node:
             write_cdr=self.cdr_writer.submit,
             queues=self.queue_calls,
             features=FeatureCodes([monitor_features]),
+            toll=_toll_guard(settings, clock, self.bus),
         )
         self._start_monitoring(monitor_features, registrar)
         await self._start_acd(clock)
@@ -325,7 +376,8 @@ class Node:
             limits=LayerLimits(max_server_transactions_per_source=50_000),
         )
         self.application.bind(self.layer)
-        await self.transport.start(self.layer)
+        self.source_guard.bind(self.layer)
+        await self.transport.start(self.source_guard)
         await self._start_http(web_services)
         logger.info(
             "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
@@ -431,6 +483,7 @@ class Node:
             bus=self.bus,
             acd=lambda: self.acd,
             monitoring=lambda: self.monitoring,
+            sip_guard=lambda: self.source_guard,
             recordings=lambda: self.recordings,
         )
 
@@ -511,6 +564,8 @@ class Node:
             await self.audit_writer.close()
         if self.transport is not None:
             await self.transport.close()
+        if self.source_guard is not None:
+            self.source_guard.close()
         if self.media is not None:
             await self.media.close()
         if self.cdr_writer is not None:

@@ -65,6 +65,29 @@ class Settings(BaseModel):
     `<data_dir>/tls/` on first start and its fingerprint logged."""
     tls_private_key: Path | None = None
     """PEM private key of `tls_certificate`; the two are set together."""
+    sip_requests_per_second: float = Field(default=20.0, gt=0)
+    """SIP messages one address may send per second on average (the source guard drops the
+    rest, each counting as an offence); trusted networks and trunk hosts are not limited."""
+    sip_request_burst: int = Field(default=100, ge=1)
+    """Messages one address may send at once above that rate."""
+    sip_ban_threshold: int = Field(default=20, ge=1)
+    """Offences (over-rate messages, unparseable ones, failed authentications; a scanner user
+    agent counts 10) within `sip_ban_window_seconds` that ban an address."""
+    sip_ban_window_seconds: float = Field(default=60.0, gt=0)
+    sip_ban_seconds: float = Field(default=600.0, gt=0)
+    """A first ban's length; each further ban of the same address lasts twice as long."""
+    sip_ban_max_seconds: float = Field(default=86_400.0, gt=0)
+    sip_trusted_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    """Networks (`10.0.0.0/8`, `192.0.2.7`) never rate-limited nor banned: the office, the
+    carrier; by default the node's own loopback address (as fail2ban's `ignoreip`, but not the
+    rest of 127.0.0.0/8). Enabled trunks' hosts are trusted as well."""
+    max_calls_per_trunk: int = Field(default=500, ge=1)
+    """Concurrent calls through one trunk (in and out); beyond, 503."""
+    user_outbound_calls_per_minute: int = Field(default=10, ge=1)
+    """Calls one user may place out through trunks per minute (toll-fraud spend rate)."""
+    trunk_outbound_calls_per_minute: int = Field(default=1200, ge=1)
+    outbound_burst_alert_calls: int = Field(default=5, ge=1)
+    """A user's outbound calls within a minute that raise a call-burst alert for admins."""
     monitor_listen_code: str = "*91"
     """Dialled with an operator's extension (`*91201`): listen to their current call."""
     monitor_whisper_code: str = "*92"
@@ -103,12 +126,21 @@ class Settings(BaseModel):
             raise ValueError("must be four different keys of 0-9, * and #")
         return value
 
-    @field_validator("allowed_origins", "monitor_notify_teams", mode="before")
+    @field_validator(
+        "allowed_origins", "monitor_notify_teams", "sip_trusted_networks", mode="before"
+    )
     @classmethod
     def _origin_list(cls, value: object) -> object:
         """A comma-separated string (from the environment) or a list."""
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("sip_trusted_networks")
+    @classmethod
+    def _are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names it
         return value
 
     @field_validator("allowed_origins")
