@@ -267,7 +267,6 @@ async def test_switching_to_a_mode_one_may_not_use_is_refused_and_audited(rig: R
 
 
 async def test_a_card_data_pause_mutes_the_customer_toward_every_supervisor(rig: Rig) -> None:
-    rig.service.follow_pauses()
     call = await rig.call("call-1", "north_op")
     session = await joined(rig, call, "north_sup", MonitorMode.WHISPER)
     sup, customer, operator = session.endpoint_id, call.customer_endpoint, call.operator_endpoint

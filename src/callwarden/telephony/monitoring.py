@@ -107,13 +107,17 @@ class MonitoringService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._released: set[str] = set()
         self._paused: set[str] = set()
-        self._pause_feed: Subscription | None = None
+        # Subscribed from the start, read from the first call that ends or the first act of
+        # monitoring (a task needs the running loop): no pause is missed in between.
+        self._pause_feed = bus.subscribe(of_kinds(RecordingPaused, RecordingResumed))
+        self._following = False
         self._unsubscribe = services.media.subscribe(self._on_media_event)
 
     def follow_pauses(self) -> None:
-        """Follow the recorder's card-data pauses (call on the running loop)."""
-        self._pause_feed = self._bus.subscribe(of_kinds(RecordingPaused, RecordingResumed))
-        self._spawn_work(self._follow_pauses(self._pause_feed))
+        """Start reading the recorder's card-data pauses (idempotent; on the running loop)."""
+        if not self._following:
+            self._following = True
+            self._spawn_work(self._follow_pauses(self._pause_feed))
 
     async def _follow_pauses(self, feed: Subscription) -> None:
         """While a call's recording is paused (card data), no supervisor hears the customer."""
@@ -220,6 +224,7 @@ class MonitoringService:
     def _session(
         self, asker: Asker, call: CallView, mode: MonitorMode, reason: str
     ) -> MonitorSession:
+        self.follow_pauses()
         session = MonitorSession(
             services=self.services,
             host=self,
@@ -458,7 +463,9 @@ class MonitoringService:
 
     def on_call_ended(self, task: CallTask) -> None:
         """A call finished: its supervisors are hung up (listener of the SIP application)."""
+        self.follow_pauses()
         self._released.discard(task.call_id)
+        self._paused.discard(task.call_id)
         for session in self._of_call(task.call_id):
             self.end(session, "the call ended")
 
@@ -466,8 +473,7 @@ class MonitoringService:
 
     async def close(self) -> None:
         self._unsubscribe()
-        if self._pause_feed is not None:
-            self._pause_feed.close()
+        self._pause_feed.close()
         for session in list(self.sessions.values()):
             self.end(session, "shutdown")
         tasks = list(self._tasks)
