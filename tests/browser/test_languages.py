@@ -67,6 +67,7 @@ def switch_language(page: Page, language: str) -> None:
     name = "English" if language == "en" else "日本語"
     page.get_by_role("button", name=name).click()
     expect(page.locator("html")).to_have_attribute("lang", language, timeout=WAIT_MS)
+    page.wait_for_load_state("load")  # the reloaded page's modules have run
     settle(page)
 
 

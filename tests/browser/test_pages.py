@@ -51,6 +51,7 @@ def sign_in_supervisor(new_page: NewPage, site: Site) -> Page:
     sign_in_with_password(page, site, "supervisor")
     enrol_mfa(page, site)
     expect(page).to_have_url(site.url("/wallboard"), timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
     return page
 
 
