@@ -239,6 +239,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--attack-delay", type=float, default=3.0)
     parser.add_argument("--attack-seconds", type=float, default=10.0)
     parser.add_argument("--invite-flooders", type=int, default=2)
+    parser.add_argument(
+        "--no-attack", action="store_true", help="the same load without attackers (baseline)"
+    )
     parser.add_argument("--callwarden", type=Path, default=REPO / ".venv" / "bin" / "callwarden")
     parser.add_argument("--rtp-ports", default="40000-40999")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -285,7 +288,8 @@ def run(options: argparse.Namespace, workdir: Path) -> dict[str, object]:
         rss_before = rss_kib(pid)
         node = (CALLWARDEN_HOST, callwarden.sip_port)
         stop_attack, stop_watch = threading.Event(), threading.Event()
-        attackers = _attackers(node, stop_attack, options.invite_flooders)
+        flooders = options.invite_flooders
+        attackers = [] if options.no_attack else _attackers(node, stop_attack, flooders)
         reports = {attacker.report.address: attacker.report for attacker in attackers}
         watcher = threading.Thread(
             target=watch_bans, args=(callwarden.log_path, reports, stop_watch), daemon=True
@@ -375,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(legit, dict)
     attackers = result["attackers"]
     assert isinstance(attackers, list)
+    # (vacuously true without attackers)
     all_banned = all(report["seconds_to_ban"] is not None for report in attackers)
     return 0 if legit["ok"] and all_banned and result["node_alive"] else 1
 
