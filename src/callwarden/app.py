@@ -40,6 +40,7 @@ from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.recording.catalogue_events import CATALOGUE_EVENT_TYPES
 from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.numbers import SealedNumbers, catalogue_secret
 from callwarden.recording.playback import PlaybackGrants
@@ -97,6 +98,7 @@ NODE_EVENT_TYPES: tuple[type[Event], ...] = (
     *ACCOUNT_EVENT_TYPES,
     *MONITORING_EVENT_TYPES,
     *SIP_SECURITY_EVENT_TYPES,
+    *CATALOGUE_EVENT_TYPES,
 )
 """Every event a node carries between nodes on a shared bus."""
 
@@ -491,7 +493,13 @@ class Node:
         """Search, playback, holds and deletion of recordings (the web routes), and the
         scheduled purge of expired ones, which writes its audit entries through the writer."""
         assert self.database is not None and self.audit_writer is not None
-        settings, sessions = self.settings, self.database.sessions
+        assert self.bus is not None
+        settings, sessions, bus = self.settings, self.database.sessions, self.bus
+        loop = asyncio.get_running_loop()
+
+        def alert(event: Event) -> None:  # called from worker threads
+            loop.call_soon_threadsafe(bus.publish, event)
+
         secret = catalogue_secret(settings.data_dir)
         numbers = SealedNumbers(secret)
         storage = LocalStorage.for_data_dir(settings.data_dir)
@@ -506,6 +514,7 @@ class Node:
             shredder,
             PlaybackGrants(secret, lifetime=lifetime),
             now,
+            alert=alert,
         )
         interval = settings.recording_purge_interval_seconds
         if interval > 0:

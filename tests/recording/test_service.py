@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from callwarden.bus.event import Event
 from callwarden.domain.errors import Conflict, Forbidden, InvalidState, NotFound
 from callwarden.domain.ids import UserId
 from callwarden.domain.permissions import DEFAULT_ROLE_GRANTS, Grant
 from callwarden.domain.policy import Principal
+from callwarden.recording.catalogue_events import RecordingIntegrityAlert
 from callwarden.recording.models import HoldTargetKind, RecordingStatus, RetentionScope
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.playback import PlaybackGrants, PlaybackMode, Rendition
@@ -33,6 +35,7 @@ def principal(center: Center, role: str | None, *extra: str) -> Principal:
 class Setup:
     def __init__(self, world: World) -> None:
         self.world = world
+        self.alerts: list[Event] = []
         self.service = RecordingService(
             world.sessions,
             world.numbers,
@@ -41,6 +44,7 @@ class Setup:
             world.shredder,
             PlaybackGrants(b"g" * 32),
             world.clock,
+            alert=self.alerts.append,
         )
         self.ours = world.sealer.make(world.support(), started_at=T0, caller="+49 30 1234567")
         self.theirs = world.sealer.make(
@@ -143,6 +147,14 @@ def test_a_tampered_file_is_refused_as_corrupted(setup: Setup, center: Center) -
     with pytest.raises(InvalidState) as refused:
         setup.service.open_grant(auditor, 1, grant.token)
     assert refused.value.error_id == "recording_corrupted"
+    [alert] = setup.alerts
+    assert isinstance(alert, RecordingIntegrityAlert)
+    assert (alert.kind, alert.recording_id, alert.team_id) == (
+        "recording.corrupted",
+        setup.ours.id,
+        center.support,
+    )
+    assert "+49" not in repr(alert)
     # Other recordings are unaffected.
     other = setup.service.start_playback(auditor, 1, setup.theirs.id, Rendition(PlaybackMode.MIX))
     with setup.service.open_grant(auditor, 1, other.token) as opened:

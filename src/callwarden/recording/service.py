@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from callwarden.bus.event import Event
 from callwarden.domain.errors import InvalidState, ValidationFailed
 from callwarden.domain.ids import QueueId, RecordingId, TeamId
 from callwarden.domain.permissions import Permission
@@ -36,6 +37,7 @@ from callwarden.domain.policy import (
     require,
     shown_number,
 )
+from callwarden.recording.catalogue_events import RecordingIntegrityAlert
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.holds import LegalHoldRepository, RetentionPolicyRepository
 from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
@@ -113,7 +115,12 @@ class RecordingService:
         shredder: Shredder,
         grants: PlaybackGrants,
         clock: WallClock,
+        *,
+        alert: Callable[[Event], None] | None = None,
     ) -> None:
+        """`alert` publishes a `RecordingIntegrityAlert` when a recording fails its integrity
+        check (it is called from worker threads: the composition root makes it thread-safe)."""
+        self._alert = alert
         self._sessions = sessions
         self._numbers = numbers
         self._keys = keys
@@ -389,6 +396,17 @@ class RecordingService:
         except RecordingCorrupted as error:
             stack.close()
             logger.error("recording %s refused: %s", recording.id, error.reason)
+            if self._alert is not None:
+                self._alert(
+                    RecordingIntegrityAlert(
+                        at=self._clock(),
+                        team_id=recording.team_id,
+                        user_id=recording.operator_id,
+                        recording_id=recording.id,
+                        call_id=recording.call_id,
+                        reason=error.reason,
+                    )
+                )
             raise InvalidState(
                 f"recording corrupted: {recording.id}", error_id="recording_corrupted"
             ) from None
