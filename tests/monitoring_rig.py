@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +31,7 @@ from callwarden.domain.permissions import DEFAULT_ROLE_GRANTS
 from callwarden.domain.policy import Resource, ResourceKind
 from callwarden.media.bridge import Bridge, BridgeError
 from callwarden.media.control import EndpointId, LocalMedia, MediaError, MediaEvent
+from callwarden.media.player import ToneSource
 from callwarden.media.stream import OutgoingStream
 from callwarden.security.audit_model import AuditEntry, AuditEvent, AuditUnavailable
 from callwarden.sip.addressing import Destination, Source, TransportName
@@ -107,6 +108,20 @@ class RigMedia:
     async def enable(self, endpoint_id: str, **_: object) -> None:
         if endpoint_id not in self.endpoints:
             raise MediaError(f"no endpoint {endpoint_id}")
+
+    async def add_tone(
+        self,
+        bridge_id: str,
+        frequencies: Sequence[float],
+        *,
+        level_dbfs: float = -12.0,
+        cadence: tuple[float, float] | None = None,
+        role: str = "player",
+    ) -> str:
+        player_id = f"player-{next(self._ids)}"
+        source = ToneSource(frequencies, level_dbfs=level_dbfs, cadence=cadence)
+        self.bridge(bridge_id).add(player_id, role, frame_source=source)
+        return player_id
 
     async def set_rtp_timeout(self, endpoint_id: str, seconds: float | None) -> None:
         self.rtp_timeouts[endpoint_id] = seconds
@@ -324,13 +339,19 @@ def north_south_directory() -> DirectorySnapshot:
 
 
 class Notify:
-    """Transparency: operators of the given teams are told."""
+    """Transparency: operators of `teams` are told on screen, those of `tone` by a tone too."""
 
-    def __init__(self, teams: frozenset[TeamId] = frozenset()) -> None:
-        self.teams = teams
+    def __init__(
+        self, teams: frozenset[TeamId] = frozenset(), tone: frozenset[TeamId] = frozenset()
+    ) -> None:
+        self.teams = teams | tone
+        self.tone = tone
 
     def operator_notified(self, call: CallView) -> bool:
         return not self.teams.isdisjoint(call.resource.team_ids)
+
+    def operator_tone(self, call: CallView) -> bool:
+        return not self.tone.isdisjoint(call.resource.team_ids)
 
 
 @dataclass
@@ -394,6 +415,8 @@ class Rig:
 def build_rig(
     *,
     notify: frozenset[TeamId] = frozenset(),
+    tone: frozenset[TeamId] = frozenset(),
+    notice_seconds: float = 0.5,
     directory: Callable[[], DirectorySnapshot] | None = None,
     audit_sink: AuditSink | None = None,
 ) -> Rig:
@@ -415,8 +438,9 @@ def build_rig(
         directory=snapshot,
         audit=audit_sink or audit,
         bus=bus,
-        transparency=Notify(notify),
+        transparency=Notify(notify, tone),
         codes=MonitoringCodes(),
+        notice_seconds=notice_seconds,
     )
     return Rig(media, services, calls, audit, bus, snapshot(), service, bindings, published)
 

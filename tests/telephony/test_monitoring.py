@@ -5,6 +5,7 @@ audited and published. The pjsua2 test (tests/integration/test_monitoring.py) pr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -24,7 +25,7 @@ from callwarden.telephony.monitoring_events import (
     MonitoringStarted,
     MonitoringSwitched,
 )
-from monitoring_rig import PHONE, T0, USERS, Rig, answer_invite, build_rig, settle
+from monitoring_rig import NORTH, PHONE, T0, USERS, Rig, answer_invite, build_rig, settle
 
 F = frozenset
 
@@ -281,3 +282,31 @@ async def test_a_card_data_pause_mutes_the_customer_toward_every_supervisor(rig:
     rig.bus.publish(RecordingResumed(**facts, by="operator"))  # type: ignore[arg-type]
     await settle()
     assert hears(rig, call, sup) == F({customer, operator})  # type: ignore[arg-type]
+
+
+async def test_a_tone_policy_gives_the_operator_alone_a_short_notice() -> None:
+    rig = build_rig(tone=frozenset({NORTH}), notice_seconds=0.05)
+    try:
+        call = await rig.call("call-1", "north_op")
+        session = await joined(rig, call, "north_sup", MonitorMode.LISTEN)
+        assert session.operator_notified
+        bridge = rig.media.bridge(call.bridge_id)
+        notices = [pid for pid, member in bridge.members.items() if member.role == "notice"]
+        assert len(notices) == 1
+        assert notices[0] in hears(rig, call, call.operator_endpoint)  # type: ignore[arg-type]
+        assert notices[0] not in hears(rig, call, call.customer_endpoint)
+        assert notices[0] not in hears(rig, call, session.endpoint_id)  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        assert notices[0] not in bridge.members  # half a second, then gone
+        started = [e for e in rig.published if isinstance(e, MonitoringStarted)]
+        assert started[-1].operator_notified
+    finally:
+        await rig.service.close()
+
+
+async def test_a_silent_team_gets_no_notice(rig: Rig) -> None:
+    call = await rig.call("call-1", "north_op")
+    session = await joined(rig, call, "north_sup", MonitorMode.LISTEN)
+    assert not session.operator_notified
+    roles = {member.role for member in rig.media.bridge(call.bridge_id).members.values()}
+    assert roles == {"customer", "operator", "supervisor"}

@@ -27,7 +27,7 @@ from callwarden.bus.event import of_kinds
 from callwarden.bus.protocol import EventBus
 from callwarden.bus.subscription import Subscription
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.errors import Conflict, DomainError, JsonValue
+from callwarden.domain.errors import Conflict, DomainError
 from callwarden.domain.models import User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Decision, authorize, not_found, raise_for
@@ -36,7 +36,6 @@ from callwarden.media.matrix import Mode, monitored
 from callwarden.recording.capture_events import RecordingPaused, RecordingResumed
 from callwarden.security.audit_model import (
     AuditAction,
-    AuditActor,
     AuditEvent,
     AuditOutcome,
     AuditUnavailable,
@@ -49,6 +48,7 @@ from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.feature_codes import Leave, MonitoringCodes, MonitorMode, SwitchTo
 from callwarden.telephony.monitor_session import MonitorServices, MonitorSession
 from callwarden.telephony.monitored_call import CallFinder, CallView
+from callwarden.telephony.monitoring_audit import ended_event, started_event, switched_event
 from callwarden.telephony.monitoring_events import (
     MonitoringEnded,
     MonitoringEvent,
@@ -56,7 +56,6 @@ from callwarden.telephony.monitoring_events import (
     MonitoringSwitched,
 )
 from callwarden.telephony.monitoring_policy import (
-    ACTION_ENDED,
     ACTION_OF,
     MATRIX_MODE,
     PERMISSION_OF,
@@ -69,6 +68,11 @@ from callwarden.telephony.monitoring_policy import (
 )
 
 logger = logging.getLogger(__name__)
+
+NOTICE_HZ = (1400.0,)
+"""The operator's "you are monitored" tone (a tone policy): 1,400 Hz, half a second."""
+NOTICE_DBFS = -20.0
+NOTICE_SECONDS = 0.5
 
 __all__ = [
     "ACTION_OF",
@@ -94,6 +98,7 @@ class MonitoringService:
         bus: EventBus,
         transparency: Transparency,
         codes: MonitoringCodes | None = None,
+        notice_seconds: float = NOTICE_SECONDS,
     ) -> None:
         self.services = services
         self.live_calls = live_calls
@@ -103,6 +108,9 @@ class MonitoringService:
         self._bus = bus
         self._transparency = transparency
         self.codes = codes or MonitoringCodes()
+        self._notice_seconds = notice_seconds
+        #: The operator-only notice tone playing in a call's bridge (its participant id).
+        self._notices: dict[str, str] = {}
         self.sessions: dict[str, MonitorSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._released: set[str] = set()
@@ -213,7 +221,7 @@ class MonitoringService:
     async def record_start(self, session: MonitorSession, action: str) -> None:
         """Audit the start before any audio flows; no entry, no session."""
         try:
-            await self._audit.append(self._started_event(session, action))
+            await self._audit.append(started_event(session, action))
         except AuditUnavailable:
             self.sessions.pop(session.id, None)
             raise
@@ -246,37 +254,34 @@ class MonitoringService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _started_event(self, session: MonitorSession, action: str) -> AuditEvent:
-        return AuditEvent(
-            action=action,
-            actor=AuditActor.user(session.supervisor.id, session.supervisor.username),
-            outcome=AuditOutcome.SUCCESS,
-            object_kind="call",
-            object_id=session.call.call_id,
-            source_address=session.source_address,
-            reason=session.reason,
-            details=self._details(session, {"event": "started"}),
-        )
-
-    def _details(
-        self, session: MonitorSession, extra: dict[str, JsonValue]
-    ) -> dict[str, JsonValue]:
-        return {
-            "monitoring_id": session.id,
-            "mode": session.mode.value,
-            "operator_id": int(session.call.operator_id),
-            "via": session.via,
-            "operator_notified": session.operator_notified,
-            **extra,
-        }
-
     # ---- the session host --------------------------------------------------------------------
 
     async def session_joined(self, session: MonitorSession) -> None:
         await self.apply_matrix(session.call)
         if session.mode is MonitorMode.TAKEOVER:
             await self._release_operator(session)
+        elif self._transparency.operator_tone(session.call):
+            await self._notice(session.call)
         self._publish(session, MonitoringStarted)
+
+    async def _notice(self, call: CallView) -> None:
+        """A short tone that only the operator hears (the team's transparency policy)."""
+        if call.call_id in self._notices or call.operator_endpoint is None:
+            return
+        media = self.services.media
+        player = await media.add_tone(
+            call.bridge_id, NOTICE_HZ, level_dbfs=NOTICE_DBFS, role="notice"
+        )
+        self._notices[call.call_id] = player
+        await self.apply_matrix(call)
+        self._spawn_work(self._end_notice(call, player))
+
+    async def _end_notice(self, call: CallView, player: str) -> None:
+        await asyncio.sleep(self._notice_seconds)
+        if self._notices.get(call.call_id) == player:
+            del self._notices[call.call_id]
+        with contextlib.suppress(MediaError):  # the call may have ended meanwhile
+            await self.services.media.remove_from_bridge(call.bridge_id, player)
 
     async def session_ended(self, session: MonitorSession) -> None:
         self.sessions.pop(session.id, None)
@@ -293,23 +298,7 @@ class MonitoringService:
             with contextlib.suppress(MediaError):  # the call's bridge may be gone already
                 await self.apply_matrix(call)
         self._publish(session, MonitoringEnded, cause=session.end_cause or "ended")
-        await self._audit_quietly(
-            AuditEvent(
-                action=ACTION_ENDED,
-                actor=AuditActor.user(session.supervisor.id, session.supervisor.username),
-                outcome=AuditOutcome.SUCCESS,
-                object_kind="call",
-                object_id=call.call_id,
-                source_address=session.source_address,
-                details=self._details(
-                    session,
-                    {
-                        "cause": session.end_cause or "ended",
-                        "modes": [[at.isoformat(), mode.value] for at, mode in session.changes],
-                    },
-                ),
-            )
-        )
+        await self._audit_quietly(ended_event(session))
 
     async def apply_matrix(self, call: CallView) -> None:
         """Give the call's bridge the matrix of all its joined sessions (one command)."""
@@ -323,6 +312,10 @@ class MonitoringService:
                 roles[endpoint] = "supervisor"
                 modes[endpoint] = MATRIX_MODE[session.mode]
         matrix = monitored(roles, modes)
+        notice = self._notices.get(call.call_id)
+        operator = call.operator_endpoint
+        if notice is not None and operator in matrix:
+            matrix[operator] = matrix[operator] | {notice}  # the customer never hears it
         if call.call_id in self._paused:  # card data: the customer reaches no supervisor
             for supervisor in modes:
                 matrix[supervisor] = matrix[supervisor] - {call.customer_endpoint}
@@ -392,26 +385,12 @@ class MonitoringService:
         previous = session.mode
         session.mode = mode
         session.changes.append((self.services.now(), mode))
-        await self._audit.append(self._switched_event(asker, session, previous))
+        await self._audit.append(switched_event(asker, session, previous))
         if session.joined:
             await self.apply_matrix(call)
             if mode is MonitorMode.TAKEOVER:
                 await self._release_operator(session)
             self._publish(session, MonitoringSwitched, previous=previous.value)
-
-    def _switched_event(
-        self, asker: Asker, session: MonitorSession, previous: MonitorMode
-    ) -> AuditEvent:
-        return AuditEvent(
-            action=ACTION_OF[session.mode],
-            actor=asker.actor,
-            outcome=AuditOutcome.SUCCESS,
-            object_kind="call",
-            object_id=session.call.call_id,
-            source_address=asker.source_address,
-            reason=session.reason,
-            details=self._details(session, {"event": "switched", "previous": previous.value}),
-        )
 
     def end(self, session: MonitorSession, cause: str) -> None:
         """Take the supervisor out (BYE to their phone); the call goes on."""

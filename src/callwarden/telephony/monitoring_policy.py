@@ -6,7 +6,7 @@ policy. `callwarden.telephony.monitoring` uses them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,9 +63,13 @@ class AuditSink(Protocol):
 
 
 class Transparency(Protocol):
-    """Whether a team's operators are told they are monitored (the team's policy)."""
+    """Whether a team's operators are told they are monitored (the team's policy): on their
+    screen (`operator_notified`), and also with a short tone only they hear (`operator_tone`).
+    The customer is never told."""
 
     def operator_notified(self, call: CallView) -> bool: ...
+
+    def operator_tone(self, call: CallView) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +87,35 @@ class Asker:
 
 
 class TeamTransparency:
-    """Operators of the named teams are told when they are monitored; others are not."""
+    """The teams' policies from the `monitor_notify_teams` setting: `north` tells north's
+    operators on screen, `south:tone` on screen and with a short tone; any other team is
+    silent."""
 
-    def __init__(self, team_names: frozenset[str], directory: Callable[[], DirectorySnapshot]):
-        self._names = team_names
+    def __init__(self, entries: Iterable[str], directory: Callable[[], DirectorySnapshot]):
+        self._notified: set[str] = set()
+        self._tone: set[str] = set()
+        for entry in entries:
+            name, _, policy = entry.strip().partition(":")
+            if policy not in ("", "tone"):
+                raise ValueError(f"monitoring transparency {entry!r}: 'team' or 'team:tone'")
+            self._notified.add(name)
+            if policy == "tone":
+                self._tone.add(name)
         self._directory = directory
 
-    def operator_notified(self, call: CallView) -> bool:
+    def _team_name(self, call: CallView) -> str | None:
         snapshot = self._directory()
         operator = snapshot.user(call.operator_id)
-        team = (
-            None
-            if operator is None or operator.team_id is None
-            else snapshot.team(operator.team_id)
-        )
-        return team is not None and team.name in self._names
+        if operator is None or operator.team_id is None:
+            return None
+        team = snapshot.team(operator.team_id)
+        return None if team is None else team.name
+
+    def operator_notified(self, call: CallView) -> bool:
+        return self._team_name(call) in self._notified
+
+    def operator_tone(self, call: CallView) -> bool:
+        return self._team_name(call) in self._tone
 
 
 def phone_targets(
