@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from callwarden.domain.errors import Conflict
+from callwarden.domain.errors import Conflict, InvalidState
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.holds import (
     LegalHoldRepository,
@@ -281,3 +281,19 @@ async def test_the_scheduled_purge_runs_every_interval_until_closed(world: World
     await schedule.close()
     with pytest.raises(ValueError):
         ScheduledPurge(world.purger(), 0)
+
+
+async def test_deleting_twice_is_refused_and_the_purge_finishes_the_first(world: World) -> None:
+    world.policy(RetentionPolicy(scope=RetentionScope.DEFAULT, days=1))
+    recording = world.sealer.make(world.support(), started_at=T0)
+    world.clock.advance(days=2)
+    manual = Deletion(kind=TombstoneKind.MANUAL, rule="manual", reason="erasure")
+    world.shredder.shred(recording.id, manual)
+    with pytest.raises(InvalidState) as again:
+        world.shredder.shred(recording.id, manual)
+    assert again.value.error_id == "recording_purged"
+    report = await world.purger().run()
+    assert (report.purged, report.failed, report.resumed) == (0, 0, 1)
+    with world.sessions() as session:
+        tombstone = TombstoneRepository(session).get(recording.id)
+    assert tombstone is not None and tombstone.kind is TombstoneKind.MANUAL

@@ -127,8 +127,17 @@ class Shredder:
             connection = session.connection(execution_options=WRITE_TRANSACTION)
             if connection.dialect.name == "sqlite":
                 session.execute(text("PRAGMA secure_delete = ON"))
+            # Another node's purge or a person deleting the same recording waits here (the
+            # row lock; SQLite's write lock already serialises), then finds it purged.
+            session.execute(
+                select(RecordingRow.id).where(RecordingRow.id == recording_id).with_for_update()
+            )
             recordings = RecordingRepository(session, self._numbers)
             recording = recordings.get(recording_id)
+            if recording.status is RecordingStatus.PURGED:
+                raise InvalidState(
+                    f"recording {recording_id} is already deleted", error_id="recording_purged"
+                )
             if recording.status is RecordingStatus.RECORDING:
                 raise InvalidState(
                     f"recording {recording_id} is still being recorded",
@@ -301,6 +310,8 @@ class Purger:
         except Conflict:
             report.held += 1  # a hold placed since the batch was read
             return
+        except InvalidState:
+            return  # deleted meanwhile (by a person, or another node's purge)
         try:
             await self._shredder.finish(tombstone)
         except Exception:  # the next run finishes it; keep purging the others
