@@ -9,6 +9,7 @@ address is judged; the real phone (pjsua2) is on 127.0.0.1 and is never locked o
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import socket
 import time
@@ -443,3 +444,54 @@ def test_a_phone_challenging_our_invite_never_gets_credentials(
             later.append(phone.sock.recv(65535))
     assert all(b"Authorization" not in message for message in later)
     assert not any(message.startswith(b"INVITE ") and message != offered for message in later)
+
+
+def _wire_shape(answer: bytes | None) -> tuple[object, ...]:
+    """Status line and header names in order, challenge parameters without the nonce value."""
+    assert answer is not None
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    lines = head.split("\r\n")
+    names = tuple(line.split(":", 1)[0] for line in lines[1:])
+    challenges = tuple(
+        re.sub(r'nonce="[^"]*"', "nonce=…", line.split(":", 1)[1])
+        for line in lines[1:]
+        if line.lower().startswith(("www-authenticate:", "proxy-authenticate:"))
+    )
+    return lines[0], names, challenges
+
+
+@pytest.mark.integration
+def test_unknown_and_known_users_and_extensions_answer_alike_on_the_wire(
+    node: Node, clients: Callable[[str], Client]
+) -> None:
+    """T8, V6.3.8: each probe from its own address (no throttle in play) gets an answer of the
+    same shape as its counterpart: REGISTER for a known user with a wrong password and for an
+    unknown user; INVITE with credentials of an unknown user and of a known user with a wrong
+    password, to a real extension and to a missing one; OPTIONS to either."""
+    register = registrar_uri(node)
+    answers: list[bytes | None] = []
+    shapes: dict[str, list[tuple[object, ...]]] = {"REGISTER": [], "INVITE": [], "OPTIONS": []}
+    probes = [
+        ("REGISTER", register, "alice", "wrong"),
+        ("REGISTER", register, "nobody", "wrong"),
+        ("INVITE", f"sip:1002@{LOOPBACK}:{node.sip_port}", "alice", "wrong"),
+        ("INVITE", f"sip:1002@{LOOPBACK}:{node.sip_port}", "nobody", "wrong"),
+        ("INVITE", f"sip:9999@{LOOPBACK}:{node.sip_port}", "alice", "wrong"),
+        ("INVITE", f"sip:9999@{LOOPBACK}:{node.sip_port}", "nobody", "wrong"),
+    ]
+    for n, (method, uri, user, password) in enumerate(probes):
+        client = clients(f"127.0.0.{30 + n}")
+        body = OFFER if method == "INVITE" else ""
+        request = challenge_answer(client, method, uri, user, password, body=body)
+        assert request is not None
+        shapes[method].append(_wire_shape(client.send(request)))
+    for n, user in enumerate(("1001", "9999", "alice", "nobody")):
+        client = clients(f"127.0.0.{40 + n}")
+        uri = f"sip:{user}@{LOOPBACK}:{node.sip_port}"
+        answers.append(client.send(client.request("OPTIONS", uri, user=user)))
+        shapes["OPTIONS"].append(_wire_shape(answers[-1]))
+    for method, found in shapes.items():
+        assert len(set(found)) == 1, (method, found)
+    assert shapes["REGISTER"][0][0] == "SIP/2.0 401 Unauthorized"
+    assert shapes["INVITE"][0][0] == "SIP/2.0 407 Proxy Authentication Required"
+    assert shapes["OPTIONS"][0][0] == "SIP/2.0 200 OK"
