@@ -40,12 +40,17 @@ from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.workers import MediaWorkerPool
 from callwarden.provisioning import Provisioner, ProvisionReport
+from callwarden.recording.capture import CAPTURE_PROVIDER
+from callwarden.recording.capture_events import CAPTURE_EVENT_TYPES
 from callwarden.recording.catalogue_events import CATALOGUE_EVENT_TYPES
 from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.numbers import SealedNumbers, catalogue_secret
 from callwarden.recording.playback import PlaybackGrants
 from callwarden.recording.purge import Purger, ScheduledPurge, Shredder
+from callwarden.recording.recorder import Recorder, RecorderSettings
+from callwarden.recording.recovery import RecoveryServices, recover_open_recordings
 from callwarden.recording.service import RecordingService
+from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage
 from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
@@ -78,6 +83,10 @@ from callwarden.telephony.monitored_call import LiveCalls
 from callwarden.telephony.monitoring import MonitoringService, TeamTransparency, phone_targets
 from callwarden.telephony.monitoring_events import MONITORING_EVENT_TYPES
 from callwarden.telephony.prompts import Prompts
+from callwarden.telephony.recording_control import (
+    RecordingControl,
+    RecordingControlSettings,
+)
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.security_events import SIP_SECURITY_EVENT_TYPES
 from callwarden.telephony.sip_auth import SipAuthGuard
@@ -97,6 +106,7 @@ NODE_EVENT_TYPES: tuple[type[Event], ...] = (
     *ACD_EVENT_TYPES,
     *ACCOUNT_EVENT_TYPES,
     *MONITORING_EVENT_TYPES,
+    *CAPTURE_EVENT_TYPES,
     *SIP_SECURITY_EVENT_TYPES,
     *CATALOGUE_EVENT_TYPES,
 )
@@ -192,6 +202,7 @@ def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
     config = MediaConfig(
         host=settings.bind,
         ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
+        recording_sinks=CAPTURE_PROVIDER,  # recordings are sealed where the media runs
     )
     workers = settings.media_workers
     if workers is None:
@@ -284,6 +295,8 @@ class Node:
         self.application: SipApplication | None = None
         self.monitoring: MonitoringService | None = None
         self.queue_calls: QueueCalls | None = None
+        self.recorder: Recorder | None = None
+        self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
@@ -346,6 +359,7 @@ class Node:
         # reloads; the guard refuses them from then on (RFC 3261 10.3 bindings, issue 3).
         directory.on_reload(drop_disabled_phones)
         prompts = await asyncio.to_thread(Prompts.synthesise, settings.data_dir / "prompts")
+        self.recording_control = await self._start_recording(clock)
         self.queue_calls = QueueCalls(
             registrar=registrar,
             directory=lambda: directory.snapshot,
@@ -353,6 +367,7 @@ class Node:
             clock=clock,
             prompts=prompts,
             auto_sign_in=settings.acd_auto_sign_in,
+            recordings=self.recording_control,
         )
         monitor_features = MonitorFeatures(_monitoring_codes(settings))
         self.application = SipApplication(
@@ -545,6 +560,46 @@ class Node:
                 raise OSError(f"HTTP server on port {settings.http_port} did not start")
             await asyncio.sleep(0.01)
 
+    async def _start_recording(self, clock: LoopClock) -> RecordingControl:
+        """Close what a crash left open (before any call), then the recorder of calls."""
+        assert self.database is not None and self.media is not None
+        assert self.directory is not None and self.audit_writer is not None
+        settings, sessions, directory = self.settings, self.database.sessions, self.directory
+        numbers = SealedNumbers(await asyncio.to_thread(catalogue_secret, settings.data_dir))
+        keys = FileKeyRing.for_data_dir(settings.data_dir)
+        storage = LocalStorage.for_data_dir(settings.data_dir)
+        signing_key = await asyncio.to_thread(NodeSigningKey.for_data_dir, settings.data_dir)
+        wall_clock = partial(datetime.now, UTC)
+        await asyncio.to_thread(
+            recover_open_recordings,
+            RecoveryServices(sessions, numbers, keys, storage, signing_key, wall_clock),
+        )
+        self.recorder = Recorder(
+            media=self.media,
+            sessions=sessions,
+            numbers=numbers,
+            keys=keys,
+            storage=storage,
+            signing_key=signing_key,
+            settings=RecorderSettings(
+                pause_confirm_seconds=settings.recording_pause_confirm_seconds
+            ),
+            wall_clock=wall_clock,
+            bus=self.bus,
+        )
+        return RecordingControl(
+            recorder=self.recorder,
+            media=self.media,
+            directory=lambda: directory.snapshot,
+            settings=RecordingControlSettings(
+                pause_code=settings.recording_pause_code,
+                resume_code=settings.recording_resume_code,
+                pause_timeout_seconds=settings.recording_pause_timeout_seconds,
+            ),
+            clock=clock,
+            audit=self.audit_writer.submit,
+        )
+
     async def close(self) -> None:
         if self.http is not None and self._http_task is not None:
             self.http.should_exit = True
@@ -563,6 +618,10 @@ class Node:
             await self.application.close()
         if self.queue_calls is not None:
             await self.queue_calls.close()
+        if self.recording_control is not None:  # calls stopped theirs; what is left
+            await self.recording_control.close()
+        if self.recorder is not None:
+            await self.recorder.close()
         if self.acd is not None:
             await self.acd.close()
         if self.bus is not None:

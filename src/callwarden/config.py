@@ -104,6 +104,15 @@ class Settings(BaseModel):
     `callwarden recording purge` from cron)."""
     recording_playback_link_minutes: float = Field(default=15.0, gt=0, le=1440)
     """How long a playback link (made by `POST /recordings/{id}/play`) stays valid."""
+    recording_pause_code: str = "*1"
+    """Keyed by the operator during a recorded call (DTMF): pause the recording (card data)."""
+    recording_resume_code: str = "*2"
+    """Keyed by the operator during a paused recording: resume it."""
+    recording_pause_timeout_seconds: float = Field(default=300.0, gt=0)
+    """A pause nobody ends is ended (the recording resumes) after this long."""
+    recording_pause_confirm_seconds: float = Field(default=1.0, gt=0, le=10)
+    """How long a pause may take to be confirmed by the media process; beyond, recording
+    stops (fail closed)."""
 
     @field_validator("bind", "media_address")
     @classmethod
@@ -112,7 +121,13 @@ class Settings(BaseModel):
             ipaddress.ip_address(value)
         return value
 
-    @field_validator("monitor_listen_code", "monitor_whisper_code", "monitor_barge_code")
+    @field_validator(
+        "monitor_listen_code",
+        "monitor_whisper_code",
+        "monitor_barge_code",
+        "recording_pause_code",
+        "recording_resume_code",
+    )
     @classmethod
     def _is_feature_code(cls, value: str) -> str:
         if not _FEATURE_CODE.fullmatch(value):
