@@ -48,6 +48,19 @@ VISIBLE_TEXTS = """
 """
 
 
+UNLABELLED = """
+() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((control) => {
+    if (control.tagName === 'BUTTON') {
+      return !control.textContent.trim() && !control.getAttribute('aria-label');
+    }
+    return control.labels.length === 0 && !control.getAttribute('aria-label')
+      && !control.getAttribute('aria-labelledby');
+  })
+  .map((control) => control.outerHTML)
+"""
+
+
 def texts_of(page: Page) -> list[str]:
     texts: list[str] = page.evaluate(VISIBLE_TEXTS)
     return texts
@@ -81,6 +94,7 @@ def settle(page: Page) -> None:
 def check_both_languages(page: Page, where: str, screenshots: Path) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     page.screenshot(path=str(screenshots / f"{where}.png"))
+    assert page.evaluate(UNLABELLED) == [], where  # every control has a name
     japanese = texts_of(page)
     assert untranslated_in_japanese(japanese) == [], where
     switch_language(page, "en")

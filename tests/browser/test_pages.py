@@ -130,3 +130,22 @@ def test_the_wallboard_shows_an_agent_state_change_within_a_second(
     )
     expect(operator.locator("#break-reason-shown")).to_have_text("研修")
     expect(row.locator('[data-field="state"]')).to_have_text("休憩 研修")
+
+
+def test_signing_in_works_from_the_keyboard(site: Site, new_page: NewPage) -> None:
+    page = new_page()
+    page.goto(site.url("/sign-in"))
+    expect(page.locator("#username")).to_be_focused()  # autofocus
+    page.keyboard.type("operator")
+    page.keyboard.press("Tab")
+    expect(page.locator("#password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.url("/desk"), timeout=WAIT_MS)
+    page.wait_for_load_state("load")
+    button = page.get_by_role("button", name="受付可能にする")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#state")).to_have_text("受付可能", timeout=WAIT_MS)
+    outline = button.evaluate("(element) => getComputedStyle(element).outlineStyle")
+    assert outline != "none"  # focus stays visible
