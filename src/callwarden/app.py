@@ -46,7 +46,8 @@ from callwarden.recording.catalogue_events import CATALOGUE_EVENT_TYPES
 from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.numbers import SealedNumbers, catalogue_secret
 from callwarden.recording.playback import PlaybackGrants
-from callwarden.recording.purge import Purger, ScheduledPurge, Shredder
+from callwarden.recording.purge import Purger, Shredder
+from callwarden.recording.purge_runs import PurgeRuns, ScheduledPurge
 from callwarden.recording.recorder import Recorder, RecorderSettings
 from callwarden.recording.recovery import RecoveryServices, recover_open_recordings
 from callwarden.recording.service import RecordingService
@@ -304,6 +305,7 @@ class Node:
         self.audit_writer: AuditWriter | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self.recordings: RecordingService | None = None
+        self.purge_runs: PurgeRuns | None = None
         self.purge_schedule: ScheduledPurge | None = None
 
     async def start(self) -> None:
@@ -521,6 +523,7 @@ class Node:
         now = partial(datetime.now, UTC)
         shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(self.audit_writer), now)
         lifetime = timedelta(minutes=settings.recording_playback_link_minutes)
+        self.purge_runs = PurgeRuns(Purger(sessions, numbers, shredder, now), now)
         self.recordings = RecordingService(
             sessions,
             numbers,
@@ -530,10 +533,11 @@ class Node:
             PlaybackGrants(secret, lifetime=lifetime),
             now,
             alert=alert,
+            purges=self.purge_runs,
         )
         interval = settings.recording_purge_interval_seconds
         if interval > 0:
-            self.purge_schedule = ScheduledPurge(Purger(sessions, numbers, shredder, now), interval)
+            self.purge_schedule = ScheduledPurge(self.purge_runs.run, interval)
             self.purge_schedule.start()
 
     async def _start_http(self, services: WebServices) -> None:
@@ -610,6 +614,8 @@ class Node:
                 await self._sweep_task
         if self.purge_schedule is not None:
             await self.purge_schedule.close()
+        if self.purge_runs is not None:
+            await self.purge_runs.close()
         # Supervisors leave before the calls end, calls (telling the ACD) before the ACD, the
         # ACD before its bus and Redis.
         if self.monitoring is not None:

@@ -30,9 +30,9 @@ from callwarden.recording.purge import (
     Deletion,
     PurgeProgress,
     Purger,
-    ScheduledPurge,
     Shredder,
 )
+from callwarden.recording.purge_runs import PurgeRuns, ScheduledPurge
 from callwarden.recording.reader import SealedReader
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.storage import LocalStorage
@@ -267,7 +267,8 @@ async def test_the_scheduled_purge_runs_every_interval_until_closed(world: World
         await proceed.wait()
         proceed.clear()
 
-    schedule = ScheduledPurge(world.purger(), 600.0, sleep=sleep)
+    runs = PurgeRuns(world.purger(batch_size=1), world.clock)
+    schedule = ScheduledPurge(runs.run, 600.0, sleep=sleep)
     schedule.start()
     await asyncio.sleep(0)
     assert waits == [600.0] and schedule.runs == 0
@@ -278,9 +279,42 @@ async def test_the_scheduled_purge_runs_every_interval_until_closed(world: World
     assert schedule.runs == 1
     assert world.get(recording).status is RecordingStatus.PURGED
     assert waits == [600.0, 600.0]
+    status = runs.status()
+    assert not status.running and status.progress is not None and status.progress.done
+    assert status.progress.purged == 1 and status.finished_at == world.clock()
     await schedule.close()
     with pytest.raises(ValueError):
-        ScheduledPurge(world.purger(), 0)
+        ScheduledPurge(runs.run, 0)
+
+
+async def test_one_purge_at_a_time_and_its_progress_is_visible(world: World) -> None:
+    world.policy(RetentionPolicy(scope=RetentionScope.DEFAULT, days=1))
+    for minute in range(3):
+        world.sealer.make(world.support(), started_at=T0 + timedelta(minutes=minute), seconds=0.2)
+    world.clock.advance(days=2)
+    runs = PurgeRuns(world.purger(batch_size=1), world.clock)
+    assert runs.status().progress is None
+    gate, auditing = asyncio.Event(), asyncio.Event()
+    original = world.audit.record
+
+    async def slow_audit(entry: AuditRecord) -> None:
+        auditing.set()
+        await gate.wait()
+        await original(entry)
+
+    world.audit.record = slow_audit  # type: ignore[method-assign]
+    assert runs.start_now()
+    await asyncio.wait_for(auditing.wait(), 30)
+    assert runs.running and not runs.start_now()  # a second run is refused while one runs
+    assert await runs.run() is None
+    during = runs.status()
+    assert during.running and during.progress is not None and not during.progress.done
+    gate.set()
+    await asyncio.wait_for(runs.wait(), 30)
+    status = runs.status()
+    assert status.progress is not None and status.progress.done
+    assert status.progress.purged == 3 and status.started_at == world.clock()
+    await runs.close()
 
 
 async def test_deleting_twice_is_refused_and_the_purge_finishes_the_first(world: World) -> None:

@@ -18,7 +18,8 @@ from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.models import Recording
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.playback import PlaybackGrants
-from callwarden.recording.purge import Shredder
+from callwarden.recording.purge import Purger, Shredder
+from callwarden.recording.purge_runs import PurgeRuns
 from callwarden.recording.service import RecordingService
 from callwarden.recording.storage import LocalStorage
 from callwarden.web.recordings.audit import RecordingAuditPort
@@ -31,6 +32,7 @@ SECRET = bytes(range(100, 132))
 @dataclass
 class RecordingWorld:
     service: RecordingService
+    runs: PurgeRuns
     sealer: Sealer
     storage: LocalStorage
     by_team: dict[str, Recording] = field(default_factory=dict)
@@ -58,10 +60,11 @@ def build_recordings(
     storage = LocalStorage(root / "recordings")
     keyring = FileKeyRing(root / "keys")
     shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(audit), now)
+    runs = PurgeRuns(Purger(sessions, numbers, shredder, now), now)
     service = RecordingService(
-        sessions, numbers, keyring, storage, shredder, PlaybackGrants(SECRET), now
+        sessions, numbers, keyring, storage, shredder, PlaybackGrants(SECRET), now, purges=runs
     )
-    world = RecordingWorld(service, Sealer(sessions, numbers, storage, keyring), storage)
+    world = RecordingWorld(service, runs, Sealer(sessions, numbers, storage, keyring), storage)
     world._directory = directory
     start = now() - timedelta(hours=1)
     for team, username in (("north", "operator"), ("south", "stranger")):

@@ -41,7 +41,7 @@ async def test_every_recording_route_answers_as_the_policy_says(env: Env) -> Non
     failures: list[str] = []
     seen: Counter[str] = Counter()
     cases = [case for case in matrix.cases(env.app) if case.path_template.startswith(PREFIXES)]
-    assert len({case.path_template for case in cases}) == 12
+    assert len({case.path_template for case in cases}) == 13
     for case in cases:
         parameter = matrix._path_parameter(case.route)
         session = matrix.session_for(env, case.caller)
@@ -258,3 +258,26 @@ async def test_malformed_recording_ids_never_reach_the_files(env: Env, bad: str)
     async with env.client(session) as client:
         response = await client.get(f"/api/v1/recordings/{bad}")
     assert response.status_code in (404, 422)
+
+
+async def test_a_purge_started_by_hand_reports_its_progress(env: Env) -> None:
+    world = recordings_of(env)
+    async with env.client(keeper_session(env)) as client:
+        before = await client.get("/api/v1/retention-policies/purge")
+        assert before.json()["running"] is False and before.json()["done"] is False
+        await client.put("/api/v1/retention-policies", json={"scope": "default", "days": 1})
+    env.clock.advance(days=2)  # (sessions do not last that long: sign in again)
+    async with env.client(keeper_session(env)) as client:
+        started = await client.post("/api/v1/retention-policies/purge")
+        assert started.status_code == 202, started.text
+        await world.runs.wait()
+        after = (await client.get("/api/v1/retention-policies/purge")).json()
+    assert after["done"] is True and after["running"] is False
+    assert (after["examined"], after["purged"], after["held"]) == (2, 2, 0)
+    assert all(not world.file(recording).exists() for recording in world.by_team.values())
+    actions = [a[0] for a in env.audit_actions() if a[0].startswith("recording.")]
+    assert actions == ["recording.purge_started", "recording.purge", "recording.purge"]
+    supervisor = env.sign_in_directly("supervisor")
+    async with env.client(supervisor) as client:
+        refused = await client.post("/api/v1/retention-policies/purge")
+    assert refused.status_code == 403

@@ -22,9 +22,8 @@ what crypto-shredding is for).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -354,40 +353,3 @@ class Purger:
             holds = LegalHoldRepository(session).active_for(recordings)
             policies = RetentionPolicyRepository(session).list()
         return [(recording, expiry_of(recording, policies, holds)) for recording in recordings]
-
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-class ScheduledPurge:
-    """Runs the purge every `interval_seconds` in the node (the first run one interval after
-    `start`); a failed run is logged and the next one tries again. `close()` stops it."""
-
-    def __init__(self, purger: Purger, interval_seconds: float, *, sleep: Sleep = asyncio.sleep):
-        if interval_seconds <= 0:
-            raise ValueError("interval_seconds must be positive")
-        self._purger = purger
-        self._interval = interval_seconds
-        self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
-        self.runs = 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="recording-purge")
-
-    async def _loop(self) -> None:
-        while True:
-            await self._sleep(self._interval)
-            try:
-                await self._purger.run()
-            except Exception:  # the database may be down for a while: try again next time
-                logger.exception("scheduled recording purge failed")
-            self.runs += 1
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

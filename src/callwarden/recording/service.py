@@ -64,6 +64,7 @@ from callwarden.recording.playback import (
     waveform,
 )
 from callwarden.recording.purge import Deletion, Shredder
+from callwarden.recording.purge_runs import PurgeRuns, PurgeStatus
 from callwarden.recording.reader import SealedReader
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.search import Page, RecordingQuery
@@ -117,10 +118,13 @@ class RecordingService:
         clock: WallClock,
         *,
         alert: Callable[[Event], None] | None = None,
+        purges: PurgeRuns | None = None,
     ) -> None:
         """`alert` publishes a `RecordingIntegrityAlert` when a recording fails its integrity
-        check (it is called from worker threads: the composition root makes it thread-safe)."""
+        check (it is called from worker threads: the composition root makes it thread-safe);
+        `purges` runs the purge in this node (status and start on demand)."""
         self._alert = alert
+        self._purges = purges
         self._sessions = sessions
         self._numbers = numbers
         self._keys = keys
@@ -331,6 +335,27 @@ class RecordingService:
                 policy = RetentionPolicy(scope=scope, days=days, team_id=team_id, queue_id=queue_id)
                 repository.set(policy, by=principal.user_id, at=self._clock())
             return repository.list()
+
+    def purge_status(self, principal: Principal) -> PurgeStatus:
+        """How far the current (or last) purge of this node got."""
+        self._retention(principal)
+        return self._purge_runs().status()
+
+    def start_purge(self, principal: Principal) -> PurgeStatus:
+        """Start a purge now (in the background); 409 `purge_running` if one is running.
+        Call on the event loop."""
+        self._retention(principal)
+        runs = self._purge_runs()
+        if not runs.start_now():
+            raise InvalidState("a purge is running already", error_id="purge_running")
+        return runs.status()
+
+    def _purge_runs(self) -> PurgeRuns:
+        if self._purges is None:
+            raise InvalidState(
+                "the purge does not run in this node", error_id="purge_not_configured"
+            )
+        return self._purges
 
     # -- listening ------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from callwarden.web.recordings.schemas import (
     PolicyBody,
     PolicyList,
     PolicyOut,
+    PurgeStatusOut,
     ReasonBody,
     RecordingOut,
     RecordingPage,
@@ -74,6 +75,7 @@ __all__ = ["recordings_routers"]
 RECORDING_ID = re.compile(r"^[0-9a-f]{32}$")
 PLAYBACK_PREFIX = f"{API_PREFIX}/playback"
 RETENTION_UPDATE = "retention.update"
+PURGE_START = "recording.purge_started"
 TokenPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{20,400}\.[A-Za-z0-9_-]{43}$")]
 """A playback link's token: a base64url payload and its 32-byte HMAC."""
 
@@ -400,6 +402,17 @@ def _retention_router(services: WebServices) -> APIRouter:
     async def policies(caller: manager) -> PolicyList:
         found = await asyncio.to_thread(_service(services).policies, caller.principal)
         return PolicyList(items=[PolicyOut.of(policy) for policy in found])
+
+    @router.get("/purge", summary="How far the node's current or last purge got")
+    async def purge_status(caller: manager) -> PurgeStatusOut:
+        return PurgeStatusOut.of(_service(services).purge_status(caller.principal))
+
+    @router.post("/purge", status_code=202, summary="Start a purge now")
+    async def start_purge(caller: manager) -> PurgeStatusOut:
+        service = _service(services)
+        service.purge_status(caller.principal)  # authorized and configured, before the audit
+        await services.audit.record(_event(caller, PURGE_START, None, None, {}, "retention_policy"))
+        return PurgeStatusOut.of(service.start_purge(caller.principal))
 
     @router.put("", summary="Set or remove a retention policy")
     async def set_policy(caller: manager, body: PolicyBody) -> PolicyList:

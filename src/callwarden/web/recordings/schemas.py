@@ -12,6 +12,8 @@ from callwarden.domain.cdr import CallDirection
 from callwarden.domain.ids import QueueId, TeamId, UserId
 from callwarden.recording.models import LegalHold, Note, RetentionPolicy
 from callwarden.recording.playback import PlaybackGrant, PlaybackMode, Rendition, Waveform
+from callwarden.recording.purge import PurgeProgress
+from callwarden.recording.purge_runs import PurgeStatus
 from callwarden.recording.search import MAX_PAGE_SIZE, RecordingQuery
 from callwarden.recording.service import RecordingView
 from callwarden.web.schemas import ObjectId, RequestModel, ResponseModel
@@ -306,3 +308,32 @@ class PolicyOut(ResponseModel):
 
 class PolicyList(ResponseModel):
     items: list[PolicyOut]
+
+
+class PurgeStatusOut(ResponseModel):
+    """The node's current purge (`running`) or its last one; counts so far."""
+
+    running: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    done: bool
+    examined: int
+    purged: int
+    held: int
+    resumed: int
+    failed: int
+
+    @classmethod
+    def of(cls, status: PurgeStatus) -> PurgeStatusOut:
+        progress = status.progress or PurgeProgress()
+        return cls(
+            running=status.running,
+            started_at=status.started_at,
+            finished_at=status.finished_at,
+            done=status.progress is not None and progress.done,
+            examined=progress.examined,
+            purged=progress.purged,
+            held=progress.held,
+            resumed=progress.resumed,
+            failed=progress.failed,
+        )
