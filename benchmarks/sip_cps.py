@@ -446,7 +446,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _callwarden_run(
     options: argparse.Namespace, addresses: Addresses, routing: Routing, workdir: Path
 ) -> tuple[int | None, list[Step], str]:
-    env = dict(options.env)
+    # The one SIPp UAS answers for every phone at once, hundreds of messages a second from one
+    # address: trusted, or the source guard would rate-limit and ban it (docs/security.md).
+    env = {"CALLWARDEN_SIP_TRUSTED_NETWORKS": f"{CALLWARDEN_HOST}/32,{UAS_HOST}/32"}
+    env.update(options.env)
     callwarden = Callwarden(options.callwarden, workdir, options.rtp_ports, env)
     try:
         callwarden.provision(routing.provisioning(addresses))
