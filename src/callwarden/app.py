@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import ACD_EVENT_TYPES
+from callwarden.acd.round_robin import RedisRoundRobin
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
 from callwarden.bus.redis_bus import RedisBus, new_node_id
@@ -75,6 +76,7 @@ from callwarden.store.database import Database
 from callwarden.store.directory import UserDirectory
 from callwarden.store.migrations import upgrade
 from callwarden.telephony.acd_bridge import QueueCalls
+from callwarden.telephony.agent_codes import AgentCodes, AgentFeatures
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_process import CdrWriterProcess
 from callwarden.telephony.feature_codes import MonitoringCodes
@@ -296,6 +298,7 @@ class Node:
         self.application: SipApplication | None = None
         self.monitoring: MonitoringService | None = None
         self.queue_calls: QueueCalls | None = None
+        self.agent_features: AgentFeatures | None = None
         self.recorder: Recorder | None = None
         self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
@@ -372,6 +375,18 @@ class Node:
             recordings=self.recording_control,
         )
         monitor_features = MonitorFeatures(_monitoring_codes(settings))
+        assert self.audit_writer is not None
+        self.agent_features = AgentFeatures(
+            AgentCodes(
+                settings.agent_sign_in_code,
+                settings.agent_sign_out_code,
+                settings.agent_break_code,
+                settings.agent_available_code,
+            ),
+            clock=clock,
+            directory=lambda: directory.snapshot,
+            audit=self.audit_writer,
+        )
         self.application = SipApplication(
             settings=ApplicationSettings(sdp_address=settings.sdp_address),
             transport=self.transport,
@@ -381,7 +396,7 @@ class Node:
             directory=lambda: directory.snapshot,
             write_cdr=self.cdr_writer.submit,
             queues=self.queue_calls,
-            features=FeatureCodes([monitor_features]),
+            features=FeatureCodes([monitor_features, self.agent_features]),
             toll=_toll_guard(settings, clock, self.bus),
         )
         self._start_monitoring(monitor_features, registrar)
@@ -446,9 +461,19 @@ class Node:
             clock=clock,
             wall_clock=lambda: datetime.now(UTC),
             node_id=node_id,
+            round_robin=None if self._redis is None else RedisRoundRobin(self._redis),
         )
         self.queue_calls.bind(self.acd)
+        if self.agent_features is not None:
+            self.agent_features.bind(self.acd)
         await self.acd.start()
+        # Queues and members edited through the API or provisioning reach the running ACD.
+        loop, acd = asyncio.get_running_loop(), self.acd
+
+        def follow(snapshot: DirectorySnapshot) -> None:
+            loop.call_soon_threadsafe(acd.follow_directory, snapshot)
+
+        self.directory.on_reload(follow)
 
     async def status(self) -> NodeStatus:
         assert self.application is not None and self.media is not None

@@ -94,6 +94,12 @@ class Settings(BaseModel):
     """Dialled with an extension: whisper to the operator (the customer never hears it)."""
     monitor_barge_code: str = "*93"
     """Dialled with an extension: join the conversation."""
+    agent_sign_in_code: str = "*51"
+    """Dialled by an operator: sign in to all own queues (docs/acd.md, agent codes)."""
+    agent_sign_out_code: str = "*52"
+    agent_break_code: str = "*53"
+    """Break for the first provisioned reason; with a digit N after it, the N-th reason."""
+    agent_available_code: str = "*54"
     monitor_keys: str = "456*"
     """The keys of a monitoring session, in order: listen, whisper, barge, leave."""
     monitor_notify_teams: tuple[str, ...] = ()
@@ -125,6 +131,10 @@ class Settings(BaseModel):
         "monitor_listen_code",
         "monitor_whisper_code",
         "monitor_barge_code",
+        "agent_sign_in_code",
+        "agent_sign_out_code",
+        "agent_break_code",
+        "agent_available_code",
         "recording_pause_code",
         "recording_resume_code",
     )
