@@ -178,27 +178,34 @@ def recordings_routers(services: WebServices) -> list[APIRouter]:
     ]
 
 
+def _request_service(request: Request) -> RecordingService:
+    return _service(services_of(request))
+
+
+ServiceDependency = Annotated[RecordingService, Depends(_request_service)]
+
+
 def _recording_router(services: WebServices) -> APIRouter:
     router = APIRouter(
         prefix=f"{API_PREFIX}/recordings", tags=["recordings"], route_class=GuardedRoute
     )
     target = _recording_target(services)
+    _add_reading_routes(router, target)
+    _add_listening_routes(router, services, target)
+    _add_keeping_routes(router, services, target)
+    return router
+
+
+def _add_reading_routes(router: APIRouter, target: Target) -> None:
+    """Search, metadata, notes and tags: `recordings.play`."""
     plays = Annotated[
         Caller, require(Permission.RECORDINGS_PLAY, kind=ResourceKind.RECORDING, own=True)
     ]
     plays_it = Annotated[Caller, require(Permission.RECORDINGS_PLAY, target=target)]
-    downloads_it = Annotated[Caller, require(Permission.RECORDINGS_DOWNLOAD, target=target)]
-    holds_it = Annotated[Caller, require(Permission.RECORDINGS_LEGAL_HOLD, target=target)]
-    deletes_it = Annotated[Caller, require(Permission.RECORDINGS_DELETE, target=target)]
-
-    def service_of(request: Request) -> RecordingService:
-        return _service(services_of(request))
-
-    service_dependency = Annotated[RecordingService, Depends(service_of)]
 
     @router.get("", summary="Search the recordings one may play")
     async def search(
-        caller: plays, service: service_dependency, filters: RecordingSearchParameters
+        caller: plays, service: ServiceDependency, filters: RecordingSearchParameters
     ) -> RecordingPage:
         page = await asyncio.to_thread(service.search, caller.principal, filters.query())
         return RecordingPage(
@@ -206,13 +213,39 @@ def _recording_router(services: WebServices) -> APIRouter:
         )
 
     @router.get("/{recording_id}", summary="A recording's metadata")
-    async def get(caller: plays_it, service: service_dependency) -> RecordingOut:
+    async def get(caller: plays_it, service: ServiceDependency) -> RecordingOut:
         view = await asyncio.to_thread(service.get, caller.principal, _target_id(caller))
         return RecordingOut.of(view)
 
+    @router.get("/{recording_id}/notes", summary="A recording's notes")
+    async def notes(caller: plays_it, service: ServiceDependency) -> NoteList:
+        found = await asyncio.to_thread(service.notes, caller.principal, _target_id(caller))
+        return NoteList(items=[NoteOut.of(note) for note in found])
+
+    @router.post("/{recording_id}/notes", status_code=201, summary="Add a note")
+    async def add_note(caller: plays_it, service: ServiceDependency, body: NoteBody) -> NoteOut:
+        note = await asyncio.to_thread(
+            service.add_note, caller.principal, _target_id(caller), body.text
+        )
+        return NoteOut.of(note)
+
+    @router.put("/{recording_id}/tags", summary="Put a tag on a recording, or take it off")
+    async def set_tag(caller: plays_it, service: ServiceDependency, body: TagBody) -> RecordingOut:
+        recording_id = _target_id(caller)
+        change = service.add_tag if body.present else service.remove_tag
+        await asyncio.to_thread(change, caller.principal, recording_id, body.tag)
+        view = await asyncio.to_thread(service.get, caller.principal, recording_id)
+        return RecordingOut.of(view)
+
+
+def _add_listening_routes(router: APIRouter, services: WebServices, target: Target) -> None:
+    """Play (a link for the session) and download (a watermarked WAV), both audited."""
+    plays_it = Annotated[Caller, require(Permission.RECORDINGS_PLAY, target=target)]
+    downloads_it = Annotated[Caller, require(Permission.RECORDINGS_DOWNLOAD, target=target)]
+
     @router.post("/{recording_id}/play", summary="Play a recording (reason required)")
     async def play(
-        caller: plays_it, service: service_dependency, body: ListenRequest
+        caller: plays_it, service: ServiceDependency, body: ListenRequest
     ) -> PlaybackOut:
         recording_id = _target_id(caller)
         grant = await asyncio.to_thread(
@@ -230,7 +263,7 @@ def _recording_router(services: WebServices) -> APIRouter:
 
     @router.post("/{recording_id}/download", summary="Download a watermarked WAV")
     async def download(
-        caller: downloads_it, service: service_dependency, body: ListenRequest
+        caller: downloads_it, service: ServiceDependency, body: ListenRequest
     ) -> Response:
         recording_id = _target_id(caller)
         now = services.clock.now()
@@ -255,28 +288,14 @@ def _recording_router(services: WebServices) -> APIRouter:
             raise
         return _audio_response(opened, None, f"recording-{recording_id}.wav")
 
-    @router.get("/{recording_id}/notes", summary="A recording's notes")
-    async def notes(caller: plays_it, service: service_dependency) -> NoteList:
-        found = await asyncio.to_thread(service.notes, caller.principal, _target_id(caller))
-        return NoteList(items=[NoteOut.of(note) for note in found])
 
-    @router.post("/{recording_id}/notes", status_code=201, summary="Add a note")
-    async def add_note(caller: plays_it, service: service_dependency, body: NoteBody) -> NoteOut:
-        note = await asyncio.to_thread(
-            service.add_note, caller.principal, _target_id(caller), body.text
-        )
-        return NoteOut.of(note)
-
-    @router.put("/{recording_id}/tags", summary="Put a tag on a recording, or take it off")
-    async def set_tag(caller: plays_it, service: service_dependency, body: TagBody) -> RecordingOut:
-        recording_id = _target_id(caller)
-        change = service.add_tag if body.present else service.remove_tag
-        await asyncio.to_thread(change, caller.principal, recording_id, body.tag)
-        view = await asyncio.to_thread(service.get, caller.principal, recording_id)
-        return RecordingOut.of(view)
+def _add_keeping_routes(router: APIRouter, services: WebServices, target: Target) -> None:
+    """A legal hold on the recording, and its deletion (refused while held)."""
+    holds_it = Annotated[Caller, require(Permission.RECORDINGS_LEGAL_HOLD, target=target)]
+    deletes_it = Annotated[Caller, require(Permission.RECORDINGS_DELETE, target=target)]
 
     @router.post("/{recording_id}/holds", status_code=201, summary="Put a legal hold on it")
-    async def hold(caller: holds_it, service: service_dependency, body: ReasonBody) -> HoldOut:
+    async def hold(caller: holds_it, service: ServiceDependency, body: ReasonBody) -> HoldOut:
         recording_id = _target_id(caller)
         kind = HoldTargetKind.RECORDING
         await asyncio.to_thread(service.check_hold_target, caller.principal, kind, recording_id)
@@ -292,7 +311,7 @@ def _recording_router(services: WebServices) -> APIRouter:
 
     @router.delete("/{recording_id}", summary="Delete now (reason required; not under hold)")
     async def delete(
-        caller: deletes_it, service: service_dependency, body: ReasonBody
+        caller: deletes_it, service: ServiceDependency, body: ReasonBody
     ) -> DeletedOut:
         tombstone = await service.delete(
             caller.principal, caller.user.username, _target_id(caller), body.reason
@@ -302,8 +321,6 @@ def _recording_router(services: WebServices) -> APIRouter:
             purged_at=tombstone.purged_at,
             rule=tombstone.rule,
         )
-
-    return router
 
 
 def _playback_router(services: WebServices) -> APIRouter:
