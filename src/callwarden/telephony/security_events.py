@@ -1,5 +1,6 @@
 """Events of the SIP edge's defences, published on the bus for admins: a source banned or let
-go again, and toll-fraud alerts (a burst of outbound calls, a first call to a new country).
+go again, password guessing on one account from many addresses, and toll-fraud alerts (a
+burst of outbound calls, a first call to a new country).
 
 They are about the installation, not about a team's calls, so they need an admin-level
 permission: `settings.manage` on the (global) settings resource, which only the built-in
@@ -23,6 +24,7 @@ from callwarden.domain.policy import ResourceKind
 
 __all__ = [
     "SIP_SECURITY_EVENT_TYPES",
+    "AccountGuessingAlert",
     "CallBurstAlert",
     "NewDestinationAlert",
     "SipSecurityEvent",
@@ -93,9 +95,23 @@ class NewDestinationAlert(SipSecurityEvent):
     number: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccountGuessingAlert(SipSecurityEvent):
+    """`failures` failed attempts on the SIP account `username` (which may not exist) within
+    `window` seconds, from addresses that never authenticated as it: the account is blocked for
+    such addresses for a while (its own phones go on working)."""
+
+    kind: ClassVar[str] = "sip.account_guessing"
+
+    username: str
+    failures: int
+    window: float
+
+
 SIP_SECURITY_EVENT_TYPES: tuple[type[Event], ...] = (
     SourceBanned,
     SourceUnbanned,
     CallBurstAlert,
     NewDestinationAlert,
+    AccountGuessingAlert,
 )

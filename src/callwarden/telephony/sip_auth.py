@@ -18,6 +18,7 @@ from callwarden.sip.addressing import Source
 from callwarden.sip.digest import AuthFailure, DigestAuthenticator
 from callwarden.sip.message import SipRequest, SipResponse, make_response
 from callwarden.sip.tx_keys import new_tag
+from callwarden.telephony.account_guard import AccountGuard
 from callwarden.telephony.throttle import FailureThrottle
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class SipAuthGuard:
     """`per_account` counts failures per (source address, claimed user): a phone with a wrong
     password stops being checked for a while. `per_address` counts every failure from one
     address, with a higher threshold: a scanner cycling through user names. `on_failure`
-    hears of every failed authentication (the source guard counts them toward a ban)."""
+    hears of every failed authentication (the source guard counts them toward a ban);
+    `per_user` counts failures on one account from every address it was never used from
+    (guessing from many addresses, `account_guard`)."""
 
     def __init__(
         self,
@@ -70,11 +73,28 @@ class SipAuthGuard:
         per_account: FailureThrottle,
         per_address: FailureThrottle,
         on_failure: Callable[[Source], None] | None = None,
+        per_user: AccountGuard | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._per_account = per_account
         self._per_address = per_address
         self._on_failure = on_failure
+        self._per_user = per_user
+
+    def _refuse(
+        self, request: SipRequest, source: Source, why: str, claimed: str | None
+    ) -> Refused:
+        """403 without a challenge; still an offence for the source guard."""
+        self._report_failure(source)
+        logger.warning(
+            "refused %s for %r from %s: %s (call %s)",
+            request.method,
+            claimed,
+            source.remote_host,
+            why,
+            request.call_id,
+        )
+        return Refused(make_response(request, 403, "Forbidden", to_tag=new_tag()))
 
     def _report_failure(self, source: Source) -> None:
         """A failed attempt, or one refused because its address or account is throttled
@@ -105,14 +125,7 @@ class SipAuthGuard:
                 return FromTrunk(trunk)
         address = source.remote_host
         if self._per_address.is_blocked(address):
-            self._report_failure(source)
-            logger.warning(
-                "refused %s from throttled address %s (call %s)",
-                request.method,
-                address,
-                request.call_id,
-            )
-            return Refused(make_response(request, 403, "Forbidden", to_tag=new_tag()))
+            return self._refuse(request, source, "throttled address", None)
         as_registrar = request.method == "REGISTER"
         header = "Authorization" if as_registrar else "Proxy-Authorization"
         realm = self._authenticator.realm
@@ -130,21 +143,19 @@ class SipAuthGuard:
             lookup_ha1,
             request_uri=str(request.uri),
         )
-        account = f"{address} {result.claimed_username}"
-        if result.claimed_username is not None and self._per_account.is_blocked(account):
-            self._report_failure(source)
-            logger.warning(
-                "refused %s for %r from throttled address %s (call %s)",
-                request.method,
-                result.claimed_username,
-                address,
-                request.call_id,
-            )
-            return Refused(make_response(request, 403, "Forbidden", to_tag=new_tag()))
+        claimed = result.claimed_username
+        account = f"{address} {claimed}"
+        if claimed is not None and self._per_account.is_blocked(account):
+            return self._refuse(request, source, "throttled address", claimed)
+        per_user = self._per_user
+        if claimed is not None and per_user is not None and per_user.is_blocked(claimed, address):
+            return self._refuse(request, source, "account under guessing, new address", claimed)
         if result.ok and result.username is not None:
             user = directory.user_by_username(result.username)
             if user is not None and user.enabled:
                 self._per_account.record_success(account)
+                if per_user is not None:
+                    per_user.record_success(result.username, address)
                 return FromUser(user)
         if result.failure not in (None, AuthFailure.NO_CREDENTIALS):
             logger.warning(
@@ -157,6 +168,8 @@ class SipAuthGuard:
                 request.call_id,
             )
             self._report_failure(source)
+            if claimed is not None and per_user is not None:
+                per_user.record_failure(claimed, address)
             blocked_account = self._per_account.record_failure(account)
             blocked_address = self._per_address.record_failure(address)
             if blocked_account or blocked_address:
