@@ -7,7 +7,7 @@ never closed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callwarden.bus import Event, InProcessBus
 from callwarden.domain.cdr import CallDirection
 from callwarden.domain.ids import CallId, RecordingId
-from callwarden.media.control import MediaConfig
+from callwarden.media.control import MediaConfig, MediaError
 from callwarden.media.engine import MediaEngine
 from callwarden.recording.capture import CaptureProvider
 from callwarden.recording.capture_events import (
@@ -324,3 +324,43 @@ async def test_a_supervisor_joining_is_a_track_of_its_own_and_marks_the_recordin
     reader = parts.open(sessions, active.recording_id)
     supervisor = reader.pcm("supervisor")
     assert not supervisor[: 50 * FRAME].any() and supervisor[50 * FRAME :].any()
+
+
+class GoneWorkerEngine(MediaEngine):
+    """An engine whose media process is gone when the call ends (its worker died)."""
+
+    gone = False
+
+    async def stop_recording(self, bridge_id: str) -> Mapping[str, object]:
+        if self.gone:
+            raise MediaError("media worker 0 is gone")
+        return await super().stop_recording(bridge_id)
+
+
+async def test_a_worker_gone_at_the_end_leaves_an_incomplete_recording_not_a_lost_one(
+    sessions: sessionmaker[Session], tmp_path: Path, center: Center
+) -> None:
+    parts = _parts(sessions, tmp_path, GoneWorkerEngine)
+    engine = parts.engine
+    assert isinstance(engine, GoneWorkerEngine)
+    try:
+        bridge = await parts.call()
+        active = await parts.recorder.start(bridge, _facts(center))
+        assert active is not None
+        await parts.ticks(200)  # 4 s: two 1.5 s chunks per track sealed and synced
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if parts.storage.path_for_writing(active.storage_key).stat().st_size > 40_000:
+                break
+        engine.gone = True
+        assert await parts.recorder.stop(active) is None
+        with sessions() as session:
+            row = RecordingRepository(session, SealedNumbers(bytes(32))).get(active.recording_id)
+        assert row.status is RecordingStatus.INCOMPLETE
+        assert row.duration_ms is not None and row.duration_ms >= 3000
+        [alert] = [e for e in parts.events if isinstance(e, RecordingFailed)]
+        assert "gone" in alert.reason
+    finally:
+        engine.gone = False
+        await parts.recorder.close()
+        await parts.engine.close()

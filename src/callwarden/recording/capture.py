@@ -288,7 +288,7 @@ class CaptureSink:
     def _close(self, end: int, done: asyncio.Future[Mapping[str, object]]) -> None:
         written: Mapping[str, object] = {}
         writer, self.writer = self.writer, None
-        if writer is not None and not self.failed:
+        if writer is not None:  # healthy (a writer error already aborted it): a trailer
             try:
                 written = writer.close(end)
             except Exception as error:
@@ -307,7 +307,8 @@ class CaptureProvider:
         self, open_writer: WriterOpener | None = None, *, queue_bound: int = QUEUE_BOUND
     ) -> None:
         self.open_writer: WriterOpener = open_writer if open_writer is not None else _sealed
-        self._queue: queue.Queue[_Work | None] = queue.Queue(maxsize=queue_bound)
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._bound = queue_bound
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -329,17 +330,12 @@ class CaptureProvider:
         return sink
 
     def submit(self, sink: CaptureSink, kind: str, payload: object, *, force: bool = False) -> None:
-        """Queue work for the writer thread without blocking the loop; a full queue fails the
-        recording (``force``: a close, which must get through, waits for room)."""
-        try:
-            if force:
-                self._queue.put((sink, kind, payload), timeout=30.0)
-            else:
-                self._queue.put_nowait((sink, kind, payload))
-        except queue.Full:
+        """Queue work for the writer thread; never blocks the loop. Beyond the bound the
+        recording fails instead (``force``: a close, which always gets through)."""
+        if not force and self._queue.qsize() >= self._bound:
             sink.fail("the recording writer is too far behind")
-            if force:
-                raise
+            return
+        self._queue.put((sink, kind, payload))
 
     def resolve(
         self, done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]
@@ -363,7 +359,7 @@ class CaptureProvider:
         """Let the writer thread finish what is queued, then stop it."""
         thread, self._thread = self._thread, None
         if thread is not None:
-            await asyncio.to_thread(self._queue.put, None)
+            self._queue.put(None)
             await asyncio.to_thread(thread.join)
 
 

@@ -48,6 +48,7 @@ from callwarden.recording.keyring import KeyEncryptionService, new_data_key
 from callwarden.recording.manifest import seal_manifest
 from callwarden.recording.models import NewRecording, Recording, RecordingStatus
 from callwarden.recording.numbers import NumberProtector
+from callwarden.recording.recovery import RecoveryServices, recover_recording
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import RecordingStorage, recording_storage_key
@@ -330,17 +331,18 @@ class Recorder:
         return hashlib.sha256(signed.body).hexdigest()
 
     async def _give_up(self, active: ActiveRecording, reason: str) -> None:
-        """Nothing more can be learnt from the media side: close the row as failed."""
+        """The media side cannot finish it (its worker is gone or stuck): close what the file
+        holds as crash recovery does (INCOMPLETE, or FAILED if nothing is readable)."""
         active.stopped = True
         active.failure = reason
         self._active.pop(active.bridge_id, None)
-        ended = self._now()
+        services = RecoveryServices(
+            self._sessions, self._numbers, self._keys, self._storage, self._signing_key, self._now
+        )
         try:
-            await self._in_thread(
-                lambda repo: repo.mark_failed(active.recording_id, reason, ended_at=ended)
-            )
+            await asyncio.to_thread(recover_recording, services, active.recording_id)
         except Exception:
-            logger.exception("recording %s: marking it failed", active.recording_id)
+            logger.exception("recording %s: closing it after the media failed", active.recording_id)
         self._alert(active.recording_id, active.facts, reason)
 
     # --- events -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from callwarden.domain.ids import RecordingId
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
 from callwarden.recording.manifest import seal_manifest
@@ -82,6 +83,21 @@ def recover_open_recordings(services: RecoveryServices) -> RecoveryReport:
     return RecoveryReport(tuple(incomplete), tuple(failed))
 
 
+def recover_recording(services: RecoveryServices, recording_id: RecordingId) -> bool:
+    """Close one recording whose media process is gone (its worker died mid-call) the way
+    start-up recovery does; True if closed INCOMPLETE, False if marked FAILED."""
+    with services.sessions() as session:
+        recording = RecordingRepository(session, services.numbers).get(recording_id)
+    if recording.status is not RecordingStatus.RECORDING:
+        return recording.status.playable
+    try:
+        return _recover(services, recording)
+    except Exception as error:
+        logger.exception("recording %s: recovery failed", recording.id)
+        _mark_failed(services, recording, f"recovery failed: {type(error).__name__}")
+        return False
+
+
 def _recover(services: RecoveryServices, recording: Recording) -> bool:
     if recording.wrapped_key is None or recording.kek_id is None:
         _mark_failed(services, recording, "no data key")
@@ -137,7 +153,7 @@ def _call_metadata(recording: Recording, ended_at: datetime) -> dict[str, object
         "operator_id": recording.operator_id,
         "started_at": recording.started_at.isoformat(),
         "ended_at": ended_at.isoformat(),
-        "failure": "recovered after the node stopped mid-recording",
+        "failure": "recovered after its media process stopped mid-recording",
     }
 
 
