@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callwarden.domain.cdr import CallDirection
@@ -33,9 +35,12 @@ from callwarden.recording.numbers import (
 )
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.search import RecordingQuery
+from callwarden.store.database import Database
+from callwarden.store.migrations import upgrade
 from callwarden.store.schema import RecordingRow
+from callwarden.store.testing import temporary_postgres_schema
 
-from .conftest import Center
+from .conftest import Center, make_center
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 EVERYTHING = ListScope(everything=True, owner_id=None, team_ids=frozenset())
@@ -374,3 +379,42 @@ def test_numbers_normalise_and_tampered_seals_are_refused(numbers: SealedNumbers
     with pytest.raises(NumberCorrupted):
         numbers.open(bytes(sealed))
     assert SealedNumbers(bytes(32)).digest("+4930123") != numbers.digest("+4930123")
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[Database]:
+    with temporary_postgres_schema() as url:
+        upgrade(url)
+        with Database(url) as database:
+            yield database
+
+
+@pytest.mark.postgres
+def test_placing_a_hold_waits_for_a_deletion_in_progress(
+    postgres_database: Database, numbers: SealedNumbers
+) -> None:
+    """The deletion locks its recording's row; a hold naming the recording (here by its
+    queue) waits for that lock, so it is placed after the deletion or seen by it."""
+    sessions = postgres_database.sessions
+    center = make_center(sessions)
+    new = new_recording(center)
+    with sessions() as session, session.begin():
+        RecordingRepository(session, numbers).create(new)
+    with sessions() as deleting, deleting.begin():
+        deleting.execute(
+            select(RecordingRow.id).where(RecordingRow.id == new.recording_id).with_for_update()
+        )
+        with sessions() as holding, holding.begin():
+            holding.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                LegalHoldRepository(holding).place(
+                    HoldTargetKind.QUEUE, str(center.support_queue), "dispute", by=None, at=T0
+                )
+    with sessions() as session, session.begin():  # once the deletion is over, it goes through
+        LegalHoldRepository(session).place(
+            HoldTargetKind.QUEUE, str(center.support_queue), "dispute", by=None, at=T0
+        )
+    with sessions() as session, pytest.raises(ValidationFailed):
+        LegalHoldRepository(session).place(
+            HoldTargetKind.USER, "99999999999999999999", "x", by=None, at=T0
+        )

@@ -29,9 +29,12 @@ from callwarden.recording.models import (
 from callwarden.store.schema import (
     CDR_TEXT_LENGTH,
     LegalHoldRow,
+    RecordingRow,
     RecordingTombstoneRow,
     RetentionPolicyRow,
 )
+
+MAX_ID = 2**31 - 1
 
 
 class LegalHoldRepository:
@@ -47,9 +50,14 @@ class LegalHoldRepository:
         by: UserId | None,
         at: datetime,
     ) -> LegalHold:
-        """A new active hold; whether the target exists is the caller's check."""
+        """A new active hold; whether the target exists is the caller's check.
+
+        The recordings it names are locked first (PostgreSQL; SQLite serialises writers), so a
+        deletion running at the same moment either finishes before the hold exists or sees it.
+        """
         if not target_id or len(target_id) > CDR_TEXT_LENGTH:
             raise ValidationFailed("invalid hold target", details={"field": "target_id"})
+        self._lock_recordings(target_kind, target_id)
         row = LegalHoldRow(
             target_kind=target_kind.value,
             target_id=target_id,
@@ -60,6 +68,23 @@ class LegalHoldRepository:
         self._session.add(row)
         self._session.flush()
         return _hold(row)
+
+    def _lock_recordings(self, target_kind: HoldTargetKind, target_id: str) -> None:
+        column = {
+            HoldTargetKind.RECORDING: RecordingRow.id,
+            HoldTargetKind.CALL: RecordingRow.call_id,
+            HoldTargetKind.USER: RecordingRow.operator_id,
+            HoldTargetKind.QUEUE: RecordingRow.queue_id,
+        }[target_kind]
+        value: str | int = target_id
+        if target_kind in (HoldTargetKind.USER, HoldTargetKind.QUEUE):
+            if not (target_id.isascii() and target_id.isdigit()) or int(target_id) > MAX_ID:
+                raise ValidationFailed(
+                    f"a {target_kind.value} is named by its numeric id",
+                    details={"field": "target_id"},
+                )
+            value = int(target_id)
+        self._session.execute(select(RecordingRow.id).where(column == value).with_for_update())
 
     def release(self, hold_id: int, reason: str, *, by: UserId | None, at: datetime) -> LegalHold:
         row = self._session.get(LegalHoldRow, hold_id)
