@@ -75,6 +75,7 @@ from callwarden.sip.transport import SipTransport, TransportConfig
 from callwarden.store.database import Database
 from callwarden.store.directory import UserDirectory
 from callwarden.store.migrations import upgrade
+from callwarden.telephony.account_guard import AccountGuard
 from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.agent_codes import AgentCodes, AgentFeatures
 from callwarden.telephony.application import ApplicationSettings, SipApplication
@@ -349,6 +350,9 @@ class Node:
             per_account=FailureThrottle(clock, ThrottleSettings(threshold=threshold)),
             per_address=FailureThrottle(clock, ThrottleSettings(threshold=threshold * 10)),
             on_failure=self.source_guard.on_auth_failure,
+            per_user=AccountGuard(
+                clock, publish=self.bus.publish, wall_clock=partial(datetime.now, UTC)
+            ),
         )
         directory = self.directory
         registrar = Registrar(clock)
