@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from callwarden.bus.codec import EventCodec
+from callwarden.bus.event import visible_to
 from callwarden.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from callwarden.domain.ids import RecordingId
 from callwarden.media.control import DtmfEvent, RtpTimeoutEvent
@@ -21,9 +23,11 @@ from callwarden.telephony.monitor_session import MonitorSession
 from callwarden.telephony.monitored_call import CallView
 from callwarden.telephony.monitoring import Asker
 from callwarden.telephony.monitoring_events import (
+    MONITORING_EVENT_TYPES,
     MonitoringEnded,
     MonitoringStarted,
     MonitoringSwitched,
+    OperatorMonitored,
 )
 from monitoring_rig import NORTH, PHONE, T0, USERS, Rig, answer_invite, build_rig, settle
 
@@ -310,3 +314,30 @@ async def test_a_silent_team_gets_no_notice(rig: Rig) -> None:
     assert not session.operator_notified
     roles = {member.role for member in rig.media.bridge(call.bridge_id).members.values()}
     assert roles == {"customer", "operator", "supervisor"}
+
+
+async def test_a_notified_team_tells_the_operator_alone() -> None:
+    rig = build_rig(notify=frozenset({NORTH}))
+    try:
+        call = await rig.call("call-1", "north_op")
+        session = await joined(rig, call, "north_sup", MonitorMode.LISTEN)
+        rig.service.end(session, "done")
+        await settle()
+        notices = [e for e in rig.published if isinstance(e, OperatorMonitored)]
+        assert [(e.call_id, e.monitored) for e in notices] == [("call-1", True), ("call-1", False)]
+        operator = rig.directory.principal_for(USERS["north_op"])
+        others = [rig.directory.principal_for(USERS[name]) for name in ("north_sup", "south_op")]
+        assert all(visible_to(operator)(e) for e in notices)
+        assert not any(visible_to(p)(e) for p in others for e in notices)
+        started = next(e for e in rig.published if isinstance(e, MonitoringStarted))
+        assert visible_to(others[0])(started) and not visible_to(operator)(started)
+    finally:
+        await rig.service.close()
+
+
+def test_monitoring_events_cross_nodes() -> None:
+    codec = EventCodec(MONITORING_EVENT_TYPES)
+    event = OperatorMonitored(
+        at=T0, team_id=NORTH, user_id=USERS["north_op"].id, call_id="c@h", monitored=True
+    )
+    assert codec.decode(codec.encode(event, node_id="a")).event == event

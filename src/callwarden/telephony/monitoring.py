@@ -54,6 +54,7 @@ from callwarden.telephony.monitoring_events import (
     MonitoringEvent,
     MonitoringStarted,
     MonitoringSwitched,
+    OperatorMonitored,
 )
 from callwarden.telephony.monitoring_policy import (
     ACTION_OF,
@@ -263,6 +264,26 @@ class MonitoringService:
         elif self._transparency.operator_tone(session.call):
             await self._notice(session.call)
         self._publish(session, MonitoringStarted)
+        self._tell_operator(session, monitored=True)
+
+    def _tell_operator(self, session: MonitorSession, *, monitored: bool) -> None:
+        """The operator's own notice, when their team's policy says they are told."""
+        if not session.operator_notified:
+            return
+        call = session.call
+        others = [s for s in self._of_call(call.call_id) if s.joined and s is not session]
+        if not monitored and others:
+            return  # still monitored by someone else
+        operator = self._directory().user(call.operator_id)
+        self._bus.publish(
+            OperatorMonitored(
+                at=self.services.now(),
+                team_id=None if operator is None else operator.team_id,
+                user_id=call.operator_id,
+                call_id=call.call_id,
+                monitored=monitored,
+            )
+        )
 
     async def _notice(self, call: CallView) -> None:
         """A short tone that only the operator hears (the team's transparency policy)."""
@@ -298,6 +319,7 @@ class MonitoringService:
             with contextlib.suppress(MediaError):  # the call's bridge may be gone already
                 await self.apply_matrix(call)
         self._publish(session, MonitoringEnded, cause=session.end_cause or "ended")
+        self._tell_operator(session, monitored=False)
         await self._audit_quietly(ended_event(session))
 
     async def apply_matrix(self, call: CallView) -> None:

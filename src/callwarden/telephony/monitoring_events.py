@@ -2,9 +2,9 @@
 
 Each needs `monitor.listen` on the call to be received (the least of the monitoring
 permissions): the supervisors who could monitor the call themselves see who else does. The
-event belongs to the call's first team (the operator's) and to the operator (`user_id`), so the
-operator sees them too when the team's transparency policy says operators are told
-(`operator_notified`; a web page shows it, issue 7). No event carries a customer's number.
+event belongs to the operator's team and to the operator (`user_id`). When the team's
+transparency policy says operators are told, the operator alone also gets `OperatorMonitored`
+(only the call and whether it is monitored). No event carries a customer's number.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "MonitoringEvent",
     "MonitoringStarted",
     "MonitoringSwitched",
+    "OperatorMonitored",
 ]
 
 
@@ -61,8 +62,24 @@ class MonitoringEnded(MonitoringEvent):
     cause: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class OperatorMonitored(Event):
+    """Told to the operator (`user_id`) of a team whose policy says so: a supervisor started
+    (`monitored`) or stopped (not `monitored`) monitoring their call. Needs
+    `agent_state.change_own` on it, i.e. only the operator themself receives it; it does not
+    name the supervisor or the mode."""
+
+    kind = "monitoring.operator_notice"
+    permission = Permission.AGENT_STATE_OWN
+    resource_kind = ResourceKind.AGENT
+
+    call_id: CallId
+    monitored: bool
+
+
 MONITORING_EVENT_TYPES: tuple[type[Event], ...] = (
     MonitoringStarted,
     MonitoringSwitched,
     MonitoringEnded,
+    OperatorMonitored,
 )
