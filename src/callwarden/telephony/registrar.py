@@ -9,6 +9,7 @@ Bindings expire on the injected clock.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,28 @@ from callwarden.sip.uri import SipUri
 from callwarden.telephony.flows import flow_destination
 
 logger = logging.getLogger(__name__)
+
+
+def reflected_destination(destination: Destination, source: Source) -> bool:
+    """Whether a binding would make us send requests somewhere its REGISTER did not come from
+    and no phone can be: a loopback address (unless the phone is on this host), an unspecified,
+    multicast, broadcast or link-local one (SECURITY-NOTES T14: reflection). Private
+    addresses are ordinary LAN phones; host names are resolved when used."""
+    try:
+        address = ipaddress.ip_address(destination.host.strip("[]"))
+    except ValueError:
+        return False
+    if address.is_loopback:
+        try:
+            return not ipaddress.ip_address(source.remote_host).is_loopback
+        except ValueError:
+            return True
+    return (
+        address.is_unspecified
+        or address.is_multicast
+        or address.is_link_local
+        or address == ipaddress.IPv4Address("255.255.255.255")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +165,18 @@ class Registrar:
             if expires == 0:
                 current.pop(key, None)
                 continue
+            destination = flow_destination(uri, source, symmetric=symmetric)
+            if reflected_destination(destination, source):
+                logger.warning(
+                    "REGISTER for %s from %s refused: Contact %s is not a phone's address",
+                    username,
+                    source.remote_host,
+                    destination.host,
+                )
+                raise SipError("Contact address not allowed", 403)
             current[key] = Binding(
                 contact=uri,
-                destination=flow_destination(uri, source, symmetric=symmetric),
+                destination=destination,
                 expires_at=now + expires,
                 call_id=call_id,
                 cseq=cseq,
