@@ -41,6 +41,8 @@ PROVISIONING = (
         f" sip_password: {PASSWORD}}}\n"
         for name, ext in (("cust1", "1101"), ("ann", "2101"))
     )
+    + f"  - {{username: sue, role: supervisor, team: support, extension: '3101',"
+    f" sip_password: {PASSWORD}}}\n"
     + "queues:\n  - {name: rec, number: '5101', team: support, members: [ann],"
     " wrap_up_seconds: 1, recording: all}\n"
 )
@@ -131,7 +133,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     started = start_node(
         tmp_path_factory.mktemp("recording-node"),
         PROVISIONING,
-        rtp_ports=(36000, 36499),
+        rtp_ports=(38000, 38499),
         extra_env=ENV,
     )
     yield started
@@ -191,7 +193,7 @@ def test_sigkill_mid_call_leaves_a_recording_closed_incomplete_at_restart(
 ) -> None:
     directory = tmp_path / "crash"
     directory.mkdir()
-    first = start_node(directory, PROVISIONING, rtp_ports=(36500, 36999), extra_env=ENV)
+    first = start_node(directory, PROVISIONING, rtp_ports=(38500, 38999), extra_env=ENV)
     try:
         call, operator = _connect(phones, first, tones)
         phones.run_for(4.3)
@@ -207,7 +209,7 @@ def test_sigkill_mid_call_leaves_a_recording_closed_incomplete_at_restart(
     assert [row[1] for row in _rows(first)] == ["recording"]
     call.hangup()
     operator.hangup()
-    second = start_node(directory, PROVISIONING, rtp_ports=(36500, 36999), extra_env=ENV)
+    second = start_node(directory, PROVISIONING, rtp_ports=(38500, 38999), extra_env=ENV)
     try:
         [row] = _rows(second)
         opened = _open(second, row)
@@ -231,7 +233,7 @@ def test_full_disk_fails_the_recording_not_the_call(
     # ~2.5 s of two µ-law tracks: the sealed file fills it up during the call.
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(recordings)], check=True)
     try:
-        node = start_node(directory, PROVISIONING, rtp_ports=(37000, 37499), extra_env=ENV)
+        node = start_node(directory, PROVISIONING, rtp_ports=(39000, 39499), extra_env=ENV)
         try:
             call, operator = _connect(phones, node, tones)
             phones.wait_until(lambda: "No space left" in node.log(), 15.0, "the disk to fill")
@@ -254,3 +256,38 @@ def test_full_disk_fails_the_recording_not_the_call(
             assert node.stop() == 0, node.log()
     finally:
         subprocess.run(["umount", str(recordings)], check=True)
+
+
+@pytest.mark.integration
+def test_a_whispering_supervisor_is_a_track_of_its_own(
+    phones: PhoneBook, node: Node, tones: dict[int, Path]
+) -> None:
+    call, operator = _connect(phones, node, tones)
+    supervisor = _phone(phones, node, "sue")
+    supervisor.play(tones[1300])
+    phones.run_for(1.0)
+    whisper = supervisor.dial("*922101")  # whisper to ann (monitoring's feature code)
+    whisper.wait_confirmed()
+    phones.run_for(2.5)
+    call.hangup()
+    call.wait_disconnected()
+    operator.wait_disconnected()
+    whisper.wait_disconnected()
+    phones.wait_until(lambda: _rows(node)[-1][1] != "recording", 10.0, "the closed row")
+    opened = _open(node, _rows(node)[-1])
+    reader = opened.reader
+    assert "supervisor" in reader.tracks and opened.status == "complete"
+    supervisor_track = reader.pcm("supervisor")
+    joined = next(i for i in range(0, len(supervisor_track), 160) if supervisor_track[i:].any())
+    heard = slice(joined + round(SETTLE_S * RATE), None)
+    assert tone_snr_db(supervisor_track[heard], RATE, 1300, [440, 880]) > 30.0
+    # Each party's track holds that party only: no whisper on the customer's or operator's.
+    for track, own in (("customer", 440), ("operator", 880)):
+        samples = reader.pcm(track)[heard]
+        assert tone_snr_db(samples, RATE, own, [1300]) > 30.0
+        assert tone_snr_db(samples, RATE, 1300, [440, 880]) < 10.0
+    with sqlite3.connect(node.data_dir / "callwarden.db") as db:
+        (monitored,) = db.execute(
+            "SELECT monitored FROM recordings WHERE id = ?", (reader.recording_id,)
+        ).fetchone()
+    assert monitored
