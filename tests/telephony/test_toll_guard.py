@@ -4,6 +4,7 @@ limits, burst and new-country alerts, and leases given back."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from callwarden.sip.clock import FakeClock
 from callwarden.sip.errors import SipError
 from callwarden.telephony.call_context import CallerInfo
 from callwarden.telephony.dialplan import Route, ToTrunk, ToUser, route_from_user
-from callwarden.telephony.security_events import CallBurstAlert, NewDestinationAlert
+from callwarden.telephony.security_events import CallBurstAlert, CallRefused, NewDestinationAlert
 from callwarden.telephony.toll_guard import TollGuard, TollGuardSettings, country_code
 
 WALL = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -194,3 +195,21 @@ def test_the_first_call_to_a_new_country_raises_an_alert(
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         TollGuardSettings(max_calls_per_user=0)
+
+
+def test_every_refusal_is_reported_for_admins(
+    toll: TollGuard, directory: DirectorySnapshot, clock: FakeClock, events: Events
+) -> None:
+    caller = caller_of(directory, "alice")
+    internal = route(directory, "alice", "1002")
+    for n in range(SETTINGS.max_calls_per_user):
+        toll.admit(caller, internal, f"c{n}")
+    with pytest.raises(SipError):
+        toll.admit(caller, internal, "one-too-many")
+    error = toll.refused(replace(caller, dialled="0900123456"), SipError("not allowed", 403))
+    assert error.status == 403
+    refusals = events.of(CallRefused)
+    assert [(e.party, e.status, e.reason, e.number) for e in refusals] == [  # type: ignore[attr-defined]
+        ("user:1", 403, "Too Many Calls", ""),
+        ("user:1", 403, "Forbidden", "0900123456"),
+    ]

@@ -244,7 +244,10 @@ class SipApplication:
                 route.status,
                 route.reason,
             )
-            raise SipError(route.reason, route.status, route.reason)
+            refusal = SipError(route.reason, route.status, route.reason)
+            if route.status == 403 and self._toll is not None:
+                self._toll.refused(caller, refusal)  # outside the allow-list: admins see it
+            raise refusal
         toll = self._toll
         lease = None if toll is None else toll.admit(caller, route, request.call_id)
         try:

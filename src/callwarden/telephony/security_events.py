@@ -26,6 +26,7 @@ __all__ = [
     "SIP_SECURITY_EVENT_TYPES",
     "AccountGuessingAlert",
     "CallBurstAlert",
+    "CallRefused",
     "NewDestinationAlert",
     "SipSecurityEvent",
     "SourceBanned",
@@ -108,10 +109,25 @@ class AccountGuessingAlert(SipSecurityEvent):
     window: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class CallRefused(SipSecurityEvent):
+    """A call attempt refused for toll-fraud reasons: a destination outside the caller's
+    allow-list (403 from the dial plan), too many calls, or the outbound call rate. `party` is
+    `user:<id>` or `trunk:<id>` (or the caller's label), `number` what was dialled."""
+
+    kind: ClassVar[str] = "sip.call_refused"
+
+    party: str
+    number: str
+    status: int
+    reason: str
+
+
 SIP_SECURITY_EVENT_TYPES: tuple[type[Event], ...] = (
     SourceBanned,
     SourceUnbanned,
     CallBurstAlert,
     NewDestinationAlert,
     AccountGuessingAlert,
+    CallRefused,
 )

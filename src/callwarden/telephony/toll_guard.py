@@ -33,7 +33,7 @@ from callwarden.sip.clock import Clock
 from callwarden.sip.errors import SipError
 from callwarden.telephony.call_context import CallerInfo
 from callwarden.telephony.dialplan import Route, ToTrunk
-from callwarden.telephony.security_events import CallBurstAlert, NewDestinationAlert
+from callwarden.telephony.security_events import CallBurstAlert, CallRefused, NewDestinationAlert
 
 logger = logging.getLogger(__name__)
 
@@ -158,12 +158,33 @@ class TollGuard:
         for party, limit, refusal in parties:
             if self.active(party) >= limit:
                 logger.warning("call %s refused: %s holds %d calls", call_id, party, limit)
-                raise refusal
+                raise self.refused(caller, refusal)
         if isinstance(route, ToTrunk):
             self._check_outbound(caller, route, call_id)
         for party, _, _ in parties:
             self._active[party] = self._active.get(party, 0) + 1
         return CallLease(tuple(party for party, _, _ in parties))
+
+    def refused(self, caller: CallerInfo, error: SipError) -> SipError:
+        """Report a call of `caller` refused with `error` (by this guard or, for a destination
+        outside the allow-list, by the dial plan): an event for admins; `error` is returned
+        for the caller to raise."""
+        if caller.user_id is not None:
+            party = _user(caller.user_id)
+        elif caller.trunk_id is not None:
+            party = _trunk(caller.trunk_id)
+        else:
+            party = caller.label
+        self._publish(
+            CallRefused(
+                at=self._wall_clock(),
+                party=party,
+                number=caller.dialled,
+                status=error.status,
+                reason=error.reason,
+            )
+        )
+        return error
 
     def release(self, lease: CallLease) -> None:
         """The call holding `lease` ended."""
@@ -183,7 +204,10 @@ class TollGuard:
         if trunk_rate.count(now, settings.window) >= settings.trunk_outbound_per_minute:
             self._alert_burst(trunk_party, "trunk", trunk_rate, now)
             logger.warning("call %s refused: outbound call rate of %s", call_id, trunk_party)
-            raise SipError("outbound call rate exceeded", 503, headers=(("Retry-After", "10"),))
+            raise self.refused(
+                caller,
+                SipError("outbound call rate exceeded", 503, headers=(("Retry-After", "10"),)),
+            )
         user_rate: _Rate | None = None
         user_party = caller.label
         if caller.user_id is not None:
@@ -193,7 +217,9 @@ class TollGuard:
             if count >= settings.user_outbound_per_minute:
                 self._alert_burst(user_party, "user", user_rate, now)
                 logger.warning("call %s refused: outbound call rate of %s", call_id, user_party)
-                raise SipError("outbound call rate exceeded", 403, "Call Rate Exceeded")
+                raise self.refused(
+                    caller, SipError("outbound call rate exceeded", 403, "Call Rate Exceeded")
+                )
             user_rate.starts.append(now)
             if count + 1 >= settings.burst_alert_calls:
                 self._alert_burst(user_party, "user", user_rate, now)
