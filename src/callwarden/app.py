@@ -80,6 +80,7 @@ from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.agent_codes import AgentCodes, AgentFeatures
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_process import CdrWriterProcess
+from callwarden.telephony.edge_audit import EdgeReporter
 from callwarden.telephony.feature_codes import MonitoringCodes
 from callwarden.telephony.features import FeatureCodes
 from callwarden.telephony.monitor_phone import MonitorFeatures
@@ -235,7 +236,7 @@ async def _start_event_bus(settings: Settings) -> tuple[EventBus, Redis | None]:
 
 
 def _source_guard(
-    settings: Settings, clock: LoopClock, bus: EventBus, directory: UserDirectory
+    settings: Settings, clock: LoopClock, report: EdgeReporter, directory: UserDirectory
 ) -> SourceGuard:
     """The per-source SIP guard: limits and bans from the settings; enabled trunks' hosts
     trusted like the configured networks."""
@@ -254,13 +255,13 @@ def _source_guard(
             max_ban_seconds=max(settings.sip_ban_max_seconds, settings.sip_ban_seconds),
             trusted_networks=settings.sip_trusted_networks,
         ),
-        publish=bus.publish,
+        publish=report,
         wall_clock=partial(datetime.now, UTC),
         is_trusted_host=is_trunk_host,
     )
 
 
-def _toll_guard(settings: Settings, clock: LoopClock, bus: EventBus) -> TollGuard:
+def _toll_guard(settings: Settings, clock: LoopClock, report: EdgeReporter) -> TollGuard:
     return TollGuard(
         clock,
         settings=TollGuardSettings(
@@ -270,7 +271,7 @@ def _toll_guard(settings: Settings, clock: LoopClock, bus: EventBus) -> TollGuar
             trunk_outbound_per_minute=settings.trunk_outbound_calls_per_minute,
             burst_alert_calls=settings.outbound_burst_alert_calls,
         ),
-        publish=bus.publish,
+        publish=report,
         wall_clock=partial(datetime.now, UTC),
     )
 
@@ -332,7 +333,10 @@ class Node:
         await self.media.start()
         tls_context = await asyncio.to_thread(_sip_tls_context, settings)
         assert self.bus is not None and self.directory is not None
-        self.source_guard = _source_guard(settings, clock, self.bus, self.directory)
+        assert self.audit_writer is not None
+        # The SIP edge's bans, refusals and alerts: to the bus (admins) and the audit log.
+        report = EdgeReporter(self.bus.publish, self.audit_writer.submit)
+        self.source_guard = _source_guard(settings, clock, report, self.directory)
         self.transport = SipTransport(
             clock,
             host=settings.bind,
@@ -350,9 +354,7 @@ class Node:
             per_account=FailureThrottle(clock, ThrottleSettings(threshold=threshold)),
             per_address=FailureThrottle(clock, ThrottleSettings(threshold=threshold * 10)),
             on_failure=self.source_guard.on_auth_failure,
-            per_user=AccountGuard(
-                clock, publish=self.bus.publish, wall_clock=partial(datetime.now, UTC)
-            ),
+            per_user=AccountGuard(clock, publish=report, wall_clock=partial(datetime.now, UTC)),
         )
         directory = self.directory
         registrar = Registrar(clock)
@@ -401,7 +403,7 @@ class Node:
             write_cdr=self.cdr_writer.submit,
             queues=self.queue_calls,
             features=FeatureCodes([monitor_features, self.agent_features]),
-            toll=_toll_guard(settings, clock, self.bus),
+            toll=_toll_guard(settings, clock, report),
         )
         self._start_monitoring(monitor_features, registrar)
         await self._start_acd(clock)
