@@ -12,6 +12,7 @@ import contextlib
 import re
 import secrets
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 
@@ -216,6 +217,21 @@ def wait_for_log(node: Node, text: str, timeout: float = 5.0) -> str:
     raise AssertionError(f"{text!r} not in the node's log:\n{node.log()[-3000:]}")
 
 
+def wait_for_audit(node: Node, action: str, object_id: str) -> tuple[str, str]:
+    """The (actor kind, outcome) of the audit entry `action` about `object_id`, once written."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        with sqlite3.connect(node.data_dir / "callwarden.db") as db:
+            row = db.execute(
+                "SELECT actor_kind, outcome FROM audit_log WHERE action = ? AND object_id = ?",
+                (action, object_id),
+            ).fetchone()
+        if row is not None:
+            return str(row[0]), str(row[1])
+        time.sleep(0.05)
+    raise AssertionError(f"no audit entry {action} for {object_id}")
+
+
 @pytest.mark.integration
 def test_a_scanner_gets_no_answer_and_is_banned(
     node: Node, clients: Callable[[str], Client]
@@ -225,6 +241,7 @@ def test_a_scanner_gets_no_answer_and_is_banned(
     assert scanner.status(probe, wait=SILENCE_S) is None
     assert scanner.status(probe, wait=SILENCE_S) is None
     wait_for_log(node, "SIP source 127.0.0.5 banned")
+    assert wait_for_audit(node, "sip.source.banned", "127.0.0.5") == ("sip", "denied")
     # banned: even a plain OPTIONS is dropped unread; another address is answered
     assert scanner.status(scanner.request("OPTIONS", registrar_uri(node)), wait=SILENCE_S) is None
     assert options_probe(node.sip_port) == "SIP/2.0 200 OK"
