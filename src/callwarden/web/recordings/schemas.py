@@ -25,6 +25,10 @@ Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9 _.:#/-]{0,63}$")]
 ModeName = Literal["mix", "stereo", "track"]
 TrackName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+_WORD = r"A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}"
+HOLD_TARGET_PATTERN = rf"^[A-Za-z0-9][{_WORD}]*(@[{_WORD}]+)?$"
+"""A recording id, a user or queue id, or a SIP Call-ID (RFC 3261 25.1: `word ["@" word]`),
+starting with a letter or digit."""
 
 
 class RecordingSearch(BaseModel):
@@ -225,7 +229,7 @@ class HoldRequest(RequestModel):
     """A hold on a recording (its id), a call (its call id), a user or a queue (numeric id)."""
 
     target_kind: Literal["recording", "call", "user", "queue"]
-    target_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9@._:+-]{0,254}$")]
+    target_id: Annotated[str, Field(max_length=255, pattern=HOLD_TARGET_PATTERN)]
     reason: Reason
 
 
