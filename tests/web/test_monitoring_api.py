@@ -138,3 +138,11 @@ async def test_a_malformed_session_id_is_a_422_and_an_unknown_one_not_found(env:
     assert unknown.status_code == 404
     assert unknown.json()["error_id"] == "not_found"
     assert len(world(env).service.sessions) == 2
+
+
+async def test_call_ids_as_phones_make_them_are_accepted(env: Env) -> None:
+    """pjsua's Call-IDs may start with '-' and hold dots; RFC 3261 words are all accepted."""
+    async with env.client(env.sign_in_directly("supervisor")) as client:
+        for call_id in ("-8tcnE-AKCnm.Q12DqDadnHKm.KA6sVo", "a1b2..c3@[2001:db8::1]", "x/y{z}"):
+            response = await client.post("/api/v1/monitoring", json=_body(call_id))
+            assert response.status_code == 404, (call_id, response.text)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import InvalidState, ValidationFailed
@@ -41,8 +41,8 @@ MONITORING_ID = re.compile(r"[A-Za-z0-9_-]{16}")
 """A session id as `new_monitoring_id` makes them (12 random bytes, URL-safe base64)."""
 MonitoringIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16}$")]
 _WORD = r"[A-Za-z0-9.!%*_+`'~()<>:\\\"/\[\]?{}-]"
-CALL_ID_PATTERN = rf"^[A-Za-z0-9]{_WORD}{{0,200}}(@{_WORD}{{1,54}})?$"
-"""A SIP Call-ID (RFC 3261 25.1 `callid`: word ["@" word]) that starts with a letter or digit."""
+CALL_ID = re.compile(rf"{_WORD}{{1,200}}(@{_WORD}{{1,54}})?")
+"""A SIP Call-ID (RFC 3261 25.1 `callid`: word ["@" word])."""
 
 
 class MonitoringUnavailable(InvalidState):
@@ -50,9 +50,17 @@ class MonitoringUnavailable(InvalidState):
 
 
 class StartMonitoring(RequestModel):
-    call_id: Annotated[str, Field(min_length=1, max_length=255, pattern=CALL_ID_PATTERN)]
+    call_id: Annotated[str, Field(min_length=1, max_length=255)]
     mode: ModeName
     reason: Annotated[str | None, Field(max_length=500)] = None
+
+    @field_validator("call_id")
+    @classmethod
+    def _is_call_id(cls, value: str) -> str:
+        """A SIP Call-ID, and none that reads as a path (`../`): no such text reaches a lookup."""
+        if CALL_ID.fullmatch(value) is None or "../" in value or "/.." in value:
+            raise ValueError("must be a SIP Call-ID as the call's events and CDR show it")
+        return value
 
 
 class SwitchMonitoring(RequestModel):
