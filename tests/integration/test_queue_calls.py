@@ -27,6 +27,7 @@ HOLD_HZ = 494.0  # the hold melody's upper note (telephony.queue_call.HOLD_TONE_
 BUSY_HZ = 620.0  # the overflow message's upper note (BUSY_TONE_HZ)
 POSITION_HZ = 1300.0  # telephony.prompts.POSITION_BEEP_HZ
 WAIT_HZ = 880.0  # telephony.prompts.WAIT_BEEP_HZ
+CUE_HZ = 1000.0  # telephony.queue_voicemail.CUE_HZ
 PASSWORD = "queue-test-sip-secret"
 
 
@@ -58,6 +59,7 @@ PROVISIONING = (
      max_no_answer: 1}
   - {name: closed, number: "5004", team: support, members: [fay], max_wait_seconds: 10}
   - {name: told, number: "5006", team: support, announce_seconds: 10}
+  - {name: mailbox, number: "5007", team: support, max_wait_seconds: 10, overflow: voicemail}
 """
 )
 
@@ -231,3 +233,42 @@ def test_a_waiting_caller_hears_position_then_expected_wait_then_hold_again(
     assert tone_level_db(quiet, rate, POSITION_HZ) < tone_level_db(quiet, rate, HOLD_HZ) - 30.0
     call.hangup()
     call.wait_disconnected()
+
+
+@pytest.mark.integration
+def test_voicemail_overflow_records_the_caller_s_message(
+    phones: PhoneBook, node: Node, tones: dict[int, Path]
+) -> None:
+    caller = _phone(phones, node, "caller2")
+    caller.play(tones[440])
+    call = caller.dial("5007")
+    call.wait_confirmed()
+    answered = time.monotonic()
+    phones.wait_until(lambda: time.monotonic() - answered > 9.8, 12.0, "the maximum wait")
+    cue = _record(phones, 1.0, caller=call)["caller"]
+    assert tone_snr_db(cue.samples, cue.rate, CUE_HZ, [HOLD_HZ]) > 20.0
+    phones.run_for(3.0)  # the message: the caller's 440 Hz tone
+    call.hangup()
+    call.wait_disconnected()
+    phones.wait_until(lambda: len(_cdrs(node, "5007")) >= 1, 5.0, "the CDR")
+    assert _cdrs(node, "5007")[-1] == (
+        "5007",
+        "no_answer",
+        "queue",
+        "caller",
+        "overflow: voicemail",
+    )
+    phones.wait_until(lambda: _messages(node), 5.0, "the sealed message")
+    ((status, operator, seconds),) = _messages(node)
+    assert (status, operator) == ("complete", None)
+    assert 2.0 < seconds < 6.0
+
+
+def _messages(node: Node) -> list[tuple[str, int | None, float]]:
+    with sqlite3.connect(node.data_dir / "callwarden.db") as db:
+        rows = db.execute(
+            "SELECT r.status, r.operator_id, r.duration_ms / 1000.0 FROM recordings r"
+            " JOIN queues q ON q.id = r.queue_id WHERE q.number = '5007'"
+            " AND r.status != 'recording'"
+        ).fetchall()
+    return [tuple(row) for row in rows]

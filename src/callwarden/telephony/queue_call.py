@@ -13,8 +13,9 @@ withdraws an offer (CANCEL, RFC 3261 9.1).
 
 Overflow after the queue's maximum wait: to another queue (the engine re-queues the call, the
 caller keeps hearing the hold audio), to a user (their phones ring as for an offer, outside
-the ACD, for the node's ring timeout), or a message then hang-up (a short "all busy" tone
-pattern, then BYE; the voicemail-style action does the same until message recording exists).
+the ACD, for the node's ring timeout), voicemail (a cue, then the caller's message is recorded:
+`queue_voicemail`), or a message then hang-up (a short "all busy" tone pattern, then BYE).
+Offers and the answer live in `queue_offers`.
 
 A caller hanging up while waiting is an abandon (`call_ended` on a waiting call); either
 party hanging up after the answer ends both legs and starts the operator's wrap-up. Like
@@ -25,7 +26,6 @@ announcements, the closing message, a direct overflow's ring time) run on the in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -34,22 +34,18 @@ from typing import TYPE_CHECKING
 from callwarden.acd.clock import Clock
 from callwarden.acd.errors import EngineNotRunning, OfferNotPending, UnknownCall
 from callwarden.acd.queue import OverflowAction, OverflowKind
-from callwarden.domain.cdr import HangupSide, LegRole
+from callwarden.domain.cdr import HangupSide
 from callwarden.domain.errors import DomainError
 from callwarden.domain.ids import CallId, UserId
 from callwarden.domain.models import Queue
 from callwarden.media.control import MediaError
 from callwarden.sip.addressing import TransportName
-from callwarden.sip.dialog import Dialog
-from callwarden.sip.errors import SipError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteServerUsage
-from callwarden.sip.message import SipRequest, SipResponse, make_response
-from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, build_offer, parse_answer
+from callwarden.sip.message import SipRequest, make_response
 from callwarden.sip.server_transaction import InviteServerTransaction
-from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.tx_keys import new_tag
-from callwarden.telephony.agent_offer import AgentOffer, agent_invite, start_attempt
+from callwarden.telephony.agent_offer import AgentOffer
 from callwarden.telephony.call import (
     Hangup,
     InboundCancel,
@@ -76,8 +72,17 @@ from callwarden.telephony.queue_events import (
     check_transition,
 )
 from callwarden.telephony.queue_hold import BUSY_CADENCE, BUSY_TONE_HZ, CallerAudio
+from callwarden.telephony.queue_offers import bye_dialog, drop_offer, on_response, ring_agent
 from callwarden.telephony.queue_timers import ANNOUNCE, PROMPT, Announcer, CallTimers
-from callwarden.telephony.remote_media import apply_remote, reinvite_answer
+from callwarden.telephony.queue_voicemail import (
+    CUE_HZ,
+    CUE_SECONDS,
+    CUE_TIMER,
+    LIMIT_TIMER,
+    MAX_MESSAGE_SECONDS,
+    start_message,
+)
+from callwarden.telephony.remote_media import reinvite_answer
 
 __all__ = ["MESSAGE_SECONDS", "QueueCall", "QueueCallServices", "QueueCallState"]
 
@@ -219,7 +224,7 @@ class QueueCall:
         self.state = QueueCallState.ENDED
         self.timers.cancel_all()
         for offer in list(self._offers.values()):
-            self._drop_offer(offer)
+            drop_offer(self, offer)
         if self._inbound_usage is not None:
             self._inbound_usage.stop()
             self._inbound_usage.on_ack_timeout = None
@@ -287,10 +292,14 @@ class QueueCall:
             return
         if event.name == "message":
             self._hang_up(HangupSide.SYSTEM, self.hangup_cause or "message played")
+        elif event.name == CUE_TIMER:
+            await self._voicemail_record()
+        elif event.name == LIMIT_TIMER:
+            self._hang_up(HangupSide.SYSTEM, "overflow: voicemail")
         elif event.name == "direct-ring":
             for offer in list(self._offers.values()):
                 if offer.direct and not offer.answered:
-                    self._drop_offer(offer)
+                    drop_offer(self, offer)
                     await self._message_then_hang_up("overflow user did not answer")
         elif event.name in (ANNOUNCE, PROMPT) and self.audio is not None:
             await self.announcer.on_timer(event.name, self.audio)
@@ -301,13 +310,13 @@ class QueueCall:
         if isinstance(event, InDialogRequest):
             await self._on_in_dialog(event)
         elif isinstance(event, OutboundResponse):
-            await self._on_response(event.attempt, event.response, event.dialog)
+            await on_response(self, event.attempt, event.response, event.dialog)
         elif isinstance(event, OfferAgent):
-            await self._offer(event.agent_id, direct=event.direct)
+            await ring_agent(self, event.agent_id, direct=event.direct)
         elif isinstance(event, WithdrawAgent):
             offer = self._offers.get(event.agent_id)
             if offer is not None and not offer.answered:
-                self._drop_offer(offer)
+                drop_offer(self, offer)
         elif isinstance(event, Overflow):
             await self._overflow(event.action)
         elif isinstance(event, TimerDue):
@@ -327,7 +336,7 @@ class QueueCall:
             return
         leg.ended_at = self.now
         if leg.dialog is not None:
-            self._bye_dialog(leg.dialog)
+            bye_dialog(self, leg.dialog)
         if self._in_acd:
             self._in_acd = False
             await self._report(self.distributor.call_ended(self.call_id))
@@ -341,7 +350,8 @@ class QueueCall:
             if leg.dialog is not None:
                 leg.dialog.terminate()
             caller = leg is self._inbound
-            if caller and self.state is QueueCallState.WAITING and self.overflowed is None:
+            in_a_queue = self.overflowed in (None, OverflowKind.QUEUE)
+            if caller and self.state is QueueCallState.WAITING and in_a_queue:
                 self._hang_up(HangupSide.CALLER, "abandoned")
             else:
                 self._hang_up(HangupSide.CALLER if caller else HangupSide.CALLEE, "normal clearing")
@@ -354,178 +364,6 @@ class QueueCall:
             response.headers.add("Allow", self.services.allow)
             tx.respond(response)
 
-    # ---- offers ----------------------------------------------------------------------------
-
-    async def _offer(self, agent_id: UserId, *, direct: bool) -> None:
-        if self.state is not QueueCallState.WAITING or agent_id in self._offers:
-            return
-        targets = self.distributor.agent_targets(agent_id, self.caller)
-        if not targets:
-            logger.info("queue call %s: agent %s has no registered phone", self.call_id, agent_id)
-            await self._offer_failed(agent_id, direct=direct)
-            return
-        media, services = self.services.media, self.services
-        assert self.bridge_id is not None
-        local = await media.create_endpoint(bridge_id=self.bridge_id)
-        first = targets[0]
-        leg = Leg(LegRole.CALLEE, local, first.latch_host, str(first.request_uri), self.now)
-        sdp_offer = build_offer(
-            local_address=services.sdp_address,
-            local_port=local.rtp_port,
-            session_id=leg.session_id,
-            session_version=leg.session_version,
-            codecs=DEFAULT_CODECS,
-        )
-        offer = AgentOffer(agent_id, leg, sdp_offer, direct=direct)
-        self._offers[agent_id] = offer
-        body = bytes(sdp_offer)
-        for target in targets:
-            contact = self._contact(target.destination.transport)
-            invite = agent_invite(
-                target,
-                body,
-                contact=contact,
-                allow=services.allow,
-                user_agent=services.user_agent,
-                call_id_host=services.sdp_address,
-            )
-            attempt = start_attempt(services.layer, target, invite, contact, self._on_sip_response)
-            offer.attempts.append(attempt)
-            self._by_attempt[attempt] = offer
-        if direct:
-            self.timers.set("direct-ring", services.ring_timeout)
-
-    def _on_sip_response(
-        self, attempt: Attempt, response: SipResponse, dialog: Dialog | None
-    ) -> None:
-        """From the SIP stack: record finals; answers nobody wants are hung up at once."""
-        if response.status >= 200:
-            attempt.final_status = response.status
-        offer = self._by_attempt.get(attempt)
-        wanted = offer is not None and not offer.withdrawn and self.state is QueueCallState.WAITING
-        if 200 <= response.status < 300 and dialog is not None and not wanted:
-            self._bye_dialog(dialog)
-            return
-        if self.state is not QueueCallState.ENDED:
-            self.post(OutboundResponse(attempt, response, dialog))
-
-    def _bye_dialog(self, dialog: Dialog) -> None:
-        try:
-            bye = dialog.create_request("BYE")
-        except SipError:
-            return
-        dialog.terminate()
-        self.services.send_bye(bye, dialog.next_hop())
-
-    async def _on_response(
-        self, attempt: Attempt, response: SipResponse, dialog: Dialog | None
-    ) -> None:
-        offer = self._by_attempt.get(attempt)
-        status = response.status
-        if offer is None or offer.withdrawn or status < 200:
-            return
-        if status < 300:
-            assert dialog is not None
-            if offer.answered or self.state is not QueueCallState.WAITING:
-                self._bye_dialog(dialog)
-                return
-            await self._answered(offer, attempt, dialog, response)
-            return
-        if offer.pending or offer.answered:
-            return
-        logger.info("queue call %s: agent %s refused (%d)", self.call_id, offer.agent_id, status)
-        self._drop_offer(offer)
-        await self._offer_failed(offer.agent_id, direct=offer.direct)
-
-    async def _offer_failed(self, agent_id: UserId, *, direct: bool) -> None:
-        if direct:
-            await self._message_then_hang_up("overflow user unavailable")
-        else:
-            await self._report(self.distributor.offer_failed(self.call_id, agent_id))
-
-    def _drop_offer(self, offer: AgentOffer) -> None:
-        """Stop ringing (CANCEL what is pending) and forget the offer; its endpoint goes in
-        the background."""
-        offer.withdrawn = True
-        offer.cancel_pending()
-        self._offers.pop(offer.agent_id, None)
-        for attempt in offer.attempts:
-            self._by_attempt.pop(attempt, None)
-        if offer.direct:
-            self.timers.cancel("direct-ring")
-        if offer.leg is not self.agent_leg:
-            endpoint = offer.leg.endpoint_id
-            asyncio.get_running_loop().create_task(self._close_endpoint(endpoint))
-
-    async def _close_endpoint(self, endpoint_id: str) -> None:
-        with contextlib.suppress(MediaError):  # already gone with the bridge
-            await self.services.media.close_endpoint(endpoint_id)
-
-    async def _answered(
-        self, offer: AgentOffer, attempt: Attempt, dialog: Dialog, response: SipResponse
-    ) -> None:
-        leg = offer.leg
-        offer.answered = True
-        offer.cancel_pending(keep=attempt)
-        leg.dialog = dialog
-        leg.uri = str(attempt.target.request_uri)
-        leg.latch_host = attempt.target.latch_host
-        leg.sip_status = response.status
-        try:
-            negotiated = parse_answer(offer.sdp_offer, SessionDescription.parse(response.body))
-        except SipError as error:
-            logger.info("queue call %s: agent SDP unusable: %s", self.call_id, error)
-            self._bye_dialog(dialog)
-            self._drop_offer(offer)
-            await self._offer_failed(offer.agent_id, direct=offer.direct)
-            return
-        if not offer.direct and not await self._report(
-            self.distributor.offer_answered(self.call_id, offer.agent_id)
-        ):
-            self._bye_dialog(dialog)
-            self._drop_offer(offer)
-            return
-        self._offers.pop(offer.agent_id, None)
-        self.timers.cancel("direct-ring")
-        self.announcer.stop()
-        self.agent_leg, self.agent_id = leg, offer.agent_id
-        self.agent_label = attempt.target.label
-        self.services.register_dialog(dialog, self, leg)
-        self._transition(QueueCallState.CONNECTED)
-        await self._connect(leg, negotiated)
-        logger.info("queue call %s: answered by agent %s", self.call_id, offer.agent_id)
-        await self._record(leg, offer.agent_id)
-
-    async def _record(self, leg: Leg, agent_id: UserId) -> None:
-        """Tell the recording control the operator is connected (the queue's policy decides)."""
-        if self._recordings is None or self.bridge_id is None:
-            return
-        label = self.caller.label
-        await self._recordings.call_connected(
-            call_id=self.call_id,
-            bridge_id=self.bridge_id,
-            policy=self.queue.recording,
-            direction=self.caller.direction,
-            operator_id=agent_id,
-            operator_endpoint=leg.endpoint_id,
-            queue_id=self.queue.id,
-            team_id=self.queue.team_id,
-            caller_number=label if label.lstrip("+").isdigit() else None,
-        )
-
-    async def _connect(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
-        """The operator's endpoint joins the bridge; the players leave; normal matrix."""
-        media, bridge = self.services.media, self.bridge_id
-        assert bridge is not None and self.audio is not None
-        await apply_remote(media, leg, negotiated)
-        await media.enable(
-            leg.endpoint_id, latch=leg.latch_host is not None, latch_host=leg.latch_host
-        )
-        await media.add_to_bridge(bridge, leg.endpoint_id, "operator")
-        await self.audio.stop()
-        await media.set_mode(bridge, "normal")
-        leg.answered_at = self.answered_at = self.now
-
     # ---- overflow --------------------------------------------------------------------------
 
     async def _overflow(self, action: OverflowAction) -> None:
@@ -535,9 +373,30 @@ class QueueCall:
             return
         self._in_acd = False  # out of the ACD: nothing more to report
         if action.kind is OverflowKind.USER and action.user_id is not None:
-            await self._offer(action.user_id, direct=True)
+            await ring_agent(self, action.user_id, direct=True)
+            return
+        if action.kind is OverflowKind.VOICEMAIL and self._recordings is not None:
+            await self._voicemail_cue()
             return
         await self._message_then_hang_up(f"overflow: {action.kind.value}")
+
+    async def _voicemail_cue(self) -> None:
+        """The tone before the message (`queue_voicemail`); the recording starts after it."""
+        if self.state is not QueueCallState.WAITING or self.audio is None:
+            return
+        self.hangup_cause = "overflow: voicemail"
+        self.announcer.stop()
+        await self.audio.message(CUE_HZ, None)
+        self.timers.set(CUE_TIMER, CUE_SECONDS)
+
+    async def _voicemail_record(self) -> None:
+        if self.state is not QueueCallState.WAITING or self.audio is None:
+            return
+        await self.audio.stop()
+        assert self._recordings is not None
+        await start_message(self._recordings, self)
+        self.timers.set(LIMIT_TIMER, MAX_MESSAGE_SECONDS)
+        logger.info("queue call %s: recording the caller's message", self.call_id)
 
     async def _message_then_hang_up(self, cause: str) -> None:
         if self.state is not QueueCallState.WAITING or self.audio is None:
@@ -557,7 +416,7 @@ class QueueCall:
         for leg in (self._inbound, self.agent_leg):
             if leg is not None and leg.dialog is not None and leg.ended_at is None:
                 leg.ended_at = self.now
-                self._bye_dialog(leg.dialog)
+                bye_dialog(self, leg.dialog)
         if self.state is not QueueCallState.ENDED:
             self._transition(QueueCallState.ENDED)
 

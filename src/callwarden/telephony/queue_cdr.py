@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from callwarden.acd.queue import OverflowKind
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr, RouteKind
 from callwarden.telephony.call import monitor_cdr_legs
 
@@ -17,6 +18,8 @@ __all__ = ["disposition", "queue_cdr"]
 def disposition(call: QueueCall) -> Disposition:
     if call.answered_at is not None:
         return Disposition.ANSWERED
+    if call.overflowed is not None and call.overflowed is not OverflowKind.QUEUE:
+        return Disposition.NO_ANSWER  # out of the queues: a message, a user, voicemail
     if call.hangup_side is HangupSide.CALLER:
         return Disposition.CANCELLED
     if call.overflowed is not None:

@@ -80,7 +80,9 @@ class CallerAudio:
     async def resume_hold(self) -> None:
         await self.hold()
 
-    async def message(self, frequencies: tuple[float, ...], cadence: tuple[float, float]) -> None:
+    async def message(
+        self, frequencies: tuple[float, ...], cadence: tuple[float, float] | None
+    ) -> None:
         """A closing tone message: replaces music and prompts for good."""
         await self._drop_other()
         await self._drop_hold()
