@@ -104,7 +104,8 @@ class Settings(BaseModel):
     """The keys of a monitoring session, in order: listen, whisper, barge, leave."""
     monitor_notify_teams: tuple[str, ...] = ()
     """Teams (by name) whose operators are told when they are monitored (an event their screen
-    shows); every other team's policy is silent. The customer is never told."""
+    shows); `name:tone` also plays them a short tone only they hear. Every other team's policy
+    is silent. The customer is never told."""
     recording_purge_interval_seconds: float = Field(default=3600.0, ge=0)
     """How often the node deletes the recordings whose retention ran out (0: never; then run
     `callwarden recording purge` from cron)."""
@@ -142,6 +143,15 @@ class Settings(BaseModel):
     def _is_feature_code(cls, value: str) -> str:
         if not _FEATURE_CODE.fullmatch(value):
             raise ValueError("must be '*' followed by 1 to 8 digits, '*' or '#'")
+        return value
+
+    @field_validator("monitor_notify_teams")
+    @classmethod
+    def _are_team_policies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            name, _, policy = entry.partition(":")
+            if not name or policy not in ("", "tone"):
+                raise ValueError(f"{entry!r}: a team name, or a team name and ':tone'")
         return value
 
     @field_validator("monitor_keys")

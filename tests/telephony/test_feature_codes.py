@@ -52,13 +52,15 @@ def test_settings_carry_the_codes_and_refuse_bad_ones() -> None:
         environ={
             "CALLWARDEN_MONITOR_LISTEN_CODE": "*71",
             "CALLWARDEN_MONITOR_KEYS": "123#",
-            "CALLWARDEN_MONITOR_NOTIFY_TEAMS": "north, south",
+            "CALLWARDEN_MONITOR_NOTIFY_TEAMS": "north, south:tone",
         }
     )
     assert settings.monitor_listen_code == "*71"
     assert settings.monitor_keys == "123#"
-    assert settings.monitor_notify_teams == ("north", "south")
+    assert settings.monitor_notify_teams == ("north", "south:tone")
     with pytest.raises(ConfigError, match="monitor_barge_code"):
         load_settings(environ={"CALLWARDEN_MONITOR_BARGE_CODE": "93"})
     with pytest.raises(ConfigError, match="monitor_keys"):
         load_settings(environ={"CALLWARDEN_MONITOR_KEYS": "4456"})
+    with pytest.raises(ConfigError, match="monitor_notify_teams"):
+        load_settings(environ={"CALLWARDEN_MONITOR_NOTIFY_TEAMS": "north:beep"})
