@@ -10,7 +10,6 @@ because the pjsua2 library is one per process (this directory's `sip_endpoint`).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pyotp
 import pytest
 from node import LOOPBACK, Node, start_node
 from phones import Phone, PhoneBook
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Locator, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,7 +40,6 @@ SIP_PASSWORD = "wallboard-sip-secret"
 WEB_PASSWORD = "wallboard-web-password-1"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 WAIT_MS = 15_000
-logger = logging.getLogger(__name__)
 
 
 def _user(name: str, role: str, team: str, extension: str) -> str:
@@ -99,6 +97,12 @@ def _phone(phones: PhoneBook, node: Node, name: str, tone: Path) -> Phone:
     assert phone.register() == 200
     phone.play(tone)
     return phone
+
+
+def _shows(row: Locator, mode: str) -> bool:
+    """Whether the call's row shows the supervisor's session joined in `mode`."""
+    text = row.locator('[data-field="session"]').inner_text()
+    return row.get_attribute("data-mode") == mode and "参加中" in text
 
 
 def _sign_in_supervisor(page: Page, base: str) -> None:
@@ -164,17 +168,10 @@ def test_a_real_call_on_the_wallboard_listen_then_whisper(
         assert started.value.status == 201, started.value.text()
         listening = supervisor.wait_incoming(timeout=15.0)  # margins for a loaded machine
         listening.wait_confirmed()
-        phones.wait_until(
-            lambda: (
-                row.get_attribute("data-mode") == "listen"
-                and "参加中" in row.locator('[data-field="session"]').inner_text()
-            ),
-            10.0,
-            "listening shown as joined",
-        )
+        phones.wait_until(lambda: _shows(row, "listen"), 15.0, "listening shown as joined")
         row.get_by_label("切り替え先").select_option("whisper")
         row.get_by_role("button", name="切り替え").click()
-        phones.wait_until(lambda: shown("whisper"), 15.0, "whisper shown")
+        phones.wait_until(lambda: _shows(row, "whisper"), 15.0, "whisper shown as joined")
         expect(row.locator('[data-field="session"]')).to_contain_text("ささやき")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "wallboard-real-call.png"))
