@@ -96,8 +96,19 @@ class _Track:
 
 
 @dataclass(slots=True)
+class _Run:
+    """Consecutive frames of one track: ``frames`` from sample ``start`` to ``end``."""
+
+    track: str
+    start: int
+    end: int
+    frames: list[Pcm]
+
+
+@dataclass(slots=True)
 class _Batch:
-    frames: list[tuple[str, Pcm, int]] = field(default_factory=list)
+    runs: list[_Run] = field(default_factory=list)
+    last: dict[str, _Run] = field(default_factory=dict)
     start: int = -1
 
 
@@ -148,8 +159,16 @@ class CaptureSink:
             batch.start = relative
         elif relative - batch.start >= BATCH_SAMPLES:
             self._send_batch()
-            self._batch.start = relative
-        self._batch.frames.append((track.name, pcm, relative))
+            batch = self._batch
+            batch.start = relative
+        run = batch.last.get(track.name)
+        if run is not None and run.end == relative:
+            run.frames.append(pcm)
+            run.end += len(pcm)
+        else:
+            run = _Run(track.name, relative, relative + len(pcm), [pcm])
+            batch.last[track.name] = run
+            batch.runs.append(run)
 
     def _new_track(self, participant_id: str, timestamp: int) -> _Track | None:
         """The track of a participant seen for the first time: its role's track, or the
@@ -179,8 +198,8 @@ class CaptureSink:
 
     def _send_batch(self) -> None:
         batch, self._batch = self._batch, _Batch()
-        if batch.frames:
-            self._provider.submit(self, "frames", batch.frames)
+        if batch.runs:
+            self._provider.submit(self, "frames", batch.runs)
 
     def pause(self) -> int:
         """No frame from the next tick on is recorded (confirmed by returning)."""
@@ -256,7 +275,7 @@ class CaptureSink:
             return
         try:
             if kind == "frames":
-                self._write_frames(cast("list[tuple[str, Pcm, int]]", payload))
+                self._write_runs(cast("list[_Run]", payload))
             elif kind == "pause":
                 self.writer.pause(cast(int, payload))
             elif kind == "resume":
@@ -264,20 +283,14 @@ class CaptureSink:
         except Exception as error:  # disk full, I/O error, a writer bug: the call goes on
             self._abort(f"{type(error).__name__}: {error}")
 
-    def _write_frames(self, frames: list[tuple[str, Pcm, int]]) -> None:
+    def _write_runs(self, runs: list[_Run]) -> None:
         writer = self.writer
         assert writer is not None
-        by_track: dict[str, tuple[int, list[Pcm]]] = {}
-        for name, pcm, timestamp in frames:
-            run = by_track.get(name)
-            if run is not None and run[0] + len(run[1]) * len(pcm) == timestamp:
-                run[1].append(pcm)
-                continue
-            if run is not None:
-                writer.write(name, np.concatenate(run[1]), run[0])
-            by_track[name] = (timestamp, [pcm])
-        for name, (timestamp, runs) in by_track.items():
-            writer.write(name, np.concatenate(runs), timestamp)
+        for run in runs:
+            frames = run.frames
+            writer.write(
+                run.track, frames[0] if len(frames) == 1 else np.concatenate(frames), run.start
+            )
 
     def _abort(self, reason: str) -> None:
         writer, self.writer = self.writer, None
