@@ -32,6 +32,7 @@ def check_monitoring_controls(
     shows the mode of the supervisor's session as the monitoring events report it."""
     call = supervisor.locator('#calls tr[data-call-id="call-1"]')
     expect(call.locator('[data-field="name"]')).to_have_text("operator")
+    expect(call.locator('[data-field="duration"]')).not_to_have_text("0:00", timeout=3_000)
     call.get_by_role("button", name="モニタリング開始").click()
     expect(supervisor.locator("#notice")).to_have_text("モニタリングの理由を入力してください。")
     call.get_by_label("方法").select_option("listen")
