@@ -16,8 +16,10 @@ $(VENV)/.installed: pyproject.toml $(wildcard src/callwarden/media/csrc/*) | $(B
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The pages' live WebSockets are accepted only from allowed origins: the demo's own address.
 run: $(VENV)/.installed
-	$(BIN)/callwarden demo --data-dir $(DATA_DIR)
+	CALLWARDEN_ALLOWED_ORIGINS=$${CALLWARDEN_ALLOWED_ORIGINS:-http://127.0.0.1:8080,http://localhost:8080} \
+		$(BIN)/callwarden demo --data-dir $(DATA_DIR)
 
 # Debian packages the tests and benchmarks drive: SIPp (SIP load), rtpengine (media reference).
 system-deps:
