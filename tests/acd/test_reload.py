@@ -240,3 +240,10 @@ async def test_round_robin_keeps_its_member_when_the_list_changes(
     reordered = replace(queue, members=(queue.members[2], queue.members[0], queue.members[1]))
     await engine.reload(snapshot(reordered))  # C, A, B: after A comes B
     assert await _offer_and_finish(engine, owner, "c2") == B
+
+
+async def test_a_disabled_member_is_no_agent_from_the_start(build: Build) -> None:
+    engine = await build(snapshot(make_queue(1, [A, B]), disabled=[B]))
+    assert [agent.user_id for agent in engine.agents()] == [A]
+    with pytest.raises(UnknownAgent):
+        await engine.sign_in(B)

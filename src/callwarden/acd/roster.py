@@ -32,6 +32,20 @@ _FREE = frozenset({AgentState.AVAILABLE, AgentState.BREAK, AgentState.OFFLINE})
 _ENGAGED = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
 
 
+def _memberships(
+    queues: Mapping[QueueId, QueueRecord], directory: DirectorySnapshot
+) -> dict[UserId, frozenset[QueueId]]:
+    """Each enabled user's queues (a disabled or unknown user is nobody's member)."""
+    member_of: dict[UserId, frozenset[QueueId]] = {}
+    for record in queues.values():
+        for member in record.members:
+            user = directory.user(member.user_id)
+            if user is not None and user.enabled:
+                joined = member_of.get(member.user_id, frozenset())
+                member_of[member.user_id] = joined | {record.queue.id}
+    return member_of
+
+
 class Roster:
     """Every member of a queue of the directory, as an `Agent`."""
 
@@ -54,11 +68,7 @@ class Roster:
         self._wall_clock = wall_clock
         self._node_id = node_id
         self._claim_ttl = claim_ttl_seconds
-        self._member_of: dict[UserId, frozenset[QueueId]] = {}
-        for record in queues.values():
-            for member in record.members:
-                joined = self._member_of.get(member.user_id, frozenset())
-                self._member_of[member.user_id] = joined | {record.queue.id}
+        self._member_of = _memberships(queues, directory)
         now = clock.now()
         self._agents: dict[UserId, Agent] = {}
         for user_id in self._member_of:
@@ -170,14 +180,7 @@ class Roster:
         an agent, offline; an agent who left a queue is signed out of it (signed out entirely
         when no queue is left and they are not on a call); a disabled user counts as no
         member. An agent on a call keeps it. Returns the agents whose queues changed."""
-        member_of: dict[UserId, frozenset[QueueId]] = {}
-        for record in self._queues.values():
-            for member in record.members:
-                user = directory.user(member.user_id)
-                if user is not None and user.enabled:
-                    joined = member_of.get(member.user_id, frozenset())
-                    member_of[member.user_id] = joined | {record.queue.id}
-        self._member_of = member_of
+        member_of = self._member_of = _memberships(self._queues, directory)
         now = self._clock.now()
         for user_id in member_of:
             user = directory.user(user_id)
