@@ -14,7 +14,8 @@ from browser.conftest import NewPage, Problems
 from browser.site import Site
 from browser.test_pages import sign_in_operator, sign_in_supervisor
 from callwarden.acd.events import CallAbandoned, CallAnswered, CallEnded, CallHandled, CallQueued
-from callwarden.domain.ids import CallId
+from callwarden.domain.ids import CallId, RecordingId
+from callwarden.recording.capture_events import RecordingPaused, RecordingResumed, RecordingStarted
 from callwarden.telephony.monitoring_events import (
     MonitoringEnded,
     MonitoringStarted,
@@ -110,6 +111,19 @@ def test_calls_and_monitoring_appear_on_the_wallboard_and_the_desk(
         "mode": "listen",
         "via": "api",
     }
+    recording = {
+        "at": now,
+        "team_id": queue.team_id,
+        "user_id": operator.id,
+        "call_id": CallId("call-1"),
+        "recording_id": RecordingId("rec-1"),
+    }
+    site.publish(RecordingStarted(**recording))
+    expect(desk.locator("#recording")).to_have_text("録音中", timeout=WITHIN_MS)
+    site.publish(RecordingPaused(**recording, by="operator"))
+    expect(desk.locator("#recording")).to_have_text("録音を一時停止中", timeout=WITHIN_MS)
+    site.publish(RecordingResumed(**recording, by="operator"))
+    expect(desk.locator("#recording")).to_have_text("録音中", timeout=WITHIN_MS)
     site.publish(MonitoringStarted(**monitoring, operator_notified=False))
     site.publish(CallEnded(**common, user_id=operator.id, call_id=CallId("call-1"), talk_seconds=9))
     expect(desk.locator("#call-phase")).to_have_text("後処理中", timeout=WITHIN_MS)

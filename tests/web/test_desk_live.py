@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from callwarden.acd.agent import AgentState
 from callwarden.acd.events import AgentStateChanged, CallAnswered
-from callwarden.domain.ids import CallId, QueueId
+from callwarden.domain.ids import CallId, QueueId, RecordingId
+from callwarden.recording.capture_events import RecordingPaused
 from callwarden.telephony.monitoring_events import MonitoringStarted
 from web.support import T0, Env, WebSocketSession, websocket_headers
 
@@ -111,4 +112,28 @@ async def test_the_operator_is_told_of_monitoring_only_when_the_policy_says_so(e
     env.services.bus.publish(monitoring_started(env, True, "told"))
     message = await socket.receive_json()
     assert (message["kind"], message["fields"]["monitoring_id"]) == ("monitoring.started", "told")
+    await socket.disconnect()
+
+
+async def test_the_desk_feed_carries_the_recording_of_own_calls_only(env: Env) -> None:
+    socket = WebSocketSession(env.app, PATH, websocket_headers(env.sign_in_directly("operator")))
+    assert await socket.connect()
+    await socket.receive_json()
+    for username in ("colleague", "operator"):
+        user = env.user(username)
+        env.services.bus.publish(
+            RecordingPaused(
+                at=T0,
+                team_id=user.team_id,
+                user_id=user.id,
+                recording_id=RecordingId(f"rec-{username}"),
+                call_id=CallId(f"call-{username}"),
+                by="operator",
+            )
+        )
+    message = await socket.receive_json()
+    assert (message["kind"], message["fields"]["recording_id"]) == (
+        "recording.paused",
+        "rec-operator",
+    )
     await socket.disconnect()

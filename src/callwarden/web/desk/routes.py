@@ -1,7 +1,8 @@
 """`/api/v1/desk/live`: the operator desktop's WebSocket, streaming the ACD events about the
 caller's own agent and own calls (state changes, calls offered to them, answered, ended,
-handled), in the message format of `/api/v1/live` (docs/api.md), and the monitoring of their
-own calls when their team's transparency policy says operators are told.
+handled), the recorder's events of their own calls (recording, paused, resumed, failed) and
+the monitoring of their own calls when their team's transparency policy says operators are
+told, in the message format of `/api/v1/live` (docs/api.md).
 
 Why a stream of its own: `/api/v1/live` sends what `live.view` allows, and the built-in
 `operator` holds no `live.view` at all (least exposure: no wallboard). An operator's own state
@@ -24,6 +25,7 @@ from callwarden.bus.event import Event, EventFilter
 from callwarden.domain.ids import UserId
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind
+from callwarden.recording.capture_events import CAPTURE_EVENT_TYPES
 from callwarden.telephony.monitoring_events import MonitoringEvent
 from callwarden.web.access import (
     API_PREFIX,
@@ -48,17 +50,22 @@ DESK_LIVE_ACCESS = Access(
 )
 
 
+DESK_EVENT_TYPES: tuple[type[Event], ...] = (*ACD_EVENT_TYPES, *CAPTURE_EVENT_TYPES)
+"""What the desk shows of one's own calls: the ACD's events and the recorder's (recording,
+paused, resumed, stopped, failed)."""
+
+
 def own_events(user_id: UserId) -> EventFilter:
-    """ACD events about `user_id`'s own agent or own calls, and the monitoring of their own
-    calls when the team's transparency policy tells operators (`operator_notified`); nothing
-    else."""
+    """ACD and recording events about `user_id`'s own agent or own calls, and the monitoring
+    of their own calls when the team's transparency policy tells operators
+    (`operator_notified`); nothing else."""
 
     def admits(event: Event) -> bool:
         if event.user_id != user_id:
             return False
         if isinstance(event, MonitoringEvent):
             return event.operator_notified
-        return isinstance(event, ACD_EVENT_TYPES)
+        return isinstance(event, DESK_EVENT_TYPES)
 
     return admits
 

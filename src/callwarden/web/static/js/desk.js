@@ -9,6 +9,7 @@ const reasonShown = document.getElementById("break-reason-shown");
 const callsTaken = document.getElementById("calls-taken");
 const call = { phase: null, since: 0, queue: null, ended: 0 };
 const monitoring = new Set(); // sessions on one's own calls that one is told about
+const recording = { state: "none" }; // the current call's recording: none, on, paused, failed
 let stateSince = Date.now() - Number(stateTime.dataset.seconds) * 1000;
 
 function showState(state, reason, seconds = 0) {
@@ -46,6 +47,11 @@ const handlers = {
   "acd.call_ended": () => Object.assign(call, { phase: "wrap_up", ended: Date.now() }),
   "acd.call_handled": () => Object.assign(call, { phase: null }),
   "acd.call_abandoned": () => Object.assign(call, { phase: null }),
+  "recording.started": () => Object.assign(recording, { state: "on" }),
+  "recording.resumed": () => Object.assign(recording, { state: "on" }),
+  "recording.paused": () => Object.assign(recording, { state: "paused" }),
+  "recording.stopped": () => Object.assign(recording, { state: "none" }),
+  "recording.failed": () => Object.assign(recording, { state: "failed" }),
   "monitoring.started": (fields) => monitoring.add(fields.monitoring_id),
   "monitoring.switched": (fields) => monitoring.add(fields.monitoring_id),
   "monitoring.ended": (fields) => monitoring.delete(fields.monitoring_id),
@@ -55,6 +61,9 @@ openLive("/api/v1/desk/live", (message) => {
   if (message.type !== "event") return;
   handlers[message.kind]?.(message.fields);
   document.getElementById("monitored").hidden = monitoring.size === 0;
+  const shown = document.getElementById("recording");
+  shown.dataset.recording = recording.state;
+  shown.textContent = t(`desk.recording_${recording.state}`);
   showCall();
   tick();
 });
