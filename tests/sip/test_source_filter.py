@@ -103,3 +103,46 @@ async def test_a_refused_source_is_dropped_unread_and_never_answered() -> None:
         allowed.close()
         blocked.close()
         await transport.close()
+
+
+async def _tcp_connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(LOOPBACK, port, local_addr=(host, 0))
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> bool:
+    try:
+        async with asyncio.timeout(WAIT):
+            return await reader.read(65535) == b""
+    except (ConnectionResetError, TimeoutError):
+        return True
+
+
+async def test_a_refused_source_cannot_open_a_tcp_connection_and_loses_an_open_one() -> None:
+    blocklist = BlockList()
+    user = Answerer()
+    transport = SipTransport(
+        LoopClock(asyncio.get_running_loop()), host=LOOPBACK, port=0, source_filter=blocklist
+    )
+    user.transport = transport
+    await transport.start(user)
+    try:
+        reader, writer = await _tcp_connect(BLOCKED, transport.port)
+        writer.write(request_bytes("OPTIONS", transport="TCP"))
+        async with asyncio.timeout(WAIT):
+            answer = await reader.readuntil(b"\r\n\r\n")
+        assert answer.startswith(b"SIP/2.0 200 ")
+        # banned now: its next message is dropped and its connection cut
+        blocklist.blocked.add(BLOCKED)
+        writer.write(request_bytes("OPTIONS", transport="TCP", branch="z9hG4bKsecond"))
+        assert await _closed_by_peer(reader)
+        writer.close()
+        assert len(user.received) == 1
+        # and a new connection from it is refused before any byte is read
+        refused_before = transport.stats.connections_refused
+        reader, writer = await _tcp_connect(BLOCKED, transport.port)
+        assert await _closed_by_peer(reader)
+        writer.close()
+        assert transport.stats.connections_refused == refused_before + 1
+        assert transport.connection_count == 0
+    finally:
+        await transport.close()

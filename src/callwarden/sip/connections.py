@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from callwarden.sip.addressing import Destination, Source, TransportName
@@ -44,8 +44,12 @@ class ConnectionPool:
         stats: TransportStats,
         sink: MessageSink,
         tls_client_context: ssl.SSLContext | None = None,
+        admit: Callable[[Source], bool] | None = None,
     ) -> None:
+        """`admit(source)` decides on each inbound connection before any byte is read (the
+        source filter: a banned address is refused at once)."""
         self._clock = clock
+        self._admit = admit
         self.config = config
         self.stats = stats
         self._sink = sink
@@ -163,6 +167,10 @@ class ConnectionPool:
         assert source is not None
         host = source.remote_host
         if connection.inbound:
+            if self._admit is not None and not self._admit(source):
+                self.stats.connections_refused += 1
+                logger.debug("connection from banned %s refused", host)
+                return False
             count = self._inbound_per_host.get(host, 0)
             if (
                 count >= self.config.max_connections_per_host
@@ -216,6 +224,13 @@ class ConnectionPool:
             connection.write(response)
         else:
             self.stats.dropped_unparseable += 1
+
+    def abort_connection(self, connection_id: int) -> None:
+        """Drop the connection `connection_id` (if still open) without flushing anything."""
+        connection = self._connections.get(connection_id)
+        if connection is not None:
+            connection.abort()
+            self._forget(connection)
 
     def connection_closed(self, connection: StreamConnection) -> None:
         self._forget(connection)

@@ -136,7 +136,14 @@ class SipTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.Server] = []
-        self._connections = ConnectionPool(clock, self.config, self.stats, self, tls_client_context)
+        self._connections = ConnectionPool(
+            clock,
+            self.config,
+            self.stats,
+            self,
+            tls_client_context,
+            admit=None if source_filter is None else source_filter.admits,
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._resolved: dict[str, str] = {}
 
@@ -337,6 +344,9 @@ class SipTransport:
         source_filter = self._filter
         if source_filter is not None and not source_filter.admits(source):
             self.stats.filtered += 1
+            banned = not source_filter.may_send_to(source.remote_host)
+            if banned and source.connection_id is not None:  # a banned address's stream: cut
+                self._connections.abort_connection(source.connection_id)
             return
         config = self.config
         try:
