@@ -5,6 +5,10 @@ long as the call (its CDR) within 100 ms, and a pause keyed by the operator (``*
 leaves nothing at all in the paused stretch. A node killed with SIGKILL mid-call leaves a
 recording that the restarted node closes as incomplete, playable up to less than 2 s before
 the kill. A recording directory that fills up (a small tmpfs) fails the recording, not the call.
+
+The module's node serves the first two tests; the supervisor test comes before the crash test
+because pjsua holds at most 4 calls per process and calls to a killed node linger until their
+BYE times out.
 """
 
 from __future__ import annotations
@@ -188,6 +192,41 @@ def test_tracks_hold_their_own_tone_length_matches_and_pause_is_empty(
 
 
 @pytest.mark.integration
+def test_a_whispering_supervisor_is_a_track_of_its_own(
+    phones: PhoneBook, node: Node, tones: dict[int, Path]
+) -> None:
+    call, operator = _connect(phones, node, tones)
+    supervisor = _phone(phones, node, "sue")
+    supervisor.play(tones[1300])
+    phones.run_for(1.0)
+    whisper = supervisor.dial("*922101")  # whisper to ann (monitoring's feature code)
+    whisper.wait_confirmed()
+    phones.run_for(2.5)
+    call.hangup()
+    call.wait_disconnected()
+    operator.wait_disconnected()
+    whisper.wait_disconnected()
+    phones.wait_until(lambda: _rows(node)[-1][1] != "recording", 10.0, "the closed row")
+    opened = _open(node, _rows(node)[-1])
+    reader = opened.reader
+    assert "supervisor" in reader.tracks and opened.status == "complete"
+    supervisor_track = reader.pcm("supervisor")
+    joined = next(i for i in range(0, len(supervisor_track), 160) if supervisor_track[i:].any())
+    heard = slice(joined + round(SETTLE_S * RATE), None)
+    assert tone_snr_db(supervisor_track[heard], RATE, 1300, [440, 880]) > 30.0
+    # Each party's track holds that party only: no whisper on the customer's or operator's.
+    for track, own in (("customer", 440), ("operator", 880)):
+        samples = reader.pcm(track)[heard]
+        assert tone_snr_db(samples, RATE, own, [1300]) > 30.0
+        assert tone_snr_db(samples, RATE, 1300, [440, 880]) < 10.0
+    with sqlite3.connect(node.data_dir / "callwarden.db") as db:
+        (monitored,) = db.execute(
+            "SELECT monitored FROM recordings WHERE id = ?", (reader.recording_id,)
+        ).fetchone()
+    assert monitored
+
+
+@pytest.mark.integration
 def test_sigkill_mid_call_leaves_a_recording_closed_incomplete_at_restart(
     phones: PhoneBook, tmp_path: Path, tones: dict[int, Path]
 ) -> None:
@@ -256,38 +295,3 @@ def test_full_disk_fails_the_recording_not_the_call(
             assert node.stop() == 0, node.log()
     finally:
         subprocess.run(["umount", str(recordings)], check=True)
-
-
-@pytest.mark.integration
-def test_a_whispering_supervisor_is_a_track_of_its_own(
-    phones: PhoneBook, node: Node, tones: dict[int, Path]
-) -> None:
-    call, operator = _connect(phones, node, tones)
-    supervisor = _phone(phones, node, "sue")
-    supervisor.play(tones[1300])
-    phones.run_for(1.0)
-    whisper = supervisor.dial("*922101")  # whisper to ann (monitoring's feature code)
-    whisper.wait_confirmed()
-    phones.run_for(2.5)
-    call.hangup()
-    call.wait_disconnected()
-    operator.wait_disconnected()
-    whisper.wait_disconnected()
-    phones.wait_until(lambda: _rows(node)[-1][1] != "recording", 10.0, "the closed row")
-    opened = _open(node, _rows(node)[-1])
-    reader = opened.reader
-    assert "supervisor" in reader.tracks and opened.status == "complete"
-    supervisor_track = reader.pcm("supervisor")
-    joined = next(i for i in range(0, len(supervisor_track), 160) if supervisor_track[i:].any())
-    heard = slice(joined + round(SETTLE_S * RATE), None)
-    assert tone_snr_db(supervisor_track[heard], RATE, 1300, [440, 880]) > 30.0
-    # Each party's track holds that party only: no whisper on the customer's or operator's.
-    for track, own in (("customer", 440), ("operator", 880)):
-        samples = reader.pcm(track)[heard]
-        assert tone_snr_db(samples, RATE, own, [1300]) > 30.0
-        assert tone_snr_db(samples, RATE, 1300, [440, 880]) < 10.0
-    with sqlite3.connect(node.data_dir / "callwarden.db") as db:
-        (monitored,) = db.execute(
-            "SELECT monitored FROM recordings WHERE id = ?", (reader.recording_id,)
-        ).fetchone()
-    assert monitored
