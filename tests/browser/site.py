@@ -5,7 +5,8 @@ telephony: calls exist as the ACD and monitoring events a test publishes (`Site.
 the monitoring routes answer 409 `monitoring_not_running`.
 
 The organisation is the web tests' (`web.support`) plus one queue of team `north`
-(`north-line`, members `operator` and `colleague`). The security clock is a `FakeClock` that the
+(`north-line`, members `operator` and `colleague`, answered within 1 s counts for the service
+level, so that a test sees a long wait after a second). The security clock is a `FakeClock` that the
 test moves (TOTP codes are computed from it, so a test can step past a used code).
 """
 
@@ -40,6 +41,7 @@ QUEUE_DOCUMENT = {
             "number": "5000",
             "team": "north",
             "members": ["operator", "colleague"],
+            "service_level_seconds": 1,
         }
     ]
 }

@@ -4,6 +4,7 @@ operator's current call and the 'being monitored' notice on the desk."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,13 @@ from browser.site import Site
 from browser.test_pages import sign_in_operator, sign_in_supervisor
 from callwarden.acd.events import CallAbandoned, CallAnswered, CallEnded, CallHandled, CallQueued
 from callwarden.domain.ids import CallId, RecordingId
-from callwarden.recording.capture_events import RecordingPaused, RecordingResumed, RecordingStarted
+from callwarden.recording.capture_events import (
+    RecordingFailed,
+    RecordingPaused,
+    RecordingResumed,
+    RecordingStarted,
+)
+from callwarden.security.account_events import NewSignInLocation
 from callwarden.telephony.monitoring_events import (
     MonitoringEnded,
     MonitoringStarted,
@@ -85,7 +92,7 @@ def test_calls_and_monitoring_appear_on_the_wallboard_and_the_desk(
 
     published = time.monotonic()
     site.publish(
-        CallAnswered(**common, user_id=operator.id, call_id=CallId("call-1"), waited_seconds=5.0)
+        CallAnswered(**common, user_id=operator.id, call_id=CallId("call-1"), waited_seconds=0.5)
     )
     expect(tile.locator('[data-field="waiting"]')).to_have_text("1", timeout=WITHIN_MS)
     assert time.monotonic() - published < 1.0
@@ -96,10 +103,17 @@ def test_calls_and_monitoring_appear_on_the_wallboard_and_the_desk(
     expect(desk.locator("#call-queue")).to_have_text("north-line")
     check_monitoring_controls(site, supervisor, problems, screenshots)
 
+    # call-2 waits past the queue's service-level threshold (1 s): the tile and an alert say so.
+    expect(tile).to_have_attribute("data-alert", "long_wait", timeout=3_000)
+    alerts = supervisor.locator("#alerts li")
+    expect(alerts.first).to_contain_text(
+        "north-line で、サービスレベルの目標を超えて待っているお客様がいます。"
+    )
     site.publish(CallAbandoned(**common, call_id=CallId("call-2"), waited_seconds=40.0))
     expect(tile.locator('[data-field="abandoned"]')).to_have_text("1", timeout=WITHIN_MS)
     expect(tile.locator('[data-field="service_level"]')).to_have_text("50%")
     expect(tile.locator('[data-field="waiting"]')).to_have_text("0")
+    expect(tile).not_to_have_attribute("data-alert", "long_wait")
 
     monitoring = {
         "at": now,
@@ -124,6 +138,23 @@ def test_calls_and_monitoring_appear_on_the_wallboard_and_the_desk(
     expect(desk.locator("#recording")).to_have_text("録音を一時停止中", timeout=WITHIN_MS)
     site.publish(RecordingResumed(**recording, by="operator"))
     expect(desk.locator("#recording")).to_have_text("録音中", timeout=WITHIN_MS)
+    site.publish(RecordingFailed(**recording, reason="disk full"))
+    expect(desk.locator("#recording")).to_have_text("録音が停止しました(障害)", timeout=WITHIN_MS)
+    expect(alerts.first).to_have_text(re.compile("operator さんの通話の録音が停止しました。"))
+    colleague = site.env.user("colleague")
+    site.publish(
+        NewSignInLocation(
+            at=now,
+            team_id=colleague.team_id,
+            user_id=colleague.id,
+            username="colleague",
+            address="198.51.100.7",
+            new_address=True,
+        )
+    )
+    expect(alerts.first).to_contain_text(
+        "colleague さんが新しい場所 (198.51.100.7) からサインインしました。", timeout=WITHIN_MS
+    )
     site.publish(MonitoringStarted(**monitoring, operator_notified=False))
     site.publish(CallEnded(**common, user_id=operator.id, call_id=CallId("call-1"), talk_seconds=9))
     expect(desk.locator("#call-phase")).to_have_text("後処理中", timeout=WITHIN_MS)

@@ -5,6 +5,7 @@
 // threshold / offered.
 import {
   api,
+  timeZone,
   errorText,
   everySecond,
   formatDuration,
@@ -154,6 +155,32 @@ function onMonitoringEvent(kind, fields) {
   renderCall(call);
 }
 
+// Alerts: a sign-in from a new address, a recording that failed, a caller waiting past the
+// queue's service-level threshold, a call longer than LONG_CALL_SECONDS; each raised once.
+const LONG_CALL_SECONDS = 600;
+const raised = new Set();
+const clock = new Intl.DateTimeFormat(document.documentElement.lang, {
+  timeZone,
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+function alert(key, kind, values) {
+  if (raised.has(key)) return;
+  raised.add(key);
+  const item = document.createElement("li");
+  item.dataset.kind = kind;
+  const time = document.createElement("time");
+  time.textContent = clock.format(new Date());
+  item.append(time, ` ${t(`alerts.${kind}`, values)}`);
+  document.getElementById("alerts").prepend(item);
+  document.getElementById("no-alerts").hidden = true;
+}
+
+function nameOf(userId) {
+  return names[String(userId)] ?? String(userId);
+}
+
 function row(userId) {
   return document.querySelector(`#agents tr[data-user-id="${userId}"]`);
 }
@@ -202,15 +229,23 @@ function tick() {
       agent.state === "on_call" ? formatDuration(seconds) : "—";
   }
   for (const call of calls.values()) {
-    call.element?.querySelector('[data-field="duration"]').replaceChildren(formatDuration((current - call.since) / 1000));
+    const seconds = (current - call.since) / 1000;
+    call.element?.querySelector('[data-field="duration"]').replaceChildren(formatDuration(seconds));
+    if (seconds > LONG_CALL_SECONDS) {
+      call.element?.setAttribute("data-alert", "long_call");
+      alert(`long_call ${call.call_id}`, "long_call", { name: nameOf(call.user_id) });
+    }
   }
   for (const tile of tiles.values()) {
     const element = document.querySelector(`.tile[data-queue-id="${tile.id}"]`);
     if (!element) continue;
     const oldest = Math.min(...tile.waitingSince.values());
-    element.querySelector('[data-field="longest"]').textContent = formatDuration(
-      tile.waitingSince.size ? (current - oldest) / 1000 : 0,
-    );
+    const longest = tile.waitingSince.size ? (current - oldest) / 1000 : 0;
+    element.querySelector('[data-field="longest"]').textContent = formatDuration(longest);
+    if (longest > tile.service_level_seconds) {
+      element.dataset.alert = "long_wait";
+      alert(`long_wait ${tile.id} ${oldest}`, "long_wait", { queue: tile.name });
+    } else delete element.dataset.alert;
   }
 }
 
@@ -266,6 +301,16 @@ openLive(
     if (message.kind === "acd.agent_state_changed") onAgentEvent(message.fields);
     else if (message.kind.startsWith("acd.call_")) onCallEvent(message.kind, message.fields);
     else if (message.kind.startsWith("monitoring.")) onMonitoringEvent(message.kind, message.fields);
+    else if (message.kind === "recording.failed") {
+      alert(`recording_failed ${message.fields.recording_id}`, "recording_failed", {
+        name: nameOf(message.fields.user_id),
+      });
+    } else if (message.kind === "security.new_sign_in_location" && message.fields.user_id !== me) {
+      alert(`new_sign_in ${message.at} ${message.fields.user_id}`, "new_sign_in", {
+        name: message.fields.username,
+        address: message.fields.address,
+      });
+    }
     tick();
   },
   setStatus,
