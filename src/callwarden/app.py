@@ -535,6 +535,7 @@ class Node:
             monitoring=lambda: self.monitoring,
             sip_guard=lambda: self.source_guard,
             recordings=lambda: self.recordings,
+            recording_control=lambda: self.recording_control,
         )
 
     def _start_recordings_catalogue(self) -> None:
@@ -633,6 +634,7 @@ class Node:
             ),
             clock=clock,
             audit=self.audit_writer.submit,
+            bus=self.bus,
         )
 
     async def close(self) -> None:

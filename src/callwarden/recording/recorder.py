@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,6 +90,7 @@ class ActiveRecording:
     stopped: bool = False
     failure: str | None = None
     pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+    monitoring_sessions: list[dict[str, object]] = field(default_factory=list)
 
 
 def call_metadata(active: ActiveRecording, ended_at: datetime | None) -> dict[str, object]:
@@ -134,6 +135,10 @@ class Recorder:
         self._bus = bus
         self._active: dict[str, ActiveRecording] = {}
         self._unsubscribe = media.subscribe(self._on_media_event)
+
+    def now(self) -> datetime:
+        """The recorder's wall clock (what recordings' times are stated in)."""
+        return self._now()
 
     @property
     def active(self) -> Mapping[str, ActiveRecording]:
@@ -248,11 +253,21 @@ class Recorder:
 
     # --- stop ---------------------------------------------------------------------------------
 
-    async def stop(self, active: ActiveRecording) -> Recording | None:
-        """Finish the recording (a pause ends with it), seal the manifest, close the row."""
+    async def stop(
+        self,
+        active: ActiveRecording,
+        *,
+        monitoring_sessions: Sequence[Mapping[str, object]] = (),
+    ) -> Recording | None:
+        """Finish the recording (a pause ends with it), seal the manifest, close the row.
+
+        ``monitoring_sessions`` (who monitored the call, when, in which modes: see
+        `callwarden.telephony.recording_control.monitoring_entries`) go into the manifest; any
+        marks the recording monitored."""
         if active.stopped:
             return None
         active.stopped = True
+        active.monitoring_sessions = [dict(entry) for entry in monitoring_sessions]
         self._active.pop(active.bridge_id, None)
         try:
             async with asyncio.timeout(self.settings.stop_seconds):
@@ -298,8 +313,9 @@ class Recorder:
                 active.failure = active.failure or f"manifest not written: {error.strerror}"
                 status = RecordingStatus.INCOMPLETE
         participants = summary.get("participants")
-        monitored = isinstance(participants, list) and any(
-            isinstance(p, Mapping) and p.get("role") == "supervisor" for p in participants
+        monitored = bool(active.monitoring_sessions) or (
+            isinstance(participants, list)
+            and any(isinstance(p, Mapping) and p.get("role") == "supervisor" for p in participants)
         )
         with self._sessions() as session, session.begin():
             repository = RecordingRepository(session, self._numbers)
@@ -327,6 +343,7 @@ class Recorder:
             sealed_at=ended_at,
             call=call_metadata(active, ended_at),
             participants=participants if isinstance(participants, list) else (),
+            monitoring_sessions=active.monitoring_sessions,
         )
         return hashlib.sha256(signed.body).hexdigest()
 

@@ -3,7 +3,8 @@
 A queue call reports here when its operator is connected (`call_connected`) and when it ends
 (`call_ended`). The queue's `recording` policy decides: `all` starts recording at once (the
 bridge's customer and operator tracks, supervisors' own tracks when they join), `on_demand`
-waits for `start` (the API), `none` never records.
+waits for `start` (the API), `none` never records. An on-demand recording may also be stopped (with
+a reason) and started again; one the policy requires (`all`) may not.
 
 Pause and resume (PCI DSS: card data must not be recorded), each checked by the policy:
 
@@ -16,7 +17,11 @@ Pause and resume (PCI DSS: card data must not be recorded), each checked by the 
 A pause is confirmed by the media process before it counts; one that cannot be confirmed stops
 the recording (fail closed, see `Recorder.pause`). A pause with no resume ends after
 `pause_timeout_seconds` (the recording resumes: a forgotten pause must not silently leave the
-rest of the call unrecorded); the end of the call ends a pause. Pause and resume are audited.
+rest of the call unrecorded); the end of the call ends a pause. Start, stop, pause and resume
+are audited, with the reason given.
+
+When a recording stops, the monitoring sessions on the call while it ran (who, when, which
+modes; `callwarden.telephony.recording_monitoring`) go into its manifest.
 DTMF digits are never logged, audited or kept: the code matcher holds at most the few keys of
 a code being typed, and forgets them after `code_timeout_seconds`.
 """
@@ -25,13 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from callwarden.acd.clock import Clock, TimerHandle
+from callwarden.bus.protocol import EventBus
 from callwarden.domain.cdr import CallDirection
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.errors import Forbidden, InvalidState, NotFound
+from callwarden.domain.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, QueueId, TeamId, UserId
 from callwarden.domain.models import RecordingPolicy
 from callwarden.domain.permissions import Permission
@@ -39,11 +46,24 @@ from callwarden.domain.policy import Decision, Principal, Resource, ResourceKind
 from callwarden.media.control import DtmfEvent, MediaControl, MediaEvent
 from callwarden.recording.recorder import ActiveRecording, CallFacts, Recorder
 from callwarden.security.audit_model import AuditActor, AuditEvent, AuditOutcome
+from callwarden.telephony.recording_monitoring import MonitoringLog
 
 logger = logging.getLogger(__name__)
 
 PAUSE_PERMISSIONS = (Permission.RECORDING_PAUSE_OWN, Permission.MONITOR_LISTEN)
 """Either lets a principal pause and resume a call's recording (own call / supervised call)."""
+
+
+class PauseNotConfirmed(InvalidState):
+    """The media process did not confirm a pause: the recording was stopped (fail closed)."""
+
+    default_error_id = "pause_not_confirmed"
+
+
+class RecordingRequired(InvalidState):
+    """The call's policy records it all: it may be paused, not stopped."""
+
+    default_error_id = "recording_required_by_policy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,33 @@ class RecordedCall:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class RecordingState:
+    """What the API says of a call's recording: `not_recording` (on demand, not started, or
+    stopped), `recording` or `paused`; the current recording's id and pauses."""
+
+    call_id: CallId
+    policy: RecordingPolicy
+    state: str
+    recording_id: str | None
+    pauses: tuple[tuple[datetime, datetime | None], ...]
+    failure: str | None
+
+    @classmethod
+    def of(cls, call: RecordedCall) -> RecordingState:
+        active = call.active
+        if active is None or active.stopped:
+            return cls(call.facts.call_id, call.policy, "not_recording", None, (), None)
+        return cls(
+            call.facts.call_id,
+            call.policy,
+            "paused" if active.paused else "recording",
+            active.recording_id,
+            tuple(active.pauses),
+            active.failure,
+        )
+
+
 class RecordingControl:
     """Recording of this node's calls by policy, with pause and resume by the permitted."""
 
@@ -108,6 +155,7 @@ class RecordingControl:
         settings: RecordingControlSettings,
         clock: Clock,
         audit: Callable[[AuditEvent], object] | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self._recorder = recorder
         self._clock = clock
@@ -117,9 +165,14 @@ class RecordingControl:
         self._calls: dict[CallId, RecordedCall] = {}
         self._by_endpoint: dict[str, RecordedCall] = {}
         self._unsubscribe = media.subscribe(self._on_media_event)
+        self._monitoring = None if bus is None else MonitoringLog(bus, self._calls.__contains__)
 
     def recorded_call(self, call_id: CallId) -> RecordedCall | None:
         return self._calls.get(call_id)
+
+    def state_of(self, call_id: CallId, principal: Principal) -> RecordingState:
+        """The recording state of a call its operator or a supervisor of it may control."""
+        return RecordingState.of(self._authorized(call_id, principal))
 
     # --- from the calls ---------------------------------------------------------------------
 
@@ -156,6 +209,8 @@ class RecordingControl:
             CodeMatcher(codes, self.settings.code_timeout_seconds),
         )
         self._calls[call_id] = call
+        if self._monitoring is not None:
+            self._monitoring.absorb_pending()
         if operator_endpoint is not None:
             self._by_endpoint[operator_endpoint] = call
         if policy is RecordingPolicy.ALL:
@@ -174,12 +229,26 @@ class RecordingControl:
             await asyncio.gather(task, return_exceptions=True)
         async with call.lock:
             if call.active is not None:
-                await self._recorder.stop(call.active)
-                call.active = None
+                await self._stop_active(call)
+        if self._monitoring is not None:
+            self._monitoring.forget(call_id)
+
+    async def _stop_active(self, call: RecordedCall) -> None:
+        """Stop the call's recording, with the monitoring sessions it saw (under the lock)."""
+        active = call.active
+        assert active is not None
+        call.active = None
+        sessions: list[Mapping[str, object]] = []
+        if self._monitoring is not None:
+            until = self._recorder.now()
+            sessions = self._monitoring.entries(call.facts.call_id, active.started_at, until)
+        await self._recorder.stop(active, monitoring_sessions=sessions)
 
     # --- on demand, pause, resume (API, supervisor, DTMF) ------------------------------------
 
-    async def start(self, call_id: CallId, principal: Principal) -> ActiveRecording:
+    async def start(
+        self, call_id: CallId, principal: Principal, *, reason: str | None = None
+    ) -> ActiveRecording:
         """Record an on-demand call (its operator or a supervisor of it)."""
         call = self._authorized(call_id, principal)
         async with call.lock:
@@ -192,23 +261,52 @@ class RecordingControl:
                     error_id="recording_not_started",
                 )
             call.active = active
-            self._audit_event("recording.start", principal, call)
+            self._audit_event("recording.start", principal, call, reason=reason)
             return active
 
-    async def pause(self, call_id: CallId, principal: Principal, *, by: str) -> bool:
+    async def stop(self, call_id: CallId, principal: Principal, *, reason: str | None) -> None:
+        """Stop an on-demand recording (a reason is required); `start` may record again."""
+        call = self._authorized(call_id, principal)
+        if call.policy is not RecordingPolicy.ON_DEMAND:
+            raise RecordingRequired(
+                f"call {call_id} is recorded by policy: it may be paused, not stopped"
+            )
+        if reason is None or not reason.strip():
+            raise ValidationFailed(
+                "reason: stopping a recording needs a reason",
+                details={
+                    "field": "reason",
+                    "problems": [{"field": "reason", "problem": "required"}],
+                },
+            )
+        async with call.lock:
+            self._running(call)
+            self._cancel_timer(call)
+            self._audit_event("recording.stop", principal, call, reason=reason)
+            await self._stop_active(call)
+
+    async def pause(
+        self, call_id: CallId, principal: Principal, *, by: str, reason: str | None = None
+    ) -> bool:
         """Pause the call's recording; False when the pause could not be confirmed."""
         call = self._authorized(call_id, principal)
-        return await self._pause(call, principal, by)
+        return await self._pause(call, principal, by, reason)
 
-    async def resume(self, call_id: CallId, principal: Principal, *, by: str) -> None:
+    async def resume(
+        self, call_id: CallId, principal: Principal, *, by: str, reason: str | None = None
+    ) -> None:
         call = self._authorized(call_id, principal)
-        await self._resume(call, principal, by)
+        await self._resume(call, principal, by, reason)
 
-    async def _pause(self, call: RecordedCall, principal: Principal | None, by: str) -> bool:
+    async def _pause(
+        self, call: RecordedCall, principal: Principal | None, by: str, reason: str | None = None
+    ) -> bool:
         async with call.lock:
             active = self._running(call)
             confirmed = await self._recorder.pause(active, by=by)
-            self._audit_event("recording.pause", principal, call, confirmed=confirmed, by=by)
+            self._audit_event(
+                "recording.pause", principal, call, confirmed=confirmed, by=by, reason=reason
+            )
             if confirmed:
                 self._cancel_timer(call)
                 call.pause_timer = self._clock.call_later(
@@ -216,12 +314,14 @@ class RecordingControl:
                 )
             return confirmed
 
-    async def _resume(self, call: RecordedCall, principal: Principal | None, by: str) -> None:
+    async def _resume(
+        self, call: RecordedCall, principal: Principal | None, by: str, reason: str | None = None
+    ) -> None:
         async with call.lock:
             active = self._running(call)
             self._cancel_timer(call)
             await self._recorder.resume(active, by=by)
-            self._audit_event("recording.resume", principal, call, by=by)
+            self._audit_event("recording.resume", principal, call, by=by, reason=reason)
 
     def _running(self, call: RecordedCall) -> ActiveRecording:
         active = call.active
@@ -306,6 +406,7 @@ class RecordingControl:
         confirmed: bool = True,
         refused: bool = False,
         by: str = "api",
+        reason: str | None = None,
     ) -> None:
         if self._audit is None:
             return
@@ -325,7 +426,8 @@ class RecordingControl:
                 outcome=outcome,
                 object_kind="recording",
                 object_id=active.recording_id if active is not None else None,
-                details={"call_id": str(call.facts.call_id), "by": by},
+                details={"call_id": str(call.facts.call_id), "by": by}
+                | ({} if reason is None else {"reason": reason}),
             )
         )
 
@@ -334,3 +436,5 @@ class RecordingControl:
         self._unsubscribe()
         for call_id in list(self._calls):
             await self.call_ended(call_id)
+        if self._monitoring is not None:
+            self._monitoring.close()

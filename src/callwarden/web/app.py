@@ -28,6 +28,7 @@ from callwarden.web.headers import SecurityHeadersMiddleware
 from callwarden.web.health import health_router, openapi_router
 from callwarden.web.live.connections import LiveConnections
 from callwarden.web.live.routes import live_route
+from callwarden.web.live_recording import live_recording_routers
 from callwarden.web.monitoring import monitoring_router
 from callwarden.web.pages import install_pages
 from callwarden.web.recordings import recordings_routers
@@ -99,6 +100,7 @@ def create_app(services: WebServices) -> FastAPI:
         agents_router,
         monitoring_router(services),
         *recordings_routers(services),
+        *live_recording_routers(services),
         sip_security_router,
     ):
         _add_routes(app, router)

@@ -29,6 +29,7 @@ from callwarden.security.passwords import PasswordHasher
 from callwarden.security.sessions import SessionRevocations, SessionService
 from callwarden.security.throttle import LoginThrottle
 from callwarden.telephony.monitoring import MonitoringService
+from callwarden.telephony.recording_control import RecordingControl
 from callwarden.telephony.source_guard import SourceGuard
 from callwarden.web.body_limit import DEFAULT_MAX_BODY_BYTES
 
@@ -122,6 +123,10 @@ def _no_recordings() -> RecordingService | None:
     return None
 
 
+def _no_recording_control() -> RecordingControl | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
@@ -152,6 +157,8 @@ class WebServices:
     recordings: Callable[[], RecordingService | None] = _no_recordings
     """The recordings catalogue and playback once configured (the recording routes answer
     409 recordings_not_configured before)."""
+    recording_control: Callable[[], RecordingControl | None] = _no_recording_control
+    """Pause, resume, start and stop of live calls' recordings once calls run."""
 
 
 SERVICES_STATE_KEY = "services"
