@@ -13,6 +13,7 @@ its status code once:
 | `ValidationFailed`, request validation by FastAPI/pydantic | 422 |
 | `TooManyRequests` (throttled; `Retry-After` header) | 429 |
 | `AuditUnavailable` (an act that cannot be recorded does not happen) | 503 |
+| SQLAlchemy `OperationalError` (the database cannot be reached: fail closed) | 503 |
 
 Request validation errors name the field (`details.field`, and every problem in
 `details.problems`) but never echo the input, and nothing from the database ever reaches a
@@ -30,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callwarden.domain.errors import (
@@ -204,6 +206,17 @@ def install_error_handlers(app: FastAPI) -> None:
             error.status_code, error_id, message, headers=dict(error.headers or {})
         )
 
+    async def on_database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+        """The database is down or unreachable: nothing can be checked, so nothing is allowed
+        (a session guard included), and the client may retry (T30, ASVS V16.5.3)."""
+        logger.error("database unavailable: %s", type(error).__name__)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the service is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+
     async def on_unexpected(_request: Request, error: Exception) -> JSONResponse:
         logger.exception("unexpected error in a request", exc_info=error)
         return error_response(500, "internal_error", "internal error")
@@ -211,4 +224,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(OperationalError, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
