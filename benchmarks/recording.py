@@ -49,6 +49,7 @@ from callwarden.media.control import EngineStats, MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.recording_sink import RecordingContext
 from callwarden.recording.capture import CaptureProvider, SealSpec
+from callwarden.recording.container import encode_pcm
 from callwarden.recording.keyring import new_data_key
 from media import (
     ENGINE_PORTS,
@@ -159,13 +160,13 @@ async def capture_only(calls: int, seconds: int, directory: Path) -> None:
             f"b{index}", spec.to_plain(), str, lambda: clock[0], lambda kind, detail: None
         )
         sinks.append(provider.open(context))
-    frame = (np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
-    frame.flags.writeable = False
+    pcm = (np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+    frame = encode_pcm(pcm)  # the mixer taps the µ-law payloads as received
     started, loop_started = time.process_time(), time.thread_time()
     for tick in range(seconds * 50):
+        frames = [("customer", frame), ("operator", frame)]
         for sink in sinks:
-            sink.on_frame("customer", frame, clock[0])
-            sink.on_frame("operator", frame, clock[0])
+            sink.on_codes(frames, clock[0])
         clock[0] += 160
         if tick % 10 == 0:
             # Faster than real time: wait while the writer thread is behind (the media loop

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from callwarden.recording.container import encode_pcm
 from callwarden.recording.keyring import (
     FileKeyRing,
     WrappedKey,
@@ -183,3 +184,30 @@ def test_frames_after_a_trimmed_pause_may_continue_from_the_pause(tmp_path: Path
     writer.close()
     pcm = SealedReader.open(path, "rec-w", KEY).pcm("customer")
     assert np.array_equal(pcm[5 * FRAME : 6 * FRAME], ulaw_roundtrip(tone(880, FRAME)))
+
+
+def test_write_codes_seals_mulaw_runs_as_given_with_one_flush(tmp_path: Path) -> None:
+    path = tmp_path / "codes.cwrec"
+    writer = SealedWriter.create(
+        path, "rec-w", KEY, ["customer", "operator"], flush_interval_s=0.04, clock=FakeClock()
+    )
+    customer = ulaw_roundtrip(tone(440, 4 * FRAME))
+    operator = ulaw_roundtrip(tone(880, 4 * FRAME))
+    codes = {
+        name: encode_pcm(pcm) for name, pcm in (("customer", customer), ("operator", operator))
+    }
+    writer.write_codes([("customer", 0, codes["customer"][: 2 * FRAME])])  # 40 ms: sealed
+    writer.write_codes(
+        [
+            ("customer", 2 * FRAME, codes["customer"][2 * FRAME :]),
+            ("operator", 0, codes["operator"]),
+        ]
+    )
+    writer.pause(4 * FRAME)
+    writer.write_codes([("customer", 4 * FRAME, codes["customer"][:FRAME])])  # paused: dropped
+    summary = writer.close(5 * FRAME)
+    reader = SealedReader.open(path, "rec-w", KEY)
+    assert reader.complete and summary.frames_dropped_paused == 1
+    np.testing.assert_array_equal(reader.pcm("customer")[: 4 * FRAME], customer)
+    np.testing.assert_array_equal(reader.pcm("operator")[: 4 * FRAME], operator)
+    assert not reader.pcm("customer")[4 * FRAME :].any()

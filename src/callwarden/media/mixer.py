@@ -6,7 +6,10 @@ ticker, or a test calling :meth:`Mixer.tick` with a fake time). Per tick it
 1. takes one frame from every source that a mixed listener hears or a track sink records
    (jitter buffers for RTP sources, ``read_frame`` for players),
 2. decodes all G.711 frames of all bridges in one table lookup,
-3. hands each participant's own frame to its bridge's track sink,
+3. hands each participant's own frame to its bridge's track sink: a sink with ``on_codes`` (the
+   recorder) gets one call per bridge with every participant's G.711 µ-law frame as received
+   (A-law through a 256-byte table, players encoded), and decoding is skipped when nothing
+   else needs PCM; other sinks get ``on_frame`` with int16 PCM,
 4. sums each mixed listener's sources in int32 with one ``np.add.reduceat`` over all
    listeners of all bridges, clips to int16 and encodes all of them in one lookup,
 5. sends each listener its frame through its own outgoing stream, and silence to listeners
@@ -18,13 +21,66 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from callwarden.media.bridge import FRAME_SAMPLES, Bridge, Member
-from callwarden.media.g711 import Encoding, PcmArray, decode_frames, encode_frames
+from callwarden.media.bridge import FRAME_SAMPLES, Bridge, Member, TrackSink
+from callwarden.media.g711 import (
+    ALAW_DECODE,
+    ULAW_ENCODE,
+    Encoding,
+    PcmArray,
+    decode_frames,
+    encode_frames,
+)
 
 _SILENT_PCM: PcmArray = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _SILENT_PCM.flags.writeable = False
 _SWITCH_GUARD_SECONDS = 0.015
 _SILENCE = {encoding: bytes((encoding.silence_code,)) * FRAME_SAMPLES for encoding in Encoding}
+#: ``bytes.translate`` table from A-law codes to the µ-law codes of the same samples.
+_ALAW_TO_ULAW = bytes(ULAW_ENCODE[ALAW_DECODE.view(np.uint16)])
+_EMPTY_PCM: PcmArray = np.empty((0, FRAME_SAMPLES), dtype=np.int16)
+
+
+class _Frames:
+    """One tick's frames of every needed source, by row: G.711 codes of RTP sources first,
+    then players' PCM; decoded (or, for µ-law taps, encoded) only when asked."""
+
+    __slots__ = ("_pcm", "_ulaw", "codes", "encodings", "players")
+
+    def __init__(self) -> None:
+        self.codes: list[bytes] = []
+        self.encodings: list[int] = []
+        self.players: list[PcmArray] = []
+        self._pcm: PcmArray | None = None
+        self._ulaw: list[bytes] | None = None
+
+    def pcm(self) -> PcmArray:
+        """Every row as int16 PCM (read-only)."""
+        if self._pcm is None:
+            rows: list[PcmArray] = []
+            if self.codes:
+                frames = np.frombuffer(b"".join(self.codes), dtype=np.uint8)
+                frames = frames.reshape(-1, FRAME_SAMPLES)
+                rows.append(decode_frames(frames, np.array(self.encodings, dtype=np.intp)))
+            if self.players:
+                rows.append(np.stack(self.players).astype(np.int16))
+            pcm = _EMPTY_PCM if not rows else rows[0] if len(rows) == 1 else np.concatenate(rows)
+            pcm.flags.writeable = False
+            self._pcm = pcm
+        return self._pcm
+
+    def ulaw(self) -> list[bytes]:
+        """Every row as µ-law bytes: PCMU payloads as they came, A-law translated."""
+        if self._ulaw is None:
+            pcmu = Encoding.PCMU.index
+            ulaw = [
+                code if encoding == pcmu else code.translate(_ALAW_TO_ULAW)
+                for code, encoding in zip(self.codes, self.encodings, strict=True)
+            ]
+            if self.players:
+                encoded = ULAW_ENCODE[np.stack(self.players).astype(np.int16).view(np.uint16)]
+                ulaw.extend(row.tobytes() for row in encoded)
+            self._ulaw = ulaw
+        return self._ulaw
 
 
 class Mixer:
@@ -49,22 +105,38 @@ class Mixer:
         """Produce and send one 20 ms frame for every listener that needs one."""
         self.ticks += 1
         bridges = list(self._bridges.values())
-        pcm = self._collect(bridges)
+        frames = self._collect(bridges)
         for bridge in bridges:
             sink = bridge.track_sink
             if sink is not None:
-                timestamp = bridge.sample_clock
-                for member in bridge.frame_members:
-                    row = member.row
-                    sink.on_frame(member.id, pcm[row] if row >= 0 else _SILENT_PCM, timestamp)
+                self._tap(bridge, sink, frames)
             bridge.sample_clock += FRAME_SAMPLES
-        self._mix(bridges, pcm, now)
+        self._mix(bridges, frames, now)
 
     @staticmethod
-    def _collect(bridges: list[Bridge]) -> PcmArray:
-        """Pull this tick's frame of every needed source; return all of them decoded, by row."""
-        codes: list[bytes] = []
-        code_encodings: list[int] = []
+    def _tap(bridge: Bridge, sink: TrackSink, frames: _Frames) -> None:
+        timestamp = bridge.sample_clock
+        on_codes = getattr(sink, "on_codes", None)
+        if on_codes is not None:
+            ulaw = frames.ulaw()
+            on_codes(
+                [
+                    (member.id, ulaw[member.row] if member.row >= 0 else None)
+                    for member in bridge.frame_members
+                ],
+                timestamp,
+            )
+            return
+        pcm = frames.pcm()
+        for member in bridge.frame_members:
+            row = member.row
+            sink.on_frame(member.id, pcm[row] if row >= 0 else _SILENT_PCM, timestamp)
+
+    @staticmethod
+    def _collect(bridges: list[Bridge]) -> _Frames:
+        """Pull this tick's frame of every needed source, by row."""
+        frames = _Frames()
+        codes, code_encodings = frames.codes, frames.encodings
         players: list[tuple[Member, PcmArray]] = []
         for bridge in bridges:
             for member in bridge.frame_members:
@@ -81,23 +153,14 @@ class Mixer:
                     samples = member.frame_source.read_frame()
                     if samples is not None:
                         players.append((member, samples))
-        rows: list[PcmArray] = []
-        if codes:
-            frames = np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, FRAME_SAMPLES)
-            rows.append(decode_frames(frames, np.array(code_encodings, dtype=np.intp)))
-        if players:
-            base = len(codes)
-            for index, (member, _) in enumerate(players):
-                member.row = base + index
-            rows.append(np.stack([samples for _, samples in players]).astype(np.int16))
-        if not rows:
-            return np.empty((0, FRAME_SAMPLES), dtype=np.int16)
-        pcm = rows[0] if len(rows) == 1 else np.concatenate(rows)
-        pcm.flags.writeable = False
-        return pcm
+        base = len(codes)
+        for index, (member, samples) in enumerate(players):
+            member.row = base + index
+            frames.players.append(samples)
+        return frames
 
     @staticmethod
-    def _mix(bridges: list[Bridge], pcm: PcmArray, now: float) -> None:
+    def _mix(bridges: list[Bridge], frames: _Frames, now: float) -> None:
         gather: list[int] = []
         starts: list[int] = []
         listeners: list[Member] = []
@@ -127,7 +190,7 @@ class Mixer:
         if not listeners:
             return
         sums: npt.NDArray[np.int32] = np.add.reduceat(
-            pcm[gather], np.array(starts, dtype=np.intp), axis=0, dtype=np.int32
+            frames.pcm()[gather], np.array(starts, dtype=np.intp), axis=0, dtype=np.int32
         )
         mixed = np.clip(sums, -32768, 32767).astype(np.int16)
         encoded = encode_frames(mixed, np.array(encodings, dtype=np.intp))

@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from callwarden.media.recording_sink import RecordingContext, RecordingSummary
+from callwarden.recording.container import decode_pcm, encode_pcm
 from callwarden.recording.writer import SealedWriter
 
 logger = logging.getLogger(__name__)
@@ -50,14 +51,14 @@ MAX_SAME_ROLE = 3
 DEFAULT_TRACKS = ("customer", "operator", "supervisor", "supervisor-2")
 """The tracks a recording declares unless its spec names others (``spec["tracks"]``)."""
 SAMPLE_RATE = 8000
-BATCH_SAMPLES = 8 * 160
-"""Frames go to the writer thread in batches of 160 ms (8 ticks) per recording."""
-FLUSH_INTERVAL_SECONDS = 1.5
-"""Sealed chunks are written and fsync'd at least this often: with the batches' 160 ms, a crash
-loses under 2 s of audio."""
-QUEUE_BOUND = 20_000
-"""Batches waiting for the writer thread, all recordings of the process together (~15 s of
-audio at 100 recorded calls); beyond that a recording fails instead of memory growing."""
+BATCH_SAMPLES = 60 * 160
+"""Frames go to the writer thread in batches of 1.2 s (60 ticks) per recording, as µ-law."""
+FLUSH_INTERVAL_SECONDS = BATCH_SAMPLES / 8000
+"""The sealed writer seals and fsyncs each batch as it arrives (its chunk is one batch): a crash
+loses the batch being gathered, at most 1.2 s of audio, plus what waits in the queue."""
+QUEUE_BOUND = 2_000
+"""Batches waiting for the writer thread, all recordings of the process together (~12 s of
+audio at 200 recorded calls); beyond that a recording fails instead of memory growing."""
 
 Pcm = npt.NDArray[np.int16]
 
@@ -97,12 +98,12 @@ class _Track:
 
 @dataclass(slots=True)
 class _Run:
-    """Consecutive frames of one track: ``frames`` from sample ``start`` to ``end``."""
+    """Consecutive µ-law samples of one track, from sample ``start`` to ``end``."""
 
     track: str
     start: int
     end: int
-    frames: list[Pcm]
+    codes: bytearray
 
 
 @dataclass(slots=True)
@@ -146,12 +147,13 @@ class CaptureSink:
     # --- on the media loop ----------------------------------------------------------------
 
     def on_frame(self, participant_id: str, pcm: Pcm, timestamp: int) -> None:
+        """One participant's PCM frame (a sink without the µ-law path: encoded here)."""
+        self.on_codes(((participant_id, encode_pcm(pcm)),), timestamp)
+
+    def on_codes(self, frames: Iterable[tuple[str, bytes | None]], timestamp: int) -> None:
+        """This tick's µ-law frame of every participant (None: silence), as the mixer taps
+        them: RTP payloads as received, nothing decoded."""
         if self._paused_at is not None or self.failed:
-            return
-        track = self._tracks.get(participant_id, _UNKNOWN)
-        if track is _UNKNOWN:
-            track = self._new_track(participant_id, timestamp)
-        if track is None:
             return
         relative = timestamp - self._start
         batch = self._batch
@@ -161,14 +163,23 @@ class CaptureSink:
             self._send_batch()
             batch = self._batch
             batch.start = relative
-        run = batch.last.get(track.name)
-        if run is not None and run.end == relative:
-            run.frames.append(pcm)
-            run.end += len(pcm)
-        else:
-            run = _Run(track.name, relative, relative + len(pcm), [pcm])
-            batch.last[track.name] = run
-            batch.runs.append(run)
+        tracks, last = self._tracks, batch.last
+        for participant_id, codes in frames:
+            track = tracks.get(participant_id, _UNKNOWN)
+            if track is _UNKNOWN:
+                track = self._new_track(participant_id, timestamp)
+            if track is None:
+                continue
+            if codes is None:
+                codes = _SILENT_FRAME
+            run = last.get(track.name)
+            if run is not None and run.end == relative:
+                run.codes += codes
+                run.end += len(codes)
+            else:
+                run = _Run(track.name, relative, relative + len(codes), bytearray(codes))
+                last[track.name] = run
+                batch.runs.append(run)
 
     def _new_track(self, participant_id: str, timestamp: int) -> _Track | None:
         """The track of a participant seen for the first time: its role's track, or the
@@ -286,11 +297,12 @@ class CaptureSink:
     def _write_runs(self, runs: list[_Run]) -> None:
         writer = self.writer
         assert writer is not None
+        write_codes = getattr(writer, "write_codes", None)
+        if write_codes is not None:  # the sealed writer: the µ-law as it is, one call
+            write_codes([(run.track, run.start, bytes(run.codes)) for run in runs])
+            return
         for run in runs:
-            frames = run.frames
-            writer.write(
-                run.track, frames[0] if len(frames) == 1 else np.concatenate(frames), run.start
-            )
+            writer.write(run.track, decode_pcm(bytes(run.codes)), run.start)
 
     def _abort(self, reason: str) -> None:
         writer, self.writer = self.writer, None
@@ -311,6 +323,7 @@ class CaptureSink:
 
 
 _UNKNOWN = _Track("", "", "", -1)
+_SILENT_FRAME = b"\xff" * 160  # µ-law zero samples
 
 
 class CaptureProvider:
@@ -419,6 +432,10 @@ class SealedTrackWriter:
 
     def write(self, track: str, pcm: Pcm, timestamp: int) -> None:
         self._writer.write(track, timestamp, pcm)
+
+    def write_codes(self, runs: Iterable[tuple[str, int, bytes]]) -> None:
+        """µ-law runs ``(track, timestamp, codes)``, sealed as they are (no decode)."""
+        self._writer.write_codes(runs)
 
     def pause(self, timestamp: int) -> None:
         self._writer.pause(timestamp)

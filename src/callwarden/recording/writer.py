@@ -6,6 +6,7 @@ API (synchronous; run it on a worker thread, never on the event loop)::
                                  start_timestamp=bridge.sample_clock, flush_interval_s=2.0,
                                  clock=time.monotonic)
     writer.write("customer", timestamp, pcm)   # 8 kHz int16 (bytes or numpy), e.g. 160 samples
+    writer.write_codes([("customer", timestamp, ulaw)])  # or µ-law bytes as received, batched
     writer.pause(timestamp); writer.resume(timestamp)
     writer.flush()                              # seal pending audio, fsync
     summary = writer.close(end_timestamp)       # trailer, fsync -> SealSummary
@@ -37,7 +38,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -116,7 +117,7 @@ def as_pcm(pcm: bytes | PcmArray) -> PcmArray:
 @dataclass(slots=True)
 class _Track:
     index: int
-    pending: list[PcmArray] = field(default_factory=list)
+    pending: list[bytes] = field(default_factory=list)  # µ-law, one byte a sample
     pending_start: int = 0
     pending_samples: int = 0
     end: int = 0  # absolute timestamp after the last sample accepted
@@ -211,39 +212,52 @@ class SealedWriter:
             samples: PcmArray = pcm
         else:
             samples = as_pcm(pcm)
+        codes = encode_pcm(samples)
         with self._lock:
-            if self._failed or self._closed:
-                self._check_open()
-            state = self._tracks.get(track)
-            if state is None:
-                raise ValueError(f"unknown track {track!r}; tracks are {self._header.tracks}")
-            if timestamp < state.end:
-                raise ValueError(
-                    f"track {track}: timestamp {timestamp} goes back before {state.end}"
-                )
-            if self._paused_at is not None:
-                self._dropped += 1
-                return
-            if timestamp < self._resume_at:  # a frame straddling the resume: keep the tail
-                samples = samples[self._resume_at - timestamp :]
-                timestamp = self._resume_at
-            size = samples.size
-            if size == 0:
-                return
+            self._add_locked(track, timestamp, codes)
+            self._flush_if_due()
+
+    def write_codes(self, runs: Iterable[tuple[str, int, bytes]]) -> None:
+        """Add G.711 µ-law samples (one byte each) as ``(track, timestamp, codes)`` runs, with
+        one flush check for all of them: the capture's path, nothing decoded or re-encoded."""
+        with self._lock:
+            for track, timestamp, codes in runs:
+                self._add_locked(track, timestamp, codes)
+            self._flush_if_due()
+
+    def _add_locked(self, track: str, timestamp: int, codes: bytes) -> None:
+        if self._failed or self._closed:
+            self._check_open()
+        state = self._tracks.get(track)
+        if state is None:
+            raise ValueError(f"unknown track {track!r}; tracks are {self._header.tracks}")
+        if timestamp < state.end:
+            raise ValueError(f"track {track}: timestamp {timestamp} goes back before {state.end}")
+        if self._paused_at is not None:
+            self._dropped += 1
+            return
+        if timestamp < self._resume_at:  # a frame straddling the resume: keep the tail
+            codes = codes[self._resume_at - timestamp :]
+            timestamp = self._resume_at
+        size = len(codes)
+        if size == 0:
+            return
+        pending = state.pending
+        if pending and timestamp != state.pending_start + state.pending_samples:
+            self._seal_track(state)
             pending = state.pending
-            if pending and timestamp != state.pending_start + state.pending_samples:
-                self._seal_track(state)
-                pending = state.pending
-            if not pending:
-                state.pending_start = timestamp
-            pending.append(samples.copy())
-            state.pending_samples += size
-            state.end = timestamp + size
-            if (
-                state.pending_samples >= self._chunk_samples
-                or self._clock() - self._last_flush >= self._flush_interval_s
-            ):
-                self._flush_locked()
+        if not pending:
+            state.pending_start = timestamp
+        pending.append(bytes(codes))
+        state.pending_samples += size
+        state.end = timestamp + size
+
+    def _flush_if_due(self) -> None:
+        if (
+            any(state.pending_samples >= self._chunk_samples for state in self._tracks.values())
+            or self._clock() - self._last_flush >= self._flush_interval_s
+        ):
+            self._flush_locked()
 
     def flush(self) -> None:
         """Seal every track's pending audio and fsync."""
@@ -345,9 +359,9 @@ class SealedWriter:
     def _trim_pending(self, state: _Track, limit: int) -> None:
         if not state.pending or state.pending_end <= limit:
             return
-        joined = np.concatenate(state.pending)[: max(0, limit - state.pending_start)]
-        state.pending = [joined] if joined.size else []
-        state.pending_samples = int(joined.size)
+        joined = b"".join(state.pending)[: max(0, limit - state.pending_start)]
+        state.pending = [joined] if joined else []
+        state.pending_samples = len(joined)
         state.end = max(limit, state.audio_end)
 
     def _flush_locked(self, *, sync: bool = True) -> None:
@@ -359,10 +373,10 @@ class SealedWriter:
         self._last_flush = self._clock()
 
     def _seal_track(self, state: _Track) -> None:
-        pcm = np.concatenate(state.pending) if len(state.pending) > 1 else state.pending[0]
+        codes = b"".join(state.pending) if len(state.pending) > 1 else state.pending[0]
         start, count = state.pending_start, state.pending_samples
         state.pending, state.pending_samples = [], 0
-        self._seal(Kind.AUDIO, state.index, start, count, encode_pcm(pcm))
+        self._seal(Kind.AUDIO, state.index, start, count, codes)
         state.audio_end = start + count
 
     def _seal(self, kind: Kind, track: int, timestamp: int, samples: int, plain: bytes) -> None:
