@@ -299,3 +299,16 @@ def test_nothing_is_sent_to_a_banned_address(guard: SourceGuard, clock: FakeCloc
     assert guard.may_send_to(PHONE.remote_host)
     clock.advance(SETTINGS.ban_seconds)
     assert guard.may_send_to(ATTACKER.remote_host)
+
+
+def test_ipv6_sources_are_judged_by_their_64(guard: SourceGuard, events: Events) -> None:
+    """An attacker holding a /64 cannot rotate through its addresses to escape a ban
+    (3fff::/20 is documentation space outside the trusted 2001:db8::/32)."""
+    for n in range(SETTINGS.ban_threshold):
+        guard.on_malformed(source(f"3fff:0:1:2::{n + 1:x}"))
+    assert guard.is_banned("3fff:0:1:2::ffff")
+    assert not guard.admits(source("3fff:0:1:2:abcd::1"))
+    assert not guard.may_send_to("3fff:0:1:2::99")
+    assert guard.admits(source("3fff:0:1:3::1"))  # the next /64 is someone else
+    [banned] = events.published
+    assert isinstance(banned, SourceBanned) and banned.address == "3fff:0:1:2::/64"

@@ -11,9 +11,10 @@ that a SIP server listens) and count `scanner_offences` at once. Unparseable mes
 count one each. When an address collects `ban_threshold` offences within `offence_window`
 seconds it is banned for `ban_seconds`, doubled for each further ban up to `max_ban_seconds`.
 
-Trusted sources are never limited nor banned: the configured networks (CIDRs, e.g. the
-office LAN or the carrier's range) and whatever `is_trusted_host` says (the node passes the
-enabled trunks' hosts from the directory). The guard judges addresses, never accounts: an
+IPv6 sources are counted and banned by their /64 (one subscriber's allocation). Trusted
+sources are never limited nor banned: the configured networks (CIDRs, e.g. the office LAN or
+the carrier's range) and whatever `is_trusted_host` says (the node passes the enabled trunks'
+hosts from the directory). The guard judges addresses, never accounts: an
 attacker failing on alice's account bans the attacker's address; alice on her own address is
 untouched (the per-account throttle of the auth guard is keyed by address and user as well).
 
@@ -103,6 +104,17 @@ def parse_networks(texts: Iterable[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def source_key(host: str) -> str:
+    """What the guard counts and bans: an IPv4 address, or the /64 of an IPv6 one (one
+    subscriber's allocation: an attacker holding a /64 has 2^64 addresses to rotate through)."""
+    if ":" not in host:
+        return host
+    try:
+        return str(ipaddress.ip_network(f"{host.strip('[]')}/64", strict=False))
+    except ValueError:
+        return host
+
+
 @dataclass(slots=True)
 class _Counters:
     """Per address: the token bucket and the offences of the current window."""
@@ -179,14 +191,14 @@ class SourceGuard:
     # -- SourceFilter -----------------------------------------------------------------------
 
     def admits(self, source: Source) -> bool:
-        host = source.remote_host
+        host = source_key(source.remote_host)
         ban = self._bans.get(host)
         if ban is not None:
             if ban.until > self._clock.now():
                 self.stats.dropped_banned += 1
                 return False
             self._lift(host, "expired")
-        if self.is_trusted(host):
+        if self.is_trusted(source.remote_host):
             self.stats.admitted += 1
             return True
         counters = self._counters_for(host)
@@ -208,7 +220,7 @@ class SourceGuard:
     def on_malformed(self, source: Source) -> None:
         if not self.is_trusted(source.remote_host):
             self.stats.malformed += 1
-            self._offend(source.remote_host, Offence.MALFORMED, 1)
+            self._offend(source_key(source.remote_host), Offence.MALFORMED, 1)
 
     def may_send_to(self, host: str) -> bool:
         return not self._bans or not self.is_banned(host)
@@ -223,9 +235,9 @@ class SourceGuard:
             user_agent = message.headers.get("User-Agent") or ""
             if user_agent and self._is_scanner(user_agent):
                 self.stats.dropped_scanner += 1
-                counters = self._counters_for(source.remote_host)
-                counters.user_agent = user_agent[:128]
-                self._offend(source.remote_host, Offence.SCANNER, self.settings.scanner_offences)
+                key = source_key(source.remote_host)
+                self._counters_for(key).user_agent = user_agent[:128]
+                self._offend(key, Offence.SCANNER, self.settings.scanner_offences)
                 return
         inner.on_message(message, source)
 
@@ -235,7 +247,7 @@ class SourceGuard:
         """A digest authentication from `source` failed (wrong password, unknown user...)."""
         if not self.is_trusted(source.remote_host):
             self.stats.auth_failures += 1
-            self._offend(source.remote_host, Offence.AUTH_FAILURE, 1)
+            self._offend(source_key(source.remote_host), Offence.AUTH_FAILURE, 1)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -249,7 +261,8 @@ class SourceGuard:
         return cached or self._is_trusted_host(host)
 
     def is_banned(self, host: str) -> bool:
-        ban = self._bans.get(host)
+        """Whether `host` (or, for IPv6, its /64) is banned now."""
+        ban = self._bans.get(source_key(host))
         return ban is not None and ban.until > self._clock.now()
 
     def bans(self) -> list[BanView]:
