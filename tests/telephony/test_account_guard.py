@@ -128,3 +128,19 @@ def test_known_addresses_are_bounded_and_failures_from_them_do_not_count(
     guard.record_success("bob", "x")
     guard.record_success("carol", "y")
     assert not guard.is_known("alice", "c")  # the least recently seen user was let go
+
+
+def test_an_ipv6_phone_is_known_by_its_64(clock: FakeClock) -> None:
+    events: list[Event] = []
+    guard = AccountGuard(
+        clock,
+        settings=AccountGuardSettings(threshold=1),
+        publish=events.append,
+        wall_clock=lambda: WALL,
+    )
+    guard.record_success("alice", "2001:db8:5:6::10")
+    guard.record_failure("alice", "198.18.0.1")  # blocks alice for unknown addresses
+    assert guard.is_blocked("alice", "198.18.0.2")
+    assert not guard.is_blocked("alice", "2001:db8:5:6:a:b:c:d")  # a new temporary address
+    assert guard.is_blocked("alice", "2001:db8:5:7::10")  # another network
+    assert len(events) == 1

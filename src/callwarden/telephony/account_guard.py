@@ -24,6 +24,7 @@ from datetime import datetime
 from callwarden.bus.event import Event
 from callwarden.sip.clock import Clock
 from callwarden.telephony.security_events import AccountGuessingAlert
+from callwarden.telephony.source_guard import source_key
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class AccountGuard:
         self._wall_clock = wall_clock
 
     def is_known(self, username: str, address: str) -> bool:
+        """Whether `username` authenticated from `address` (for IPv6, from its /64: phones
+        change their temporary addresses) recently."""
         known = self._known.get(username)
-        return known is not None and address in known
+        return known is not None and source_key(address) in known
 
     def is_blocked(self, username: str, address: str) -> bool:
         """Whether attempts on `username` from `address` are refused now."""
@@ -100,7 +103,8 @@ class AccountGuard:
                 self._known.popitem(last=False)
         else:
             self._known.move_to_end(username)
-        known[address] = None
-        known.move_to_end(address)
+        key = source_key(address)
+        known[key] = None
+        known.move_to_end(key)
         if len(known) > self.settings.known_per_user:
             known.popitem(last=False)
