@@ -47,6 +47,7 @@ async def env(
 ) -> AsyncIterator[Env]:
     running = build_env(database, clock, policy=password_policy)
     try:
+        await running.start()
         yield running
     finally:
         await running.close()

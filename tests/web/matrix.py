@@ -126,6 +126,12 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
         "reason": "matrix QA-1",
     },
     ("PATCH", "/api/v1/monitoring/{monitoring_id}"): lambda env: {"mode": "whisper"},
+    # Pausing twice is one pause: every allowed case succeeds, each confirmed by the media.
+    ("PUT", "/api/v1/calls/{call_id}/recording"): lambda env: {"state": "paused"},
+    ("PUT", "/api/v1/supervision/calls/{call_id}/recording"): lambda env: {
+        "state": "paused",
+        "reason": "card data",
+    },
 }
 """A valid body for every route that takes one: the success cases must really succeed. A new
 route with a body needs an entry here (the matrix fails and says so)."""
@@ -197,6 +203,9 @@ def path_value(
         return env.recordings.by_team[OWN_TEAM if own else OTHER_TEAM].id
     if parameter == "monitoring_id":  # a session on a call of the team (the supervisor's own)
         return monitoring_world(env).session_ids[OWN_TEAM if own else OTHER_TEAM]
+    if parameter == "call_id":  # a recorded live call: the operator's own, or south's
+        assert env.live_recording is not None
+        return env.live_recording.call_ids[OWN_TEAM if own else OTHER_TEAM]
     if parameter == "token":  # a playback link of the right shape that nobody was given
         return "A" * 24 + "." + "B" * 43
     if parameter == "user_id":

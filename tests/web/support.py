@@ -56,6 +56,7 @@ from callwarden.store.schema import AuditLogRow
 from callwarden.web.access import CSRF_HEADER, SESSION_COOKIE
 from callwarden.web.app import create_app
 from callwarden.web.services import WebAudit, WebServices, WebSettings
+from web.live_recording_support import LiveRecordingWorld, build_live_recording
 from web.monitoring_support import MonitoringWorld, build_monitoring
 from web.recording_support import RecordingWorld, build_recordings
 
@@ -142,6 +143,12 @@ class Env:
     closers: list[Any] = field(default_factory=list)
     recordings: RecordingWorld | None = None
     monitoring: MonitoringWorld | None = None
+    live_recording: LiveRecordingWorld | None = None
+
+    async def start(self) -> None:
+        """What needs the running loop: the live recordings' calls (see live_recording_support)."""
+        if self.live_recording is not None:
+            await self.live_recording.start(self.snapshot)
 
     @property
     def snapshot(self) -> DirectorySnapshot:
@@ -197,6 +204,8 @@ class Env:
     async def close(self) -> None:
         if self.monitoring is not None:
             await self.monitoring.service.close()
+        if self.live_recording is not None:
+            await self.live_recording.close()
         await self.acd.close()
         await self.writer.close()
 
@@ -234,6 +243,7 @@ def build_env(
     monitoring = build_monitoring(lambda: directory.snapshot, writer)
     bus = InProcessBus()
     acd = build_acd(directory.snapshot, bus)
+    live = build_live_recording(factory, lambda: directory.snapshot, writer.submit, bus, clock.now)
     services = WebServices(
         database=factory,
         directory=directory,
@@ -252,10 +262,12 @@ def build_env(
         acd=lambda: acd,
         recordings=lambda: recordings.service,
         monitoring=lambda: monitoring.service,
+        recording_control=lambda: live.control,
     )
     env = Env(database, clock, services, create_app(services), writer, box, acd)
     env.recordings = recordings
     env.monitoring = monitoring
+    env.live_recording = live
     return env
 
 

@@ -103,6 +103,7 @@ async def postgres_env(password_policy: PasswordPolicy) -> AsyncIterator[Env]:
             provision_organisation(database)
             running = build_env(database, FakeClock(), policy=password_policy)
             try:
+                await running.start()
                 yield running
             finally:
                 await running.close()
