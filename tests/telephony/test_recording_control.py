@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callwarden.bus.in_process import InProcessBus
 from callwarden.domain.cdr import CallDirection
-from callwarden.domain.errors import InvalidState, NotFound
+from callwarden.domain.errors import InvalidState, NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, QueueId, RecordingId, TeamId, UserId
 from callwarden.domain.models import QueueStrategy, RecordingPolicy
 from callwarden.domain.policy import Principal
@@ -26,6 +27,7 @@ from callwarden.media.dtmf import dtmf_packets
 from callwarden.media.engine import MediaEngine
 from callwarden.recording.capture import CaptureProvider
 from callwarden.recording.keyring import FileKeyRing
+from callwarden.recording.manifest import SignedManifest
 from callwarden.recording.models import Recording, RecordingStatus
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.recorder import ActiveRecording, Recorder, RecorderSettings
@@ -45,11 +47,18 @@ from callwarden.store.schema import (
     UserRow,
 )
 from callwarden.store.testing import temporary_sqlite_url
+from callwarden.telephony.monitoring_events import (
+    MonitoringEnded,
+    MonitoringEvent,
+    MonitoringStarted,
+    MonitoringSwitched,
+)
 from callwarden.telephony.recording_control import (
     CodeMatcher,
     RecordedCall,
     RecordingControl,
     RecordingControlSettings,
+    RecordingRequired,
 )
 
 
@@ -120,6 +129,8 @@ class Center:
     users: dict[str, UserId]
     support: TeamId
     queue: QueueId
+    bus: InProcessBus
+    storage: LocalStorage
     sockets: list[socket.socket] = field(default_factory=list)
 
     def principal(self, name: str) -> Principal:
@@ -200,19 +211,21 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
     directory = UserDirectory(database.sessions)
     directory.reload()
     engine = MediaEngine(MediaConfig(ports="47740-47759"), recording_sinks=CaptureProvider())
+    storage = LocalStorage(tmp_path / "recordings")
     await engine.start()
     recorder = Recorder(
         media=engine,
         sessions=database.sessions,
         numbers=SealedNumbers(bytes(32)),
         keys=FileKeyRing(tmp_path / "keys"),
-        storage=LocalStorage(tmp_path / "recordings"),
+        storage=storage,
         signing_key=NodeSigningKey.generate(),
         settings=RecorderSettings(),
         wall_clock=lambda: datetime.now(UTC),
     )
     clock = FakeClock()
     audit: list[AuditEvent] = []
+    bus = InProcessBus()
     control = RecordingControl(
         recorder=recorder,
         media=engine,
@@ -220,8 +233,11 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
         settings=RecordingControlSettings(pause_timeout_seconds=60.0),
         clock=clock,
         audit=audit.append,
+        bus=bus,
     )
-    made = Center(control, engine, clock, directory, database, audit, users, support, queue)
+    made = Center(
+        control, engine, clock, directory, database, audit, users, support, queue, bus, storage
+    )
     yield made
     for sock in made.sockets:
         sock.close()
@@ -364,3 +380,78 @@ async def test_on_demand_waits_for_start_and_none_never_records(center: Center) 
     assert await center.control.start(call_id, center.principal("sue")) is active
     await _call(center, "c5", RecordingPolicy.NONE)
     assert center.control.recorded_call(CallId("c5")) is None
+
+
+async def test_on_demand_stop_needs_a_reason_and_all_cannot_be_stopped(center: Center) -> None:
+    await _call(center, "c6", RecordingPolicy.ON_DEMAND)
+    call_id, ann = CallId("c6"), center.principal("ann")
+    with pytest.raises(InvalidState):  # nothing to stop yet
+        await center.control.stop(call_id, ann, reason="wrong number")
+    first = await center.control.start(call_id, ann, reason="customer agreed")
+    with pytest.raises(ValidationFailed):
+        await center.control.stop(call_id, ann, reason="  ")
+    await center.control.stop(call_id, center.principal("sue"), reason="customer objected")
+    recorded = center.control.recorded_call(call_id)
+    assert recorded is not None and recorded.active is None and first.stopped
+    second = await center.control.start(call_id, ann)  # a new recording of the same call
+    assert second.recording_id != first.recording_id
+    assert [(e.action, e.details.get("reason")) for e in center.audit] == [
+        ("recording.start", "customer agreed"),
+        ("recording.stop", "customer objected"),
+        ("recording.start", None),
+    ]
+    await _call(center, "c7", RecordingPolicy.ALL)
+    with pytest.raises(RecordingRequired):
+        await center.control.stop(CallId("c7"), center.principal("sue"), reason="no")
+
+
+def _monitoring(
+    kind: type[MonitoringEvent], call_id: str, at: datetime, **values: object
+) -> MonitoringEvent:
+    return kind(
+        at=at,
+        monitoring_id="m" * 16,
+        call_id=CallId(call_id),
+        supervisor_id=UserId(7),
+        via="api",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+async def test_the_manifest_lists_the_calls_monitoring_sessions(center: Center) -> None:
+    await _call(center, "c8", RecordingPolicy.ALL)
+    recorded = center.control.recorded_call(CallId("c8"))
+    assert recorded is not None and recorded.active is not None
+    start = recorded.active.started_at
+    center.bus.publish(_monitoring(MonitoringStarted, "c8", start, mode="listen"))
+    center.bus.publish(
+        _monitoring(MonitoringSwitched, "other-call", start, mode="listen", previous="listen")
+    )
+    center.bus.publish(
+        _monitoring(MonitoringSwitched, "c8", start, mode="whisper", previous="listen")
+    )
+    center.bus.publish(_monitoring(MonitoringEnded, "c8", start, mode="whisper", cause="hung up"))
+    await center.control.call_ended(CallId("c8"))
+    row = center.recording(CallId("c8"))
+    assert row.monitored
+    manifest = SignedManifest.load(center.storage.path_for_writing(row.storage_key)).fields()
+    at = start.isoformat()
+    assert manifest["monitoring_sessions"] == [
+        {
+            "monitoring_id": "m" * 16,
+            "supervisor_id": 7,
+            "via": "api",
+            "started_at": at,
+            "ended_at": at,
+            "end_cause": "hung up",
+            "modes": [{"mode": "listen", "from": at}, {"mode": "whisper", "from": at}],
+        }
+    ]
+
+
+async def test_an_unmonitored_call_has_no_monitoring_sessions(center: Center) -> None:
+    await _call(center, "c9", RecordingPolicy.ALL)
+    await center.control.call_ended(CallId("c9"))
+    row = center.recording(CallId("c9"))
+    manifest = SignedManifest.load(center.storage.path_for_writing(row.storage_key)).fields()
+    assert manifest["monitoring_sessions"] == [] and not row.monitored

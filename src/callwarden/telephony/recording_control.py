@@ -219,6 +219,8 @@ class RecordingControl:
 
     async def call_ended(self, call_id: CallId) -> None:
         """Stop the call's recording (ending a pause) before its bridge goes."""
+        if self._monitoring is not None:  # while the call is still known: its sessions count
+            self._monitoring.absorb_pending()
         call = self._calls.pop(call_id, None)
         if call is None:
             return
