@@ -1,8 +1,12 @@
 """The per-source jitter buffer: prefill, reordering, loss, underrun, overflow, re-cutting."""
 
+import os
+import random
+
 import pytest
 
-from callwarden.media.jitter import JitterBuffer
+from callwarden.media import fastpath
+from callwarden.media.jitter import JitterBuffer, PyJitterBuffer
 
 
 def frame(n: int, size: int = 160) -> bytes:
@@ -69,3 +73,50 @@ def test_other_packet_sizes_are_recut_into_frames() -> None:
 def test_depth_must_be_within_bounds() -> None:
     with pytest.raises(ValueError, match=r"jitter buffer depth 0 must be 1\.\.max_depth"):
         JitterBuffer(depth=0)
+
+
+def test_the_c_buffer_gives_the_python_buffers_results_op_for_op() -> None:
+    """Random pushes (duplicates, reordering, late, far jumps, 10/20/30 ms and empty payloads)
+    and pops: the C type (the extension's, used by the engine when built) and PyJitterBuffer
+    return the same frames and counters after every operation."""
+    if not fastpath.AVAILABLE:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the C extension is not built (required under CI=true)")
+        pytest.skip("the C extension is not built")
+    assert JitterBuffer is not PyJitterBuffer
+    rng = random.Random(5)
+    for _ in range(300):
+        depth = rng.randint(1, 4)
+        max_depth = rng.randint(depth, 7)
+        frame_bytes = rng.choice([160, 80, 240])
+        python, c = (
+            PyJitterBuffer(depth, max_depth, frame_bytes),
+            JitterBuffer(depth, max_depth, frame_bytes),
+        )
+        sequence = rng.randint(0, 0xFFFF)
+        for _ in range(200):
+            if rng.random() < 0.55:
+                number = (sequence + rng.choice([0, 0, 0, 1, -1, 2, -3, 5, 300, -40000])) & 0xFFFF
+                sequence = (sequence + 1) & 0xFFFF
+                payload = rng.randbytes(rng.choice([160, 160, 160, 80, 240, 0]))
+                python.push(number, payload)
+                c.push(number, payload)
+            else:
+                assert python.pop() == c.pop()
+            assert (len(python), python.lost, python.late, python.overflowed) == (
+                len(c),
+                c.lost,
+                c.late,
+                c.overflowed,
+            )
+
+
+def test_the_c_buffer_refuses_bad_arguments() -> None:
+    if not fastpath.AVAILABLE:
+        pytest.skip("the C extension is not built")
+    with pytest.raises(ValueError, match="depth 0 must be"):
+        JitterBuffer(depth=0)
+    buffer = JitterBuffer()
+    with pytest.raises(TypeError, match="bytes"):
+        buffer.push(1, "not bytes")  # type: ignore[arg-type]
+    assert len(buffer) == 0

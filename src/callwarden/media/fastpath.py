@@ -17,8 +17,9 @@ package's own build from ``csrc/``) removes the Python part of the plain case:
   member's fast-path listeners all send through pump sockets, is counted, enters the reception
   statistics and goes out with each listener's own header through ``sendmmsg``, all in C,
   exactly as ``RtpEndpoint.datagram_received`` and ``Member.on_audio`` would; when the member is
-  also mixed or recorded (it has a jitter buffer), the pump pushes the payload into that buffer
-  (one Python call instead of the whole Python packet path). Clearly foreign, early and
+  also mixed or recorded (it has a jitter buffer), the pump pushes the payload into that buffer:
+  in C when it is the extension's ``JitterBuffer`` (the engine's, see
+  :mod:`callwarden.media.jitter`), else with one Python call. Clearly foreign, early and
   malformed packets are counted and dropped in C by the same rules. Anything else (a packet
   that may latch a NAT peer, telephone-events, other payload types) goes to
   ``RtpEndpoint.datagram_received`` unchanged. Sends the pump

@@ -6,12 +6,18 @@ there is counted lost and its frame is silence; an empty buffer is an underrun a
 for ``depth`` packets again (the source paused, or is slower than our clock). More than
 ``max_depth`` waiting packets (a burst, or a source faster than our clock) drops the oldest back
 to ``depth``. Payloads of other sizes than one frame (ptime 10 or 30 ms) are re-cut into frames.
+
+:data:`JitterBuffer` is the C type of the extension ``_fastpath`` when it is built (the same
+algorithm and attributes, in ``csrc/jitter.c``: the pump pushes into it without a Python call
+and a pop is one C call), else :class:`PyJitterBuffer`, this module's reference implementation.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class JitterBuffer:
+
+class PyJitterBuffer:
     """Reorder and pace one source's G.711 payloads into frames of ``frame_bytes`` bytes."""
 
     __slots__ = (
@@ -103,3 +109,12 @@ class JitterBuffer:
         frame = self._pending[:frame_bytes]
         self._pending = self._pending[frame_bytes:]
         return frame
+
+
+if TYPE_CHECKING:
+    JitterBuffer = PyJitterBuffer
+else:
+    try:
+        from callwarden.media._fastpath import JitterBuffer
+    except ImportError:  # the extension is not built
+        JitterBuffer = PyJitterBuffer

@@ -98,6 +98,7 @@ extern PyTypeObject ReceptionCoreType;
 extern PyTypeObject EndpointCoreType;
 extern PyTypeObject MemberCoreType;
 extern PyTypeObject PumpType;
+extern PyTypeObject JitterCoreType;
 
 /* An IP literal tuple as the socket layer reports it -> sockaddr; returns the length or 0. */
 socklen_t cw_parse_address(PyObject *address, struct sockaddr_storage *out);
@@ -112,5 +113,9 @@ void cw_reception_update(ReceptionCore *r, long long ssrc, long long seq, long l
 void cw_stream_forward(StreamCore *s, PyObject *source, size_t payload_size, int marker,
                        long long sequence_number, long long timestamp, double now,
                        unsigned char header[12]);
+
+/* JitterBuffer.push of a JitterCoreType buffer, from the pump: no Python call. */
+int cw_jitter_push_bytes(PyObject *buffer, long long sequence_number, const unsigned char *data,
+                         size_t size);
 
 #endif

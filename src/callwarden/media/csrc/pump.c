@@ -224,7 +224,10 @@ static int pump_handle(Pump *p, EndpointCore *e, const unsigned char *data, size
     PyObject *buffer = member->buffer;
     if (buffer != NULL && buffer != Py_None) {
         Py_INCREF(buffer);
-        failed = buffer_push(buffer, seq, data + start, end - start);
+        if (Py_TYPE(buffer) == &JitterCoreType)
+            failed = cw_jitter_push_bytes(buffer, seq, data + start, end - start);
+        else
+            failed = buffer_push(buffer, seq, data + start, end - start);
         Py_DECREF(buffer);
     }
     Py_DECREF(listeners);
@@ -470,8 +473,9 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
     PyTypeObject *types[] = {&StreamCoreType, &ReceptionCoreType, &EndpointCoreType,
-                             &MemberCoreType, &PumpType};
-    const char *names[] = {"StreamCore", "ReceptionCore", "EndpointCore", "MemberCore", "Pump"};
+                             &MemberCoreType, &PumpType, &JitterCoreType};
+    const char *names[] = {"StreamCore", "ReceptionCore", "EndpointCore", "MemberCore", "Pump",
+                           "JitterBuffer"};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     str_datagram_received = PyUnicode_InternFromString("datagram_received");
