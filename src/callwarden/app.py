@@ -80,6 +80,7 @@ from callwarden.telephony.acd_bridge import QueueCalls
 from callwarden.telephony.agent_codes import AgentCodes, AgentFeatures
 from callwarden.telephony.application import ApplicationSettings, SipApplication
 from callwarden.telephony.cdr_process import CdrWriterProcess
+from callwarden.telephony.direct_recording import DirectCallRecording
 from callwarden.telephony.edge_audit import EdgeReporter
 from callwarden.telephony.feature_codes import MonitoringCodes
 from callwarden.telephony.features import FeatureCodes
@@ -404,6 +405,7 @@ class Node:
             queues=self.queue_calls,
             features=FeatureCodes([monitor_features, self.agent_features]),
             toll=_toll_guard(settings, clock, report),
+            recording=DirectCallRecording(self.recording_control, lambda: directory.snapshot),
         )
         self._start_monitoring(monitor_features, registrar)
         await self._start_acd(clock)

@@ -58,9 +58,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0006"
+        assert current_revision(engine) == head_revision() == "0007"
         upgrade(database_url)
-        assert current_revision(engine) == "0006"
+        assert current_revision(engine) == "0007"
     finally:
         engine.dispose()
 

@@ -70,6 +70,8 @@ class Team:
     name: str
     display_name: str
     parent_id: TeamId | None = None
+    recording: RecordingPolicy | None = None
+    """How its members' direct calls (not queue calls) are recorded; None: as the parent."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     sip: SipCredentials | None = None
     supervised_team_ids: frozenset[TeamId] = frozenset()
+    recording: RecordingPolicy | None = None
+    """How their direct calls (not queue calls) are recorded; None: as their team."""
 
     @property
     def can_sign_in_to_web(self) -> bool:

@@ -221,6 +221,8 @@ class Applier:
             changed = False
             if created or spec.given("display_name"):
                 changed = _set(row, "display_name", spec.display_name or spec.name)
+            if created or spec.given("recording"):
+                changed |= _set(row, "recording", spec.recording)
             self._record(ObjectKind.TEAM, spec.name, created=created, changed=changed)
         self._session.flush()
         for spec in teams:
@@ -277,6 +279,8 @@ class Applier:
             changed |= self._apply_sip_password(row, spec.sip_password)
         if created or spec.given("supervises"):
             changed |= self._apply_supervision(row, spec.supervises)
+        if created or spec.given("recording"):
+            changed |= _set(row, "recording", spec.recording)
         self._record(ObjectKind.USER, spec.username, created=created, changed=changed)
 
     def _apply_web_password(self, row: UserRow, password: str | None) -> bool:

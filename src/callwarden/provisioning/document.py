@@ -174,6 +174,9 @@ class TeamSpec(Spec):
     name: Name
     display_name: DisplayName | None = None
     parent: Name | None = None
+    recording: RecordingPolicy | None = None
+    """Direct calls of its members (not queue calls): `all`, `none`, `on_demand`; unset: as
+    the parent team, and `none` at the top."""
 
 
 class RoleSpec(Spec):
@@ -219,6 +222,8 @@ class UserSpec(Spec):
     password: WebPassword | None = None
     sip_password: SipPassword | None = None
     supervises: list[Name] = []
+    recording: RecordingPolicy | None = None
+    """Their direct calls (not queue calls); unset: as their team."""
 
 
 class MemberSpec(Spec):

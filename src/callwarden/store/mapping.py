@@ -74,7 +74,13 @@ def grant_rows(grants: Iterable[Grant]) -> list[RoleGrantRow]:
 
 def team_from_row(row: TeamRow) -> Team:
     parent = None if row.parent_id is None else TeamId(row.parent_id)
-    return Team(id=TeamId(row.id), name=row.name, display_name=row.display_name, parent_id=parent)
+    return Team(
+        id=TeamId(row.id),
+        name=row.name,
+        display_name=row.display_name,
+        parent_id=parent,
+        recording=row.recording,
+    )
 
 
 def role_from_row(row: RoleRow) -> Role:
@@ -105,6 +111,7 @@ def user_from_row(row: UserRow) -> User:
         password_hash=row.password_hash,
         sip=sip,
         supervised_team_ids=frozenset(TeamId(link.team_id) for link in row.supervised),
+        recording=row.recording,
     )
 
 

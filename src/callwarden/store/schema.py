@@ -107,6 +107,10 @@ class TeamRow(Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("teams.id", ondelete="RESTRICT"), index=True
     )
+    recording: Mapped[RecordingPolicy | None] = mapped_column(
+        _enum(RecordingPolicy, "recording"), nullable=True
+    )
+    """Direct calls' recording policy (revision 0007); None: the parent team's."""
 
 
 class RoleRow(Base):
@@ -152,6 +156,10 @@ class UserRow(Base):
     sip_realm: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_LENGTH))
     sip_ha1_md5: Mapped[str | None] = mapped_column(String(32))
     sip_ha1_sha256: Mapped[str | None] = mapped_column(String(64))
+    recording: Mapped[RecordingPolicy | None] = mapped_column(
+        _enum(RecordingPolicy, "recording"), nullable=True
+    )
+    """Direct calls' recording policy (revision 0007); None: the team's."""
 
     supervised: Mapped[list[TeamSupervisorRow]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="TeamSupervisorRow.team_id"

@@ -28,7 +28,14 @@ from callwarden.sip.tx_keys import new_tag
 from callwarden.sip.uri import SipUri
 from callwarden.sip.validation import check_request
 from callwarden.telephony.acd_bridge import QueueCalls
-from callwarden.telephony.call import Call, Hangup, InboundCancel, InDialogRequest, Leg
+from callwarden.telephony.call import (
+    Call,
+    CallRecording,
+    Hangup,
+    InboundCancel,
+    InDialogRequest,
+    Leg,
+)
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
 from callwarden.telephony.call_task import CallTask, DialogOwner
 from callwarden.telephony.dialplan import (
@@ -83,6 +90,7 @@ class SipApplication:
         queues: QueueCalls | None = None,
         features: FeatureCodes | None = None,
         toll: TollGuard | None = None,
+        recording: CallRecording | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -95,6 +103,7 @@ class SipApplication:
         self._queues = queues
         self._features = features if features is not None else FeatureCodes()
         self._toll = toll
+        self._recording = recording
         self._leases: dict[CallTask, CallLease] = {}
         self.sdp_address = settings.sdp_address
         self.ring_timeout = settings.ring_timeout
@@ -280,7 +289,14 @@ class SipApplication:
             )
         else:
             targets = self._targets(route, caller)
-            call = Call(self, server_tx, caller, targets, on_finished=self._on_call_finished)
+            call = Call(
+                self,
+                server_tx,
+                caller,
+                targets,
+                on_finished=self._on_call_finished,
+                recording=self._recording,
+            )
         return call
 
     def _user_caller(

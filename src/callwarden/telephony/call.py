@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr
 from callwarden.domain.ids import CallId, UserId
@@ -195,6 +196,14 @@ class _LateAnswers:
         self.services.send_bye(bye, dialog.next_hop())
 
 
+class CallRecording(Protocol):
+    """Recording of direct calls by policy (`callwarden.telephony.direct_recording`)."""
+
+    async def answered(self, call: Call) -> None: ...
+
+    async def ended(self, call: Call) -> None: ...
+
+
 class Call:
     """A B2BUA call, created by the application for an authenticated, routed INVITE."""
 
@@ -206,6 +215,7 @@ class Call:
         targets: list[OutboundTarget],
         *,
         on_finished: Callable[[Call], None],
+        recording: CallRecording | None = None,
     ) -> None:
         if not targets:
             raise ValueError("a call needs at least one target")
@@ -236,6 +246,7 @@ class Call:
         self.hangup_cause: str | None = None
         #: Supervisors' legs (added by monitoring), for the CDR.
         self.monitor_legs: list[tuple[Leg, UserId]] = []
+        self._recording = recording
 
     @property
     def target(self) -> OutboundTarget:
@@ -276,6 +287,7 @@ class Call:
                     attempt.usage.cancel()
             if self._inbound_usage is not None:
                 self._inbound_usage.stop()
+            await self._tell_recording(answered=False)
             await self._release_media()
             self._write_cdr()
             self._on_finished(self)
@@ -599,6 +611,17 @@ class Call:
         )
         self._inbound_usage.answer(ok)
         self._transition(CallState.ANSWERED)
+        await self._tell_recording(answered=True)
+
+    async def _tell_recording(self, *, answered: bool) -> None:
+        """Tell the recording the call was answered or ended; its failure never ends a call."""
+        recording = self._recording
+        if recording is None or self.answered_at is None:
+            return
+        try:
+            await (recording.answered(self) if answered else recording.ended(self))
+        except Exception:
+            logger.exception("call %s: recording failed", self.call_id)
 
     # ---- talking -----------------------------------------------------------------------------
 
