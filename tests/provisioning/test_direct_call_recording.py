@@ -1,0 +1,83 @@
+"""The direct-call recording policy in the provisioning file (SQLite and PostgreSQL): on teams
+and users, read back in the directory, inherited down the team tree, refused when misspelt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.models import RecordingPolicy, Team, User
+from callwarden.provisioning import Provisioner, ProvisioningError
+from callwarden.telephony.direct_recording import direct_call_policy
+
+Snapshot = Callable[[], DirectorySnapshot]
+Write = Callable[..., Path]
+
+DOCUMENT = """\
+teams:
+  - {name: sales, recording: all}
+  - {name: sales-east, parent: sales}
+  - {name: support, recording: on_demand}
+  - {name: back-office}
+users:
+  - {username: ann, role: operator, team: sales-east, extension: "1001"}
+  - {username: bob, role: operator, team: support, extension: "1002", recording: none}
+  - {username: cy, role: operator, team: back-office, extension: "1003"}
+  - {username: dee, role: operator, team: back-office, extension: "1004", recording: all}
+"""
+
+
+def _team(snapshot: DirectorySnapshot, name: str) -> Team:
+    return next(team for team in snapshot.teams if team.name == name)
+
+
+def _user(snapshot: DirectorySnapshot, name: str) -> User:
+    user = snapshot.user_by_username(name)
+    assert user is not None
+    return user
+
+
+def test_policies_are_stored_and_inherited(
+    provisioner: Provisioner, snapshot: Snapshot, write_yaml: Write
+) -> None:
+    provisioner.apply_file(write_yaml(DOCUMENT))
+    directory = snapshot()
+    assert _team(directory, "sales").recording is RecordingPolicy.ALL
+    assert _user(directory, "ann").recording is None
+    policies = {
+        name: direct_call_policy(directory, _user(directory, name))
+        for name in ("ann", "bob", "cy", "dee")
+    }
+    assert policies == {
+        "ann": RecordingPolicy.ALL,  # the parent team's
+        "bob": RecordingPolicy.NONE,  # their own over the team's on_demand
+        "cy": RecordingPolicy.NONE,  # nothing said anywhere
+        "dee": RecordingPolicy.ALL,
+    }
+    assert direct_call_policy(directory, None) is RecordingPolicy.NONE  # a trunk
+
+
+def test_unset_keeps_and_null_clears(
+    provisioner: Provisioner, snapshot: Snapshot, write_yaml: Write
+) -> None:
+    provisioner.apply_file(write_yaml(DOCUMENT))
+    provisioner.apply_file(
+        write_yaml(
+            "teams: [{name: sales}]\nusers:\n  - {username: dee, role: operator, recording: null}\n"
+        )
+    )
+    directory = snapshot()
+    assert _team(directory, "sales").recording is RecordingPolicy.ALL  # not named: kept
+    assert _user(directory, "dee").recording is None
+
+
+def test_a_misspelt_policy_is_refused_and_changes_nothing(
+    provisioner: Provisioner, snapshot: Snapshot, write_yaml: Write
+) -> None:
+    provisioner.apply_file(write_yaml(DOCUMENT))
+    with pytest.raises(ProvisioningError, match="recording"):
+        provisioner.apply_file(write_yaml("teams: [{name: sales, recording: always}]\n"))
+    assert _team(snapshot(), "sales").recording is RecordingPolicy.ALL
