@@ -428,8 +428,8 @@ class RecordingControl:
                 outcome=outcome,
                 object_kind="recording",
                 object_id=active.recording_id if active is not None else None,
-                details={"call_id": str(call.facts.call_id), "by": by}
-                | ({} if reason is None else {"reason": reason}),
+                reason=reason,
+                details={"call_id": str(call.facts.call_id), "by": by},
             )
         )
 
