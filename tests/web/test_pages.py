@@ -94,7 +94,7 @@ async def test_a_signed_in_browser_goes_to_its_start_page(env: Env) -> None:
     assert (await get(env, "operator", "/")).headers["location"] == "/desk"
     assert (await get(env, "supervisor", "/")).headers["location"] == "/wallboard"
     assert (await get(env, "admin", "/")).headers["location"] == "/wallboard"
-    assert (await get(env, "auditor", "/")).headers["location"] == "/account/sessions"
+    assert (await get(env, "auditor", "/")).headers["location"] == "/recordings"
     assert (await get(env, "operator", "/sign-in")).headers["location"] == "/"
 
 

@@ -22,6 +22,8 @@ __all__ = ["NAVIGATION", "install_pages"]
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.desk", "/desk"),
     ("nav.wallboard", "/wallboard"),
+    ("nav.recordings", "/recordings"),
+    ("nav.audit", "/audit"),
     ("nav.sessions", "/account/sessions"),
 )
 """The navigation's links, in order: each is shown to whoever its page's declaration admits."""

@@ -9,6 +9,8 @@ an API route (`callwarden.web.access`), so the access matrix walks them too.
 | `/account/sessions` | self-service | your sessions and sign-ins; sign out everywhere |
 | `/desk` | `agent_state.change_own` on one's own agent | the operator desktop |
 | `/wallboard` | `live.view` (any scope) | the supervisor console |
+| `/recordings` | `recordings.play` (any scope) | search, play, annotate recordings |
+| `/audit` | `audit.view` | the audit trail, its chain's verification, its export |
 | `/static/{asset_path}` | public | the ES modules and style sheet |
 
 Pages only read; every change goes through the API from the ES modules, with the CSRF token
@@ -41,6 +43,7 @@ from callwarden.web.access import (
 from callwarden.web.pages.consoles import desk_context, wallboard_context
 from callwarden.web.pages.figures import QueueFigures
 from callwarden.web.pages.i18n import format_datetime
+from callwarden.web.pages.records import audit_context, recordings_context
 from callwarden.web.pages.render import PageRenderer, allows, page_headers
 from callwarden.web.pages.routing import PageRoute, safe_next
 from callwarden.web.schemas import RequestModel
@@ -56,6 +59,10 @@ Own = Annotated[Caller, self_service("the caller's own pages")]
 AnySession = Annotated[Caller, session_step("MFA set-up happens before MFA is done")]
 Desk = Annotated[Caller, require(Permission.AGENT_STATE_OWN, kind=ResourceKind.AGENT, own=True)]
 Wallboard = Annotated[Caller, require(Permission.LIVE_VIEW, kind=ResourceKind.AGENT, own=True)]
+Recordings = Annotated[
+    Caller, require(Permission.RECORDINGS_PLAY, kind=ResourceKind.RECORDING, own=True)
+]
+Audit = Annotated[Caller, require(Permission.AUDIT_VIEW, kind=ResourceKind.AUDIT_LOG)]
 
 
 async def _renderer(request: Request) -> PageRenderer:
@@ -71,7 +78,7 @@ async def _figures(request: Request) -> QueueFigures:
 Renderer = Annotated[PageRenderer, Depends(_renderer)]
 Figures = Annotated[QueueFigures, Depends(_figures)]
 
-HOME_ORDER = ("/wallboard", "/desk", "/account/sessions")
+HOME_ORDER = ("/wallboard", "/desk", "/recordings", "/audit", "/account/sessions")
 
 
 @router.get("/")
@@ -159,6 +166,20 @@ async def wallboard_page(
     return renderer.render(
         request, "wallboard.html", caller, title_key="wallboard.title", context=context
     )
+
+
+@router.get("/recordings")
+async def recordings_page(caller: Recordings, request: Request, renderer: Renderer) -> Response:
+    context = recordings_context(services_of(request), caller)
+    return renderer.render(
+        request, "recordings.html", caller, title_key="recordings.title", context=context
+    )
+
+
+@router.get("/audit")
+async def audit_page(caller: Audit, request: Request, renderer: Renderer) -> Response:
+    context = audit_context(services_of(request), caller)
+    return renderer.render(request, "audit.html", caller, title_key="audit.title", context=context)
 
 
 @router.get("/static/{asset_path:path}", dependencies=[public("scripts and styles of the pages")])
