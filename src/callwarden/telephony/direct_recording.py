@@ -5,8 +5,8 @@ The policy is the users' (`recording` on a user in provisioning), else their tea
 nearest ancestor team's, else `none` (`direct_call_policy`). A call between two users takes the
 stricter of their two policies (`all` over `on_demand` over `none`): a call is recorded when
 either side's policy says so. The recorded operator (whose call it is, for the pause permission,
-the search and the retention) is the callee when the callee is a user, else the caller. The
-tracks are the bridge's: `customer` is the caller, `operator` the callee.
+the search and the retention) is the side whose policy that is, the callee on a tie (a trunk
+is never one). The tracks are the bridge's: `customer` is the caller, `operator` the callee.
 
 `DirectCallRecording` is what the B2BUA call (`callwarden.telephony.call.Call`) calls when it is
 answered and when it ends; it hands the call to `RecordingControl` like a queue call, so pause,
@@ -73,14 +73,14 @@ class DirectCallRecording:
         snapshot = self._directory()
         caller = _user(snapshot, call.caller.user_id)
         callee = _user(snapshot, call.target.user_id)
-        policy = stricter(
-            direct_call_policy(snapshot, caller), direct_call_policy(snapshot, callee)
-        )
+        caller_policy = direct_call_policy(snapshot, caller)
+        callee_policy = direct_call_policy(snapshot, callee)
+        policy = stricter(callee_policy, caller_policy)
         if policy is RecordingPolicy.NONE:
             return
         operator, endpoint = (
             (callee, call.outbound.endpoint_id)
-            if callee is not None
+            if callee is not None and callee_policy is policy
             else (caller, call.inbound.endpoint_id)
         )
         logger.info("call %s: direct call recorded by policy %s", call.call_id, policy.value)
