@@ -5,8 +5,9 @@ loss, delay and jitter from kernel receive times) drives N two-party G.711 calls
 ``MediaEngine`` on uvloop (what one media worker process runs), measured twice per N, in turns:
 
 * plain: the calls relayed (the C fast path), nothing recorded;
-* tap-only: the tracks tapped into a sink that drops them (what the media side of recording
-  costs: buffering and decoding every party's packets each tick);
+* tap-only: the tracks tapped into a sink that drops them as the recorder takes them (what
+  the media side of recording costs: buffering every party's packets and handing each tick's
+  µ-law frames over);
 * recorded: the same, every call recorded by the real capture (``callwarden.recording.capture``:
   the bridge taps each party's track, the capture's writer thread seals it with the sealed
   writer, AES-256-GCM chunks fsync'd every 1.5 s) into files in a temporary directory on the
@@ -25,7 +26,7 @@ thread (encode, seal, write, fsync) per recorded call-minute. It needs no genera
 steadier than the RTP runs on a busy machine.
 
 Usage: .venv/bin/python benchmarks/recording.py [--calls 50,100,200] [--duration 8]
-                                                [--directory /var/tmp]
+                                                [--repeat 1] [--directory /var/tmp]
        .venv/bin/python benchmarks/recording.py --capture-only [--calls 100] [--seconds 30]
 """
 
@@ -63,6 +64,14 @@ from media import (
 )
 
 TRACKS = 2
+
+
+class NullCodeTracks(NullTracks):
+    """A track sink that drops frames as the recorder takes them (µ-law, one call per bridge
+    and tick): what the media side of recording costs without the capture."""
+
+    def on_codes(self, frames: list[tuple[str, bytes | None]], timestamp: int) -> None:
+        self.frames += len(frames)
 
 
 @dataclass
@@ -116,7 +125,7 @@ async def measure(
             bridges.extend(made)
             if tap_only:
                 for bridge in made:
-                    engine.set_track_sink(bridge, NullTracks())
+                    engine.set_track_sink(bridge, NullCodeTracks())
             if directory is not None:
                 for index, bridge in enumerate(made):
                     spec = SealSpec(
@@ -201,6 +210,35 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, load {load}"
 
 
+async def one_round(binary: Path, calls: int, arguments: argparse.Namespace) -> float:
+    """Plain, tap-only and recorded runs of ``calls`` calls in turn; returns what recording adds
+    in percent of the plain run's CPU."""
+    plain = await measure(binary, calls, arguments.duration, arguments.warmup, None)
+    print(plain.result.line("plain"), flush=True)
+    tapped = await measure(binary, calls, arguments.duration, arguments.warmup, None, tap_only=True)
+    print(tapped.result.line("tap-only"), flush=True)
+    with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
+        recorded = await measure(binary, calls, arguments.duration, arguments.warmup, Path(files))
+    print(recorded.result.line("recorded"), flush=True)
+    added = recorded.result.cpu_percent - plain.result.cpu_percent
+    per_call_minute_ms = added / 100 * 60 * 1000 / calls
+    minutes = recorded.seconds_recorded / 60
+    per_track = recorded.bytes_written / (minutes * TRACKS) if minutes else 0.0
+    verdict = "ok" if recorded.result.passed and not recorded.failed else "FAIL"
+    tap_added = tapped.result.cpu_percent - plain.result.cpu_percent
+    print(
+        f"  N={calls}: the tap alone adds {tap_added:+.1f} points,"
+        f" recording adds {added:+.1f} points of CPU"
+        f" ({100 * added / plain.result.cpu_percent:+.0f} % of the plain run),"
+        f" {per_call_minute_ms:.0f} ms CPU per recorded call-minute;"
+        f" {per_track / 1000:.1f} kB per minute per track;"
+        f" {recorded.failed} failed; stopping all took {recorded.stop_seconds:.2f} s;"
+        f" {verdict}; load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    return 100 * added / plain.result.cpu_percent
+
+
 async def main(arguments: argparse.Namespace) -> None:
     print(f"machine: {machine()}", flush=True)
     counts = [int(n) for n in arguments.calls.split(",")]
@@ -213,33 +251,16 @@ async def main(arguments: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as build:
         binary = build_generator(Path(build))
         for calls in counts:
-            plain = await measure(binary, calls, arguments.duration, arguments.warmup, None)
-            print(plain.result.line("plain"), flush=True)
-            tapped = await measure(
-                binary, calls, arguments.duration, arguments.warmup, None, tap_only=True
-            )
-            print(tapped.result.line("tap-only"), flush=True)
-            with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
-                recorded = await measure(
-                    binary, calls, arguments.duration, arguments.warmup, Path(files)
+            added = [await one_round(binary, calls, arguments) for _ in range(arguments.repeat)]
+            if len(added) > 1:
+                added.sort()
+                median = added[len(added) // 2]
+                print(
+                    f"  N={calls}, {len(added)} rounds: recording adds"
+                    f" {', '.join(f'{a:+.0f}' for a in added)} % of the plain run;"
+                    f" median {median:+.0f} %",
+                    flush=True,
                 )
-            print(recorded.result.line("recorded"), flush=True)
-            added = recorded.result.cpu_percent - plain.result.cpu_percent
-            per_call_minute_ms = added / 100 * 60 * 1000 / calls
-            minutes = recorded.seconds_recorded / 60
-            per_track = recorded.bytes_written / (minutes * TRACKS) if minutes else 0.0
-            verdict = "ok" if recorded.result.passed and not recorded.failed else "FAIL"
-            tap_added = tapped.result.cpu_percent - plain.result.cpu_percent
-            print(
-                f"  N={calls}: the tap alone adds {tap_added:+.1f} points,"
-                f" recording adds {added:+.1f} points of CPU"
-                f" ({100 * added / plain.result.cpu_percent:+.0f} % of the plain run),"
-                f" {per_call_minute_ms:.0f} ms CPU per recorded call-minute;"
-                f" {per_track / 1000:.1f} kB per minute per track;"
-                f" {recorded.failed} failed; stopping all took {recorded.stop_seconds:.2f} s;"
-                f" {verdict}",
-                flush=True,
-            )
     print(f"machine after: {machine()}")
 
 
@@ -248,6 +269,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--calls", default="50,100,200")
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per N (the machine is noisy: a median)"
+    )
     parser.add_argument("--capture-only", action="store_true", help="the capture alone, no RTP")
     parser.add_argument("--seconds", type=int, default=30, help="audio per capture-only run")
     parser.add_argument(

@@ -48,7 +48,7 @@ class _Frames:
 
     def __init__(self) -> None:
         self.codes: list[bytes] = []
-        self.encodings: list[int] = []
+        self.encodings: list[Encoding] = []
         self.players: list[PcmArray] = []
         self._pcm: PcmArray | None = None
         self._ulaw: list[bytes] | None = None
@@ -60,7 +60,8 @@ class _Frames:
             if self.codes:
                 frames = np.frombuffer(b"".join(self.codes), dtype=np.uint8)
                 frames = frames.reshape(-1, FRAME_SAMPLES)
-                rows.append(decode_frames(frames, np.array(self.encodings, dtype=np.intp)))
+                indices = np.array([encoding.index for encoding in self.encodings], dtype=np.intp)
+                rows.append(decode_frames(frames, indices))
             if self.players:
                 rows.append(np.stack(self.players).astype(np.int16))
             pcm = _EMPTY_PCM if not rows else rows[0] if len(rows) == 1 else np.concatenate(rows)
@@ -71,9 +72,9 @@ class _Frames:
     def ulaw(self) -> list[bytes]:
         """Every row as µ-law bytes: PCMU payloads as they came, A-law translated."""
         if self._ulaw is None:
-            pcmu = Encoding.PCMU.index
+            pcmu = Encoding.PCMU
             ulaw = [
-                code if encoding == pcmu else code.translate(_ALAW_TO_ULAW)
+                code if encoding is pcmu else code.translate(_ALAW_TO_ULAW)
                 for code, encoding in zip(self.codes, self.encodings, strict=True)
             ]
             if self.players:
@@ -148,7 +149,7 @@ class Mixer:
                     if frame is not None and stream is not None:
                         member.row = len(codes)
                         codes.append(frame)
-                        code_encodings.append(stream.encoding.index)
+                        code_encodings.append(stream.encoding)
                 elif member.frame_source is not None:
                     samples = member.frame_source.read_frame()
                     if samples is not None:
