@@ -85,10 +85,14 @@ def switch_language(page: Page, language: str) -> None:
 
 
 def settle(page: Page) -> None:
-    """Until a live page's WebSocket is connected (its status line says so)."""
+    """Until a live page's WebSocket is connected (its status line says so), and a page that
+    loads its data from the API (`data-loads`) has loaded it."""
     status = page.locator("#live-status")
     if status.count():
         expect(status).to_have_attribute("data-connected", "true", timeout=WAIT_MS)
+    body = page.locator("body[data-loads]")
+    if body.count():
+        expect(body).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
 
 
 def check_both_languages(page: Page, where: str, screenshots: Path) -> None:

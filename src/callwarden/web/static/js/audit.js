@@ -3,7 +3,7 @@
 // call" (recording.play of the recording and monitoring.* of its call) and "who monitored this
 // operator" (monitoring.* entries whose details name the operator). Every read is audited by
 // the server.
-import { api, errorText, label, notify, t } from "./common.js";
+import { api, errorText, formatNumber, label, notify, t } from "./common.js";
 import { centerTimeToIso, formatDateTime } from "./when.js";
 
 const PAGE = 50;
@@ -16,6 +16,7 @@ const nextButton = document.getElementById("next-page");
 const chain = document.getElementById("chain-status");
 
 let filters = new URLSearchParams();
+document.body.dataset.loads = "true"; // until the first entries and the chain's status are in
 let offset = 0;
 
 function filterParameters() {
@@ -87,8 +88,23 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   filters = filterParameters();
   offset = 0;
+  // Kept in the URL: a reload (the language switch) or a shared link shows the same entries.
+  window.history.replaceState(null, "", `${window.location.pathname}?${filters}`);
   load();
 });
+
+/** The filters of the URL into the form and the query (the dates stay as given, in UTC). */
+function filtersFromUrl(asked) {
+  const kept = new URLSearchParams();
+  for (const name of ["actor_user_id", "action_prefix", "object_kind", "object_id", "outcome", "since", "until"]) {
+    const value = asked.get(name);
+    if (!value) continue;
+    kept.set(name, value);
+    const field = form.elements.namedItem(name);
+    if (field && field.type !== "datetime-local") field.value = value;
+  }
+  return kept;
+}
 previousButton.addEventListener("click", () => {
   offset = Math.max(0, offset - PAGE);
   load();
@@ -164,19 +180,34 @@ async function verifyChain() {
   }
   const view = result.body;
   chain.dataset.state = view.intact ? "intact" : "broken";
-  chain.textContent = view.intact
-    ? t("audit.chain_intact", { count: view.verified })
-    : t("audit.chain_broken", { sequence: view.broken ? view.broken.sequence : "?" });
+  if (view.intact) withNumber(chain, "audit.chain_intact", "count", view.verified);
+  else withNumber(chain, "audit.chain_broken", "sequence", view.broken ? view.broken.sequence : "?");
+}
+
+/** The message `key` with its number in an element of its own, marked as data. */
+function withNumber(element, key, name, value) {
+  const [before, after] = t(key, { [name]: "\u0000" }).split("\u0000");
+  const number = document.createElement("data");
+  number.value = String(value);
+  number.textContent = typeof value === "number" ? formatNumber(value) : String(value);
+  number.setAttribute("translate", "no");
+  element.replaceChildren(before, number, after ?? "");
 }
 
 document.getElementById("verify-chain").addEventListener("click", verifyChain);
 
 // A link from a recording ("who listened to this call") opens the page on that shortcut.
-const asked = new URLSearchParams(window.location.search);
-if (asked.get("listened") || asked.get("call")) {
-  document.getElementById("a-object").value = asked.get("listened") || asked.get("call");
-  whoListened(asked.get("listened"), asked.get("call"));
-} else {
-  load();
+async function start() {
+  const asked = new URLSearchParams(window.location.search);
+  if (asked.get("listened") || asked.get("call")) {
+    document.getElementById("a-object").value = asked.get("listened") || asked.get("call");
+    await whoListened(asked.get("listened"), asked.get("call"));
+  } else {
+    filters = filtersFromUrl(asked);
+    await load();
+  }
+  await verifyChain();
+  document.body.dataset.loaded = "true";
 }
-verifyChain();
+
+start();

@@ -21,6 +21,7 @@ const HEIGHT = 120;
 let query = null;
 let nextCursor = null;
 let current = null;
+document.body.dataset.loads = "true"; // until the state in the URL is restored (see the end)
 
 function nameOf(kind, id) {
   if (id === null || id === undefined) return "—";
@@ -106,9 +107,19 @@ async function search(cursor) {
     : t("recordings.nothing_found");
 }
 
+/** The search and the open recording are kept in the URL, so that a reload (the language
+ *  switch) or a shared link shows the same. */
+function remember(recordingId) {
+  const kept = new URLSearchParams(query ?? "");
+  kept.delete("limit");
+  if (recordingId) kept.set("open", recordingId);
+  window.history.replaceState(null, "", `${window.location.pathname}?${kept}`);
+}
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   query = searchParameters();
+  remember(null);
   search(null);
 });
 nextButton.addEventListener("click", () => search(nextCursor));
@@ -157,6 +168,7 @@ async function openDetail(recordingId) {
   showRecording(result.body);
   await loadNotes();
   detail.hidden = false;
+  remember(recordingId);
   document.getElementById("detail-heading").focus();
 }
 
@@ -352,3 +364,22 @@ document.getElementById("download")?.addEventListener("click", async () => {
   link.remove();
   window.setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 });
+
+async function restore() {
+  const asked = new URLSearchParams(window.location.search);
+  const open = asked.get("open");
+  asked.delete("open");
+  if ([...asked.keys()].length || open) {
+    for (const [name, value] of asked) {
+      const field = form.elements.namedItem(name);
+      if (field && field.tagName === "SELECT") field.value = value;
+    }
+    asked.set("limit", "20");
+    query = asked;
+    await search(null);
+    if (open && /^[0-9a-f]{32}$/.test(open)) await openDetail(open);
+  }
+  document.body.dataset.loaded = "true";
+}
+
+restore();

@@ -1,0 +1,133 @@
+"""The recordings and audit pages in Debian's Chromium: a real sealed recording (written by the
+sealed writer, catalogued by the repository: `web.recording_support`) is found by search and
+plays to its end once a reason is given; the audit page then shows that play; an operator has
+neither page; both pages in both languages, with screenshots at 1366x768 in Japanese.
+
+Every test fails on a console error, an uncaught exception or a CSP violation (`problems`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from browser.conftest import NewPage, Problems
+from browser.site import Site
+from browser.test_languages import check_both_languages
+from browser.test_pages import enrol_mfa, sign_in_operator, sign_in_with_password
+
+WAIT_MS = 10_000
+CALLER = "+81 3 5555 0101"
+REASON = "品質確認 チケット 4711"
+
+
+def sign_in_auditor(new_page: NewPage, site: Site) -> Page:
+    page = new_page()
+    sign_in_with_password(page, site, "auditor")
+    enrol_mfa(page, site)
+    expect(page).to_have_url(site.url("/recordings"), timeout=WAIT_MS)  # the auditor's start
+    page.wait_for_load_state("load")
+    return page
+
+
+def test_a_recording_is_found_plays_to_its_end_and_is_audited(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    world = site.env.recordings
+    assert world is not None
+    operator = site.env.user("colleague")
+    made = world.make(
+        operator, site.env.clock.now() - timedelta(minutes=30), seconds=1.5, caller=CALLER
+    )
+    page = sign_in_auditor(new_page, site)
+
+    page.get_by_label("発信者番号").fill(CALLER)
+    page.get_by_role("button", name="検索", exact=True).click()
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(1, timeout=WAIT_MS)
+    expect(rows.first).to_have_attribute("data-recording-id", made.id)
+    expect(rows.first).to_contain_text("colleague")
+    expect(rows.first).to_contain_text("0:01")
+    rows.first.get_by_role("button", name="開く").click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#detail-heading")).to_be_focused()
+
+    # No reason, no play: the page asks for one and nothing is streamed.
+    page.get_by_role("button", name="再生", exact=True).click()
+    expect(page.locator("#reason-error")).to_be_visible()
+    expect(page.get_by_label("再生・ダウンロードの理由")).to_be_focused()
+    assert page.locator("#audio").get_attribute("src") is None
+
+    page.get_by_label("再生する音声").select_option("stereo")
+    page.get_by_label("再生・ダウンロードの理由").fill(REASON)
+    page.get_by_role("button", name="再生", exact=True).click()
+    expect(page.locator("#reason-error")).to_be_hidden()
+    expect(page.locator("#waveform path.wave-line")).to_have_count(1, timeout=WAIT_MS)
+    audio = page.locator("#audio")
+    expect(audio).to_have_attribute("data-ended", "true", timeout=WAIT_MS)  # its "ended" event
+    assert audio.evaluate("(element) => element.ended") is True
+    assert abs(audio.evaluate("(element) => element.duration") - 1.5) < 0.05
+    page.screenshot(path=str(screenshots / "recording-played.png"))
+
+    # A tag and a note, kept by the API.
+    page.get_by_label("追加するタグ").fill("quality")
+    page.get_by_role("button", name="タグを追加").click()
+    expect(page.locator("#tag-list")).to_contain_text("quality")
+    page.get_by_label("新しいメモ").fill("挨拶が丁寧")
+    page.get_by_role("button", name="メモを追加").click()
+    expect(page.locator("#note-list")).to_contain_text("挨拶が丁寧")
+
+    # Who listened: the audit page shows this play, with its reason.
+    page.get_by_role("link", name="この通話を聞いた人（監査ログ）").click()
+    expect(page).to_have_url(site.url(f"/audit?listened={made.id}&call={made.call_id}"))
+    played = page.locator('#entries tbody tr[data-action="recording.play"]')
+    expect(played).to_have_count(1, timeout=WAIT_MS)
+    expect(played).to_contain_text(REASON)
+    expect(played).to_contain_text("auditor")
+    expect(page.locator("#chain-status")).to_have_attribute("data-state", "intact")
+
+    # The trail filtered by action prefix shows it too.
+    page.goto(site.url("/audit"))
+    page.get_by_label("操作（前方一致）").fill("recording.play")
+    page.get_by_role("button", name="絞り込む").click()
+    expect(page.locator('#entries tbody tr[data-action="recording.play"]')).to_have_count(
+        1, timeout=WAIT_MS
+    )
+
+
+def test_an_operator_has_no_recordings_page(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_operator(new_page, site)
+    assert page.locator('a[href="/recordings"]').count() == 0
+    assert page.locator('a[href="/audit"]').count() == 0
+    for path in ("/recordings", "/audit"):
+        response = page.goto(site.url(path))
+        assert response is not None and response.status == 403, path
+        expect(page.get_by_role("heading", name="ページを表示できません")).to_be_visible()
+        assert page.locator("#search").count() == 0
+    expected = "console error: Failed to load resource: the server responded with a status of 403"
+    problems.found[:] = [found for found in problems.found if not found.startswith(expected)]
+    assert page.request.get(site.url("/api/v1/recordings")).status == 403
+
+
+def test_the_recordings_and_audit_pages_in_both_languages(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    page = sign_in_auditor(new_page, site)
+    page.get_by_role("button", name="検索", exact=True).click()
+    expect(page.locator("#results tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    page.locator("#results tbody tr").first.get_by_role("button", name="開く").click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#d-status")).to_have_text("完了")
+    check_both_languages(page, "recordings", screenshots)
+
+    # Sign-in entries: a set that reading the trail does not grow (each read is audited).
+    page.goto(site.url("/audit?action_prefix=auth."))
+    expect(page.get_by_label("操作（前方一致）")).to_have_value("auth.")
+    expect(page.locator("#chain-status")).to_have_attribute("data-state", "intact", timeout=WAIT_MS)
+    signed_in = page.locator('#entries tbody tr[data-action="auth.login.succeeded"]')
+    expect(signed_in.first).to_contain_text("auditor", timeout=WAIT_MS)
+    check_both_languages(page, "audit", screenshots)
