@@ -44,6 +44,7 @@ from callwarden.provisioning import Provisioner, ProvisionReport
 from callwarden.recording.capture import CAPTURE_PROVIDER
 from callwarden.recording.capture_events import CAPTURE_EVENT_TYPES
 from callwarden.recording.catalogue_events import CATALOGUE_EVENT_TYPES
+from callwarden.recording.commands import RecordingTools, catalogue_locator
 from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.numbers import SealedNumbers, catalogue_secret
 from callwarden.recording.playback import PlaybackGrants
@@ -311,6 +312,7 @@ class Node:
         self.audit_writer: AuditWriter | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self.recordings: RecordingService | None = None
+        self.recording_tools: RecordingTools | None = None
         self.purge_runs: PurgeRuns | None = None
         self.purge_schedule: ScheduledPurge | None = None
 
@@ -538,6 +540,7 @@ class Node:
             sip_guard=lambda: self.source_guard,
             recordings=lambda: self.recordings,
             recording_control=lambda: self.recording_control,
+            recording_tools=lambda: self.recording_tools,
         )
 
     def _start_recordings_catalogue(self) -> None:
@@ -568,6 +571,11 @@ class Node:
             now,
             alert=alert,
             purges=self.purge_runs,
+        )
+        self.recording_tools = RecordingTools(
+            catalogue_locator(self.database, storage.root),
+            FileKeyRing.for_data_dir(settings.data_dir),
+            settings.data_dir / "keys" / "node-signing.key",
         )
         interval = settings.recording_purge_interval_seconds
         if interval > 0:

@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import User
-from callwarden.recording.keyring import FileKeyRing
+from callwarden.recording.keyring import FileKeyRing, WrappedKey
+from callwarden.recording.manifest import seal_manifest
 from callwarden.recording.models import Recording
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.playback import PlaybackGrants
 from callwarden.recording.purge import Purger, Shredder
 from callwarden.recording.purge_runs import PurgeRuns
 from callwarden.recording.service import RecordingService
+from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import AuditSink
@@ -35,6 +37,7 @@ class RecordingWorld:
     runs: PurgeRuns
     sealer: Sealer
     storage: LocalStorage
+    signing_key_path: Path
     by_team: dict[str, Recording] = field(default_factory=dict)
     _directory: tempfile.TemporaryDirectory[str] | None = None
 
@@ -46,6 +49,23 @@ class RecordingWorld:
 
     def file(self, recording: Recording) -> Path:
         return self.storage.root / recording.storage_key
+
+    def seal_manifest(
+        self, recording: Recording, monitoring_sessions: tuple[dict[str, object], ...] = ()
+    ) -> None:
+        """Writes the signed manifest beside the sealed file, as the recorder does at the end."""
+        assert recording.kek_id is not None and recording.wrapped_key is not None
+        wrapped = WrappedKey(recording.kek_id, recording.wrapped_key)
+        data_key = self.sealer.keyring.unwrap(wrapped, recording.id)
+        seal_manifest(
+            self.file(recording),
+            recording.id,
+            data_key,
+            NodeSigningKey.load_or_create(self.signing_key_path),
+            sealed_at=recording.ended_at or recording.started_at,
+            call={"call_id": recording.call_id},
+            monitoring_sessions=monitoring_sessions,
+        )
 
 
 def build_recordings(
@@ -64,7 +84,10 @@ def build_recordings(
     service = RecordingService(
         sessions, numbers, keyring, storage, shredder, PlaybackGrants(SECRET), now, purges=runs
     )
-    world = RecordingWorld(service, runs, Sealer(sessions, numbers, storage, keyring), storage)
+    signing_key_path = root / "keys" / "node-signing.key"
+    NodeSigningKey.load_or_create(signing_key_path)
+    sealer = Sealer(sessions, numbers, storage, keyring)
+    world = RecordingWorld(service, runs, sealer, storage, signing_key_path)
     world._directory = directory
     start = now() - timedelta(hours=1)
     for team, username in (("north", "operator"), ("south", "stranger")):

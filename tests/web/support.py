@@ -33,6 +33,7 @@ from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import CallId, QueueId, UserId
 from callwarden.domain.models import User
 from callwarden.provisioning import Provisioner
+from callwarden.recording.commands import RecordingTools, catalogue_locator
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
 from callwarden.security.devices import KnownDevices
@@ -240,6 +241,11 @@ def build_env(
     writer = AuditWriter(log)
     writer.start()
     recordings = build_recordings(factory, directory.snapshot, writer, clock.now)
+    tools = RecordingTools(
+        catalogue_locator(database, recordings.storage.root),
+        recordings.sealer.keyring,
+        recordings.signing_key_path,
+    )
     monitoring = build_monitoring(lambda: directory.snapshot, writer)
     bus = InProcessBus()
     acd = build_acd(directory.snapshot, bus)
@@ -263,6 +269,7 @@ def build_env(
         recordings=lambda: recordings.service,
         monitoring=lambda: monitoring.service,
         recording_control=lambda: live.control,
+        recording_tools=lambda: tools,
     )
     env = Env(database, clock, services, create_app(services), writer, box, acd)
     env.recordings = recordings

@@ -19,6 +19,7 @@ from callwarden.acd.engine import AcdEngine
 from callwarden.bus.in_process import InProcessBus
 from callwarden.bus.protocol import EventBus
 from callwarden.domain.directory import DirectorySnapshot
+from callwarden.recording.commands import RecordingTools
 from callwarden.recording.service import RecordingService
 from callwarden.security.audit import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
 from callwarden.security.clock import Clock
@@ -127,6 +128,10 @@ def _no_recording_control() -> RecordingControl | None:
     return None
 
 
+def _no_recording_tools() -> RecordingTools | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
@@ -159,6 +164,8 @@ class WebServices:
     409 recordings_not_configured before)."""
     recording_control: Callable[[], RecordingControl | None] = _no_recording_control
     """Pause, resume, start and stop of live calls' recordings once calls run."""
+    recording_tools: Callable[[], RecordingTools | None] = _no_recording_tools
+    """The sealed files, key ring and node key, to verify recordings once configured."""
 
 
 SERVICES_STATE_KEY = "services"

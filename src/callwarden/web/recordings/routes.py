@@ -10,6 +10,7 @@
   /api/v1/legal-holds` and `POST /api/v1/legal-holds/release` for holds on anything
   (scope `all`);
 - `DELETE /{id} {reason}`: `recordings.delete`; refused while a legal hold applies;
+- `POST /{id}/verify`: `recordings.play` on the recording, audited: the manifest check;
 - `GET|PUT /api/v1/retention-policies`: `retention.manage`.
 
 Another team's recording is "not found", worded as a missing one. Nothing here touches the
@@ -68,6 +69,7 @@ from callwarden.web.recordings.schemas import (
     WaveformOut,
     WaveformParameters,
 )
+from callwarden.web.recordings.verify_route import add_verify_route
 from callwarden.web.services import WebServices, services_of
 
 __all__ = ["recordings_routers"]
@@ -193,6 +195,7 @@ def _recording_router(services: WebServices) -> APIRouter:
     _add_reading_routes(router, target)
     _add_listening_routes(router, services, target)
     _add_keeping_routes(router, services, target)
+    add_verify_route(router, services, target, _service)
     return router
 
 
