@@ -3,9 +3,11 @@
 tone and an 880 Hz operator tone, the real capture, sealed files in a temporary directory),
 the real recorder over the web tests' database, directory and audit writer.
 
-One recorded call per team, recorded from the start (policy `all`): `north`'s is `operator`'s
-(the matrix's operator pauses their own call; the supervisor of north pauses it from the
-supervision door) and `south`'s is `stranger`'s (not found to everyone in north).
+One live call per team, recorded on demand (policy `on_demand`: nothing is in the catalogue
+until someone starts it, so the recordings tests' catalogue holds only their own recordings):
+`north`'s is `operator`'s (the matrix's operator starts their own call's recording; the
+supervisor of north does from the supervision door) and `south`'s is `stranger`'s (not found to
+everyone in north). `start_recording(team)` records one as its operator would.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class LiveRecordingWorld:
             await self.control.call_connected(
                 call_id=CallId(call_id),
                 bridge_id=bridge,
-                policy=RecordingPolicy.ALL,
+                policy=RecordingPolicy.ON_DEMAND,
                 direction=CallDirection.INBOUND,
                 operator_id=operator.id,
                 operator_endpoint=None,
@@ -87,6 +89,14 @@ class LiveRecordingWorld:
                 caller_number="+4930123456",
             )
             self.call_ids[team] = call_id
+
+    async def start_recording(self, team: str, snapshot: DirectorySnapshot) -> str:
+        """Start the recording of `team`'s call as its operator; the recording id."""
+        username, call_id = CALLS[team]
+        operator = snapshot.user_by_username(username)
+        assert operator is not None
+        principal = snapshot.principal_for(operator)
+        return (await self.control.start(CallId(call_id), principal)).recording_id
 
     async def close(self) -> None:
         await self.control.close()
@@ -129,7 +139,7 @@ def build_live_recording(
         settings=RecordingControlSettings(),
         clock=_ManualClock(),
         audit=audit,
-        bus=bus,
+        # No monitoring log: the live WebSocket tests count the bus's subscribers.
     )
     world = LiveRecordingWorld(engine, recorder, control, keys, storage)
     world._directory = temporary

@@ -126,11 +126,11 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
         "reason": "matrix QA-1",
     },
     ("PATCH", "/api/v1/monitoring/{monitoring_id}"): lambda env: {"mode": "whisper"},
-    # Pausing twice is one pause: every allowed case succeeds, each confirmed by the media.
-    ("PUT", "/api/v1/calls/{call_id}/recording"): lambda env: {"state": "paused"},
+    # On-demand calls: the first allowed case starts the recording, the others find it running.
+    ("PUT", "/api/v1/calls/{call_id}/recording"): lambda env: {"state": "recording"},
     ("PUT", "/api/v1/supervision/calls/{call_id}/recording"): lambda env: {
-        "state": "paused",
-        "reason": "card data",
+        "state": "recording",
+        "reason": "customer agreed",
     },
 }
 """A valid body for every route that takes one: the success cases must really succeed. A new

@@ -80,11 +80,15 @@ async def _audited(env: Env, action: str, count: int = 1) -> None:
 
 async def test_the_operator_pauses_and_resumes_their_own_call_confirmed(env: Env) -> None:
     call_id = _world(env).call_ids["north"]
-    status, body = await _put(env, "operator", OWN.format(call_id), {"state": "paused"})
-    assert status == 200, body
-    assert body["state"] == "paused" and body["policy"] == "all"
+    status, body = await _get(env, "operator", OWN.format(call_id))
+    assert (status, body["state"], body["policy"]) == (200, "not_recording", "on_demand")
+    status, body = await _put(env, "operator", OWN.format(call_id), {"state": "recording"})
+    assert (status, body["state"]) == (200, "recording")
     recording_id = body["recording_id"]
     assert isinstance(recording_id, str)
+    status, body = await _put(env, "operator", OWN.format(call_id), {"state": "paused"})
+    assert status == 200, body
+    assert body["state"] == "paused" and body["recording_id"] == recording_id
     [pause] = body["pauses"]
     assert pause["ended_at"] is None
     # The answer came after the media's confirmation: the catalogue already has the pause.
@@ -97,7 +101,11 @@ async def test_the_operator_pauses_and_resumes_their_own_call_confirmed(env: Env
     assert status == 200 and body["state"] == "recording"
     await _audited(env, "recording.resume")
     actions = [(a, o) for a, o, _ in env.audit_actions() if a.startswith("recording.")]
-    assert actions == [("recording.pause", "success"), ("recording.resume", "success")]
+    assert actions == [
+        ("recording.start", "success"),
+        ("recording.pause", "success"),
+        ("recording.resume", "success"),
+    ]
     assert [d["by"] for d in env.audit_details("recording.pause")] == ["api"]
 
 
@@ -119,6 +127,7 @@ async def test_who_may_not_touch_which_call(
     env: Env, username: str | None, path: str, team: str, status: int
 ) -> None:
     call_id = _world(env).call_ids[team]
+    await _world(env).start_recording(team, env.snapshot)
     got, body = await _put(env, username, path.format(call_id), {"state": "paused"})
     assert got == status, body
     got, _ = await _get(env, username, path.format(call_id))
@@ -130,13 +139,17 @@ async def test_who_may_not_touch_which_call(
 
 async def test_an_unknown_call_reads_as_another_teams(env: Env) -> None:
     got, body = await _get(env, "supervisor", SUPERVISED.format("nobody@198.51.100.7"))
-    assert (got, body["error_id"]) == (404, "not_found")
-    got, body = await _get(env, "supervisor", SUPERVISED.format("bad call id"))
-    assert got == 422
+    assert (got, body["error_id"], body["message"]) == (404, "not_found", "call not found")
+    got, body = await _get(env, "supervisor", SUPERVISED.format("south-live@198.51.100.7"))
+    assert (got, body["error_id"], body["message"]) == (404, "not_found", "call not found")
+    for malformed in ("bad call id", "12345678901", "a1", "call;id@host"):
+        got, body = await _get(env, "supervisor", SUPERVISED.format(malformed))
+        assert (got, body["details"].get("field")) == (422, "call_id"), malformed
 
 
 async def test_a_supervisor_pauses_the_teams_call_with_a_reason(env: Env) -> None:
     call_id = _world(env).call_ids["north"]
+    await _world(env).start_recording("north", env.snapshot)
     status, body = await _put(
         env, "supervisor", SUPERVISED.format(call_id), {"state": "paused", "reason": "card data"}
     )
@@ -147,12 +160,25 @@ async def test_a_supervisor_pauses_the_teams_call_with_a_reason(env: Env) -> Non
 
 
 async def test_a_recording_the_policy_requires_cannot_be_stopped(env: Env) -> None:
-    call_id = _world(env).call_ids["north"]
+    world, operator = _world(env), env.user("operator")
+    bridge = await world.engine.create_bridge()
+    await world.engine.add_tone(bridge, [440.0], role="customer")
+    call_id = "required@198.51.100.7"
+    await world.control.call_connected(
+        call_id=CallId(call_id),
+        bridge_id=bridge,
+        policy=RecordingPolicy.ALL,
+        direction=CallDirection.INBOUND,
+        operator_id=operator.id,
+        operator_endpoint=None,
+        team_id=operator.team_id,
+    )
     status, body = await _put(
         env, "supervisor", SUPERVISED.format(call_id), {"state": "stopped", "reason": "x"}
     )
     assert (status, body["error_id"]) == (409, "recording_required_by_policy")
     assert (await _get(env, "operator", OWN.format(call_id)))[1]["state"] == "recording"
+    await world.control.call_ended(CallId(call_id))
 
 
 async def test_on_demand_start_and_stop_with_a_reason(env: Env) -> None:
@@ -221,9 +247,7 @@ async def unconfirmed(env: Env) -> AsyncIterator[Env]:
 async def test_a_pause_that_cannot_be_confirmed_stops_the_recording(unconfirmed: Env) -> None:
     env = unconfirmed
     call_id = _world(env).call_ids["north"]
-    recorded = _world(env).control.recorded_call(CallId(call_id))
-    assert recorded is not None and recorded.active is not None
-    recording_id = recorded.active.recording_id
+    recording_id = await _world(env).start_recording("north", env.snapshot)
     status, body = await _put(env, "operator", OWN.format(call_id), {"state": "paused"})
     assert (status, body["error_id"]) == (409, "pause_not_confirmed")
     status, body = await _get(env, "operator", OWN.format(call_id))

@@ -52,6 +52,7 @@ from callwarden.recording.recovery import RecoveryServices, recover_recording
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import RecordingStorage, recording_storage_key
+from callwarden.store.database import WRITE_TRANSACTION
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ class Recorder:
 
     def _insert(self, new: NewRecording) -> None:
         with self._sessions() as session, session.begin():
+            session.connection(execution_options=WRITE_TRANSACTION)
             RecordingRepository(session, self._numbers).create(new)
 
     # --- pause / resume ------------------------------------------------------------------------
@@ -318,6 +320,7 @@ class Recorder:
             and any(isinstance(p, Mapping) and p.get("role") == "supervisor" for p in participants)
         )
         with self._sessions() as session, session.begin():
+            session.connection(execution_options=WRITE_TRANSACTION)
             repository = RecordingRepository(session, self._numbers)
             if monitored:  # a supervisor's track: searchable as "was monitored"
                 repository.mark_monitored(active.recording_id)
@@ -403,7 +406,10 @@ class Recorder:
 
     async def _in_thread(self, work: Callable[[RecordingRepository], object]) -> None:
         def run() -> None:
+            # Reads then writes (the open pause): on SQLite the write lock is taken at BEGIN,
+            # so a concurrent writer (the audit log) makes it wait, not fail "locked".
             with self._sessions() as session, session.begin():
+                session.connection(execution_options=WRITE_TRANSACTION)
                 work(RecordingRepository(session, self._numbers))
 
         await asyncio.to_thread(run)

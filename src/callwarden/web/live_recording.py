@@ -43,6 +43,7 @@ from callwarden.web.services import WebServices, services_of
 __all__ = ["live_recording_routers"]
 
 CallIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+MIN_CALL_ID_LENGTH = 8
 
 
 class RecordingControlUnavailable(InvalidState):
@@ -86,12 +87,25 @@ def _control(services: WebServices) -> RecordingControl:
     return control
 
 
+def is_call_id(value: str) -> bool:
+    """A SIP Call-ID (RFC 3261 25.1 `word ["@" word]`) of at least 8 characters with a letter
+    in it: Call-IDs are globally unique random strings (8.1.1.4), so "0" or "-1" are ids
+    typed by mistake, refused before any lookup; no path-like text ("../") either."""
+    return (
+        CALL_ID.fullmatch(value) is not None
+        and len(value) >= MIN_CALL_ID_LENGTH
+        and any(character.isalpha() for character in value)
+        and "../" not in value
+        and "/.." not in value
+    )
+
+
 def _call_target(services: WebServices) -> Target:
     """The recorded call named by the path (a call not recorded, or unknown, is not found)."""
 
     def resolve(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> TargetFound:
         call_id = str(path_params.get("call_id", ""))
-        if CALL_ID.fullmatch(call_id) is None or "../" in call_id or "/.." in call_id:
+        if not is_call_id(call_id):
             problem = "must be a SIP Call-ID as the call's events and CDR show it"
             raise ValidationFailed(
                 f"call_id: {problem}",
@@ -100,7 +114,7 @@ def _call_target(services: WebServices) -> Target:
                     "problems": [{"location": "path", "field": "call_id", "problem": problem}],
                 },
             )
-        what = f"call {call_id}"
+        what = "call"  # never the value sent: a hidden call and a missing one read alike
         control = services.recording_control()
         call = None if control is None else control.recorded_call(CallId(call_id))
         if call is None:
