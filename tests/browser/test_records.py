@@ -38,9 +38,19 @@ def test_a_recording_is_found_plays_to_its_end_and_is_audited(
     world = site.env.recordings
     assert world is not None
     operator = site.env.user("colleague")
-    made = world.make(
-        operator, site.env.clock.now() - timedelta(minutes=30), seconds=1.5, caller=CALLER
-    )
+    started = site.env.clock.now() - timedelta(minutes=30)
+    made = world.make(operator, started, seconds=1.5, caller=CALLER)
+    supervisor = site.env.user("supervisor")
+    listened = {
+        "monitoring_id": "m-1",
+        "supervisor_id": supervisor.id,
+        "via": "web",
+        "started_at": (started + timedelta(seconds=0.5)).isoformat(),
+        "ended_at": (started + timedelta(seconds=1.0)).isoformat(),
+        "end_cause": "stopped",
+        "modes": [{"mode": "listen", "from": (started + timedelta(seconds=0.5)).isoformat()}],
+    }
+    world.seal_manifest(made, (listened,))
     page = sign_in_auditor(new_page, site)
 
     page.get_by_label("発信者番号").fill(CALLER)
@@ -69,6 +79,17 @@ def test_a_recording_is_found_plays_to_its_end_and_is_audited(
     expect(audio).to_have_attribute("data-ended", "true", timeout=WAIT_MS)  # its "ended" event
     assert audio.evaluate("(element) => element.ended") is True
     assert abs(audio.evaluate("(element) => element.duration") - 1.5) < 0.05
+
+    # The integrity check: the manifest's signature and digests; its monitoring is marked.
+    page.get_by_role("button", name="改ざんがないか検証").click()
+    expect(page.locator("#verify-status")).to_have_attribute("data-state", "verified")
+    expect(page.locator("#verify-checks li")).to_have_count(6)
+    expect(page.locator("#verify-digest")).to_have_text(str(made.manifest_digest))
+    monitor = page.locator("#waveform rect.wave-monitor")
+    expect(monitor).to_have_count(1)
+    expect(monitor.locator("title")).to_have_text("モニタリング：supervisor")
+    x = float(monitor.get_attribute("x") or "nan")
+    assert abs(x - 1000 / 3) < 1  # 0.5 s of 1.5 s
     page.screenshot(path=str(screenshots / "recording-played.png"))
 
     # A tag and a note, kept by the API.
@@ -86,6 +107,8 @@ def test_a_recording_is_found_plays_to_its_end_and_is_audited(
     expect(played).to_have_count(1, timeout=WAIT_MS)
     expect(played).to_contain_text(REASON)
     expect(played).to_contain_text("auditor")
+    verified = page.locator('#entries tbody tr[data-action="recording.verify"]')
+    expect(verified).to_have_count(0)  # "who listened" shows plays and monitoring only
     expect(page.locator("#chain-status")).to_have_attribute("data-state", "intact")
 
     # The trail filtered by action prefix shows it too.

@@ -49,6 +49,7 @@ async def test_an_auditor_has_both_pages_and_no_export(env: Env) -> None:
     assert 'href="/recordings"' in recordings and 'href="/audit"' in recordings
     assert "stranger" in options(recordings, "f-operator")  # recordings.play for all
     assert 'id="who-listened"' in recordings
+    assert 'id="verify"' in recordings  # POST /api/v1/recordings/{id}/verify
     audit = await get(env, "auditor", "/audit")
     assert audit.status_code == 200
     assert 'id="verify-chain"' in audit.text and 'id="entries"' in audit.text

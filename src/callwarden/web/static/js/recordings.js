@@ -21,6 +21,8 @@ const HEIGHT = 120;
 let query = null;
 let nextCursor = null;
 let current = null;
+let monitoring = []; // the verified manifest's monitoring sessions of the open recording
+let shape = null; // the waveform drawn for the open recording
 document.body.dataset.loads = "true"; // until the state in the URL is restored (see the end)
 
 function nameOf(kind, id) {
@@ -164,6 +166,9 @@ async function openDetail(recordingId) {
   audio.pause();
   audio.removeAttribute("src");
   document.getElementById("player").hidden = true;
+  monitoring = [];
+  shape = null;
+  resetVerification();
   document.getElementById("play-reason").value = "";
   showRecording(result.body);
   await loadNotes();
@@ -269,7 +274,22 @@ function svgElement(name, attributes) {
   return element;
 }
 
-function drawWaveform(shape) {
+function span(fromIso, untilIso, started, total) {
+  const from = Math.max(0, Date.parse(fromIso) - started);
+  const until = untilIso ? Date.parse(untilIso) - started : total;
+  return { x: (from / total) * WIDTH, width: Math.max(2, ((until - from) / total) * WIDTH) };
+}
+
+function marker(className, place, titleText) {
+  const element = svgElement("rect", { class: className, x: place.x, y: 0, width: place.width, height: HEIGHT });
+  const title = svgElement("title", {});
+  title.textContent = titleText;
+  element.append(title);
+  return element;
+}
+
+function drawWaveform() {
+  if (!shape) return;
   svg.replaceChildren();
   const count = shape.maximum.length;
   const scale = (value) => HEIGHT / 2 - (value / 32768) * (HEIGHT / 2);
@@ -282,15 +302,13 @@ function drawWaveform(shape) {
   const total = current.duration_ms || count * shape.bucket_ms;
   const started = Date.parse(current.started_at);
   for (const pause of current.pauses) {
-    const from = Math.max(0, Date.parse(pause.started_at) - started);
-    const until = pause.ended_at ? Date.parse(pause.ended_at) - started : total;
-    const x = (from / total) * WIDTH;
-    const width = Math.max(2, ((until - from) / total) * WIDTH);
-    const marker = svgElement("rect", { class: "wave-pause", x, y: 0, width, height: HEIGHT });
-    const title = svgElement("title", {});
-    title.textContent = t("recordings.legend_pause");
-    marker.append(title);
-    svg.append(marker);
+    const place = span(pause.started_at, pause.ended_at, started, total);
+    svg.append(marker("wave-pause", place, t("recordings.legend_pause")));
+  }
+  for (const session of monitoring) {
+    const place = span(session.started_at, session.ended_at, started, total);
+    const name = nameOf("operators", session.supervisor_id);
+    svg.append(marker("wave-monitor", place, t("recordings.monitored_by", { name })));
   }
   svg.append(svgElement("path", { class: "wave-line", d: steps.join("") }));
   svg.append(svgElement("line", { id: "play-head", class: "wave-head", x1: 0, x2: 0, y1: 0, y2: HEIGHT }));
@@ -324,9 +342,13 @@ document.getElementById("listen").addEventListener("submit", async (event) => {
     notify(errorText(result));
     return;
   }
-  const shape = await api("GET", `${result.body.waveform_url}?buckets=500`);
-  if (shape.ok) drawWaveform(shape.body);
-  else notify(errorText(shape));
+  const drawn = await api("GET", `${result.body.waveform_url}?buckets=500`);
+  if (drawn.ok) {
+    shape = drawn.body;
+    drawWaveform();
+  } else {
+    notify(errorText(drawn));
+  }
   document.getElementById("player").hidden = false;
   delete audio.dataset.ended;
   audio.src = result.body.stream_url;
@@ -363,6 +385,61 @@ document.getElementById("download")?.addEventListener("click", async () => {
   link.click();
   link.remove();
   window.setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+});
+
+// -- integrity ------------------------------------------------------------------------------
+
+const CHECK_KEYS = {
+  signature: "signature",
+  "chunks authenticate and decrypt": "chunks",
+  "chunk digests": "chunk_digests",
+  "file digest": "file_digest",
+  completeness: "completeness",
+  "audio digests": "audio_digests",
+};
+const verifyStatus = document.getElementById("verify-status");
+
+function resetVerification() {
+  verifyStatus.dataset.state = "unknown";
+  verifyStatus.textContent = t("recordings.verify_not_yet");
+  document.getElementById("verify-checks").replaceChildren();
+  document.getElementById("verify-facts").hidden = true;
+}
+
+function showVerification(view) {
+  const checks = document.getElementById("verify-checks");
+  checks.replaceChildren();
+  verifyStatus.dataset.state = view.verified ? "verified" : "failed";
+  if (view.verified) {
+    verifyStatus.textContent = t("recordings.verify_ok");
+    for (const name of view.checks) {
+      const item = document.createElement("li");
+      item.textContent = CHECK_KEYS[name] ? t(`recordings.check.${CHECK_KEYS[name]}`) : name;
+      checks.append(item);
+    }
+    document.getElementById("verify-digest").textContent = view.file_sha256;
+    document.getElementById("verify-signer").textContent = view.signer_fingerprint;
+    document.getElementById("verify-facts").hidden = false;
+    monitoring = view.monitoring_sessions;
+    drawWaveform();
+  } else {
+    const reason = document.createElement("code");
+    reason.setAttribute("translate", "no");
+    reason.textContent = view.error;
+    verifyStatus.replaceChildren(`${t("recordings.verify_failed")} `, reason);
+  }
+}
+
+document.getElementById("verify").addEventListener("click", async () => {
+  verifyStatus.dataset.state = "checking";
+  verifyStatus.textContent = t("recordings.verify_checking");
+  const result = await api("POST", `/api/v1/recordings/${current.id}/verify`);
+  if (!result.ok) {
+    resetVerification();
+    notify(errorText(result));
+    return;
+  }
+  showVerification(result.body);
 });
 
 async function restore() {
