@@ -154,3 +154,47 @@ def test_the_recordings_and_audit_pages_in_both_languages(
     signed_in = page.locator('#entries tbody tr[data-action="auth.login.succeeded"]')
     expect(signed_in.first).to_contain_text("auditor", timeout=WAIT_MS)
     check_both_languages(page, "audit", screenshots)
+
+
+def test_search_by_tag_and_download_from_the_keyboard(
+    site: Site, new_page: NewPage, tmp_path: Path
+) -> None:
+    """`keeper` (a role that may download its team's recordings) works the page from the
+    keyboard: filters, opens, gives a reason and downloads a watermarked WAV."""
+    world = site.env.recordings
+    assert world is not None
+    made = world.make(site.env.user("operator"), site.env.clock.now(), seconds=1.0)
+    page = new_page()
+    sign_in_with_password(page, site, "keeper", "/recordings")
+    enrol_mfa(page, site)
+    expect(page).to_have_url(site.url("/recordings"), timeout=WAIT_MS)
+    page.wait_for_load_state("load")
+
+    # Tag it through the page, then find it by that tag alone.
+    page.get_by_role("button", name="検索", exact=True).click()
+    row = page.locator(f'#results tbody tr[data-recording-id="{made.id}"]')
+    row.get_by_role("button", name="開く").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-heading")).to_be_focused()
+    page.get_by_label("追加するタグ").fill("escalation")
+    page.keyboard.press("Enter")
+    expect(page.locator("#tag-list")).to_contain_text("escalation")
+    tags = page.get_by_role("textbox", name="タグ", exact=True)
+    tags.fill("escalation")
+    tags.press("Enter")
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(1, timeout=WAIT_MS)
+    expect(rows.first).to_have_attribute("data-recording-id", made.id)
+    expect(page).to_have_url(site.url("/recordings?tag=escalation&open=" + made.id))
+
+    # A download asks for the reason too, then saves a WAV watermarked with who and why.
+    page.get_by_role("button", name="ダウンロード").click()
+    expect(page.locator("#reason-error")).to_be_visible()
+    page.get_by_label("再生・ダウンロードの理由").fill("legal request 88")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="ダウンロード").click()
+    saved = tmp_path / "download.wav"
+    download_info.value.save_as(saved)
+    data = saved.read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert b"downloaded by keeper" in data and b"legal request 88" in data

@@ -121,7 +121,7 @@ function remember(recordingId) {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   query = searchParameters();
-  remember(null);
+  remember(detail.hidden ? null : current.id); // the open recording stays open
   search(null);
 });
 nextButton.addEventListener("click", () => search(nextCursor));
