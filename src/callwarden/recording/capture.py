@@ -4,9 +4,13 @@ The media engine builds one :class:`CaptureProvider` per process (``MediaConfig.
 = CAPTURE_PROVIDER``) and asks it for a :class:`CaptureSink` per recorded bridge. The sink is
 called on the media event loop every 20 ms with each participant's own frame; it only sorts the
 frames into tracks by the participant's role and hands batches of them to the provider's one
-**writer thread** through a bounded queue. The thread feeds the sealed writer, which encodes,
-encrypts and writes the chunks: no file I/O and no encryption on the event loop
-(PERFORMANCE-NOTES), and plaintext audio never leaves the process's memory.
+**writer thread** through a bounded queue. The frames are G.711 µ-law as the mixer taps them
+(a PCMU leg's payloads as received), gathered per track in 1.2 s batches. The thread feeds the
+sealed writer, which encrypts and appends the chunks, and makes them durable by **group
+commit**: one ``syncfs`` for every recording appended to in the last ``GROUP_COMMIT_SECONDS``
+(one fdatasync each if the files are on several file systems or syncfs is not available). No
+file I/O and no encryption on the event loop (PERFORMANCE-NOTES), and plaintext audio never
+leaves the process's memory.
 
 Tracks: each participant with a recorded role (customer, operator, supervisor) is a track of
 its own, named by its role (a second participant with the same role gets ``operator-2``, ...).
@@ -26,21 +30,49 @@ keep up with rather than grow without bound or block the media loop.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol, cast
-
-import numpy as np
-import numpy.typing as npt
+from typing import cast
 
 from callwarden.media.recording_sink import RecordingContext, RecordingSummary
+from callwarden.recording.capture_io import (
+    BATCH_SAMPLES,
+    DEFAULT_TRACKS,
+    FLUSH_INTERVAL_SECONDS,
+    GroupCommitWriter,
+    Pcm,
+    SealedTrackWriter,
+    SealSpec,
+    TrackWriter,
+    WriterOpener,
+    open_sealed,
+    track_names,
+)
 from callwarden.recording.container import decode_pcm, encode_pcm
-from callwarden.recording.writer import SealedWriter
+from callwarden.recording.writer import syncfs
+
+__all__ = [
+    "BATCH_SAMPLES",
+    "CAPTURE_PROVIDER",
+    "DEFAULT_TRACKS",
+    "FLUSH_INTERVAL_SECONDS",
+    "GROUP_COMMIT_SECONDS",
+    "SAMPLE_RATE",
+    "CaptureProvider",
+    "CaptureSink",
+    "GroupCommitWriter",
+    "Pcm",
+    "SealSpec",
+    "SealedTrackWriter",
+    "TrackWriter",
+    "WriterOpener",
+    "track_names",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,44 +80,14 @@ CAPTURE_PROVIDER = "callwarden.recording.capture:CaptureProvider"
 """The import path the composition root gives the media engine (``MediaConfig``)."""
 RECORDED_ROLES = frozenset({"customer", "operator", "supervisor"})
 MAX_SAME_ROLE = 3
-DEFAULT_TRACKS = ("customer", "operator", "supervisor", "supervisor-2")
-"""The tracks a recording declares unless its spec names others (``spec["tracks"]``)."""
 SAMPLE_RATE = 8000
-BATCH_SAMPLES = 60 * 160
-"""Frames go to the writer thread in batches of 1.2 s (60 ticks) per recording, as µ-law."""
-FLUSH_INTERVAL_SECONDS = BATCH_SAMPLES / 8000
-"""The sealed writer seals and fsyncs each batch as it arrives (its chunk is one batch): a crash
-loses the batch being gathered, at most 1.2 s of audio, plus what waits in the queue."""
+GROUP_COMMIT_SECONDS = 0.25
+"""The writer thread makes sealed batches durable together at most this long after the first."""
+SLOW_COMMIT_SECONDS = 0.5
+"""A group commit slower than this is logged (the file system is too slow for the crash bound)."""
 QUEUE_BOUND = 2_000
 """Batches waiting for the writer thread, all recordings of the process together (~12 s of
 audio at 200 recorded calls); beyond that a recording fails instead of memory growing."""
-
-Pcm = npt.NDArray[np.int16]
-
-
-class TrackWriter(Protocol):
-    """What the capture needs from a sealed writer (called on the writer thread only)."""
-
-    def write(self, track: str, pcm: Pcm, timestamp: int) -> None:
-        """Samples of one track starting at ``timestamp`` (samples since the start)."""
-        ...
-
-    def pause(self, timestamp: int) -> None: ...
-
-    def resume(self, timestamp: int) -> None: ...
-
-    def close(self, end: int) -> Mapping[str, object]:
-        """Write the last chunk and close the file; ``end`` is the recording's length in
-        samples. Returns what the manifest needs (chunk digests...), plain values."""
-        ...
-
-    def abort(self) -> None:
-        """Close the file after a failure, keeping what was written; never raises."""
-        ...
-
-
-WriterOpener = Callable[[Mapping[str, object]], TrackWriter]
-"""Opens the writer of one recording from ``start_recording``'s spec."""
 
 
 @dataclass(slots=True)
@@ -114,16 +116,7 @@ class _Batch:
 
 
 _Work = tuple["CaptureSink", str, object]
-
-
-def track_names(spec: Mapping[str, object]) -> tuple[str, ...]:
-    """The tracks a recording declares (its spec's ``tracks``, else the default ones)."""
-    names = spec.get("tracks")
-    if names is None:
-        return DEFAULT_TRACKS
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ValueError("spec 'tracks' must be a list of track names")
-    return tuple(names)
+_COMMIT = cast(_Work, ())  # a queue wait timed out: time for the group commit
 
 
 class CaptureSink:
@@ -270,20 +263,21 @@ class CaptureSink:
 
     # --- on the writer thread ---------------------------------------------------------------
 
-    def run(self, kind: str, payload: object) -> None:
-        """One piece of work from the queue, in the order the loop submitted them."""
+    def run(self, kind: str, payload: object) -> bool:
+        """One piece of work from the queue, in the order the loop submitted them; True when
+        it left sealed audio to make durable (see :attr:`unsynced`)."""
         if kind == "close":
             end, done = cast("tuple[int, asyncio.Future[Mapping[str, object]]]", payload)
             self._close(end, done)
-            return
+            return False
         if kind == "open":
             try:
                 self.writer = self._provider.open_writer(self._context.spec)
             except Exception as error:
                 self.fail(f"cannot open the recording: {type(error).__name__}: {error}")
-            return
+            return False
         if self.failed or self.writer is None:
-            return
+            return False
         try:
             if kind == "frames":
                 self._write_runs(cast("list[_Run]", payload))
@@ -293,13 +287,32 @@ class CaptureSink:
                 self.writer.resume(cast(int, payload))
         except Exception as error:  # disk full, I/O error, a writer bug: the call goes on
             self._abort(f"{type(error).__name__}: {error}")
+        return self.unsynced
+
+    @property
+    def unsynced(self) -> bool:
+        """Its writer appended sealed chunks that no fsync covers yet (group commit)."""
+        writer = self.writer
+        return isinstance(writer, GroupCommitWriter) and writer.unsynced
+
+    def commit(self, synced: bool) -> None:
+        """After a group commit: ``synced`` when a ``syncfs`` covered the file, else fsync it."""
+        writer = self.writer
+        if not isinstance(writer, GroupCommitWriter) or not writer.unsynced:
+            return
+        try:
+            if synced:
+                writer.mark_synced()
+            else:
+                writer.sync()
+        except Exception as error:
+            self._abort(f"{type(error).__name__}: {error}")
 
     def _write_runs(self, runs: list[_Run]) -> None:
         writer = self.writer
         assert writer is not None
-        write_codes = getattr(writer, "write_codes", None)
-        if write_codes is not None:  # the sealed writer: the µ-law as it is, one call
-            write_codes([(run.track, run.start, bytes(run.codes)) for run in runs])
+        if isinstance(writer, GroupCommitWriter):  # the sealed writer: the µ-law as it is
+            writer.write_codes([(r.track, r.start, bytes(r.codes)) for r in runs], sync=False)
             return
         for run in runs:
             writer.write(run.track, decode_pcm(bytes(run.codes)), run.start)
@@ -332,7 +345,7 @@ class CaptureProvider:
     def __init__(
         self, open_writer: WriterOpener | None = None, *, queue_bound: int = QUEUE_BOUND
     ) -> None:
-        self.open_writer: WriterOpener = open_writer if open_writer is not None else _sealed
+        self.open_writer: WriterOpener = open_writer if open_writer is not None else open_sealed
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._bound = queue_bound
         self._thread: threading.Thread | None = None
@@ -371,15 +384,32 @@ class CaptureProvider:
         self._loop.call_soon_threadsafe(_set_result, done, value)
 
     def _serve(self) -> None:
+        """Work in queue order; batches are appended unsynced and made durable together (group
+        commit: one ``syncfs`` for every recording written since, at most GROUP_COMMIT_SECONDS
+        after the first of them, or when the queue is empty and the thread would sleep)."""
+        dirty: dict[CaptureSink, None] = {}
+        oldest = 0.0
         while True:
-            work = self._queue.get()
-            if work is None:
-                return
-            sink, kind, payload = work
+            wait = None if not dirty else max(0.0, oldest + GROUP_COMMIT_SECONDS - time.monotonic())
             try:
-                sink.run(kind, payload)
-            except Exception:  # a bug must not stop every other recording of the process
-                logger.exception("recording %s: %s failed", sink.recording_id, kind)
+                work = self._queue.get(timeout=wait)
+            except queue.Empty:
+                work = _COMMIT
+            if work is None:
+                _commit(dirty)
+                return
+            if work is not _COMMIT:
+                sink, kind, payload = work
+                try:
+                    if sink.run(kind, payload) and not dirty:
+                        oldest = time.monotonic()
+                    if sink.unsynced:
+                        dirty[sink] = None
+                except Exception:  # a bug must not stop every other recording of the process
+                    logger.exception("recording %s: %s failed", sink.recording_id, kind)
+            if dirty and time.monotonic() - oldest >= GROUP_COMMIT_SECONDS:
+                _commit(dirty)
+                dirty = {}
 
     async def close(self) -> None:
         """Let the writer thread finish what is queued, then stop it."""
@@ -389,78 +419,26 @@ class CaptureProvider:
             await asyncio.to_thread(thread.join)
 
 
+def _commit(dirty: Mapping[CaptureSink, None]) -> None:
+    """Make every dirty recording durable: one ``syncfs`` when they share a file system (the
+    usual case: one recordings directory), else (or if it fails) one fdatasync each."""
+    writers = [s.writer for s in dirty if isinstance(s.writer, GroupCommitWriter)]
+    if not writers:
+        return
+    started = time.monotonic()
+    synced = False
+    try:
+        devices = {os.fstat(writer.fileno()).st_dev for writer in writers}
+        synced = len(devices) == 1 and syncfs(writers[0].fileno())
+    except OSError:
+        logger.exception("group commit: cannot stat a recording file; fsync each")
+    for sink in dirty:
+        sink.commit(synced)
+    took = time.monotonic() - started
+    if took > SLOW_COMMIT_SECONDS:  # the file system is slow: the 2 s crash bound is at risk
+        logger.warning("group commit of %d recordings took %.2f s", len(writers), took)
+
+
 def _set_result(done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]) -> None:
     if not done.done():
         done.set_result(value)
-
-
-@dataclass(frozen=True, slots=True)
-class SealSpec:
-    """What ``start_recording``'s spec carries to open a sealed writer (plain values).
-
-    ``data_key`` is the recording's unwrapped AES-256 key: it crosses only the local command
-    pipe to the media process and lives in its memory, never on disk unwrapped."""
-
-    recording_id: str
-    path: str
-    data_key: bytes = field(repr=False)
-    tracks: tuple[str, ...] = DEFAULT_TRACKS
-
-    def to_plain(self) -> dict[str, object]:
-        return {
-            "recording_id": self.recording_id,
-            "path": self.path,
-            "data_key": self.data_key,
-            "tracks": list(self.tracks),
-        }
-
-    @classmethod
-    def from_plain(cls, spec: Mapping[str, object]) -> SealSpec:
-        recording_id, path, key = spec.get("recording_id"), spec.get("path"), spec.get("data_key")
-        if not isinstance(recording_id, str) or not isinstance(path, str):
-            raise ValueError("a recording spec needs 'recording_id' and 'path' strings")
-        if not isinstance(key, bytes) or len(key) != 32:
-            raise ValueError("a recording spec needs a 32-byte 'data_key'")
-        return cls(recording_id, path, key, track_names(spec))
-
-
-class SealedTrackWriter:
-    """The capture's TrackWriter over a :class:`SealedWriter` (timestamps from the start)."""
-
-    def __init__(self, writer: SealedWriter) -> None:
-        self._writer = writer
-
-    def write(self, track: str, pcm: Pcm, timestamp: int) -> None:
-        self._writer.write(track, timestamp, pcm)
-
-    def write_codes(self, runs: Iterable[tuple[str, int, bytes]]) -> None:
-        """µ-law runs ``(track, timestamp, codes)``, sealed as they are (no decode)."""
-        self._writer.write_codes(runs)
-
-    def pause(self, timestamp: int) -> None:
-        self._writer.pause(timestamp)
-
-    def resume(self, timestamp: int) -> None:
-        self._writer.resume(timestamp)
-
-    def close(self, end: int) -> Mapping[str, object]:
-        return dataclasses.asdict(self._writer.close(end))
-
-    def abort(self) -> None:
-        self._writer.abort()
-
-
-def _sealed(spec: Mapping[str, object]) -> TrackWriter:
-    """Create the sealed file of one recording (on the writer thread)."""
-    seal = SealSpec.from_plain(spec)
-    path = Path(seal.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SealedTrackWriter(
-        SealedWriter.create(
-            path,
-            seal.recording_id,
-            seal.data_key,
-            seal.tracks,
-            flush_interval_s=FLUSH_INTERVAL_SECONDS,
-        )
-    )

@@ -31,6 +31,7 @@ thread may share a writer.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import logging
@@ -161,6 +162,7 @@ class SealedWriter:
         self._pauses: list[tuple[int, int | None]] = []
         self._last_flush = clock()
         self._dropped = 0
+        self._unsynced = False
         self._closed = False
         self._failed = False
         self._append(header_bytes)
@@ -217,13 +219,36 @@ class SealedWriter:
             self._add_locked(track, timestamp, codes)
             self._flush_if_due()
 
-    def write_codes(self, runs: Iterable[tuple[str, int, bytes]]) -> None:
+    def write_codes(self, runs: Iterable[tuple[str, int, bytes]], *, sync: bool = True) -> None:
         """Add G.711 µ-law samples (one byte each) as ``(track, timestamp, codes)`` runs, with
-        one flush check for all of them: the capture's path, nothing decoded or re-encoded."""
+        one flush check for all of them: the capture's path, nothing decoded or re-encoded.
+
+        ``sync=False`` (group commit): a due flush seals and appends but does not fsync; the
+        caller makes it durable soon with :meth:`sync`, or with one ``syncfs`` of the file
+        system for many writers followed by :meth:`mark_synced` (see :attr:`unsynced`)."""
         with self._lock:
             for track, timestamp, codes in runs:
                 self._add_locked(track, timestamp, codes)
-            self._flush_if_due()
+            self._flush_if_due(sync=sync)
+
+    @property
+    def unsynced(self) -> bool:
+        """Sealed records were appended without an fsync (``write_codes(sync=False)``)."""
+        return self._unsynced
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def sync(self) -> None:
+        """fdatasync what was appended (a group commit's fallback)."""
+        with self._lock:
+            self._check_open()
+            self._sync()
+
+    def mark_synced(self) -> None:
+        """The caller made the file durable (``syncfs`` of its file system after the appends)."""
+        with self._lock:
+            self._unsynced = False
 
     def _add_locked(self, track: str, timestamp: int, codes: bytes) -> None:
         if self._failed or self._closed:
@@ -252,12 +277,14 @@ class SealedWriter:
         state.pending_samples += size
         state.end = timestamp + size
 
-    def _flush_if_due(self) -> None:
+    def _flush_if_due(self, *, sync: bool = True) -> None:
         if (
             any(state.pending_samples >= self._chunk_samples for state in self._tracks.values())
             or self._clock() - self._last_flush >= self._flush_interval_s
         ):
-            self._flush_locked()
+            self._flush_locked(sync=sync)
+            if not sync:
+                self._unsynced = True
 
     def flush(self) -> None:
         """Seal every track's pending audio and fsync."""
@@ -401,6 +428,7 @@ class SealedWriter:
         self._size += len(data)
 
     def _sync(self) -> None:
+        self._unsynced = False
         try:
             self._file.flush()
             # fdatasync: the appended data and the new file size, not the timestamps.
@@ -439,6 +467,28 @@ class SealedWriter:
             ),
             frames_dropped_paused=self._dropped,
         )
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        function: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):  # not Linux/glibc
+        return None
+    return function
+
+
+_SYNCFS = _load_syncfs()
+
+
+def syncfs(fd: int) -> bool:
+    """Flush the whole file system holding ``fd`` (one journal commit for every file written
+    there, Linux ``syncfs(2)``); False when it is not available or failed (then fsync each)."""
+    if _SYNCFS is None:
+        return False
+    if _SYNCFS(fd) != 0:
+        logger.warning("syncfs failed: %s", os.strerror(ctypes.get_errno()))
+        return False
+    return True
 
 
 def _sync_directory(directory: Path) -> None:
