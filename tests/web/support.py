@@ -207,6 +207,8 @@ class Env:
             await self.monitoring.service.close()
         if self.live_recording is not None:
             await self.live_recording.close()
+        if self.recordings is not None and self.recordings._directory is not None:
+            self.recordings._directory.cleanup()  # not left to the garbage collector's warning
         await self.acd.close()
         await self.writer.close()
 
