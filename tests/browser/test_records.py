@@ -8,6 +8,7 @@ Every test fails on a console error, an uncaught exception or a CSP violation (`
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from browser.conftest import NewPage, Problems
 from browser.site import Site
 from browser.test_languages import check_both_languages
 from browser.test_pages import enrol_mfa, sign_in_operator, sign_in_with_password
+from callwarden.security.audit import AuditActor, AuditEvent, AuditOutcome
 
 WAIT_MS = 10_000
 CALLER = "+81 3 5555 0101"
@@ -198,3 +200,59 @@ def test_search_by_tag_and_download_from_the_keyboard(
     data = saved.read_bytes()
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
     assert b"downloaded by keeper" in data and b"legal request 88" in data
+
+
+def record_monitoring(site: Site, call_id: str, operator: str, supervisor: str) -> None:
+    """A monitoring session's audit entry, as the telephony writes it (this site has none)."""
+    watcher = site.env.user(supervisor)
+    event = AuditEvent(
+        action="monitoring.listen",
+        actor=AuditActor.user(watcher.id, watcher.username),
+        outcome=AuditOutcome.SUCCESS,
+        object_kind="call",
+        object_id=call_id,
+        reason="coaching",
+        details={"operator_id": int(site.env.user(operator).id), "event": "started"},
+    )
+    asyncio.run_coroutine_threadsafe(site.env.services.audit.record(event), site.loop).result(10)
+
+
+def test_the_audit_shortcuts_and_paging(site: Site, new_page: NewPage) -> None:
+    record_monitoring(site, "call-watched-1", "colleague", "supervisor")
+    record_monitoring(site, "call-other-2", "operator", "deputy")
+    page = sign_in_auditor(new_page, site)
+    for _ in range(55):  # each read of the trail is itself audited: `audit.read` entries
+        assert page.request.get(site.url("/api/v1/audit/entries?limit=1")).ok
+
+    site.env.clock.advance(seconds=1)  # time goes on: the page's own reads come later
+    page.goto(site.url("/audit?action_prefix=audit.read"))
+    rows = page.locator("#entries tbody tr")
+    expect(rows).to_have_count(50, timeout=WAIT_MS)
+    first_page = [int(text) for text in rows.locator("th").all_inner_texts()]
+    site.env.clock.advance(seconds=1)
+    expect(page.get_by_role("button", name="前のページ")).to_be_disabled()
+    page.get_by_role("button", name="次のページ").click()
+    expect(page.locator("#entries-status")).to_contain_text("51〜")
+    second_page = [int(text) for text in rows.locator("th").all_inner_texts()]
+    # The second page goes on where the first ended, though reading added newer entries.
+    assert second_page and max(second_page) < min(first_page)
+    assert second_page == sorted(second_page, reverse=True)
+    expect(page.get_by_role("button", name="次のページ")).to_be_disabled()  # 55 + the reads
+    page.get_by_role("button", name="前のページ").click()
+    expect(page.locator("#entries-status")).to_contain_text("1〜50")
+    assert int(rows.first.locator("th").inner_text()) > max(first_page)  # the newest now
+
+    # Who listened to this call: the monitoring of the call id given.
+    page.get_by_label("対象の識別子").fill("call-watched-1")
+    page.get_by_role("button", name="この通話を聞いた人").click()
+    listened = page.locator('#entries tbody tr[data-action="monitoring.listen"]')
+    expect(listened).to_have_count(1, timeout=WAIT_MS)
+    expect(listened).to_contain_text("supervisor")
+    expect(rows).to_have_count(1)
+
+    # Who monitored this operator: the entries whose details name them.
+    page.get_by_label("実行者").select_option(label="operator")
+    page.get_by_role("button", name="このオペレーターをモニタリングした人").click()
+    expect(listened).to_have_count(1, timeout=WAIT_MS)
+    expect(listened).to_contain_text("deputy")
+    expect(listened).to_contain_text("call-other-2")

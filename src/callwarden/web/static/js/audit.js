@@ -70,12 +70,22 @@ async function entries(parameters) {
   return result.body;
 }
 
+let pinnedUntil = null; // the pages after the first end where it began (see load)
+
+/** One page of entries. Reading the trail adds entries to it (each read is audited), so the
+ *  pages after the first are pinned to end just after the first page's newest entry: the
+ *  offsets then keep pointing at the same entries. */
 async function load() {
   const parameters = new URLSearchParams(filters);
+  if (offset === 0) pinnedUntil = null;
+  else if (pinnedUntil && !parameters.has("until")) parameters.set("until", pinnedUntil);
   parameters.set("limit", String(PAGE + 1));
   parameters.set("offset", String(offset));
   const found = await entries(parameters);
   if (found === null) return;
+  if (offset === 0 && found.length) {
+    pinnedUntil = new Date(Date.parse(found[0].recorded_at) + 1).toISOString();
+  }
   renderEntries(found.slice(0, PAGE));
   previousButton.disabled = offset === 0;
   nextButton.disabled = found.length <= PAGE;
