@@ -9,6 +9,7 @@ Every test fails on a console error, an uncaught exception or a CSP violation (`
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -188,6 +189,18 @@ def test_search_by_tag_and_download_from_the_keyboard(
     expect(rows).to_have_count(1, timeout=WAIT_MS)
     expect(rows.first).to_have_attribute("data-recording-id", made.id)
     expect(page).to_have_url(site.url("/recordings?tag=escalation&open=" + made.id))
+
+    # Times are the center's (Asia/Tokyo): from 17:45 there is only this one (09:00 UTC);
+    # the others started at 08:00 UTC (17:00 in Tokyo).
+    tags.fill("")
+    page.get_by_label("開始日時（から）").fill("2026-12-01T17:45")
+    page.get_by_role("button", name="検索", exact=True).click()
+    expect(page).to_have_url(re.compile(r"since=2026-12-01T08%3A45%3A00\.000Z"))
+    expect(rows).to_have_count(1, timeout=WAIT_MS)
+    expect(rows.first).to_have_attribute("data-recording-id", made.id)
+    page.get_by_label("開始日時（から）").fill("2026-12-01T16:45")
+    page.get_by_role("button", name="検索", exact=True).click()
+    expect(rows).to_have_count(3, timeout=WAIT_MS)
 
     # A download asks for the reason too, then saves a WAV watermarked with who and why.
     page.get_by_role("button", name="ダウンロード").click()
