@@ -136,6 +136,8 @@ class CaptureSink:
         self.failed = False
         self.failure: str | None = None
         self.writer: TrackWriter | None = None
+        #: The writer again when it takes µ-law runs and group commits (the sealed one).
+        self.grouped: GroupCommitWriter | None = None
 
     # --- on the media loop ----------------------------------------------------------------
 
@@ -273,6 +275,9 @@ class CaptureSink:
         if kind == "open":
             try:
                 self.writer = self._provider.open_writer(self._context.spec)
+                # checked once: a runtime protocol check costs microseconds
+                grouped = isinstance(self.writer, GroupCommitWriter)
+                self.grouped = cast(GroupCommitWriter, self.writer) if grouped else None
             except Exception as error:
                 self.fail(f"cannot open the recording: {type(error).__name__}: {error}")
             return False
@@ -292,13 +297,13 @@ class CaptureSink:
     @property
     def unsynced(self) -> bool:
         """Its writer appended sealed chunks that no fsync covers yet (group commit)."""
-        writer = self.writer
-        return isinstance(writer, GroupCommitWriter) and writer.unsynced
+        grouped = self.grouped
+        return grouped is not None and grouped is self.writer and grouped.unsynced
 
     def commit(self, synced: bool) -> None:
         """After a group commit: ``synced`` when a ``syncfs`` covered the file, else fsync it."""
-        writer = self.writer
-        if not isinstance(writer, GroupCommitWriter) or not writer.unsynced:
+        writer = self.grouped
+        if writer is None or writer is not self.writer or not writer.unsynced:
             return
         try:
             if synced:
@@ -311,8 +316,9 @@ class CaptureSink:
     def _write_runs(self, runs: list[_Run]) -> None:
         writer = self.writer
         assert writer is not None
-        if isinstance(writer, GroupCommitWriter):  # the sealed writer: the µ-law as it is
-            writer.write_codes([(r.track, r.start, bytes(r.codes)) for r in runs], sync=False)
+        grouped = self.grouped
+        if grouped is not None:  # the sealed writer: the µ-law as it is
+            grouped.write_codes([(r.track, r.start, bytes(r.codes)) for r in runs], sync=False)
             return
         for run in runs:
             writer.write(run.track, decode_pcm(bytes(run.codes)), run.start)
@@ -422,7 +428,7 @@ class CaptureProvider:
 def _commit(dirty: Mapping[CaptureSink, None]) -> None:
     """Make every dirty recording durable: one ``syncfs`` when they share a file system (the
     usual case: one recordings directory), else (or if it fails) one fdatasync each."""
-    writers = [s.writer for s in dirty if isinstance(s.writer, GroupCommitWriter)]
+    writers = [s.grouped for s in dirty if s.grouped is not None and s.grouped is s.writer]
     if not writers:
         return
     started = time.monotonic()
