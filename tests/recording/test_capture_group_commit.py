@@ -5,6 +5,7 @@ is not available), soon after the first of them; what is committed reads back.""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,20 @@ async def test_batches_of_all_recordings_are_committed_together_and_read_back(
     for spec in specs.values():
         reader = SealedReader.open(Path(spec.path), spec.recording_id, spec.data_key)
         assert reader.complete and len(reader.pcm("operator")) >= 2 * BATCH_SAMPLES
+
+
+async def test_a_recording_process_gets_a_short_gil_switch_interval(tmp_path: Path) -> None:
+    """The writer thread must win the GIL back quickly from a busy media loop."""
+    before = sys.getswitchinterval()
+    provider = CaptureProvider(switch_interval=0.001)
+    engine = MediaEngine(MediaConfig(ports="47680-47689"), recording_sinks=provider)
+    try:
+        sys.setswitchinterval(0.005)
+        bridge = await engine.create_bridge()
+        spec = SealSpec("s1", str(tmp_path / "s1.cwrec"), new_data_key())
+        await engine.start_recording(bridge, spec.to_plain())
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        await engine.stop_recording(bridge)
+    finally:
+        await engine.close()
+        sys.setswitchinterval(before)

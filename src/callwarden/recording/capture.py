@@ -33,6 +33,7 @@ import asyncio
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -85,9 +86,14 @@ GROUP_COMMIT_SECONDS = 0.25
 """The writer thread makes sealed batches durable together at most this long after the first."""
 SLOW_COMMIT_SECONDS = 0.5
 """A group commit slower than this is logged (the file system is too slow for the crash bound)."""
-QUEUE_BOUND = 2_000
+QUEUE_BOUND = 5_000
 """Batches waiting for the writer thread, all recordings of the process together (~12 s of
-audio at 200 recorded calls); beyond that a recording fails instead of memory growing."""
+audio at 500 recorded calls, ~100 MB); beyond that a recording fails instead of memory growing."""
+WRITER_SWITCH_INTERVAL = 0.0005
+"""The GIL switch interval of a process that records (Python's default is 5 ms). The writer
+thread gives the GIL up at each write and hash of a chunk and must get it back from a busy media
+loop each time: with 5 ms waits it fell behind at 500 recorded calls (recordings failed as "too
+far behind"); at 0.5 ms it kept up. Only a thread that waits for the GIL causes a switch."""
 
 
 @dataclass(slots=True)
@@ -349,11 +355,16 @@ class CaptureProvider:
     """The media process's recording sinks and their one writer thread."""
 
     def __init__(
-        self, open_writer: WriterOpener | None = None, *, queue_bound: int = QUEUE_BOUND
+        self,
+        open_writer: WriterOpener | None = None,
+        *,
+        queue_bound: int = QUEUE_BOUND,
+        switch_interval: float | None = WRITER_SWITCH_INTERVAL,
     ) -> None:
         self.open_writer: WriterOpener = open_writer if open_writer is not None else open_sealed
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._bound = queue_bound
+        self._switch_interval = switch_interval
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -366,6 +377,10 @@ class CaptureProvider:
         """A sink for one bridge; its file is opened on the writer thread."""
         if self._thread is None:
             self._loop = asyncio.get_running_loop()
+            interval = self._switch_interval
+            if interval is not None and sys.getswitchinterval() > interval:
+                logger.info("recording writer: GIL switch interval %.1f ms", interval * 1000)
+                sys.setswitchinterval(interval)
             self._thread = threading.Thread(
                 target=self._serve, name="callwarden-recording-writer", daemon=True
             )
