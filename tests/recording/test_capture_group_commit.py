@@ -74,10 +74,15 @@ async def test_batches_of_all_recordings_are_committed_together_and_read_back(
         assert asyncio.get_running_loop().time() - started < GROUP_COMMIT_SECONDS + 1.0
         # one group commit per round of batches for all recordings, not one per recording
         assert 1 <= len(calls) <= 2
+        lengths = set()
         for spec in specs.values():  # still open: what was committed reads back
             reader = SealedReader.open(Path(spec.path), spec.recording_id, spec.data_key)
             assert not reader.complete
-            assert len(reader.pcm("customer")) == 2 * BATCH_SAMPLES
+            committed = len(reader.pcm("customer"))
+            # a staggered first batch, then a whole one
+            assert BATCH_SAMPLES < committed < 2 * BATCH_SAMPLES and committed % FRAME == 0
+            lengths.add(committed)
+        assert len(lengths) == RECORDINGS  # the recordings hand over in different ticks
         for bridge in specs:
             summary = await engine.stop_recording(bridge)
             assert summary["failed"] is False
@@ -85,7 +90,7 @@ async def test_batches_of_all_recordings_are_committed_together_and_read_back(
         await engine.close()
     for spec in specs.values():
         reader = SealedReader.open(Path(spec.path), spec.recording_id, spec.data_key)
-        assert reader.complete and len(reader.pcm("operator")) >= 2 * BATCH_SAMPLES
+        assert reader.complete and len(reader.pcm("operator")) == 2 * BATCH_SAMPLES + FRAME
 
 
 async def test_a_recording_process_gets_a_short_gil_switch_interval(tmp_path: Path) -> None:

@@ -136,6 +136,9 @@ class CaptureSink:
         self._tracks: dict[str, _Track | None] = {}
         self._declared = frozenset(track_names(context.spec))
         self._batch = _Batch()
+        #: The first batch is shorter by a stagger, so the recordings of a process (often
+        #: started together) hand over their batches in different ticks, not all in one.
+        self._batch_samples = BATCH_SAMPLES - provider.stagger()
         self._paused_at: int | None = None
         self.pauses: list[tuple[int, int]] = []
         #: Set by the writer thread (a plain bool: read on the loop without a lock).
@@ -160,8 +163,9 @@ class CaptureSink:
         batch = self._batch
         if batch.start < 0:
             batch.start = relative
-        elif relative - batch.start >= BATCH_SAMPLES:
+        elif relative - batch.start >= self._batch_samples:
             self._send_batch()
+            self._batch_samples = BATCH_SAMPLES
             batch = self._batch
             batch.start = relative
         tracks, last = self._tracks, batch.last
@@ -365,8 +369,15 @@ class CaptureProvider:
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._bound = queue_bound
         self._switch_interval = switch_interval
+        self._opened = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def stagger(self) -> int:
+        """Samples to take off a new recording's first batch: successive recordings spread
+        over the ticks of a batch (a multiple of 160, less than a batch)."""
+        self._opened += 1
+        return (self._opened * 7 % (BATCH_SAMPLES // 160)) * 160
 
     @property
     def pending(self) -> int:
