@@ -3,14 +3,18 @@
 Before offering a call to an agent, the ACD claims the agent; the claim succeeds for exactly
 one holder until it is released or expires. Expiry (`ttl_seconds`) frees the agents of a node
 that died; a live holder refreshes its claims well before they expire. A claim is identified
-by a random token, so a holder whose claim expired and was taken by someone else can neither
-release nor refresh the new holder's claim.
+by a token unique to it, so a holder whose claim expired and was taken by someone else can
+neither release nor refresh the new holder's claim (random across nodes; a counter in process,
+where nobody can forge one). `claim_many` claims several agents for one holder in one step
+(ring-all offers a call to a whole tier): each agent is claimed atomically, independently of
+the others.
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +49,13 @@ class AgentClaims(Protocol):
         """Claim `agent_id` for `holder` (e.g. `"node-a:call-17"`), or None if already held."""
         ...
 
+    async def claim_many(
+        self, agent_ids: Sequence[UserId], holder: str, ttl_seconds: float
+    ) -> list[Claim | None]:
+        """`claim` for each of `agent_ids` in one step, in order: the claim, or None for an
+        agent already held (a duplicate in `agent_ids` is held by its first claim)."""
+        ...
+
     async def release(self, claim: Claim) -> bool:
         """Give the claim up; False if it had expired or was no longer this claim."""
         ...
@@ -61,11 +72,12 @@ class AgentClaims(Protocol):
 class InProcessAgentClaims:
     """`AgentClaims` for a single node; `now` is a monotonic clock in seconds."""
 
-    __slots__ = ("_claims", "_now")
+    __slots__ = ("_claims", "_now", "_tokens")
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
         self._claims: dict[UserId, tuple[Claim, float]] = {}
+        self._tokens = itertools.count(1)
 
     def _current(self, agent_id: UserId) -> Claim | None:
         entry = self._claims.get(agent_id)
@@ -79,10 +91,20 @@ class InProcessAgentClaims:
 
     async def claim(self, agent_id: UserId, holder: str, ttl_seconds: float) -> Claim | None:
         check_ttl(ttl_seconds)
+        return self._claim(agent_id, holder, self._now() + ttl_seconds)
+
+    async def claim_many(
+        self, agent_ids: Sequence[UserId], holder: str, ttl_seconds: float
+    ) -> list[Claim | None]:
+        check_ttl(ttl_seconds)
+        expires_at = self._now() + ttl_seconds
+        return [self._claim(agent_id, holder, expires_at) for agent_id in agent_ids]
+
+    def _claim(self, agent_id: UserId, holder: str, expires_at: float) -> Claim | None:
         if self._current(agent_id) is not None:
             return None
-        claim = Claim(agent_id, holder, new_claim_token())
-        self._claims[agent_id] = (claim, self._now() + ttl_seconds)
+        claim = Claim(agent_id, holder, f"{next(self._tokens):032x}")
+        self._claims[agent_id] = (claim, expires_at)
         return claim
 
     async def release(self, claim: Claim) -> bool:
