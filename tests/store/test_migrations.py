@@ -19,6 +19,8 @@ TABLES = {
     "alembic_version",
     "audit_log",
     "break_reasons",
+    "call_dispositions",
+    "disposition_codes",
     "cdr_legs",
     "cdrs",
     "known_devices",
@@ -58,9 +60,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0007"
+        assert current_revision(engine) == head_revision() == "0008"
         upgrade(database_url)
-        assert current_revision(engine) == "0007"
+        assert current_revision(engine) == "0008"
     finally:
         engine.dispose()
 

@@ -254,6 +254,32 @@ class BreakReasonRow(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
 
 
+class DispositionCodeRow(Base):
+    """The provisioned wrap-up disposition codes, in order, with their labels."""
+
+    __tablename__ = "disposition_codes"
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    label_ja: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
+    label_en: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
+
+
+class CallDispositionRow(Base):
+    """A call's disposition code and note, as its operator set them (one per Call-ID)."""
+
+    __tablename__ = "call_dispositions"
+
+    call_id: Mapped[str] = mapped_column(String(CDR_TEXT_LENGTH), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(1000))
+    updated_at: Mapped[datetime]
+
+
 class QueueMemberRow(Base):
     __tablename__ = "queue_members"
 
