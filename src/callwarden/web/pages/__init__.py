@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from callwarden.web.access import GuardedRoute, route_access
+from callwarden.web.pages.admin import router as admin_router
 from callwarden.web.pages.figures import QueueFigures
 from callwarden.web.pages.i18n import Catalogs
 from callwarden.web.pages.render import DEFAULT_TIME_ZONE, NavItem, PageRenderer
@@ -24,6 +25,9 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.wallboard", "/wallboard"),
     ("nav.recordings", "/recordings"),
     ("nav.audit", "/audit"),
+    ("nav.admin_users", "/admin/users"),
+    ("nav.admin_roles", "/admin/roles"),
+    ("nav.admin_teams", "/admin/teams"),
     ("nav.sessions", "/account/sessions"),
 )
 """The navigation's links, in order: each is shown to whoever its page's declaration admits."""
@@ -33,7 +37,7 @@ def install_pages(
     app: FastAPI, services: WebServices, *, time_zone: str = DEFAULT_TIME_ZONE
 ) -> None:
     added: dict[str, GuardedRoute] = {}
-    for route in router.routes:
+    for route in [*router.routes, *admin_router.routes]:
         if not isinstance(route, GuardedRoute):
             raise TypeError(f"page route {route!r} is not a GuardedRoute")
         app.router.routes.append(route)

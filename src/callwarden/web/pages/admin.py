@@ -1,0 +1,93 @@
+"""The admin console's pages: users, roles and their grants, teams. Each is declared with the
+permission its API needs (`users.manage`, `roles.manage`, `teams.manage`), so the navigation
+shows it only to whoever may use it and the access matrix walks it like any page.
+
+The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`)
+list and change through the API (`/api/v1/users`, `/roles`, `/teams`), which checks each
+change again, applies the granting rule and audits it; a refusal is shown with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.permissions import Grant, Permission
+from callwarden.domain.policy import ResourceKind
+from callwarden.web.access import Caller, require
+from callwarden.web.pages.render import PageRenderer, script_json
+from callwarden.web.pages.routing import PageRoute
+from callwarden.web.services import app_part, services_of
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+ManageUsers = Annotated[Caller, require(Permission.USERS_MANAGE, kind=ResourceKind.USER)]
+ManageRoles = Annotated[Caller, require(Permission.ROLES_MANAGE, kind=ResourceKind.ROLE)]
+ManageTeams = Annotated[Caller, require(Permission.TEAMS_MANAGE, kind=ResourceKind.TEAM)]
+
+
+async def _renderer(request: Request) -> PageRenderer:
+    return app_part(request, PageRenderer)
+
+
+Renderer = Annotated[PageRenderer, Depends(_renderer)]
+
+
+def _roles(snapshot: DirectorySnapshot) -> list[tuple[str, str]]:
+    return [(str(role.id), role.name) for role in snapshot.roles]
+
+
+def _teams(snapshot: DirectorySnapshot) -> list[tuple[str, str]]:
+    return [(str(team.id), team.display_name or team.name) for team in snapshot.teams]
+
+
+def permission_rows() -> list[dict[str, Any]]:
+    """One row per permission: its code and the grant texts of the scopes it may be held at
+    (what `PUT /roles/{id}/grants` takes)."""
+    return [
+        {
+            "code": permission.value,
+            "grants": [
+                (scope.value, str(Grant(permission, scope)))
+                for scope in sorted(permission.scopes, key=lambda scope: scope.rank)
+            ],
+        }
+        for permission in Permission
+    ]
+
+
+def admin_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
+    roles = _roles(snapshot)
+    teams = _teams(snapshot)
+    return {
+        "roles": roles,
+        "teams": teams,
+        "names_json": script_json({"roles": dict(roles), "teams": dict(teams)}),
+    }
+
+
+@router.get("/admin/users")
+async def users_page(caller: ManageUsers, request: Request, renderer: Renderer) -> Response:
+    context = admin_context(services_of(request).directory.snapshot)
+    return renderer.render(
+        request, "admin_users.html", caller, title_key="admin.users.title", context=context
+    )
+
+
+@router.get("/admin/roles")
+async def roles_page(caller: ManageRoles, request: Request, renderer: Renderer) -> Response:
+    context = {"permissions": permission_rows()}
+    return renderer.render(
+        request, "admin_roles.html", caller, title_key="admin.roles.title", context=context
+    )
+
+
+@router.get("/admin/teams")
+async def teams_page(caller: ManageTeams, request: Request, renderer: Renderer) -> Response:
+    context = admin_context(services_of(request).directory.snapshot)
+    return renderer.render(
+        request, "admin_teams.html", caller, title_key="admin.teams.title", context=context
+    )

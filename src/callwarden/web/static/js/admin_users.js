@@ -1,0 +1,181 @@
+// The users page of the admin console: the list with filters (GET /api/v1/users), create
+// (POST), and for one user: change role (PUT .../role), new SIP password and web password
+// (PATCH), MFA reset (POST .../mfa/reset), disable and enable. The server decides and audits
+// every change; a refusal is shown with its reason.
+import { api, formatNumber, t } from "./common.js";
+import { cell, formFields, names, showDone, showRefusal } from "./admin_common.js";
+
+const PAGE = 50;
+const filters = document.getElementById("filters");
+const tbody = document.querySelector("#users tbody");
+const listStatus = document.getElementById("list-status");
+const previousButton = document.getElementById("previous-page");
+const nextButton = document.getElementById("next-page");
+const detail = document.getElementById("detail");
+const detailStatus = document.getElementById("d-status");
+const toggle = document.getElementById("toggle-enabled");
+
+let offset = 0;
+let selected = null;
+document.body.dataset.loads = "true";
+
+function query() {
+  const parameters = new URLSearchParams(formFields(filters));
+  parameters.set("limit", String(PAGE));
+  parameters.set("offset", String(offset));
+  return parameters;
+}
+
+function statusText(user) {
+  return user.enabled ? t("admin.users.enabled") : t("admin.users.disabled");
+}
+
+function renderRow(user) {
+  const row = document.createElement("tr");
+  row.dataset.userId = String(user.id);
+  row.dataset.enabled = String(user.enabled);
+  const name = document.createElement("th");
+  name.scope = "row";
+  name.id = `user-${user.id}`;
+  name.setAttribute("translate", "no");
+  name.textContent = user.username;
+  row.append(name);
+  cell(row, user.display_name || "—");
+  cell(row, user.role);
+  cell(row, user.team_id === null ? "—" : names.teams[String(user.team_id)] ?? String(user.team_id));
+  cell(row, user.extension ?? "—");
+  cell(row, statusText(user), true).className = "user-status";
+  const actions = cell(row, "", true);
+  const manage = document.createElement("button");
+  manage.type = "button";
+  manage.className = "secondary";
+  manage.textContent = t("admin.manage");
+  manage.setAttribute("aria-describedby", name.id);
+  manage.addEventListener("click", () => open(user));
+  actions.append(manage);
+  return row;
+}
+
+async function load() {
+  const result = await api("GET", `/api/v1/users?${query()}`);
+  document.body.dataset.loaded = "true";
+  if (!result.ok) {
+    showRefusal(result, listStatus);
+    return;
+  }
+  const users = result.body.items;
+  tbody.replaceChildren(...users.map(renderRow));
+  listStatus.textContent = t("admin.users.count", { count: formatNumber(result.body.total) });
+  listStatus.dataset.kind = "";
+  previousButton.disabled = offset === 0;
+  nextButton.disabled = offset + users.length >= result.body.total;
+  if (selected) {
+    const fresh = users.find((user) => user.id === selected.id);
+    if (fresh) showSelected(fresh);
+  }
+}
+
+function showSelected(user) {
+  selected = user;
+  document.getElementById("d-username").textContent = user.username;
+  document.getElementById("d-role").value = String(user.role_id);
+  toggle.dataset.enabled = String(user.enabled);
+  toggle.textContent = user.enabled ? t("admin.users.disable") : t("admin.users.enable");
+}
+
+function open(user) {
+  showSelected(user);
+  detailStatus.textContent = "";
+  detail.hidden = false;
+  document.getElementById("d-role").focus();
+}
+
+/** Runs one change of the selected user; on success says `doneKey` and reloads the list. */
+async function change(method, path, body, doneKey, values = {}) {
+  if (!selected) return null;
+  const result = await api(method, path, body);
+  if (!result.ok) {
+    showRefusal(result, detailStatus);
+    return null;
+  }
+  showDone(detailStatus, t(doneKey, { username: selected.username, ...values }));
+  await load();
+  return result;
+}
+
+const base = () => `/api/v1/users/${selected.id}`;
+
+document.getElementById("role-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const roleId = Number(document.getElementById("d-role").value);
+  await change("PUT", `${base()}/role`, { role_id: roleId }, "admin.users.role_changed", {
+    role: names.roles[String(roleId)] ?? String(roleId),
+  });
+});
+
+for (const [formId, field, doneKey] of [
+  ["sip-form", "sip_password", "admin.users.sip_reset_done"],
+  ["password-form", "password", "admin.users.password_set_done"],
+]) {
+  const form = document.getElementById(formId);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = form.elements.namedItem(field);
+    const done = await change("PATCH", base(), { [field]: input.value }, doneKey);
+    if (done) input.value = "";
+  });
+}
+
+document.getElementById("reset-mfa").addEventListener("click", async () => {
+  if (!selected) return;
+  const result = await api("POST", `${base()}/mfa/reset`);
+  if (!result.ok) {
+    showRefusal(result, detailStatus);
+    return;
+  }
+  const key = result.body.had_mfa ? "admin.users.mfa_reset_done" : "admin.users.mfa_none";
+  showDone(detailStatus, t(key, { username: selected.username }));
+});
+
+toggle.addEventListener("click", async () => {
+  const enabled = toggle.dataset.enabled === "true";
+  const action = enabled ? "disable" : "enable";
+  const doneKey = enabled ? "admin.users.disabled_done" : "admin.users.enabled_done";
+  await change("POST", `${base()}/${action}`, undefined, doneKey);
+});
+
+document.getElementById("close-detail").addEventListener("click", () => {
+  detail.hidden = true;
+  selected = null;
+});
+
+document.getElementById("create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = formFields(form, ["role_id", "team_id"]);
+  const result = await api("POST", "/api/v1/users", body);
+  const status = document.getElementById("create-status");
+  if (!result.ok) {
+    showRefusal(result, status);
+    return;
+  }
+  showDone(status, t("admin.users.created", { username: result.body.username }));
+  form.reset();
+  await load();
+});
+
+filters.addEventListener("submit", (event) => {
+  event.preventDefault();
+  offset = 0;
+  load();
+});
+previousButton.addEventListener("click", () => {
+  offset = Math.max(0, offset - PAGE);
+  load();
+});
+nextButton.addEventListener("click", () => {
+  offset += PAGE;
+  load();
+});
+
+load();

@@ -1,0 +1,135 @@
+"""The admin console's pages over HTTP (no browser): only whoever holds the permission of the
+page's API opens it and sees its link, the same strict page rules as every page, every control
+labelled, both languages. The browser tests (tests/browser/test_admin.py) make the changes in
+Chromium."""
+
+from __future__ import annotations
+
+import re
+
+from callwarden.domain.permissions import Permission
+from callwarden.web.pages.render import TEMPLATE_DIR
+from web.support import Env
+from web.test_pages import get
+
+STATIC_JS = TEMPLATE_DIR.parent / "static" / "js"
+ADMIN_PAGES = (
+    ("/admin/users", "admin_users", 'id="users"'),
+    ("/admin/roles", "admin_roles", 'id="roles"'),
+    ("/admin/teams", "admin_teams", 'id="teams"'),
+)
+
+
+async def test_operators_supervisors_and_auditors_have_no_admin_page(env: Env) -> None:
+    for username in ("operator", "supervisor", "auditor"):
+        page = (await get(env, username, "/account/sessions")).text
+        assert 'href="/account/sessions"' in page and 'href="/admin/' not in page, username
+    for username in ("operator", "supervisor", "auditor", "exporter", "keeper"):
+        for path, _module, marker in ADMIN_PAGES:
+            refused = await get(env, username, path)
+            assert refused.status_code == 403, (username, path)
+            assert refused.headers["x-callwarden-error"] == "forbidden"
+            assert marker not in refused.text
+
+
+async def test_without_a_session_an_admin_page_asks_for_sign_in(env: Env) -> None:
+    response = await get(env, None, "/admin/users", accept="text/html")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fadmin%2Fusers"
+
+
+async def test_an_admin_opens_every_admin_page_and_sees_its_links(env: Env) -> None:
+    for path, _module, marker in ADMIN_PAGES:
+        response = await get(env, "admin", path)
+        assert response.status_code == 200, path
+        page = response.text
+        assert marker in page
+        for other, _, _ in ADMIN_PAGES:
+            assert f'href="{other}"' in page
+        assert f'<a href="{path}" aria-current="page">' in page
+
+
+async def test_the_users_page_offers_every_role_and_team(env: Env) -> None:
+    page = (await get(env, "admin", "/admin/users")).text
+    for select_id in ("u-role", "c-role", "d-role"):
+        block = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', page, re.S)
+        assert block is not None
+        roles = re.findall(r'<option value="\d+" translate="no">([^<]+)</option>', block.group(1))
+        assert set(roles) == {role.name for role in env.snapshot.roles}
+    block = re.search(r'<select id="c-team"[^>]*>(.*?)</select>', page, re.S)
+    assert block is not None
+    assert {"north", "north-east", "south"} <= set(re.findall(r">([a-z-]+)</option>", block[1]))
+    for control in ("reset-mfa", "toggle-enabled", "sip-form", "password-form", "role-form"):
+        assert f'id="{control}"' in page
+
+
+async def test_the_roles_page_offers_each_permission_at_its_scopes(env: Env) -> None:
+    page = (await get(env, "admin", "/admin/roles")).text
+    rows = re.findall(r'<select id="p-\d+" name="grant" data-permission="([a-z_.]+)">', page)
+    assert rows == [permission.value for permission in Permission]
+    assert '<option value="users.manage:all">' in page  # a global permission: all only
+    assert '<option value="users.manage:team">' not in page
+    assert '<option value="recordings.play:team">' in page
+    assert '<option value="agent_state.change_own:all">' not in page  # own only
+
+
+async def test_a_custom_role_can_hold_the_admin_page_alone(env: Env) -> None:
+    """A page follows its permission, not a role name: a custom role with `teams.manage` only
+    opens the teams page and no other admin page."""
+    admin = env.sign_in_directly("admin")
+    async with env.client(admin) as client:
+        role = await client.post(
+            "/api/v1/roles", json={"name": "team_keeper", "grants": ["teams.manage:all"]}
+        )
+        assert role.status_code == 201, role.text
+        user = await client.post(
+            "/api/v1/users",
+            json={"username": "planner", "role_id": role.json()["id"]},
+        )
+        assert user.status_code == 201, user.text
+    assert (await get(env, "planner", "/admin/teams")).status_code == 200
+    teams = (await get(env, "planner", "/admin/teams")).text
+    assert 'href="/admin/teams"' in teams and 'href="/admin/users"' not in teams
+    assert (await get(env, "planner", "/admin/users")).status_code == 403
+    assert (await get(env, "planner", "/admin/roles")).status_code == 403
+
+
+async def test_the_admin_pages_have_no_inline_code_and_their_modules_exist(env: Env) -> None:
+    for path, module, _marker in ADMIN_PAGES:
+        response = await get(env, "admin", path)
+        body = response.text
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        for tag in re.findall(r"<script[^>]*>", body):
+            assert 'type="module" src="/static/' in tag or 'type="application/json"' in tag
+        assert "<style" not in body
+        assert not re.search(r"\s(style|on[a-z]+)=", body)
+        assert f'src="/static/js/{module}.js"' in body
+        served = await get(env, "admin", f"/static/js/{module}.js")
+        assert served.status_code == 200
+        imports = re.findall(r'from "\./([a-z_]+\.js)"', served.text)
+        assert "admin_common.js" in imports
+        assert all((STATIC_JS / name).is_file() for name in imports)
+
+
+async def test_every_control_is_labelled_and_every_table_captioned(env: Env) -> None:
+    for path, _module, _marker in ADMIN_PAGES:
+        page = (await get(env, "admin", path)).text
+        controls = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page))
+        labelled = set(re.findall(r'<label (?:class="[^"]+" )?for="([^"]+)"', page))
+        assert controls and controls <= labelled, (path, controls - labelled)
+        tables = re.findall(r"<table[^>]*>", page)
+        assert tables and len(re.findall(r"<table[^>]*>\s*<caption>", page)) == len(tables)
+
+
+async def test_the_admin_pages_are_in_the_chosen_language(env: Env) -> None:
+    session = env.sign_in_directly("admin")
+    async with env.client(session) as client:
+        client.cookies.set("callwarden_lang", "en")
+        users = (await client.get("/admin/users")).text
+        roles = (await client.get("/admin/roles")).text
+        teams = (await client.get("/admin/teams")).text
+    assert "Manage users" in users and "Reset two-factor authentication" in users
+    assert "Roles and permissions" in roles and "Not held" in roles
+    assert "Manage teams" in teams and "Parent team" in teams
+    japanese = (await get(env, "admin", "/admin/users")).text
+    assert "ユーザー管理" in japanese and "二要素認証をリセット" in japanese
