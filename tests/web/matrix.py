@@ -128,6 +128,10 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
     ("PATCH", "/api/v1/monitoring/{monitoring_id}"): lambda env: {"mode": "whisper"},
     # On-demand calls: the first allowed case starts the recording, the others find it running.
     ("PUT", "/api/v1/calls/{call_id}/recording"): lambda env: {"state": "recording"},
+    ("PUT", "/api/v1/calls/{call_id}/disposition"): lambda env: {
+        "code": "resolved",
+        "note": "matrix note",
+    },
     ("PUT", "/api/v1/supervision/calls/{call_id}/recording"): lambda env: {
         "state": "recording",
         "reason": "customer agreed",

@@ -100,6 +100,10 @@ ORGANISATION: dict[str, Any] = {
         {"username": "deputy", "role": "supervisor", "team": "north", "supervises": ["north"]},
         {"username": "keeper", "role": "records", "team": "north"},
     ],
+    "dispositions": [
+        {"code": "resolved", "label_ja": "解決", "label_en": "Resolved"},
+        {"code": "callback", "label_ja": "折り返し", "label_en": "Call back"},
+    ],
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from callwarden.domain.permissions import Grant
 from callwarden.provisioning.document import (
+    DispositionSpec,
     QueueSpec,
     RoleSpec,
     Spec,
@@ -28,6 +29,7 @@ from callwarden.store.mapping import grant_rows
 from callwarden.store.schema import (
     Base,
     BreakReasonRow,
+    DispositionCodeRow,
     QueueMemberRow,
     QueueRow,
     RoleRow,
@@ -132,6 +134,8 @@ class Applier:
             self._apply_overflow(queue)
         if document.break_reasons is not None:
             self._apply_break_reasons(document.break_reasons)
+        if document.dispositions is not None:
+            self._apply_dispositions(document.dispositions)
         self._session.flush()
         if document.prune:
             self._prune_last()
@@ -386,6 +390,20 @@ class Applier:
         self._session.flush()
         self._session.add_all(
             BreakReasonRow(position=index, code=code) for index, code in enumerate(reasons, 1)
+        )
+
+    def _apply_dispositions(self, dispositions: list[DispositionSpec]) -> None:
+        wanted = [(spec.code, spec.label_ja, spec.label_en) for spec in dispositions]
+        stored = self._session.scalars(
+            select(DispositionCodeRow).order_by(DispositionCodeRow.position)
+        )
+        if [(row.code, row.label_ja, row.label_en) for row in stored] == wanted:
+            return
+        self._session.execute(delete(DispositionCodeRow))
+        self._session.flush()
+        self._session.add_all(
+            DispositionCodeRow(position=index, code=code, label_ja=ja, label_en=en)
+            for index, (code, ja, en) in enumerate(wanted, 1)
         )
 
     def _apply_members(self, row: QueueRow, spec: QueueSpec) -> bool:

@@ -311,6 +311,18 @@ class TrunkSpec(Spec):
         return self
 
 
+MAX_DISPOSITIONS = 50
+
+
+class DispositionSpec(Spec):
+    """A wrap-up disposition code the operator picks for a call, with its label in each
+    language of the pages."""
+
+    code: ReasonCode
+    label_ja: DisplayName
+    label_en: DisplayName
+
+
 class ProvisioningDocument(Spec):
     version: Annotated[StrictInt, Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)] = FORMAT_VERSION
     prune: StrictBool = False
@@ -322,6 +334,21 @@ class ProvisioningDocument(Spec):
     break_reasons: Annotated[list[ReasonCode], Field(max_length=MAX_BREAK_REASONS)] | None = None
     """The reasons an operator may give for a break, in order (the digit after the phone's
     break code is the 1-based index); absent: unchanged; `missed` is the system's own."""
+
+    dispositions: Annotated[list[DispositionSpec], Field(max_length=MAX_DISPOSITIONS)] | None = None
+    """The wrap-up disposition codes offered on the operator desktop, in order; absent:
+    unchanged; `[]` clears the list (a call's disposition must name a listed code)."""
+
+    @field_validator("dispositions")
+    @classmethod
+    def _dispositions_unique(
+        cls, dispositions: list[DispositionSpec] | None
+    ) -> list[DispositionSpec] | None:
+        if dispositions is not None:
+            codes = [disposition.code for disposition in dispositions]
+            if len(set(codes)) != len(codes):
+                raise ValueError("each disposition code is listed once")
+        return dispositions
 
     @field_validator("break_reasons")
     @classmethod

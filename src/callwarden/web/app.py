@@ -23,6 +23,7 @@ from callwarden.web.audit_log.service import AuditApi
 from callwarden.web.body_limit import BodyLimitMiddleware
 from callwarden.web.desk.routes import desk_live_route
 from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.dispositions.routes import disposition_router
 from callwarden.web.errors import install_error_handlers
 from callwarden.web.headers import SecurityHeadersMiddleware
 from callwarden.web.health import health_router, openapi_router
@@ -101,6 +102,7 @@ def create_app(services: WebServices) -> FastAPI:
         monitoring_router(services),
         *recordings_routers(services),
         *live_recording_routers(services),
+        disposition_router(services),
         sip_security_router,
     ):
         _add_routes(app, router)

@@ -9,6 +9,7 @@ per person: the same decision the API makes when the button is pressed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -22,7 +23,8 @@ from callwarden.domain.models import Queue, User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Resource, ResourceKind, authorize, list_scope
 from callwarden.web.access import Caller
-from callwarden.web.pages.i18n import format_duration
+from callwarden.web.dispositions.store import NOTE_LIMIT, DispositionCode
+from callwarden.web.pages.i18n import chosen_language, format_duration
 from callwarden.web.pages.render import script_json
 from callwarden.web.services import WebServices
 
@@ -51,9 +53,14 @@ def _name(user: User) -> str:
 
 
 def desk_context(
-    services: WebServices, connection: HTTPConnection, caller: Caller
+    services: WebServices,
+    connection: HTTPConnection,
+    caller: Caller,
+    codes: Sequence[DispositionCode] = (),
 ) -> dict[str, Any]:
+    """`codes`: the wrap-up disposition codes the form offers, in order."""
     engine = _engine(services)
+    language = chosen_language(connection)
     snapshot = services.directory.snapshot
     agent = _agent(engine, caller.user)
     queues = {
@@ -77,6 +84,8 @@ def desk_context(
         },
         "break_reasons": break_reasons(engine, snapshot),
         "queues_json": script_json(queues),
+        "dispositions": [{"code": code.code, "label": code.label(language)} for code in codes],
+        "note_limit": NOTE_LIMIT,
     }
 
 

@@ -40,6 +40,7 @@ from callwarden.web.access import (
     self_service,
     session_step,
 )
+from callwarden.web.dispositions.store import DispositionStore
 from callwarden.web.pages.consoles import desk_context, wallboard_context
 from callwarden.web.pages.figures import QueueFigures
 from callwarden.web.pages.i18n import format_datetime
@@ -154,7 +155,9 @@ async def sessions_page(caller: Own, request: Request, renderer: Renderer) -> Re
 
 @router.get("/desk")
 async def desk_page(caller: Desk, request: Request, renderer: Renderer) -> Response:
-    context = desk_context(services_of(request), request, caller)
+    services = services_of(request)
+    codes = await asyncio.to_thread(DispositionStore(services.database).codes)
+    context = desk_context(services, request, caller, codes)
     return renderer.render(request, "desk.html", caller, title_key="desk.title", context=context)
 
 
