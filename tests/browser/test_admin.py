@@ -1,0 +1,195 @@
+"""The admin console in Debian's Chromium: an admin creates a user, resets their MFA (after the
+user set it up), disables them and the list shows it; the granting rule's refusal is shown
+with the grants it names; a custom role's grants and a team are changed; an operator sees no
+admin link and the URLs answer 403; the admin pages in both languages (screenshots in
+build/screenshots/).
+
+Every test fails on a console error, an uncaught exception or a CSP violation (`problems`),
+except the failed loads of the refusals the test asks for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from browser.conftest import NewPage, Problems
+from browser.site import Site
+from browser.test_languages import check_both_languages
+from browser.test_pages import enrol_mfa, sign_in_operator, sign_in_with_password
+
+WAIT_MS = 10_000
+REFUSED_LOAD = "console error: Failed to load resource: the server responded with a status of"
+
+
+def sign_in_admin(new_page: NewPage, site: Site) -> Page:
+    page = new_page()
+    sign_in_with_password(page, site, "admin")
+    enrol_mfa(page, site)
+    expect(page).to_have_url(site.url("/wallboard"), timeout=WAIT_MS)  # the admin's start
+    return page
+
+
+def open_admin_page(page: Page, site: Site, path: str) -> None:
+    page.goto(site.url(path))
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+
+
+def row_of(page: Page, table: str, name: str) -> Locator:
+    header = page.get_by_role("rowheader", name=name, exact=True)
+    return page.locator(f"#{table} tbody tr", has=header)
+
+
+def forget_refusals(problems: Problems, *statuses: int) -> None:
+    """The failed loads Chromium reports for the refusals the test asked for, and no other."""
+    expected = tuple(f"{REFUSED_LOAD} {status}" for status in statuses)
+    refused = [found for found in problems.found if found.startswith(expected)]
+    assert refused, statuses
+    problems.found[:] = [found for found in problems.found if found not in refused]
+
+
+def create_user(page: Page) -> None:
+    page.locator("#c-username").fill("newbie")
+    page.locator("#c-display").fill("新人 花子")
+    page.locator("#c-role").select_option(label="quality")
+    page.locator("#c-team").select_option(label="north")
+    page.locator("#c-extension").fill("3001")
+    page.locator("#c-password").fill("lantern-quartz-meadow-1987")
+    page.locator("#c-sip").fill("sip-secret-harbour-77")
+    page.get_by_role("button", name="作成", exact=True).click()
+    expect(page.locator("#create-status")).to_have_text("newbie を作成しました。", timeout=WAIT_MS)
+
+
+def test_an_admin_creates_resets_the_mfa_of_and_disables_a_user(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    expect(page.get_by_role("link", name="ユーザー管理")).to_be_visible()
+    page.get_by_role("link", name="ユーザー管理").click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    expect(row_of(page, "users", "operator")).to_have_count(1)
+    create_user(page)
+    newbie = row_of(page, "users", "newbie")
+    expect(newbie).to_contain_text("quality")
+    expect(newbie).to_contain_text("3001")
+    expect(newbie.locator(".user-status")).to_have_text("有効")
+
+    # The new user signs in and sets up MFA, so the reset has something to remove.
+    user_page = new_page()
+    sign_in_with_password(user_page, site, "newbie")
+    enrol_mfa(user_page, site)
+    expect(user_page).to_have_url(site.url("/account/sessions"), timeout=WAIT_MS)
+
+    newbie.get_by_role("button", name="管理").click()
+    status = page.locator("#d-status")
+    page.get_by_role("button", name="二要素認証をリセット").click()
+    expect(status).to_have_text(
+        "newbie の二要素認証をリセットしました。次回のサインインで設定し直します。", timeout=WAIT_MS
+    )
+    user_page.reload()  # the reset ended the user's sessions
+    expect(user_page).to_have_url(site.url("/sign-in?next=%2Faccount%2Fsessions"))
+
+    page.locator("#d-sip").fill("another-sip-secret-42")
+    page.get_by_role("button", name="電話の認証情報を再設定").click()
+    expect(status).to_have_text("newbie の電話パスワードを設定しました。", timeout=WAIT_MS)
+
+    page.get_by_role("button", name="無効にする").click()
+    expect(status).to_contain_text("newbie を無効にしました。", timeout=WAIT_MS)
+    expect(newbie.locator(".user-status")).to_have_text("無効")
+    expect(page.get_by_role("button", name="有効にする")).to_be_visible()
+    page.locator("#u-enabled").select_option(label="無効")
+    page.get_by_role("button", name="絞り込む").click()
+    expect(page.locator("#users tbody tr")).to_have_count(1, timeout=WAIT_MS)
+    expect(newbie.locator(".user-status")).to_have_text("無効")
+
+    # The disabled user cannot sign in any more.
+    sign_in_with_password(user_page, site, "newbie")
+    expect(user_page.locator("#notice")).to_be_visible(timeout=WAIT_MS)
+    forget_refusals(problems, 401)
+
+
+def test_a_refused_change_shows_the_grants_not_held(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/users")
+    row_of(page, "users", "colleague").get_by_role("button", name="管理").click()
+    page.locator("#d-role").select_option(label="auditor")
+    page.get_by_role("button", name="ロールを変更").click()
+    status = page.locator("#d-status")
+    expect(status).to_contain_text("拒否されました", timeout=WAIT_MS)
+    expect(status).to_contain_text("recordings.play:all")
+    expect(status).to_have_attribute("data-kind", "error")
+    expect(page.locator("#notice")).to_contain_text("拒否されました")
+    expect(row_of(page, "users", "colleague")).to_contain_text("operator")  # unchanged
+
+    # A custom role: a grant the admin does not hold is refused, one it holds is saved.
+    open_admin_page(page, site, "/admin/roles")
+    quality = row_of(page, "roles", "quality")
+    quality.get_by_role("button", name="編集").click()
+    grants = page.locator("#grants")
+    grants.locator('select[data-permission="audit.view"]').select_option("audit.view:all")
+    page.get_by_role("button", name="権限を保存").click()
+    expect(page.locator("#d-status")).to_contain_text("audit.view:all", timeout=WAIT_MS)
+    expect(grants.locator('select[data-permission="audit.view"]')).to_have_value("")
+    grants.locator('select[data-permission="numbers.view"]').select_option("numbers.view:team")
+    page.get_by_role("button", name="権限を保存").click()
+    expect(page.locator("#d-status")).to_have_text(
+        "ロール quality の権限を保存しました。", timeout=WAIT_MS
+    )
+    expect(quality.locator("td").nth(2)).to_have_text("2")
+    row_of(page, "roles", "admin").get_by_role("button", name="表示").click()
+    expect(page.locator("#d-builtin")).to_be_visible()
+    expect(page.get_by_role("button", name="権限を保存")).to_be_hidden()
+    forget_refusals(problems, 403)
+
+
+def test_an_admin_creates_and_moves_a_team(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/teams")
+    page.locator("#c-name").fill("west")
+    page.locator("#c-display").fill("西チーム")
+    page.get_by_role("button", name="作成", exact=True).click()
+    expect(page.locator("#create-status")).to_have_text("チーム west を作成しました。")
+    west = row_of(page, "teams", "west")
+    expect(west).to_contain_text("最上位")
+    west.get_by_role("button", name="変更").click()
+    page.locator("#e-parent").select_option(label="north")
+    page.locator("#e-display").fill("西")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator("#d-status")).to_have_text("チーム west を保存しました。")
+    expect(west.locator("td").nth(1)).to_have_text("north")
+    expect(west.locator("td").nth(0)).to_have_text("西")
+    # Moving north under west would make a cycle: refused, and shown.
+    row_of(page, "teams", "north").get_by_role("button", name="変更").click()
+    page.locator("#e-parent").select_option(label="西")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator("#d-status")).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
+    expect(row_of(page, "teams", "north")).to_contain_text("最上位")
+    forget_refusals(problems, 409, 422)
+
+
+def test_an_operator_has_no_admin_page(site: Site, new_page: NewPage, problems: Problems) -> None:
+    page = sign_in_operator(new_page, site)
+    assert page.locator('a[href^="/admin/"]').count() == 0
+    for path in ("/admin/users", "/admin/roles", "/admin/teams"):
+        response = page.goto(site.url(path))
+        assert response is not None and response.status == 403, path
+        expect(page.get_by_role("heading", name="ページを表示できません")).to_be_visible()
+    forget_refusals(problems, 403)
+
+
+def test_the_admin_pages_in_both_languages(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    page = sign_in_admin(new_page, site)
+    for path, name in (
+        ("/admin/users", "admin-users"),
+        ("/admin/roles", "admin-roles"),
+        ("/admin/teams", "admin-teams"),
+    ):
+        open_admin_page(page, site, path)
+        check_both_languages(page, name, screenshots)
