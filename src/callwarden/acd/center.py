@@ -9,7 +9,7 @@ which schedules a coroutine as an engine job.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,6 @@ from callwarden.acd.agent import (
     ExtendWrapUp,
     MakeAvailable,
     NoAnswer,
-    Offer,
     SignIn,
     WithdrawOffer,
 )
@@ -200,7 +199,7 @@ class CallCenter:
         after = await self.roster.apply(agent_id, event, changed_by=changed_by)
         left_offer = agent.state is AgentState.RINGING and after.state is not AgentState.RINGING
         if left_offer and ringing is not None and agent_id in ringing.ringing:
-            ringing.ringing.pop(agent_id).cancel()
+            ringing.stop_ringing(agent_id)
             self._handler.withdraw_offer(ringing.call_id, agent_id)
             if not ringing.ringing:
                 ringing.phase = CallPhase.WAITING
@@ -282,7 +281,7 @@ class CallCenter:
 
     async def answered(self, call_id: CallId, agent_id: UserId) -> None:
         call = self._ringing(call_id, agent_id)
-        call.ringing.pop(agent_id).cancel()
+        call.stop_ringing(agent_id)
         await self.roster.apply(agent_id, Answer())
         withdrawn = await self._withdraw_all(call)
         self._queues[call.queue_id].calls.remove(call_id)
@@ -299,15 +298,22 @@ class CallCenter:
     async def offer_failed(self, call_id: CallId, agent_id: UserId) -> None:
         await self._no_answer(self._ringing(call_id, agent_id), agent_id)
 
-    async def _ring_timeout(self, call_id: CallId, agent_id: UserId) -> None:
+    async def _ring_timeout(self, call_id: CallId, deadline: float) -> None:
+        """The call's ring timer ran out at `deadline`: each agent it rang since (none if the
+        timer is stale: those offers ended, and a later offer has a later deadline) did not
+        answer, one after the other as if each had timed out alone."""
         call = self._calls.get(call_id)
-        if call is None or agent_id not in call.ringing:
+        if call is None:
             return
-        self._handler.withdraw_offer(call_id, agent_id)
-        await self._no_answer(call, agent_id)
+        expired = [agent_id for agent_id, due in call.ringing.items() if due <= deadline]
+        for agent_id in expired:
+            if self._calls.get(call_id) is not call or agent_id not in call.ringing:
+                continue
+            self._handler.withdraw_offer(call_id, agent_id)
+            await self._no_answer(call, agent_id)
 
     async def _no_answer(self, call: CallRecord, agent_id: UserId) -> None:
-        call.ringing.pop(agent_id).cancel()
+        call.stop_ringing(agent_id)
         call.tried[agent_id] = call.tried.get(agent_id, 0) + 1
         record = self._queues[call.queue_id]
         await self.roster.apply(agent_id, NoAnswer(record.queue.max_no_answer))
@@ -327,7 +333,7 @@ class CallCenter:
         """Stop ringing every agent the call still rings; they are available again."""
         withdrawn = list(call.ringing)
         for agent_id in withdrawn:
-            call.ringing.pop(agent_id).cancel()
+            call.stop_ringing(agent_id)
             self._handler.withdraw_offer(call.call_id, agent_id)
             await self.roster.apply(agent_id, WithdrawOffer())
         return withdrawn
@@ -451,26 +457,38 @@ class CallCenter:
         while remaining and call.phase is CallPhase.WAITING:
             group = first_tier(remaining) if together else remaining[:1]
             remaining = remaining[len(group) :]
-            for member in group:
-                attempted.add(member.user_id)
-                if await self._ring(record, call, member.user_id):
-                    record.round_robin_after = member.position
-                    if record.queue.strategy is QueueStrategy.ROUND_ROBIN:
-                        await self._round_robin.mark(record.queue.id, member.user_id)
-            if call.ringing:
-                call.phase = CallPhase.RINGING
+            attempted.update(member.user_id for member in group)
+            rung = await self._ring(record, call, group)
+            if not rung:
+                continue
+            record.round_robin_after = rung[-1].position
+            if record.queue.strategy is QueueStrategy.ROUND_ROBIN:
+                await self._round_robin.mark(record.queue.id, rung[-1].user_id)
+            call.phase = CallPhase.RINGING
         return attempted
 
-    async def _ring(self, record: QueueRecord, call: CallRecord, agent_id: UserId) -> bool:
-        if not await self.roster.claim(agent_id, call.call_id):
-            return False
-        await self.roster.apply(agent_id, Offer(call.call_id, call.queue_id))
-        call.ringing[agent_id] = self._later(
-            record.queue.ring_timeout_seconds, partial(self._ring_timeout, call.call_id, agent_id)
-        )
-        self._bus.publish(CallOffered(**self._call_event_fields(call), user_id=agent_id))
-        self._handler.offer_call(call.call_id, agent_id, call.queue_id)
-        return True
+    async def _ring(
+        self, record: QueueRecord, call: CallRecord, group: Sequence[MemberStatus]
+    ) -> list[MemberStatus]:
+        """Claim the group's members in one step and ring those claimed (one ring timer for
+        them all); the members rung."""
+        claimed = await self.roster.claim([member.user_id for member in group], call.call_id)
+        if not claimed:
+            return []
+        call_id, queue_id = call.call_id, call.queue_id
+        self.roster.offer(claimed, call_id, queue_id)
+        timeout = record.queue.ring_timeout_seconds
+        deadline = self._clock.now() + timeout
+        for agent_id in claimed:
+            call.ringing[agent_id] = deadline
+        call.ring_timer = self._later(timeout, partial(self._ring_timeout, call_id, deadline))
+        fields = self._call_event_fields(call)
+        publish, offer_call = self._bus.publish, self._handler.offer_call
+        for agent_id in claimed:
+            publish(CallOffered(**fields, user_id=agent_id))
+            offer_call(call_id, agent_id, queue_id)
+        rung = set(claimed)
+        return [member for member in group if member.user_id in rung]
 
 
 def _head_order(call: WaitingCall) -> tuple[int, float, int]:

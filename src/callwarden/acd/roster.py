@@ -1,7 +1,8 @@
 """The agents of one node: their states, the claims held on them, their wrap-ups, and the
 mirror of the agents other nodes drive (private to the ACD engine).
 
-Every state change goes through `Roster.apply`, which runs the state machine and then what
+Every state change goes through `Roster.apply` (`Roster.offer` for the agents a call rings),
+which runs the state machine and then what
 follows from the move: a wrap-up that ends is reported (`CallHandled`), a free agent's claim
 is released, and the change is published (`AgentStateChanged`). Like `CallCenter`, it assumes
 its coroutines run one at a time.
@@ -10,10 +11,19 @@ its coroutines run one at a time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
-from callwarden.acd.agent import Agent, AgentEvent, AgentState, ChangeQueues, SignOut, transition
+from callwarden.acd.agent import (
+    Agent,
+    AgentEvent,
+    AgentState,
+    ChangeQueues,
+    Offer,
+    SignOut,
+    transition,
+)
 from callwarden.acd.clock import Clock, TimerHandle, WallClock
 from callwarden.acd.errors import AgentEngagedElsewhere, NotAMember, UnknownAgent, UnknownQueue
 from callwarden.acd.events import AgentStateChanged, CallHandled
@@ -44,6 +54,15 @@ def _memberships(
                 joined = member_of.get(member.user_id, frozenset())
                 member_of[member.user_id] = joined | {record.queue.id}
     return member_of
+
+
+def _changed(before: Agent, after: Agent) -> bool:
+    """Whether the move is one to publish: state, break reason or queues changed."""
+    return (
+        before.state is not after.state
+        or before.break_reason != after.break_reason
+        or before.queue_ids != after.queue_ids
+    )
 
 
 class Roster:
@@ -207,31 +226,42 @@ class Roster:
     ) -> Agent:
         """Run the state machine, then finish a wrap-up that ended, release the claim of a
         free agent, and publish the change (made by `changed_by`, None for the system)."""
-        before = self.agent(agent_id)
         now = self._clock.now()
-        after = transition(before, event, now)
-        self._agents[agent_id] = after
-        if after.state is not AgentState.WRAP_UP:
-            self._finish_wrap_up(agent_id, now)
+        before, after = self._move(agent_id, event, now)
         if after.state in _FREE:
             await self._release(agent_id)
-        if (before.state, before.break_reason, before.queue_ids) != (
-            after.state,
-            after.break_reason,
-            after.queue_ids,
-        ):
-            self._bus.publish(self._state_event(before, after, now, changed_by))
+        if _changed(before, after):
+            self._bus.publish(self._state_event(before, after, now, changed_by, self._wall_clock()))
         return after
+
+    def offer(self, agent_ids: Iterable[UserId], call_id: CallId, queue_id: QueueId) -> None:
+        """`apply(Offer)` to agents claimed for `call_id` (a ring-all tier at once): each moves
+        to RINGING and its change is published; one clock reading for all of them."""
+        now = self._clock.now()
+        at = self._wall_clock()
+        event = Offer(call_id, queue_id)
+        publish = self._bus.publish
+        for agent_id in agent_ids:
+            before, after = self._move(agent_id, event, now)
+            publish(self._state_event(before, after, now, None, at))
+
+    def _move(self, agent_id: UserId, event: AgentEvent, now: float) -> tuple[Agent, Agent]:
+        before = self.agent(agent_id)
+        after = transition(before, event, now)
+        self._agents[agent_id] = after
+        if after.state is not AgentState.WRAP_UP and self._wrap_ups:
+            self._finish_wrap_up(agent_id, now)
+        return before, after
 
     def reset_daily_counts(self) -> None:
         for agent_id, agent in self._agents.items():
             self._agents[agent_id] = replace(agent, calls_taken=0)
 
     def _state_event(
-        self, before: Agent, after: Agent, now: float, changed_by: UserId | None
+        self, before: Agent, after: Agent, now: float, changed_by: UserId | None, at: datetime
     ) -> AgentStateChanged:
         return AgentStateChanged(
-            at=self._wall_clock(),
+            at=at,
             team_id=after.team_id,
             user_id=after.user_id,
             state=after.state,
@@ -296,16 +326,19 @@ class Roster:
 
     # -- claims --------------------------------------------------------------------------------
 
-    async def claim(self, agent_id: UserId, call_id: CallId) -> bool:
-        """Claim the agent for `call_id`; False (and skip them for a while) if someone else
-        holds them."""
+    async def claim(self, agent_ids: Sequence[UserId], call_id: CallId) -> list[UserId]:
+        """Claim the agents for `call_id` (one step for a ring-all tier); those claimed, in
+        order. One held by someone else is skipped for a while."""
         holder = f"{self._node_id}:{call_id}"
-        claim = await self._claims.claim(agent_id, holder, self._claim_ttl)
-        if claim is None:
-            self._claimed_elsewhere[agent_id] = self._clock.now() + self._claim_ttl
-            return False
-        self._held[agent_id] = claim
-        return True
+        claims = await self._claims.claim_many(agent_ids, holder, self._claim_ttl)
+        claimed: list[UserId] = []
+        for agent_id, claim in zip(agent_ids, claims, strict=True):
+            if claim is None:
+                self._claimed_elsewhere[agent_id] = self._clock.now() + self._claim_ttl
+            else:
+                self._held[agent_id] = claim
+                claimed.append(agent_id)
+        return claimed
 
     async def _release(self, agent_id: UserId) -> None:
         claim = self._held.pop(agent_id, None)

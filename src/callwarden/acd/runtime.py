@@ -22,9 +22,14 @@ class CallPhase(enum.Enum):
 
 @dataclass(slots=True)
 class CallRecord:
+    """A call in the ACD. `ringing` maps each agent the call rings to when that offer times
+    out; every agent of it was rung at once (a call is offered again only when it rings
+    nobody), so one `ring_timer` times them all out."""
+
     waiting: WaitingCall
     phase: CallPhase = CallPhase.WAITING
-    ringing: dict[UserId, TimerHandle] = field(default_factory=dict)
+    ringing: dict[UserId, float] = field(default_factory=dict)
+    ring_timer: TimerHandle | None = None
     tried: dict[UserId, int] = field(default_factory=dict)
     agent_id: UserId | None = None
     answered_at: float | None = None
@@ -39,9 +44,17 @@ class CallRecord:
     def queue_id(self) -> QueueId:
         return self.waiting.queue_id
 
+    def stop_ringing(self, agent_id: UserId) -> None:
+        """The offer to `agent_id` is over; the ring timer goes with the last offer."""
+        del self.ringing[agent_id]
+        if not self.ringing and self.ring_timer is not None:
+            self.ring_timer.cancel()
+            self.ring_timer = None
+
     def cancel_timers(self) -> None:
-        for timer in self.ringing.values():
-            timer.cancel()
+        if self.ring_timer is not None:
+            self.ring_timer.cancel()
+            self.ring_timer = None
         if self.overflow_timer is not None:
             self.overflow_timer.cancel()
             self.overflow_timer = None
