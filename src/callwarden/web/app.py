@@ -21,6 +21,7 @@ from callwarden.web.agents.service import AgentDesk
 from callwarden.web.audit_log.routes import router as audit_router
 from callwarden.web.audit_log.service import AuditApi
 from callwarden.web.body_limit import BodyLimitMiddleware
+from callwarden.web.desk.call import desk_call_router
 from callwarden.web.desk.routes import desk_live_route
 from callwarden.web.directory_writes import DirectoryWriter
 from callwarden.web.dispositions.routes import disposition_router
@@ -103,6 +104,7 @@ def create_app(services: WebServices) -> FastAPI:
         *recordings_routers(services),
         *live_recording_routers(services),
         disposition_router(services),
+        desk_call_router(services),
         sip_security_router,
     ):
         _add_routes(app, router)

@@ -1,0 +1,74 @@
+"""`GET /api/v1/desk/call`: the operator's own current call with its caller's number as the
+policy lets them see it.
+
+No desk event carries a customer's number (least exposure: `acd.events`), so the desk asks for
+it here when a call is offered or answered. The number comes from the node's recorder (the
+recorded call's facts, the same number the recording catalogue keeps) and is shown through
+`domain.policy.shown_number` on the call: whole to someone with `numbers.view` on it, masked
+but for the last four digits to everyone else (the built-in operator). Only the caller's own
+agent's call is ever answered (`agent_state.change_own`, scope own); `call_id` and `caller`
+are null without a call, and `caller` is null when the node does not know the number.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the route's annotations as objects.
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from callwarden.acd.agent import AgentState
+from callwarden.acd.errors import UnknownAgent
+from callwarden.domain.ids import CallId
+from callwarden.domain.permissions import Permission
+from callwarden.domain.policy import Resource, ResourceKind, shown_number
+from callwarden.web.access import API_PREFIX, Caller, GuardedRoute, require
+from callwarden.web.schemas import ResponseModel
+from callwarden.web.services import WebServices
+
+__all__ = ["DESK_CALL_PATH", "desk_call_router"]
+
+DESK_CALL_PATH = f"{API_PREFIX}/desk/call"
+
+CALL_STATES = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
+
+
+class DeskCallView(ResponseModel):
+    call_id: str | None
+    queue_id: int | None
+    caller: str | None
+
+
+def _number(services: WebServices, call_id: CallId) -> str | None:
+    control = services.recording_control()
+    recorded = None if control is None else control.recorded_call(call_id)
+    return None if recorded is None else recorded.facts.caller_number
+
+
+def current_call(services: WebServices, caller: Caller) -> DeskCallView:
+    """The caller's own agent's call (offered, in progress or in wrap-up), number masked per
+    policy."""
+    engine = services.acd()
+    agent = None
+    if engine is not None:
+        try:
+            agent = engine.agent(caller.user.id)
+        except UnknownAgent:
+            agent = None
+    if agent is None or agent.call_id is None or agent.state not in CALL_STATES:
+        return DeskCallView(call_id=None, queue_id=None, caller=None)
+    number = _number(services, agent.call_id)
+    resource = Resource.of(ResourceKind.CALL, owner=agent.user_id, team=agent.team_id)
+    shown = None if number is None else shown_number(caller.principal, resource, number)
+    return DeskCallView(call_id=str(agent.call_id), queue_id=agent.queue_id, caller=shown)
+
+
+def desk_call_router(services: WebServices) -> APIRouter:
+    router = APIRouter(tags=["desk"], route_class=GuardedRoute)
+    own_agent = Annotated[
+        Caller, require(Permission.AGENT_STATE_OWN, kind=ResourceKind.AGENT, own=True)
+    ]
+
+    @router.get(DESK_CALL_PATH, summary="One's own current call, caller masked per policy")
+    async def read(caller: own_agent) -> DeskCallView:
+        return current_call(services, caller)
+
+    return router
