@@ -33,9 +33,9 @@ from callwarden.acd.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
-    CallOffered,
     CallOverflowed,
     CallQueued,
+    call_offered,
 )
 from callwarden.acd.queue import (
     OverflowAction,
@@ -482,10 +482,14 @@ class CallCenter:
         for agent_id in claimed:
             call.ringing[agent_id] = deadline
         call.ring_timer = self._later(timeout, partial(self._ring_timeout, call_id, deadline))
-        fields = self._call_event_fields(call)
+        at, team_id = self._wall_clock(), record.queue.team_id
         publish, offer_call = self._bus.publish, self._handler.offer_call
         for agent_id in claimed:
-            publish(CallOffered(**fields, user_id=agent_id))
+            publish(
+                call_offered(
+                    at=at, team_id=team_id, user_id=agent_id, call_id=call_id, queue_id=queue_id
+                )
+            )
             offer_call(call_id, agent_id, queue_id)
         rung = set(claimed)
         return [member for member in group if member.user_id in rung]

@@ -11,11 +11,12 @@ No event carries a customer's number (least exposure); times are in seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from callwarden.acd.agent import AgentState
 from callwarden.acd.queue import OverflowKind
 from callwarden.bus.event import Event
-from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.ids import CallId, QueueId, TeamId, UserId
 from callwarden.domain.policy import ResourceKind
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "CallOffered",
     "CallOverflowed",
     "CallQueued",
+    "agent_state_changed",
+    "call_offered",
 ]
 
 
@@ -123,6 +126,66 @@ class CallHandled(CallEvent):
 
     talk_seconds: float
     wrap_up_seconds: float
+
+
+# -- fast construction -----------------------------------------------------------------------------
+#
+# A frozen dataclass's `__init__` sets each field through `object.__setattr__`; ring-all builds
+# two events per agent of a tier, so these two fill the new event's `__dict__` in one step
+# instead (the events have no `__post_init__`, and their fields stay immutable). They take
+# every field, so the result equals the constructor's (tests/acd/test_events.py holds them to
+# the classes' fields).
+
+_new_event = object.__new__
+
+
+def agent_state_changed(
+    *,
+    at: datetime,
+    team_id: TeamId | None,
+    user_id: UserId,
+    state: AgentState,
+    previous: AgentState,
+    reason: str | None,
+    queue_ids: tuple[QueueId, ...],
+    call_id: CallId | None,
+    seconds_in_previous: float,
+    idle_seconds: float,
+    calls_taken: int,
+    missed_offers: int,
+    changed_by: UserId | None,
+    node_id: str,
+) -> AgentStateChanged:
+    """`AgentStateChanged(...)`, every field given, about twice as fast."""
+    event: AgentStateChanged = _new_event(AgentStateChanged)
+    event.__dict__.update(
+        at=at,
+        team_id=team_id,
+        user_id=user_id,
+        state=state,
+        previous=previous,
+        reason=reason,
+        queue_ids=queue_ids,
+        call_id=call_id,
+        seconds_in_previous=seconds_in_previous,
+        idle_seconds=idle_seconds,
+        calls_taken=calls_taken,
+        missed_offers=missed_offers,
+        changed_by=changed_by,
+        node_id=node_id,
+    )
+    return event
+
+
+def call_offered(
+    *, at: datetime, team_id: TeamId | None, user_id: UserId, call_id: CallId, queue_id: QueueId
+) -> CallOffered:
+    """`CallOffered(...)`, every field given, about twice as fast."""
+    event: CallOffered = _new_event(CallOffered)
+    event.__dict__.update(
+        at=at, team_id=team_id, user_id=user_id, call_id=call_id, queue_id=queue_id
+    )
+    return event
 
 
 ACD_EVENT_TYPES: tuple[type[Event], ...] = (

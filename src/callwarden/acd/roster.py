@@ -26,7 +26,7 @@ from callwarden.acd.agent import (
 )
 from callwarden.acd.clock import Clock, TimerHandle, WallClock
 from callwarden.acd.errors import AgentEngagedElsewhere, NotAMember, UnknownAgent, UnknownQueue
-from callwarden.acd.events import AgentStateChanged, CallHandled
+from callwarden.acd.events import AgentStateChanged, CallHandled, agent_state_changed
 from callwarden.acd.routing import MemberStatus
 from callwarden.acd.runtime import QueueRecord, WrapUpRecord
 from callwarden.bus.claims import AgentClaims, Claim
@@ -260,7 +260,7 @@ class Roster:
     def _state_event(
         self, before: Agent, after: Agent, now: float, changed_by: UserId | None, at: datetime
     ) -> AgentStateChanged:
-        return AgentStateChanged(
+        return agent_state_changed(
             at=at,
             team_id=after.team_id,
             user_id=after.user_id,
