@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -245,3 +246,16 @@ def test_break_reasons_come_from_the_configured_list() -> None:
         BreakReasons(["lunch", " "])
     with pytest.raises(UnknownBreakReason, match="needs a reason"):
         transition(agent_in(S.AVAILABLE), TakeBreak(""), 1.0)
+
+
+def test_an_offer_changes_only_state_since_and_call_and_keeps_every_other_field() -> None:
+    """`Offer` is spelled out field by field for speed: every field of `Agent` (a new one
+    too) must come through it exactly as `dataclasses.replace` would carry it."""
+    markers: dict[str, object] = {field.name: object() for field in dataclasses.fields(Agent)}
+    agent = Agent(**{**markers, "state": S.AVAILABLE})  # type: ignore[arg-type]
+    offered = transition(agent, Offer(CALL, QueueId(3)), 42.0)
+    expected = dataclasses.replace(
+        agent, state=S.RINGING, since=42.0, call_id=CALL, queue_id=QueueId(3)
+    )
+    for field in dataclasses.fields(Agent):
+        assert getattr(offered, field.name) == getattr(expected, field.name), field.name
