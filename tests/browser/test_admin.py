@@ -193,3 +193,32 @@ def test_the_admin_pages_in_both_languages(
     ):
         open_admin_page(page, site, path)
         check_both_languages(page, name, screenshots)
+
+
+def test_retention_policies_are_set_and_removed(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    page = new_page()
+    sign_in_with_password(page, site, "keeper", "/admin/retention")
+    enrol_mfa(page, site)
+    expect(page).to_have_url(site.url("/admin/retention"), timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    expect(page.get_by_role("link", name="録音の保存期間")).to_be_visible()
+    assert page.locator('a[href="/admin/users"]').count() == 0
+    page.locator("#r-scope").select_option(label="既定")
+    page.locator("#r-days").fill("365")
+    page.get_by_role("button", name="設定", exact=True).click()
+    expect(page.locator("#set-status")).to_have_text("保存期間を更新しました。", timeout=WAIT_MS)
+    page.locator("#r-scope").select_option(label="チーム")
+    page.locator("#r-team").select_option(label="north")
+    page.locator("#r-days").fill("30")
+    page.get_by_role("button", name="設定", exact=True).click()
+    team_row = page.locator('#policies tbody tr[data-scope="team"]')
+    expect(team_row).to_contain_text("north", timeout=WAIT_MS)
+    expect(team_row).to_contain_text("30 日")
+    expect(page.locator('#policies tbody tr[data-scope="default"]')).to_contain_text("365 日")
+    open_admin_page(page, site, "/admin/retention")  # the page as loaded, without the outcome
+    check_both_languages(page, "admin-retention", screenshots)
+    team_row.get_by_role("button", name="削除").click()
+    expect(team_row).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("#policies tbody tr")).to_have_count(1)

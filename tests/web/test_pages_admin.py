@@ -133,3 +133,24 @@ async def test_the_admin_pages_are_in_the_chosen_language(env: Env) -> None:
     assert "Manage teams" in teams and "Parent team" in teams
     japanese = (await get(env, "admin", "/admin/users")).text
     assert "ユーザー管理" in japanese and "二要素認証をリセット" in japanese
+
+
+async def test_the_retention_page_follows_retention_manage(env: Env) -> None:
+    """No built-in role manages retention (admins neither); the `records` custom role does."""
+    for username in ("operator", "supervisor", "auditor", "admin"):
+        refused = await get(env, username, "/admin/retention")
+        assert refused.status_code == 403, username
+        assert 'id="policies"' not in refused.text
+    response = await get(env, "keeper", "/admin/retention")
+    assert response.status_code == 200
+    page = response.text
+    assert 'id="policies"' in page and '<a href="/admin/retention" aria-current="page">' in page
+    assert 'href="/admin/users"' not in page
+    assert 'src="/static/js/admin_retention.js"' in page
+    assert not re.search(r"\s(style|on[a-z]+)=", page)
+    controls = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page))
+    assert controls == {"r-scope", "r-team", "r-queue", "r-days"}
+    assert controls <= set(re.findall(r'<label for="([^"]+)"', page))
+    assert re.search(r"<table[^>]*>\s*<caption>", page)
+    served = await get(env, "keeper", "/static/js/admin_retention.js")
+    assert served.status_code == 200

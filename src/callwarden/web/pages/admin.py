@@ -2,6 +2,9 @@
 permission its API needs (`users.manage`, `roles.manage`, `teams.manage`), so the navigation
 shows it only to whoever may use it and the access matrix walks it like any page.
 
+`/admin/retention` (`retention.manage`) sets how long recordings are kept, by default, per
+team and per queue (`/api/v1/retention-policies`).
+
 The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`)
 list and change through the API (`/api/v1/users`, `/roles`, `/teams`), which checks each
 change again, applies the granting rule and audits it; a refusal is shown with its reason.
@@ -27,6 +30,10 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ManageUsers = Annotated[Caller, require(Permission.USERS_MANAGE, kind=ResourceKind.USER)]
 ManageRoles = Annotated[Caller, require(Permission.ROLES_MANAGE, kind=ResourceKind.ROLE)]
 ManageTeams = Annotated[Caller, require(Permission.TEAMS_MANAGE, kind=ResourceKind.TEAM)]
+ManageRetention = Annotated[
+    Caller, require(Permission.RETENTION_MANAGE, kind=ResourceKind.RETENTION_POLICY)
+]
+RETENTION_SCOPES = ("default", "team", "queue")
 
 
 async def _renderer(request: Request) -> PageRenderer:
@@ -62,10 +69,15 @@ def permission_rows() -> list[dict[str, Any]]:
 def admin_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
     roles = _roles(snapshot)
     teams = _teams(snapshot)
+    queues = [(str(queue.id), queue.display_name or queue.name) for queue in snapshot.queues]
     return {
         "roles": roles,
         "teams": teams,
-        "names_json": script_json({"roles": dict(roles), "teams": dict(teams)}),
+        "queues": queues,
+        "scopes": RETENTION_SCOPES,
+        "names_json": script_json(
+            {"roles": dict(roles), "teams": dict(teams), "queues": dict(queues)}
+        ),
     }
 
 
@@ -90,4 +102,12 @@ async def teams_page(caller: ManageTeams, request: Request, renderer: Renderer) 
     context = admin_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_teams.html", caller, title_key="admin.teams.title", context=context
+    )
+
+
+@router.get("/admin/retention")
+async def retention_page(caller: ManageRetention, request: Request, renderer: Renderer) -> Response:
+    context = admin_context(services_of(request).directory.snapshot)
+    return renderer.render(
+        request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
     )

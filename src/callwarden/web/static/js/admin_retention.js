@@ -1,0 +1,89 @@
+// The retention page of the admin console: how long recordings are kept, by default, per team
+// and per queue (GET /api/v1/retention-policies), set or removed (PUT, `days: null` removes).
+// The server audits each change (`retention.update`); a refusal is shown with its reason.
+import { api, formatNumber, label, t } from "./common.js";
+import { cell, names, showDone, showRefusal } from "./admin_common.js";
+
+const tbody = document.querySelector("#policies tbody");
+const listStatus = document.getElementById("list-status");
+const form = document.getElementById("set");
+const scope = document.getElementById("r-scope");
+const team = document.getElementById("r-team");
+const queue = document.getElementById("r-queue");
+document.body.dataset.loads = "true";
+
+function target(policy) {
+  if (policy.scope === "team") return names.teams[String(policy.team_id)] ?? String(policy.team_id);
+  if (policy.scope === "queue") return names.queues[String(policy.queue_id)] ?? String(policy.queue_id);
+  return null;
+}
+
+function body(policy, days) {
+  return { scope: policy.scope, team_id: policy.team_id, queue_id: policy.queue_id, days };
+}
+
+function renderRow(policy, index) {
+  const row = document.createElement("tr");
+  row.dataset.scope = policy.scope;
+  const kind = document.createElement("th");
+  kind.scope = "row";
+  kind.id = `policy-${index}`;
+  kind.textContent = label("admin.retention.scope", policy.scope);
+  row.append(kind);
+  const name = target(policy);
+  if (name === null) cell(row, t("admin.retention.everything"), true);
+  else cell(row, name);
+  cell(row, t("admin.retention.days_value", { days: formatNumber(policy.days) }), true);
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "secondary";
+  remove.textContent = t("admin.retention.remove");
+  remove.setAttribute("aria-describedby", kind.id);
+  remove.addEventListener("click", () => change(body(policy, null), listStatus));
+  cell(row, "", true).append(remove);
+  return row;
+}
+
+async function load() {
+  const result = await api("GET", "/api/v1/retention-policies");
+  document.body.dataset.loaded = "true";
+  if (!result.ok) {
+    showRefusal(result, listStatus);
+    return;
+  }
+  render(result.body.items);
+}
+
+function render(policies) {
+  tbody.replaceChildren(...policies.map(renderRow));
+}
+
+async function change(request, status) {
+  const result = await api("PUT", "/api/v1/retention-policies", request);
+  if (!result.ok) {
+    showRefusal(result, status);
+    return;
+  }
+  showDone(status, t("admin.retention.saved"));
+  render(result.body.items);
+}
+
+function followScope() {
+  team.disabled = scope.value !== "team";
+  queue.disabled = scope.value !== "queue";
+}
+
+scope.addEventListener("change", followScope);
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const request = {
+    scope: scope.value,
+    team_id: scope.value === "team" ? Number(team.value) : null,
+    queue_id: scope.value === "queue" ? Number(queue.value) : null,
+    days: Number(document.getElementById("r-days").value),
+  };
+  await change(request, document.getElementById("set-status"));
+});
+
+followScope();
+load();
