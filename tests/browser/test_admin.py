@@ -175,7 +175,7 @@ def test_an_admin_creates_and_moves_a_team(
 def test_an_operator_has_no_admin_page(site: Site, new_page: NewPage, problems: Problems) -> None:
     page = sign_in_operator(new_page, site)
     assert page.locator('a[href^="/admin/"]').count() == 0
-    for path in ("/admin/users", "/admin/roles", "/admin/teams"):
+    for path in ("/admin/users", "/admin/roles", "/admin/teams", "/admin/queues"):
         response = page.goto(site.url(path))
         assert response is not None and response.status == 403, path
         expect(page.get_by_role("heading", name="ページを表示できません")).to_be_visible()
@@ -193,6 +193,11 @@ def test_the_admin_pages_in_both_languages(
     ):
         open_admin_page(page, site, path)
         check_both_languages(page, name, screenshots)
+    page.goto(site.url("/admin/queues"))  # read-only, rendered on the server
+    north_line = row_of(page, "queues", "north-line")
+    expect(north_line).to_contain_text("operator")
+    expect(north_line).to_contain_text("1 秒以内に 80%")
+    check_both_languages(page, "admin-queues", screenshots)
 
 
 def test_retention_policies_are_set_and_removed(

@@ -28,6 +28,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.admin_users", "/admin/users"),
     ("nav.admin_roles", "/admin/roles"),
     ("nav.admin_teams", "/admin/teams"),
+    ("nav.admin_queues", "/admin/queues"),
     ("nav.admin_retention", "/admin/retention"),
     ("nav.sessions", "/account/sessions"),
 )

@@ -2,6 +2,8 @@
 permission its API needs (`users.manage`, `roles.manage`, `teams.manage`), so the navigation
 shows it only to whoever may use it and the access matrix walks it like any page.
 
+`/admin/queues` (`queues.manage`) shows the queues as configured, read-only: there is no
+queue API yet, so the page reads the directory (the provisioning file sets queues).
 `/admin/retention` (`retention.manage`) sets how long recordings are kept, by default, per
 team and per queue (`/api/v1/retention-policies`).
 
@@ -18,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from callwarden.domain.directory import DirectorySnapshot
+from callwarden.domain.models import Queue, QueueOverflow
 from callwarden.domain.permissions import Grant, Permission
 from callwarden.domain.policy import ResourceKind
 from callwarden.web.access import Caller, require
@@ -33,6 +36,7 @@ ManageTeams = Annotated[Caller, require(Permission.TEAMS_MANAGE, kind=ResourceKi
 ManageRetention = Annotated[
     Caller, require(Permission.RETENTION_MANAGE, kind=ResourceKind.RETENTION_POLICY)
 ]
+ManageQueues = Annotated[Caller, require(Permission.QUEUES_MANAGE, kind=ResourceKind.QUEUE)]
 RETENTION_SCOPES = ("default", "team", "queue")
 
 
@@ -110,4 +114,52 @@ async def retention_page(caller: ManageRetention, request: Request, renderer: Re
     context = admin_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
+    )
+
+
+def _overflow_target(queue: Queue, snapshot: DirectorySnapshot) -> str | None:
+    if queue.overflow is QueueOverflow.QUEUE and queue.overflow_queue_id is not None:
+        target = snapshot.queue(queue.overflow_queue_id)
+        return None if target is None else target.display_name or target.name
+    if queue.overflow is QueueOverflow.USER and queue.overflow_user_id is not None:
+        user = snapshot.user(queue.overflow_user_id)
+        return None if user is None else user.display_name or user.username
+    return None
+
+
+def queue_rows(snapshot: DirectorySnapshot) -> list[dict[str, Any]]:
+    """Each queue as configured: strategy, members, timers, service level, recording, overflow."""
+    rows = []
+    for queue in snapshot.queues:
+        team = snapshot.team(queue.team_id)
+        members = []
+        for member in queue.members:
+            user = snapshot.user(member.user_id)
+            name = str(member.user_id) if user is None else user.display_name or user.username
+            members.append({"name": name, "skill": member.skill_level, "penalty": member.penalty})
+        rows.append(
+            {
+                "name": queue.display_name or queue.name,
+                "number": queue.number,
+                "team": "" if team is None else team.display_name or team.name,
+                "strategy": queue.strategy.value,
+                "members": members,
+                "wrap_up": queue.wrap_up_seconds,
+                "ring_timeout": queue.ring_timeout_seconds,
+                "max_wait": queue.max_wait_seconds,
+                "sl_seconds": queue.service_level_seconds,
+                "sl_percent": queue.service_level_percent,
+                "recording": queue.recording.value,
+                "overflow": queue.overflow.value,
+                "overflow_target": _overflow_target(queue, snapshot),
+            }
+        )
+    return rows
+
+
+@router.get("/admin/queues")
+async def queues_page(caller: ManageQueues, request: Request, renderer: Renderer) -> Response:
+    context = {"queues": queue_rows(services_of(request).directory.snapshot)}
+    return renderer.render(
+        request, "admin_queues.html", caller, title_key="admin.queues.title", context=context
     )
