@@ -1,5 +1,7 @@
 // The operator desktop: one's own state (one click to change it), the current call from the
-// desk's live feed (/api/v1/desk/live: one's own agent and calls only), today's count.
+// desk's live feed (/api/v1/desk/live: one's own agent and calls only) with its caller as the
+// policy shows it (/api/v1/desk/call), the pause/resume recording button (showing the state the
+// API confirmed), the wrap-up form (disposition code and note), today's count.
 import { api, errorText, everySecond, formatDuration, label, notify, openLive, t } from "./common.js";
 
 const queues = JSON.parse(document.getElementById("queues").textContent);
@@ -7,7 +9,7 @@ const stateElement = document.getElementById("state");
 const stateTime = document.getElementById("state-time");
 const reasonShown = document.getElementById("break-reason-shown");
 const callsTaken = document.getElementById("calls-taken");
-const call = { phase: null, since: 0, queue: null, ended: 0 };
+const call = { id: null, phase: null, since: 0, queue: null, ended: 0, caller: null };
 const monitoring = new Set(); // sessions on one's own calls that one is told about
 const recording = { state: "none" }; // the current call's recording: none, on, paused, failed
 let stateSince = Date.now() - Number(stateTime.dataset.seconds) * 1000;
@@ -24,9 +26,44 @@ function showCall() {
   const details = document.getElementById("call-details");
   document.getElementById("no-call").hidden = call.phase !== null;
   details.hidden = call.phase === null;
+  document.getElementById("wrap-up").hidden = call.phase !== "wrap_up";
+  document.getElementById("recording-actions").hidden = true;
   if (call.phase === null) return;
   document.getElementById("call-phase").textContent = t(`desk.phase_${call.phase}`);
   document.getElementById("call-queue").textContent = queues[String(call.queue)] ?? "—";
+  document.getElementById("call-caller").textContent = call.caller ?? t("desk.caller_unknown");
+  const toggle = document.getElementById("recording-toggle");
+  const controllable = call.phase === "talking" && ["on", "paused"].includes(recording.state);
+  document.getElementById("recording-actions").hidden = !controllable;
+  toggle.dataset.wanted = recording.state === "paused" ? "recording" : "paused";
+  if (!toggle.disabled) {
+    toggle.textContent = t(recording.state === "paused" ? "desk.resume_recording" : "desk.pause_recording");
+  }
+}
+
+function showRecording() {
+  const shown = document.getElementById("recording");
+  shown.dataset.recording = recording.state;
+  shown.textContent = t(`desk.recording_${recording.state}`);
+}
+
+/** Asks the call's caller number (masked unless one may see numbers) of one's current call. */
+async function loadCaller(callId) {
+  const result = await api("GET", "/api/v1/desk/call");
+  if (!result.ok || call.id !== callId || result.body.call_id !== callId) return;
+  call.caller = result.body.caller;
+  showCall();
+}
+
+function startCall(fields, phase) {
+  const known = call.id === fields.call_id;
+  Object.assign(call, { id: fields.call_id, phase, since: Date.now(), queue: fields.queue_id });
+  if (!known) {
+    call.caller = null;
+    recording.state = "none";
+    document.getElementById("wrap-up").reset();
+  }
+  loadCaller(fields.call_id);
 }
 
 function tick() {
@@ -42,11 +79,11 @@ const handlers = {
     showState(fields.state, fields.reason);
     callsTaken.textContent = String(fields.calls_taken);
   },
-  "acd.call_offered": (fields) => Object.assign(call, { phase: "ringing", since: Date.now(), queue: fields.queue_id }),
-  "acd.call_answered": (fields) => Object.assign(call, { phase: "talking", since: Date.now(), queue: fields.queue_id }),
+  "acd.call_offered": (fields) => startCall(fields, "ringing"),
+  "acd.call_answered": (fields) => startCall(fields, "talking"),
   "acd.call_ended": () => Object.assign(call, { phase: "wrap_up", ended: Date.now() }),
-  "acd.call_handled": () => Object.assign(call, { phase: null }),
-  "acd.call_abandoned": () => Object.assign(call, { phase: null }),
+  "acd.call_handled": () => Object.assign(call, { id: null, phase: null, caller: null }),
+  "acd.call_abandoned": () => Object.assign(call, { id: null, phase: null, caller: null }),
   "recording.started": () => Object.assign(recording, { state: "on" }),
   "recording.resumed": () => Object.assign(recording, { state: "on" }),
   "recording.paused": () => Object.assign(recording, { state: "paused" }),
@@ -61,9 +98,7 @@ openLive("/api/v1/desk/live", (message) => {
   if (message.type !== "event") return;
   handlers[message.kind]?.(message.fields);
   document.getElementById("monitored").hidden = monitoring.size === 0;
-  const shown = document.getElementById("recording");
-  shown.dataset.recording = recording.state;
-  shown.textContent = t(`desk.recording_${recording.state}`);
+  showRecording();
   showCall();
   tick();
 });
@@ -84,5 +119,36 @@ for (const button of document.querySelectorAll("button[data-change-state]")) {
     callsTaken.textContent = String(result.body.calls_taken);
   });
 }
+
+const RECORDING_STATES = { recording: "on", paused: "paused", not_recording: "none" };
+
+document.getElementById("recording-toggle").addEventListener("click", async (event) => {
+  const toggle = event.currentTarget;
+  const wanted = toggle.dataset.wanted;
+  toggle.disabled = true;
+  toggle.textContent = t("desk.recording_busy");
+  const path = `/api/v1/calls/${encodeURIComponent(call.id)}/recording`;
+  const result = await api("PUT", path, { state: wanted, reason: "operator desk" });
+  toggle.disabled = false;
+  if (result.ok) {
+    recording.state = RECORDING_STATES[result.body.state] ?? "none";
+    notify(t(wanted === "paused" ? "desk.recording_paused_confirmed" : "desk.recording_resumed_confirmed"), "info");
+  } else {
+    if (result.body?.error_id === "pause_not_confirmed") recording.state = "failed";
+    notify(errorText(result));
+  }
+  showRecording();
+  showCall();
+});
+
+document.getElementById("wrap-up").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (call.id === null) return;
+  const form = event.currentTarget;
+  const body = { code: form.elements.code.value, note: form.elements.note.value };
+  const path = `/api/v1/calls/${encodeURIComponent(call.id)}/disposition`;
+  const result = await api("PUT", path, body);
+  notify(result.ok ? t("desk.wrap_up_saved") : errorText(result), result.ok ? "info" : "error");
+});
 
 everySecond(tick);
