@@ -156,6 +156,11 @@ class CallCenter:
         call = self._calls.get(call_id)
         return None if call is None else call.phase
 
+    def caller_of(self, call_id: CallId) -> str | None:
+        """The customer's number of a call waiting, ringing or connected (None once ended)."""
+        call = self._calls.get(call_id)
+        return None if call is None else call.waiting.caller
+
     def waiting_call(self, call_id: CallId) -> WaitingCall:
         call = self._calls.get(call_id)
         if call is None or call.phase is CallPhase.CONNECTED:

@@ -269,6 +269,11 @@ class AcdEngine:
     def call_phase(self, call_id: CallId) -> CallPhase | None:
         return self._center.call_phase(call_id)
 
+    def caller_of(self, call_id: CallId) -> str | None:
+        """The customer's number of a call in the ACD (waiting to ended); never logged: whoever
+        shows it masks it per policy (`domain.policy.shown_number`)."""
+        return self._center.caller_of(call_id)
+
     def position(self, call_id: CallId) -> int:
         return self._center.position(call_id)
 
