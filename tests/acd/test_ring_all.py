@@ -4,6 +4,8 @@ keeps the other offers and that timer right."""
 
 from __future__ import annotations
 
+import asyncio
+
 from callwarden.acd.agent import AgentState
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import AgentStateChanged, CallOffered
@@ -179,3 +181,51 @@ async def test_an_agent_held_elsewhere_is_skipped_and_the_rest_of_the_tier_rings
     assert owner.take() == [("offer", CALL, A), ("offer", CALL, C)]
     assert engine.agent(B).state is AgentState.AVAILABLE
     assert engine.held_claims() == {A, C}
+
+
+async def test_a_ring_timer_that_fired_as_the_call_was_answered_changes_nothing(
+    make_engine: EngineFactory, clock: FakeClock, owner: RecordingOwner
+) -> None:
+    """The timer's job is queued behind the answer: by the time it runs, no offer it timed
+    is left, so it must neither count a no-answer nor withdraw anything."""
+    engine = await ring_all_engine(make_engine, clock)
+    await engine.call_arrived(CALL, Q1)
+    owner.take()
+    answering = asyncio.create_task(engine.offer_answered(CALL, B))
+    await asyncio.sleep(0)  # the answer is queued as the engine's next job
+    clock.advance_to(20.0)  # the ring timer fires: its job queues behind the answer
+    await answering
+    await engine.settled()
+    assert owner.take() == [("withdraw", CALL, A), ("withdraw", CALL, C)]
+    assert states(engine) == [
+        AgentState.AVAILABLE,
+        AgentState.ON_CALL,
+        AgentState.AVAILABLE,
+        AgentState.AVAILABLE,
+    ]
+    assert [engine.agent(agent).missed_offers for agent in (A, B, C, D)] == [0, 0, 0, 0]
+    assert engine.call_phase(CALL) is CallPhase.CONNECTED
+
+
+async def test_a_stale_ring_timer_leaves_the_next_round_of_offers_ringing(
+    make_engine: EngineFactory, clock: FakeClock, owner: RecordingOwner
+) -> None:
+    """The tier refuses just as its timer fires: the call rings D in a new round before the
+    old timer's job runs, and that job must not time D out (D's deadline is later)."""
+    engine = await ring_all_engine(make_engine, clock)
+    await engine.call_arrived(CALL, Q1)
+    owner.take()
+    refusals = []
+    for agent in (A, B, C):
+        refusals.append(asyncio.create_task(engine.offer_failed(CALL, agent)))
+        await asyncio.sleep(0)
+    clock.advance_to(20.0)  # the tier's timer fires: its job queues behind the refusals
+    await asyncio.gather(*refusals)
+    await engine.settled()
+    assert owner.take() == [("offer", CALL, D)]  # refusals withdraw nothing; D is not timed out
+    assert engine.agent(D).state is AgentState.RINGING
+    await advance(engine, clock, 19.5)
+    assert owner.take() == []
+    await advance(engine, clock, 0.5)  # D's own timeout, 20 s after D's offer
+    assert owner.take()[0] == ("withdraw", CALL, D)
+    assert engine.agent(D).missed_offers == 1
