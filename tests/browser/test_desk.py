@@ -48,8 +48,9 @@ def test_the_recording_button_and_the_wrap_up_form(
     _run(site, engine.settled())
     _run(site, engine.offer_answered(call_id, operator.id))
     expect(desk.locator("#call-phase")).to_have_text("通話中", timeout=WITHIN_MS)
-    # This node records nothing, so it knows no number to show (never the ACD's, unmasked).
-    expect(desk.locator("#call-caller")).to_have_text("不明")
+    # The operator holds no numbers.view: the ACD's number, masked; never the whole number.
+    expect(desk.locator("#call-caller")).to_have_text("+*******5678", timeout=WITHIN_MS)
+    assert "312345678" not in desk.content()
     expect(desk.locator("#recording-actions")).to_be_hidden()
     expect(desk.locator("#wrap-up")).to_be_hidden()
 

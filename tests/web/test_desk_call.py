@@ -77,6 +77,20 @@ async def test_another_teams_operator_sees_only_their_own_call(env: Env) -> None
     await engine.close()
 
 
+async def test_an_unrecorded_queue_call_shows_the_acds_number_masked(env: Env) -> None:
+    engine = await serve_acd(env)
+    call_id = "queue-call-9@198.51.100.7"
+    await connect(env, engine, "operator", call_id, NORTH_QUEUE, "+81312345678")
+    status, body = await _get(env, "operator")
+    assert (status, body["call_id"], body["caller"]) == (200, call_id, "+*******5678")
+    # In wrap-up the ACD has let the call go and nothing recorded it: no number is known.
+    await engine.call_ended(CallId(call_id))
+    await engine.settled()
+    status, body = await _get(env, "operator")
+    assert (status, body["call_id"], body["caller"]) == (200, call_id, None)
+    await engine.close()
+
+
 async def test_without_a_desk_or_a_session(env: Env) -> None:
     status, body = await _get(env, "admin")
     assert (status, body["error_id"]) == (403, "forbidden")

@@ -2,10 +2,11 @@
 policy lets them see it.
 
 No desk event carries a customer's number (least exposure: `acd.events`), so the desk asks for
-it here when a call is offered or answered. The number comes from the node's recorder (the
-recorded call's facts, the same number the recording catalogue keeps) and is shown through
-`domain.policy.shown_number` on the call: whole to someone with `numbers.view` on it, masked
-but for the last four digits to everyone else (the built-in operator). Only the caller's own
+it here when a call is offered or answered. The number comes from the node's ACD while the call
+is in it (offered, in progress), else from the recorder (a recorded call's facts, in wrap-up
+too), and is shown through `domain.policy.shown_number` on the call: whole to someone with
+`numbers.view` on it, masked but for the last four digits to everyone else (the built-in
+operator). Only the caller's own
 agent's call is ever answered (`agent_state.change_own`, scope own); `call_id` and `caller`
 are null without a call, and `caller` is null when the node does not know the number.
 """
@@ -16,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from callwarden.acd.agent import AgentState
+from callwarden.acd.engine import AcdEngine
 from callwarden.acd.errors import UnknownAgent
 from callwarden.domain.ids import CallId
 from callwarden.domain.permissions import Permission
@@ -37,25 +39,31 @@ class DeskCallView(ResponseModel):
     caller: str | None
 
 
-def _number(services: WebServices, call_id: CallId) -> str | None:
-    control = services.recording_control()
-    recorded = None if control is None else control.recorded_call(call_id)
-    return None if recorded is None else recorded.facts.caller_number
+def _number(services: WebServices, engine: AcdEngine, call_id: CallId) -> str | None:
+    """The ACD's number of the call while it has it (offered, in progress), else the
+    recorder's (a recorded call, in wrap-up too); an empty number is no number."""
+    number = engine.caller_of(call_id)
+    if not number:
+        control = services.recording_control()
+        recorded = None if control is None else control.recorded_call(call_id)
+        number = None if recorded is None else recorded.facts.caller_number
+    return number or None
 
 
 def current_call(services: WebServices, caller: Caller) -> DeskCallView:
     """The caller's own agent's call (offered, in progress or in wrap-up), number masked per
     policy."""
+    nothing = DeskCallView(call_id=None, queue_id=None, caller=None)
     engine = services.acd()
-    agent = None
-    if engine is not None:
-        try:
-            agent = engine.agent(caller.user.id)
-        except UnknownAgent:
-            agent = None
-    if agent is None or agent.call_id is None or agent.state not in CALL_STATES:
-        return DeskCallView(call_id=None, queue_id=None, caller=None)
-    number = _number(services, agent.call_id)
+    if engine is None:
+        return nothing
+    try:
+        agent = engine.agent(caller.user.id)
+    except UnknownAgent:
+        return nothing
+    if agent.call_id is None or agent.state not in CALL_STATES:
+        return nothing
+    number = _number(services, engine, agent.call_id)
     resource = Resource.of(ResourceKind.CALL, owner=agent.user_id, team=agent.team_id)
     shown = None if number is None else shown_number(caller.principal, resource, number)
     return DeskCallView(call_id=str(agent.call_id), queue_id=agent.queue_id, caller=shown)
