@@ -19,6 +19,7 @@ from callwarden.bus import EventCodec, Subscription
 from callwarden.bus.redis_bus import RedisBus
 from callwarden.bus.redis_claims import RedisAgentClaims
 from callwarden.domain.ids import CallId, QueueId, UserId
+from callwarden.domain.models import QueueStrategy
 from callwarden.sip.clock import LoopClock
 
 from .conftest import RecordingOwner, directory, make_queue
@@ -35,10 +36,13 @@ class Node:
 
 
 @pytest.fixture
-async def two_nodes() -> AsyncIterator[tuple[Node, Node]]:
+async def two_nodes(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes serving one queue of `AGENTS`, longest-idle unless parametrized (ring-all:
+    the whole tier claimed in one `claim_many` per offer)."""
+    strategy = getattr(request, "param", QueueStrategy.LONGEST_IDLE)
     prefix = random_prefix()
     codec = EventCodec(ACD_EVENT_TYPES)
-    snapshot = directory(make_queue(1, AGENTS))
+    snapshot = directory(make_queue(1, AGENTS, strategy=strategy))
     async with AsyncExitStack() as stack:
         nodes = []
         for name in ("node-a", "node-b"):
@@ -103,6 +107,9 @@ async def _until(engine: AcdEngine, agent: UserId, state: AgentState, watch: Sub
             await engine.settled()
 
 
+@pytest.mark.parametrize(
+    "two_nodes", [QueueStrategy.LONGEST_IDLE, QueueStrategy.RING_ALL], indirect=True
+)
 async def test_calls_raced_on_two_nodes_never_ring_one_operator_twice(
     two_nodes: tuple[Node, Node],
 ) -> None:
