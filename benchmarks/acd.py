@@ -17,10 +17,15 @@ filtered with the policy (`visible_to` for a supervisor of one of ``--teams`` te
 to the subscriber's task holding the event. This is the bus half of "event to WebSocket
 subscriber": the WebSocket (serialisation and the socket write) comes with the web issue.
 
+Claims on Redis (with ``--redis-url``): claiming a ring-all tier of ``--tier`` agents one
+`claim` at a time against one `claim_many` (one Lua script), each round released afterwards;
+wall clock, since the round trips dominate.
+
 Targets (issue 4): a routing decision under 1 ms at p99; event to subscriber under 50 ms p99.
 
 Usage: .venv/bin/python benchmarks/acd.py [--queues 1000] [--agents 10000] [--decisions 5000]
                                           [--subscribers 500] [--events 2000] [--rate 500]
+                                          [--redis-url redis://127.0.0.1:6379/0 --tier 37]
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ import asyncio
 import gc
 import random
 import time
+import uuid
 from datetime import UTC, datetime
 
 import uvloop
+from redis.asyncio import Redis
 
 from callwarden.acd.agent import AgentState
 from callwarden.acd.engine import AcdEngine
@@ -41,6 +48,8 @@ from callwarden.acd.queue import OverflowAction
 from callwarden.acd.routing import MemberStatus, rank_members
 from callwarden.acd.settings import AcdSettings
 from callwarden.bus import InProcessAgentClaims, InProcessBus, Subscription, visible_to
+from callwarden.bus.claims import Claim
+from callwarden.bus.redis_claims import RedisAgentClaims
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import CallId, QueueId, RoleId, TeamId, UserId
 from callwarden.domain.models import Queue, QueueMember, QueueStrategy, Role, Team, User
@@ -203,6 +212,39 @@ async def bench_engine(
     return timings, cpu
 
 
+# -- claims on Redis -----------------------------------------------------------------------------
+
+
+async def bench_redis_claims(url: str, tier: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Wall seconds to claim `tier` agents one by one, and in one `claim_many`, per round."""
+    client = Redis.from_url(url)
+    prefix = f"bench-{uuid.uuid4().hex[:12]}:"
+    claims = RedisAgentClaims(client, key_prefix=prefix)
+    agents = [UserId(n) for n in range(1, tier + 1)]
+    one_by_one: list[float] = []
+    batched: list[float] = []
+    try:
+        for index in range(rounds):
+            started = time.perf_counter()
+            single = [await claims.claim(agent, f"bench:c{index}", 30) for agent in agents]
+            one_by_one.append(time.perf_counter() - started)
+            await _release_all(claims, single)
+            started = time.perf_counter()
+            batch = await claims.claim_many(agents, f"bench:m{index}", 30)
+            batched.append(time.perf_counter() - started)
+            await _release_all(claims, batch)
+    finally:
+        await client.aclose()
+    return one_by_one, batched
+
+
+async def _release_all(claims: RedisAgentClaims, taken: list[Claim | None]) -> None:
+    for claim in taken:
+        if claim is None:
+            raise RuntimeError("a benchmark claim failed: is another client using these keys?")
+        await claims.release(claim)
+
+
 # -- fan-out ------------------------------------------------------------------------------------
 
 
@@ -278,6 +320,11 @@ async def run(options: argparse.Namespace) -> None:
     latencies, _ = await bench_fanout(options.subscribers, options.events, options.rate)
     report("event to subscriber", latencies, 50.0)
     print("  (the WebSocket part of event-to-browser comes with the web issue)")
+    if options.redis_url:
+        print(f"claims on Redis: a tier of {options.tier} agents, 500 rounds")
+        one_by_one, batched = await bench_redis_claims(options.redis_url, options.tier, 500)
+        report("claim one by one", one_by_one)
+        report("claim_many", batched)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -290,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--redis-url", default=None, help="also time tier claims on this Redis")
+    parser.add_argument("--tier", type=int, default=37)
     options = parser.parse_args(argv)
     uvloop.run(run(options))
 
