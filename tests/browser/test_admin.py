@@ -83,6 +83,13 @@ def test_an_admin_creates_resets_the_mfa_of_and_disables_a_user(
 
     newbie.get_by_role("button", name="管理").click()
     status = page.locator("#d-status")
+    expect(page.locator("#d-display")).to_be_focused()
+    page.locator("#d-team").select_option(label="south")
+    page.locator("#d-extension").fill("3002")
+    page.get_by_role("button", name="表示名・チーム・内線を保存").click()
+    expect(status).to_have_text("newbie の表示名・チーム・内線を保存しました。", timeout=WAIT_MS)
+    expect(newbie).to_contain_text("south")
+    expect(newbie).to_contain_text("3002")
     page.get_by_role("button", name="二要素認証をリセット").click()
     expect(status).to_have_text(
         "newbie の二要素認証をリセットしました。次回のサインインで設定し直します。", timeout=WAIT_MS

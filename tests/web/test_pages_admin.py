@@ -71,7 +71,8 @@ async def test_the_users_page_offers_every_role_and_team(env: Env) -> None:
     block = re.search(r'<select id="c-team"[^>]*>(.*?)</select>', page, re.S)
     assert block is not None
     assert {"north", "north-east", "south"} <= set(re.findall(r">([a-z-]+)</option>", block[1]))
-    for control in ("reset-mfa", "toggle-enabled", "sip-form", "password-form", "role-form"):
+    controls = ("reset-mfa", "toggle-enabled", "sip-form", "password-form", "role-form")
+    for control in (*controls, "details-form"):
         assert f'id="{control}"' in page
 
 

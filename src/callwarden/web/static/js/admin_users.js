@@ -1,5 +1,5 @@
 // The users page of the admin console: the list with filters (GET /api/v1/users), create
-// (POST), and for one user: change role (PUT .../role), new SIP password and web password
+// (POST), and for one user: name, team and extension (PATCH), change role (PUT .../role), new SIP password and web password
 // (PATCH), MFA reset (POST .../mfa/reset), disable and enable. The server decides and audits
 // every change; a refusal is shown with its reason.
 import { api, formatNumber, t } from "./common.js";
@@ -79,6 +79,9 @@ function showSelected(user) {
   selected = user;
   document.getElementById("d-username").textContent = user.username;
   document.getElementById("d-role").value = String(user.role_id);
+  document.getElementById("d-display").value = user.display_name;
+  document.getElementById("d-team").value = user.team_id === null ? "" : String(user.team_id);
+  document.getElementById("d-extension").value = user.extension ?? "";
   toggle.dataset.enabled = String(user.enabled);
   toggle.textContent = user.enabled ? t("admin.users.disable") : t("admin.users.enable");
 }
@@ -87,7 +90,7 @@ function open(user) {
   showSelected(user);
   detailStatus.textContent = "";
   detail.hidden = false;
-  document.getElementById("d-role").focus();
+  document.getElementById("d-display").focus();
 }
 
 /** Runs one change of the selected user; on success says `doneKey` and reloads the list. */
@@ -104,6 +107,18 @@ async function change(method, path, body, doneKey, values = {}) {
 }
 
 const base = () => `/api/v1/users/${selected.id}`;
+
+document.getElementById("details-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const team = document.getElementById("d-team").value;
+  const extension = document.getElementById("d-extension").value.trim();
+  const body = {
+    display_name: document.getElementById("d-display").value.trim(),
+    team_id: team ? Number(team) : null,
+    extension: extension || null,
+  };
+  await change("PATCH", base(), body, "admin.users.details_saved");
+});
 
 document.getElementById("role-form").addEventListener("submit", async (event) => {
   event.preventDefault();
