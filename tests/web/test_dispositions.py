@@ -46,7 +46,7 @@ async def test_the_operator_sets_and_changes_the_disposition_of_their_call(env: 
         "",
         env.user("operator").id,
     )
-    note = "折り返し希望 / wants a call back at 15:00"
+    note = "折り返し希望\nwants a call back at 15:00"
     status, body = await _send(env, "operator", "PUT", call_id, {"code": "resolved", "note": note})
     assert (status, body["code"], body["note"]) == (200, "resolved", note)
     assert _stored(env, call_id) == ("resolved", note)
@@ -102,6 +102,8 @@ async def test_readers_see_a_call_without_a_disposition_as_empty(env: Env, usern
         ({"code": ""}, "validation_failed"),
         ({"note": "no code"}, "validation_failed"),
         ({"code": "resolved", "note": 7}, "validation_failed"),
+        ({"code": "resolved", "note": "robert\x00"}, "validation_failed"),
+        ({"code": "resolved", "note": "bell\x07"}, "validation_failed"),
     ],
 )
 async def test_bad_input_is_refused_and_nothing_is_stored(

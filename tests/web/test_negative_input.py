@@ -45,7 +45,7 @@ DATABASE_WORDS = (
     "constraint",
 )
 FREE_TEXT_BODY_FIELDS = frozenset(
-    {"display_name", "description", "password", "sip_password", "code", "reason", "text"}
+    {"display_name", "description", "password", "sip_password", "code", "reason", "text", "note"}
 )
 """Text taken as it is (stored verbatim through bound parameters, or compared as a secret):
 an injection string there is a valid value. test_directory_api stores one and reads it back."""

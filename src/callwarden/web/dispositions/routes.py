@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import JsonValue, ValidationFailed
@@ -47,9 +47,19 @@ class DispositionUnknown(ValidationFailed):
     default_error_id = "disposition_unknown"
 
 
+def _printable(text: str) -> str:
+    """Free text, lines and tabs allowed; no other control character (NUL cannot even be
+    stored by PostgreSQL)."""
+    if any(ord(character) < 0x20 and character not in "\n\r\t" for character in text):
+        raise ValueError("must not contain control characters")
+    if "\x7f" in text:
+        raise ValueError("must not contain control characters")
+    return text
+
+
 class DispositionRequest(RequestModel):
-    code: Annotated[str, Field(min_length=1, max_length=32)]
-    note: Annotated[str, Field(max_length=NOTE_LIMIT)] = ""
+    code: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_printable)]
+    note: Annotated[str, Field(max_length=NOTE_LIMIT), AfterValidator(_printable)] = ""
 
 
 class DispositionView(ResponseModel):
