@@ -121,9 +121,13 @@ def test_a_refused_change_shows_the_grants_not_held(
 ) -> None:
     page = sign_in_admin(new_page, site)
     open_admin_page(page, site, "/admin/users")
-    row_of(page, "users", "colleague").get_by_role("button", name="管理").click()
+    # From the keyboard: the row's button opens the user, focus moves into the form.
+    row_of(page, "users", "colleague").get_by_role("button", name="管理").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#d-display")).to_be_focused()
     page.locator("#d-role").select_option(label="auditor")
-    page.get_by_role("button", name="ロールを変更").click()
+    page.get_by_role("button", name="ロールを変更").focus()
+    page.keyboard.press("Enter")
     status = page.locator("#d-status")
     expect(status).to_contain_text("拒否されました", timeout=WAIT_MS)
     expect(status).to_contain_text("recordings.play:all")
