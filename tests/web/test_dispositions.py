@@ -58,7 +58,8 @@ async def test_the_operator_sets_and_changes_the_disposition_of_their_call(env: 
         ("callback", None),
         ("resolved", "callback"),
     ]
-    assert details[-1]["note"] == note
+    # The audit trail keeps control characters escaped (a line break reads \u000a).
+    assert details[-1]["note"] == note.replace("\n", "\\u000a")
     audited = [entry for entry in env.audit_actions() if entry[0] == "call.disposition"]
     assert audited == [("call.disposition", "success", call_id)] * 2
 
