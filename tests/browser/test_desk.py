@@ -105,3 +105,46 @@ def test_the_recording_button_and_the_wrap_up_form(
     _run(site, engine.make_available(operator.id))
     expect(desk.locator("#no-call")).to_be_visible(timeout=WITHIN_MS)
     expect(form).to_be_hidden()
+
+
+def test_the_pause_button_shows_the_confirmed_state(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    """Over the site's real recorder and media engine (web.live_recording_support): the
+    operator's call is recorded, the button pauses it, the page shows "paused" once the API
+    answered (after the media confirmed), and resumes it."""
+    world = site.env.live_recording
+    assert world is not None
+    _run(site, world.start(site.env.snapshot))
+    desk = sign_in_operator(new_page, site)
+    engine = site.env.acd
+    operator = site.env.user("operator")
+    queue = next(queue for queue in site.env.snapshot.queues if queue.name == "north-line")
+    call_id = CallId(world.call_ids["north"])
+    _run(site, engine.sign_in(operator.id, [queue.id]))
+    _run(site, engine.call_arrived(call_id, queue.id, caller="+4930123456"))
+    _run(site, engine.settled())
+    _run(site, engine.offer_answered(call_id, operator.id))
+    expect(desk.locator("#call-phase")).to_have_text("通話中", timeout=WITHIN_MS)
+    expect(desk.locator("#call-caller")).to_have_text("+******3456", timeout=WITHIN_MS)
+    _run(site, world.start_recording("north", site.env.snapshot))
+    toggle = desk.locator("#recording-toggle")
+    expect(desk.locator("#recording")).to_have_text("録音中", timeout=WITHIN_MS)
+    expect(toggle).to_have_text("録音を一時停止")
+    with desk.expect_response(lambda response: response.url.endswith("/recording")) as answer:
+        toggle.click()
+    assert answer.value.status == 200
+    assert answer.value.json()["state"] == "paused"
+    expect(desk.locator("#recording")).to_have_text("録音を一時停止中")
+    expect(toggle).to_have_text("録音を再開")
+    expect(desk.locator("#notice")).to_have_text("録音の一時停止が確認されました。")
+    desk.screenshot(path=str(screenshots / "desk-pause-confirmed.png"))
+    with desk.expect_response(lambda response: response.url.endswith("/recording")) as answer:
+        toggle.click()
+    assert answer.value.status == 200
+    expect(desk.locator("#recording")).to_have_text("録音中")
+    expect(toggle).to_have_text("録音を一時停止")
+    expect(desk.locator("#notice")).to_have_text("録音を再開しました。")
+    recorded = world.control.recorded_call(call_id)
+    assert recorded is not None and recorded.active is not None
+    assert not recorded.active.paused and len(recorded.active.pauses) == 1
