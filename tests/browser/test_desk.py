@@ -54,7 +54,7 @@ def test_the_recording_button_and_the_wrap_up_form(
     expect(desk.locator("#recording-actions")).to_be_hidden()
     expect(desk.locator("#wrap-up")).to_be_hidden()
 
-    recording = {
+    recording: dict[str, Any] = {
         "at": datetime.now(UTC),
         "team_id": queue.team_id,
         "user_id": operator.id,
