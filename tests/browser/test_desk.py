@@ -108,7 +108,7 @@ def test_the_recording_button_and_the_wrap_up_form(
 
 
 def test_the_pause_button_shows_the_confirmed_state(
-    site: Site, new_page: NewPage, screenshots: Path
+    site: Site, new_page: NewPage, problems: Problems, screenshots: Path
 ) -> None:
     """Over the site's real recorder and media engine (web.live_recording_support): the
     operator's call is recorded, the button pauses it, the page shows "paused" once the API
@@ -148,3 +148,23 @@ def test_the_pause_button_shows_the_confirmed_state(
     recorded = world.control.recorded_call(call_id)
     assert recorded is not None and recorded.active is not None
     assert not recorded.active.paused and len(recorded.active.pauses) == 1
+
+    # The media process stops confirming pauses (stuck): the API stops the recording (fail
+    # closed) and answers 409 pause_not_confirmed; the page says the recording stopped.
+    async def never_confirms(bridge_id: str) -> int:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    world.engine.pause_recording = never_confirms  # type: ignore[method-assign]
+    with desk.expect_response(lambda response: response.url.endswith("/recording")) as answer:
+        toggle.click()
+    assert answer.value.status == 409
+    assert answer.value.json()["error_id"] == "pause_not_confirmed"
+    expect(desk.locator("#notice")).to_have_text(
+        "一時停止を確認できなかったため、録音を停止しました。"
+    )
+    expect(desk.locator("#recording")).to_have_text("録音が停止しました(障害)")
+    expect(desk.locator("#recording-actions")).to_be_hidden()
+    desk.screenshot(path=str(screenshots / "desk-pause-not-confirmed.png"))
+    expected = "console error: Failed to load resource: the server responded with a status of 409"
+    problems.found[:] = [found for found in problems.found if not found.startswith(expected)]
