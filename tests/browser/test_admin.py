@@ -150,6 +150,18 @@ def test_a_refused_change_shows_the_grants_not_held(
         "ロール quality の権限を保存しました。", timeout=WAIT_MS
     )
     expect(quality.locator("td").nth(2)).to_have_text("2")
+    # A new custom role opens ready for its grants.
+    page.locator("#c-name").fill("night_shift")
+    page.locator("#c-description").fill("夜間の品質確認")
+    page.get_by_role("button", name="作成", exact=True).click()
+    expect(page.locator("#create-status")).to_contain_text("night_shift", timeout=WAIT_MS)
+    expect(page.locator("#d-name")).to_have_text("night_shift")
+    grants.locator('select[data-permission="reports.view"]').select_option("reports.view:team")
+    page.get_by_role("button", name="権限を保存").click()
+    expect(page.locator("#d-status")).to_have_text(
+        "ロール night_shift の権限を保存しました。", timeout=WAIT_MS
+    )
+    expect(row_of(page, "roles", "night_shift").locator("td").nth(2)).to_have_text("1")
     row_of(page, "roles", "admin").get_by_role("button", name="表示").click()
     expect(page.locator("#d-builtin")).to_be_visible()
     expect(page.get_by_role("button", name="権限を保存")).to_be_hidden()

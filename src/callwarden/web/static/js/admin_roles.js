@@ -1,9 +1,10 @@
 // The roles page of the admin console: the roles and their grants (GET /api/v1/roles), and a
-// custom role's grants replaced whole (PUT /api/v1/roles/{id}/grants). The built-in roles are
+// custom role created (POST, with no grants) and its grants replaced whole
+// (PUT /api/v1/roles/{id}/grants). The built-in roles are
 // fixed and shown read-only. The granting rule refuses grants the admin does not hold
 // (403 grant_not_held): the refusal names them.
 import { api, formatNumber, t } from "./common.js";
-import { cell, showDone, showRefusal } from "./admin_common.js";
+import { cell, formFields, showDone, showRefusal } from "./admin_common.js";
 
 const tbody = document.querySelector("#roles tbody");
 const listStatus = document.getElementById("list-status");
@@ -92,6 +93,21 @@ grantsForm.addEventListener("submit", async (event) => {
 document.getElementById("close-detail").addEventListener("click", () => {
   detail.hidden = true;
   selected = null;
+});
+
+document.getElementById("create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const status = document.getElementById("create-status");
+  const result = await api("POST", "/api/v1/roles", { ...formFields(form), grants: [] });
+  if (!result.ok) {
+    showRefusal(result, status);
+    return;
+  }
+  showDone(status, t("admin.roles.created", { name: result.body.name }));
+  form.reset();
+  await load();
+  show(result.body); // the new role, ready for its grants
 });
 
 load();
