@@ -33,11 +33,19 @@ async def test_the_operator_sees_their_caller_masked(env: Env) -> None:
     engine = await serve_acd(env)
     call_id = _world(env).call_ids["north"]  # recorded: the recorder knows its number
     status, body = await _get(env, "operator")
-    assert (status, body) == (200, {"call_id": None, "queue_id": None, "caller": None})
+    assert (status, body) == (
+        200,
+        {"call_id": None, "queue_id": None, "phase": None, "caller": None},
+    )
     await connect(env, engine, "operator", call_id, NORTH_QUEUE, NUMBER)
     status, body = await _get(env, "operator")
     assert status == 200
-    assert body == {"call_id": call_id, "queue_id": NORTH_QUEUE, "caller": "+******3456"}
+    assert body == {
+        "call_id": call_id,
+        "queue_id": NORTH_QUEUE,
+        "phase": "talking",
+        "caller": "+******3456",
+    }
     assert NUMBER not in str(body)
     # A colleague of the same team with no call of their own learns nothing of it.
     status, body = await _get(env, "colleague")
@@ -87,7 +95,12 @@ async def test_an_unrecorded_queue_call_shows_the_acds_number_masked(env: Env) -
     await engine.call_ended(CallId(call_id))
     await engine.settled()
     status, body = await _get(env, "operator")
-    assert (status, body["call_id"], body["caller"]) == (200, call_id, None)
+    assert (status, body["call_id"], body["phase"], body["caller"]) == (
+        200,
+        call_id,
+        "wrap_up",
+        None,
+    )
     await engine.close()
 
 

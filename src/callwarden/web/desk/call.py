@@ -7,12 +7,13 @@ is in it (offered, in progress), else from the recorder (a recorded call's facts
 too), and is shown through `domain.policy.shown_number` on the call: whole to someone with
 `numbers.view` on it, masked but for the last four digits to everyone else (the built-in
 operator). Only the caller's own
-agent's call is ever answered (`agent_state.change_own`, scope own); `call_id` and `caller`
-are null without a call, and `caller` is null when the node does not know the number.
+agent's call is ever answered (`agent_state.change_own`, scope own), with its phase (ringing,
+talking, wrap_up: a desk loaded during a call starts from it); all null without a call, and
+`caller` null when the node does not know the number.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the route's annotations as objects.
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 
@@ -30,12 +31,20 @@ __all__ = ["DESK_CALL_PATH", "desk_call_router"]
 
 DESK_CALL_PATH = f"{API_PREFIX}/desk/call"
 
-CALL_STATES = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
+
+Phase = Literal["ringing", "talking", "wrap_up"]
+PHASES: dict[AgentState, Phase] = {
+    AgentState.RINGING: "ringing",
+    AgentState.ON_CALL: "talking",
+    AgentState.WRAP_UP: "wrap_up",
+}
+"""The desk's phase of the call by the agent's state (a page loaded mid-call starts from it)."""
 
 
 class DeskCallView(ResponseModel):
     call_id: str | None
     queue_id: int | None
+    phase: Phase | None
     caller: str | None
 
 
@@ -53,7 +62,7 @@ def _number(services: WebServices, engine: AcdEngine, call_id: CallId) -> str | 
 def current_call(services: WebServices, caller: Caller) -> DeskCallView:
     """The caller's own agent's call (offered, in progress or in wrap-up), number masked per
     policy."""
-    nothing = DeskCallView(call_id=None, queue_id=None, caller=None)
+    nothing = DeskCallView(call_id=None, queue_id=None, phase=None, caller=None)
     engine = services.acd()
     if engine is None:
         return nothing
@@ -61,12 +70,17 @@ def current_call(services: WebServices, caller: Caller) -> DeskCallView:
         agent = engine.agent(caller.user.id)
     except UnknownAgent:
         return nothing
-    if agent.call_id is None or agent.state not in CALL_STATES:
+    if agent.call_id is None or agent.state not in PHASES:
         return nothing
     number = _number(services, engine, agent.call_id)
     resource = Resource.of(ResourceKind.CALL, owner=agent.user_id, team=agent.team_id)
     shown = None if number is None else shown_number(caller.principal, resource, number)
-    return DeskCallView(call_id=str(agent.call_id), queue_id=agent.queue_id, caller=shown)
+    return DeskCallView(
+        call_id=str(agent.call_id),
+        queue_id=agent.queue_id,
+        phase=PHASES[agent.state],
+        caller=shown,
+    )
 
 
 def desk_call_router(services: WebServices) -> APIRouter:

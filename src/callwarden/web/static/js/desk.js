@@ -70,7 +70,8 @@ function tick() {
   stateTime.textContent = formatDuration((Date.now() - stateSince) / 1000);
   if (call.phase !== null) {
     const end = call.phase === "wrap_up" ? call.ended : Date.now();
-    document.getElementById("call-time").textContent = formatDuration((end - call.since) / 1000);
+    const shown = call.since === null ? "—" : formatDuration((end - call.since) / 1000);
+    document.getElementById("call-time").textContent = shown;
   }
 }
 
@@ -120,6 +121,18 @@ for (const button of document.querySelectorAll("button[data-change-state]")) {
   });
 }
 
+/** A page loaded during a call starts from it: the phase by the agent's state; the time in
+ *  call from the state's start while talking (unknown in wrap-up). Events win over this. */
+async function restoreCall() {
+  const result = await api("GET", "/api/v1/desk/call");
+  if (!result.ok || result.body.call_id === null || call.id !== null) return;
+  const { call_id: id, phase, queue_id: queue, caller } = result.body;
+  const since = phase === "wrap_up" ? null : stateSince;
+  Object.assign(call, { id, phase, queue, caller, since, ended: Date.now() });
+  showCall();
+  tick();
+}
+
 const RECORDING_STATES = { recording: "on", paused: "paused", not_recording: "none" };
 
 document.getElementById("recording-toggle").addEventListener("click", async (event) => {
@@ -151,4 +164,5 @@ document.getElementById("wrap-up").addEventListener("submit", async (event) => {
   notify(result.ok ? t("desk.wrap_up_saved") : errorText(result), result.ok ? "info" : "error");
 });
 
+restoreCall();
 everySecond(tick);
