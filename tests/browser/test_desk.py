@@ -34,6 +34,12 @@ def _run(site: Site, coroutine: Coroutine[Any, Any, _T]) -> _T:
     return asyncio.run_coroutine_threadsafe(coroutine, site.loop).result(10)
 
 
+def _wait_for_feed(page: Page) -> None:
+    """The desk's live feed is open (subscribed before it is accepted): events published from
+    now on reach the page."""
+    expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=10_000)
+
+
 def _forget_refusal(page: Page, problems: Problems, status: int) -> None:
     """Drops Chromium's console line for the refusal the test asked for (status `status`),
     waiting for it: the browser may log it after the page has handled the answer."""
@@ -51,6 +57,7 @@ def test_the_recording_button_and_the_wrap_up_form(
     site: Site, new_page: NewPage, problems: Problems, screenshots: Path
 ) -> None:
     desk = sign_in_operator(new_page, site)
+    _wait_for_feed(desk)
     engine = site.env.acd
     operator = site.env.user("operator")
     queue = next(queue for queue in site.env.snapshot.queues if queue.name == "north-line")
@@ -100,6 +107,7 @@ def test_the_recording_button_and_the_wrap_up_form(
     expect(desk.locator("#recording-actions")).to_be_hidden()
     # A desk reloaded during wrap-up starts from the call (GET /api/v1/desk/call).
     desk.reload()
+    _wait_for_feed(desk)
     expect(desk.locator("#call-phase")).to_have_text("後処理中", timeout=WITHIN_MS)
     expect(desk.locator("#call-queue")).to_have_text("north-line")
     expect(desk.locator("#call-time")).to_have_text("—")
@@ -134,6 +142,7 @@ def test_the_pause_button_shows_the_confirmed_state(
     assert world is not None
     _run(site, world.start(site.env.snapshot))
     desk = sign_in_operator(new_page, site)
+    _wait_for_feed(desk)
     engine = site.env.acd
     operator = site.env.user("operator")
     queue = next(queue for queue in site.env.snapshot.queues if queue.name == "north-line")
