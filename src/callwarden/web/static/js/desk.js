@@ -88,7 +88,11 @@ const handlers = {
   "recording.started": () => Object.assign(recording, { state: "on" }),
   "recording.resumed": () => Object.assign(recording, { state: "on" }),
   "recording.paused": () => Object.assign(recording, { state: "paused" }),
-  "recording.stopped": () => Object.assign(recording, { state: "none" }),
+  // A failed recording is stopped next (recording.failed, then recording.stopped): it stays
+  // shown as stopped by a failure.
+  "recording.stopped": () => {
+    if (recording.state !== "failed") recording.state = "none";
+  },
   "recording.failed": () => Object.assign(recording, { state: "failed" }),
   "monitoring.started": (fields) => monitoring.add(fields.monitoring_id),
   "monitoring.switched": (fields) => monitoring.add(fields.monitoring_id),
