@@ -35,9 +35,9 @@ from callwarden.web.access import (
     GuardedWebSocketRoute,
     established_caller,
 )
-from callwarden.web.live.connections import LiveConnection, LiveConnections
-from callwarden.web.live.stream import LiveStream
-from callwarden.web.services import app_part, services_of
+from callwarden.web.live.connections import LiveConnection
+from callwarden.web.live.routes import serve_stream
+from callwarden.web.services import services_of
 
 logger = logging.getLogger(__name__)
 
@@ -77,27 +77,14 @@ def _caller(websocket: WebSocket) -> Caller:
 async def desk_live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]) -> None:
     services = services_of(websocket)
     settings = services.settings
-    hub = app_part(websocket, LiveConnections)
     connection = LiveConnection(websocket, caller.session.id, caller.user.id)
     subscription = services.bus.subscribe(
         own_events(caller.user.id), max_pending=settings.live_queue
     )
-    hub.add(connection)
     try:
-        await websocket.accept()
-        await websocket.send_json({"type": "welcome", "user_id": caller.user.id})
-        stream = LiveStream(
-            connection,
-            subscription,
-            caller.principal,
-            messages=hub.messages,
-            directory=services.directory,
-            recheck_seconds=settings.live_recheck_seconds,
-        )
-        await stream.run()
+        await serve_stream(websocket, caller, connection, subscription)
     finally:
         subscription.close()
-        hub.remove(connection)
 
 
 def desk_live_route() -> GuardedWebSocketRoute:

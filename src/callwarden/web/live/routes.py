@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.websockets import WebSocket
 
+from callwarden.bus.subscription import Subscription
 from callwarden.web.access import (
     API_PREFIX,
     Access,
@@ -51,6 +52,24 @@ async def live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]
     dispatch = hub.dispatch_for(services.bus)
     # Subscribed before the handshake completes: nothing published from here on is missed.
     subscription = dispatch.subscribe(caller.principal, max_pending=settings.live_queue)
+    try:
+        await serve_stream(websocket, caller, connection, subscription)
+    finally:
+        dispatch.unsubscribe(subscription)
+
+
+async def serve_stream(
+    websocket: WebSocket,
+    caller: Caller,
+    connection: LiveConnection,
+    subscription: Subscription,
+) -> None:
+    """Accept the handshake, greet, and stream `subscription` until the connection ends; the
+    connection is known to the node's hub (revocations, shutdown) meanwhile. The caller made
+    the subscription before the handshake, so nothing published since is missed, and releases
+    it afterwards."""
+    services = services_of(websocket)
+    hub = app_part(websocket, LiveConnections)
     hub.add(connection)
     try:
         await websocket.accept()
@@ -61,11 +80,10 @@ async def live(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)]
             caller.principal,
             messages=hub.messages,
             directory=services.directory,
-            recheck_seconds=settings.live_recheck_seconds,
+            recheck_seconds=services.settings.live_recheck_seconds,
         )
         await stream.run()
     finally:
-        dispatch.unsubscribe(subscription)
         hub.remove(connection)
 
 
