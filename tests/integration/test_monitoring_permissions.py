@@ -125,6 +125,12 @@ def test_other_team_operator_auditor_and_admin_are_refused_by_api_and_phone(
             attempt.wait_disconnected()
             assert attempt.last_status == status, (name, code, attempt.last_status)
             attempt.release()
+            # Let pjsua free the call's slot before the next INVITE: the wheel has only a few
+            # (a full run of the suite aborted in makeCall without this pause).
+            phones.run_for(0.3)
+        # One refused person's phone at a time: the wheel's account and transport tables
+        # hold 8, and the previous test's may still be closing.
+        phones.endpoint.close_phone(phone)
 
     # Every refusal is audited, by the API and by phone.
     def audited() -> bool:
