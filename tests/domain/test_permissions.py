@@ -12,6 +12,8 @@ from callwarden.domain.permissions import (
     Permission,
     Scope,
     grants_beyond,
+    grants_beyond_for_person,
+    may_give_person,
     may_grant,
     normalise_grants,
     widest_scopes,
@@ -267,3 +269,51 @@ def test_an_admin_cannot_give_any_role_recording_export() -> None:
         Grant(P.RECORDINGS_DOWNLOAD, TEAM),
     }
     assert grants_beyond(DEFAULT_ROLE_GRANTS["admin"], DEFAULT_ROLE_GRANTS["admin"]) == set()
+
+
+# Giving a person a role: own-scope grants are exempt for users.manage:all
+
+_ADMIN = list(DEFAULT_ROLE_GRANTS["admin"])
+_SUPERVISOR = list(DEFAULT_ROLE_GRANTS["supervisor"])
+
+
+@pytest.mark.parametrize(
+    ("granter", "grant", "allowed"),
+    [
+        (_ADMIN, Grant(P.CALLS_TAKE, OWN), True),
+        (_ADMIN, Grant(P.AGENT_STATE_OWN, OWN), True),
+        (_ADMIN, Grant(P.RECORDINGS_PLAY, OWN), True),
+        (_ADMIN, Grant(P.RECORDINGS_PLAY, TEAM), False),
+        (_ADMIN, Grant(P.MONITOR_LISTEN, TEAM), False),
+        (_ADMIN, Grant(P.AUDIT_VIEW, ALL), False),
+        (_ADMIN, Grant(P.REPORTS_VIEW, ALL), True),
+        # Without users.manage:all, an own-scope grant must be held like any other.
+        (_SUPERVISOR, Grant(P.RECORDINGS_PLAY, OWN), True),
+        (_SUPERVISOR, Grant(P.RECORDINGS_DOWNLOAD, OWN), False),
+        (_SUPERVISOR, Grant(P.MONITOR_LISTEN, ALL), False),
+        (_SUPERVISOR, Grant(P.AUDIT_VIEW, TEAM), False),
+        ([Grant(P.ROLES_MANAGE, ALL)], Grant(P.CALLS_TAKE, OWN), False),
+        ([], Grant(P.CALLS_TAKE, OWN), False),
+    ],
+)
+def test_may_give_person(granter: list[Grant], grant: Grant, allowed: bool) -> None:
+    assert may_give_person(granter, grant) is allowed
+
+
+def test_an_admin_gives_people_the_operator_role_but_not_a_supervisor_or_auditor() -> None:
+    assert grants_beyond_for_person(_ADMIN, DEFAULT_ROLE_GRANTS["operator"]) == set()
+    assert grants_beyond(_ADMIN, DEFAULT_ROLE_GRANTS["operator"]) == set(
+        DEFAULT_ROLE_GRANTS["operator"]
+    )
+    assert grants_beyond_for_person(_ADMIN, DEFAULT_ROLE_GRANTS["supervisor"]) == {
+        Grant(P.MONITOR_LISTEN, TEAM),
+        Grant(P.MONITOR_WHISPER, TEAM),
+        Grant(P.MONITOR_BARGE, TEAM),
+        Grant(P.MONITOR_TAKEOVER, TEAM),
+        Grant(P.RECORDINGS_PLAY, TEAM),
+        Grant(P.AGENTS_MANAGE, TEAM),
+    }
+    assert grants_beyond_for_person(_ADMIN, DEFAULT_ROLE_GRANTS["auditor"]) == {
+        Grant(P.RECORDINGS_PLAY, ALL),
+        Grant(P.AUDIT_VIEW, ALL),
+    }

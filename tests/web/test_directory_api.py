@@ -119,6 +119,75 @@ async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> No
     assert decisions == ["grant_not_held"] * 5
 
 
+async def test_the_admin_creates_an_operator_and_sets_their_password(env: Env) -> None:
+    """Own-scope grants are exempt from the granting rule for `users.manage:all` (docs/api.md):
+    the admin gives the operator role, which holds only own-scope grants it lacks."""
+    first, second = "lantern-orchard-pebble-3390", "velvet-harbour-quartz-4417"
+    async with env.client(await _admin(env)) as client:
+        created = await client.post(
+            "/api/v1/users",
+            json={
+                "username": "newdesk",
+                "role_id": _role_id(env, "operator"),
+                "team_id": _team_id(env, "south"),
+                "extension": "2005",
+                "password": first,
+                "sip_password": "desk-phone-secret-1",
+            },
+        )
+        assert created.status_code == 201, created.text
+        new_id = created.json()["id"]
+        assert created.json()["role"] == "operator"
+        changed = await client.patch(f"/api/v1/users/{new_id}", json={"password": second})
+        assert changed.status_code == 200, changed.text
+        back = await client.put(
+            f"/api/v1/users/{env.user('colleague').id}/role",
+            json={"role_id": _role_id(env, "operator")},
+        )
+        assert back.status_code == 200
+    async with env.client() as client:
+        assert (await sign_in(client, "newdesk", first)).status_code == 401
+    async with env.client() as client:
+        assert (await sign_in(client, "newdesk", second)).status_code == 200
+    assert env.user("newdesk").role_id == _role_id(env, "operator")
+    created_entries = env.audit_details("user.create")
+    assert created_entries and created_entries[-1]["after"]["username"] == "newdesk"
+
+
+async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
+    before = configuration(env.database)
+    async with env.client(env.sign_in_directly("supervisor")) as client:
+        for role in ("supervisor", "auditor", "admin", "operator"):
+            response = await client.post(
+                "/api/v1/users",
+                json={
+                    "username": f"by-supervisor-{role}",
+                    "role_id": _role_id(env, role),
+                    "password": "glacier-pepper-violin-5521",
+                },
+            )
+            assert response.status_code == 403, role
+        promote = await client.put(
+            f"/api/v1/users/{env.user('operator').id}/role",
+            json={"role_id": _role_id(env, "supervisor")},
+        )
+        assert promote.status_code == 403
+    async with env.client(await _admin(env)) as client:
+        # The exemption is for own-scope grants only: team and all scopes must be held.
+        puppet = await client.post(
+            "/api/v1/users",
+            json={
+                "username": "puppet",
+                "role_id": _role_id(env, "supervisor"),
+                "password": "glacier-pepper-violin-5521",
+            },
+        )
+        assert puppet.status_code == 403
+        assert "monitor.listen:team" in puppet.json()["details"]["grants"]
+        assert "calls.take:own" not in puppet.json()["details"]["grants"]
+    assert configuration(env.database) == before
+
+
 async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
     async with env.client(await _admin(env)) as client:
         created = await client.post(

@@ -21,6 +21,11 @@ at a scope wider than their own. Whoever manages users and roles therefore canno
 holding recording export (and take it): that power comes only from the provisioning file, which
 is applied by whoever runs the installation, never through the API. See `grants_beyond` for the
 whole set a change would add beyond the granter's own.
+
+**Giving a person a role** (`may_give_person`) follows the same rule, except that grants at
+`Scope.OWN` are exempt for a giver holding `users.manage` at `Scope.ALL`: the built-in admin can
+create operators and set their passwords, although it cannot take calls itself. Grants at
+`Scope.TEAM` or `Scope.ALL` must still be held by the giver.
 """
 
 from __future__ import annotations
@@ -198,6 +203,30 @@ def grants_beyond(granter_grants: Iterable[Grant], grants: Iterable[Grant]) -> f
     """The grants of `grants` that `may_grant` refuses to someone holding `granter_grants`."""
     held = tuple(granter_grants)
     return frozenset(grant for grant in grants if not may_grant(held, grant))
+
+
+def may_give_person(granter_grants: Iterable[Grant], grant: Grant) -> bool:
+    """Whether someone holding `granter_grants` may give a person a role holding `grant`.
+
+    The granting rule (`may_grant`), with one exemption: a grant at `Scope.OWN` may be given by
+    whoever holds `users.manage` at `Scope.ALL`, held or not. An own-scope grant is power over
+    the grantee's own calls, state and data only, never over anyone else's, so the admin who
+    creates an operator (and sets their password) gains nothing over other people by it. A
+    grant at `Scope.TEAM` or `Scope.ALL` still has to be held by the giver. Building a role
+    (`may_grant`) has no such exemption.
+    """
+    held = tuple(granter_grants)
+    if grant.scope is Scope.OWN and widest_scopes(held).get(Permission.USERS_MANAGE) is Scope.ALL:
+        return True
+    return may_grant(held, grant)
+
+
+def grants_beyond_for_person(
+    granter_grants: Iterable[Grant], grants: Iterable[Grant]
+) -> frozenset[Grant]:
+    """The grants of `grants` that `may_give_person` refuses to someone holding `granter_grants`."""
+    held = tuple(granter_grants)
+    return frozenset(grant for grant in grants if not may_give_person(held, grant))
 
 
 def _grants(*pairs: tuple[Permission, Scope]) -> frozenset[Grant]:

@@ -64,7 +64,7 @@ class _Create:
         if body.name in stored.roles:
             raise Conflict(f"role name {body.name!r} is taken", error_id="role_name_taken")
         grants = [Grant.parse(text) for text in body.grants]
-        check_may_give(self.caller, grants, "grants", f"role {body.name!r}")
+        check_may_give(self.caller, grants, "grants", f"role {body.name!r}", to_person=False)
         data: dict[str, Any] = body.model_dump()
         return ProvisioningDocument(roles=[RoleSpec.model_validate(data)])
 
@@ -93,7 +93,9 @@ class _ChangeGrants:
             )
         current = grants_from_rows(row.grants, f"role {row.name}")
         wanted = {Grant.parse(text) for text in self.body.grants}
-        check_may_give(self.caller, wanted - current, "grants", f"role {row.name!r}")
+        check_may_give(
+            self.caller, wanted - current, "grants", f"role {row.name!r}", to_person=False
+        )
         self.name = row.name
         self.before = sorted(str(grant) for grant in current)
         return ProvisioningDocument(

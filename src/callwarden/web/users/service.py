@@ -3,10 +3,12 @@
 
 - **The granting rule for people.** Giving a user a role (at creation or by a role change) is
   giving them that role's grants, so the caller must hold every one of them, at least as wide
-  (`may_grant`): an admin cannot make someone (an account whose password they set, say) an
-  auditor or a supervisor and so reach recordings or live audio. Setting the password or SIP
+  (`may_give_person`): an admin cannot make someone (an account whose password they set, say)
+  an auditor or a supervisor and so reach recordings or live audio. Setting the password or SIP
   password of a user whose role holds grants beyond the caller's is refused for the same
-  reason: it would let the caller sign in as them.
+  reason: it would let the caller sign in as them. Grants at scope `own` are exempt for a
+  caller holding `users.manage:all` (power over the grantee's own calls only), so the built-in
+  admin creates operators and sets their passwords.
 - **Sessions end with the change.** Disabling a user, changing their role or their password
   ends all their sessions at once (and with them their live connections).
 - Each change is audited with before and after in its own transaction; each refusal of this
@@ -26,7 +28,12 @@ from sqlalchemy.orm import Session, selectinload
 from callwarden.domain.errors import Conflict, Forbidden, InvalidState, JsonValue, ValidationFailed
 from callwarden.domain.ids import UserId
 from callwarden.domain.models import User
-from callwarden.domain.permissions import Grant, Permission, grants_beyond
+from callwarden.domain.permissions import (
+    Grant,
+    Permission,
+    grants_beyond,
+    grants_beyond_for_person,
+)
 from callwarden.domain.policy import list_scope, not_found
 from callwarden.provisioning.document import ProvisioningDocument, UserSpec
 from callwarden.provisioning.state import StoredState
@@ -77,9 +84,14 @@ def _grants_of(row: RoleRow) -> frozenset[Grant]:
     return grants_from_rows(row.grants, f"role {row.name}")
 
 
-def check_may_give(caller: Caller, grants: Collection[Grant], field: str, what: str) -> None:
-    """Refuse (403 `grant_not_held`) unless the caller holds all of `grants` at least as wide."""
-    beyond = grants_beyond(caller.principal.grants, grants)
+def check_may_give(
+    caller: Caller, grants: Collection[Grant], field: str, what: str, *, to_person: bool = True
+) -> None:
+    """Refuse (403 `grant_not_held`) unless the caller may give all of `grants`: to a person
+    (`to_person`, `grants_beyond_for_person`: own-scope grants exempt for `users.manage:all`)
+    or to a role (`grants_beyond`: every grant held at least as wide)."""
+    rule = grants_beyond_for_person if to_person else grants_beyond
+    beyond = rule(caller.principal.grants, grants)
     if beyond:
         listed: list[JsonValue] = [str(grant) for grant in sorted(beyond, key=str)]
         raise Forbidden(
