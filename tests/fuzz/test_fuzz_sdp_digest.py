@@ -195,6 +195,7 @@ def test_mutated_answers_are_checked_with_typed_errors(data: bytes) -> None:
 REALM = "pbx.test"
 SECRET = b"fuzzing-secret-0123456789abcdef"
 NOW = 1_700_000_000.0
+PHONE = "192.0.2.10"
 
 
 def authenticator() -> DigestAuthenticator:
@@ -234,7 +235,7 @@ DIGEST_FRAGMENTS = [
     b"opaque=",
     "é".encode(),
 ]
-challenges = authenticator().challenge_headers()
+challenges = authenticator().challenge_headers(source=PHONE)
 SEED_CREDENTIALS = [
     answer_challenge(challenge, "REGISTER", "sip:pbx.test", "alice", "right", cnonce="abc")
     for challenge in challenges
@@ -257,7 +258,9 @@ def check_header(text: str) -> None:
             continue
         assert isinstance(value, DigestChallenge | DigestCredentials)
         assert parse(str(value)) == value  # what we write parses back the same
-    result = authenticator().verify("REGISTER", text, lookup, request_uri="sip:pbx.test")
+    result = authenticator().verify(
+        "REGISTER", text, lookup, request_uri="sip:pbx.test", source=PHONE
+    )
     assert result.status in AuthStatus
     if result.ok:  # only a header carrying alice's real response can authenticate
         credentials = parse_credentials(text)

@@ -214,37 +214,55 @@ def test_challenge_needs_realm_and_nonce() -> None:
 # --------------------------------------------------------------------------- nonces
 
 SECRET = b"0123456789abcdef0123456789abcdef"
+PHONE = "192.0.2.10"
 
 
 def test_nonce_lifecycle_valid_stale_invalid() -> None:
     clock = FakeClock()
     nonces = NonceManager(SECRET, clock, lifetime=300)
-    nonce = nonces.issue("pbx.test")
+    nonce = nonces.issue("pbx.test", source=PHONE)
     assert len(nonce) == 64
-    assert nonces.verify(nonce, "pbx.test") is NonceStatus.VALID
-    assert nonces.verify(nonce, "other.test") is NonceStatus.INVALID  # bound to the realm
-    assert NonceManager(SECRET[::-1], clock).verify(nonce, "pbx.test") is NonceStatus.INVALID
+    assert nonces.verify(nonce, "pbx.test", source=PHONE) is NonceStatus.VALID
+    assert (
+        nonces.verify(nonce, "other.test", source=PHONE) is NonceStatus.INVALID
+    )  # bound to the realm
+    assert (
+        NonceManager(SECRET[::-1], clock).verify(nonce, "pbx.test", source=PHONE)
+        is NonceStatus.INVALID
+    )
     flipped = ("A" if nonce[20] != "A" else "B").join((nonce[:20], nonce[21:]))
-    assert nonces.verify(flipped, "pbx.test") is NonceStatus.INVALID
-    assert nonces.verify(nonce + "=", "pbx.test") is NonceStatus.INVALID
-    assert nonces.verify("not base64 at all!", "pbx.test") is NonceStatus.INVALID
+    assert nonces.verify(flipped, "pbx.test", source=PHONE) is NonceStatus.INVALID
+    assert nonces.verify(nonce + "=", "pbx.test", source=PHONE) is NonceStatus.INVALID
+    assert nonces.verify("not base64 at all!", "pbx.test", source=PHONE) is NonceStatus.INVALID
     clock.now += 300
-    assert nonces.verify(nonce, "pbx.test") is NonceStatus.VALID
+    assert nonces.verify(nonce, "pbx.test", source=PHONE) is NonceStatus.VALID
     clock.now += 0.01
-    assert nonces.verify(nonce, "pbx.test") is NonceStatus.STALE
+    assert nonces.verify(nonce, "pbx.test", source=PHONE) is NonceStatus.STALE
     clock.now -= 400  # issued "in the future" (clock jumped back): refused
-    assert nonces.verify(nonce, "pbx.test") is NonceStatus.INVALID
+    assert nonces.verify(nonce, "pbx.test", source=PHONE) is NonceStatus.INVALID
+
+
+def test_a_nonce_is_bound_to_the_address_it_was_sent_to() -> None:
+    nonces = NonceManager(SECRET, FakeClock())
+    nonce = nonces.issue("pbx.test", source=PHONE)
+    assert nonces.verify(nonce, "pbx.test", source=PHONE) is NonceStatus.VALID
+    for elsewhere in ("192.0.2.11", "2001:db8::10", "", PHONE + " "):
+        assert nonces.verify(nonce, "pbx.test", source=elsewhere) is NonceStatus.INVALID
+        assert nonces.record_use(nonce, "pbx.test", 1, source=elsewhere) is NonceStatus.INVALID
+    assert nonces.record_use(nonce, "pbx.test", 1, source=PHONE) is NonceStatus.VALID
+    # the realm and the address are not run together: ("pbx.tes", "t192...") is another MAC
+    assert nonces.verify(nonce, "pbx.tes", source="t" + PHONE) is NonceStatus.INVALID
 
 
 def test_nonces_issued_in_the_same_millisecond_differ() -> None:
     nonces = NonceManager(SECRET, FakeClock())
-    assert nonces.issue("r") != nonces.issue("r")
+    assert nonces.issue("r", source=PHONE) != nonces.issue("r", source=PHONE)
 
 
 def test_nonce_counts_are_single_use_within_a_window() -> None:
     nonces = NonceManager(SECRET, FakeClock(), nc_window=4)
-    nonce = nonces.issue("r")
-    results = [nonces.record_use(nonce, "r", nc) for nc in (1, 3, 2, 3, 9, 5, 6, 0)]
+    nonce = nonces.issue("r", source=PHONE)
+    results = [nonces.record_use(nonce, "r", nc, source=PHONE) for nc in (1, 3, 2, 3, 9, 5, 6, 0)]
     assert results == [
         NonceStatus.VALID,
         NonceStatus.VALID,
@@ -260,30 +278,39 @@ def test_nonce_counts_are_single_use_within_a_window() -> None:
 def test_evicted_nonce_history_makes_the_nonce_stale_not_replayable() -> None:
     clock = FakeClock()
     nonces = NonceManager(SECRET, clock, max_tracked=2)
-    first = nonces.issue("r")
+    first = nonces.issue("r", source=PHONE)
     clock.now += 1
-    second, third = nonces.issue("r"), nonces.issue("r")
-    assert nonces.record_use(first, "r", 1) is NonceStatus.VALID
-    assert nonces.record_use(second, "r", 1) is NonceStatus.VALID
-    assert nonces.record_use(third, "r", 1) is NonceStatus.VALID  # evicts first
-    assert nonces.record_use(first, "r", 1) is NonceStatus.STALE  # not a silent replay
-    assert nonces.record_use(second, "r", 1) is NonceStatus.INVALID  # still tracked: a replay
-    assert nonces.record_use(second, "r", 2) is NonceStatus.VALID
+    second, third = nonces.issue("r", source=PHONE), nonces.issue("r", source=PHONE)
+    assert nonces.record_use(first, "r", 1, source=PHONE) is NonceStatus.VALID
+    assert nonces.record_use(second, "r", 1, source=PHONE) is NonceStatus.VALID
+    assert nonces.record_use(third, "r", 1, source=PHONE) is NonceStatus.VALID  # evicts first
+    assert (
+        nonces.record_use(first, "r", 1, source=PHONE) is NonceStatus.STALE
+    )  # not a silent replay
+    assert (
+        nonces.record_use(second, "r", 1, source=PHONE) is NonceStatus.INVALID
+    )  # still tracked: a replay
+    assert nonces.record_use(second, "r", 2, source=PHONE) is NonceStatus.VALID
     clock.now += 1
-    fresh = nonces.issue("r")
-    assert nonces.record_use(fresh, "r", 1) is NonceStatus.VALID  # evicts third (least recent)
-    assert nonces.record_use(third, "r", 2) is NonceStatus.STALE
-    assert nonces.record_use(second, "r", 3) is NonceStatus.VALID
+    fresh = nonces.issue("r", source=PHONE)
+    assert (
+        nonces.record_use(fresh, "r", 1, source=PHONE) is NonceStatus.VALID
+    )  # evicts third (least recent)
+    assert nonces.record_use(third, "r", 2, source=PHONE) is NonceStatus.STALE
+    assert nonces.record_use(second, "r", 3, source=PHONE) is NonceStatus.VALID
 
 
 def test_eviction_is_tracked_across_realms_sharing_a_manager() -> None:
     clock = FakeClock()
     nonces = NonceManager(SECRET, clock, max_tracked=1)
-    ours = nonces.issue("a.test")
-    assert nonces.record_use(ours, "a.test", 1) is NonceStatus.VALID
+    ours = nonces.issue("a.test", source=PHONE)
+    assert nonces.record_use(ours, "a.test", 1, source=PHONE) is NonceStatus.VALID
     clock.now += 1
-    assert nonces.record_use(nonces.issue("b.test"), "b.test", 1) is NonceStatus.VALID
-    assert nonces.record_use(ours, "a.test", 1) is NonceStatus.STALE
+    assert (
+        nonces.record_use(nonces.issue("b.test", source=PHONE), "b.test", 1, source=PHONE)
+        is NonceStatus.VALID
+    )
+    assert nonces.record_use(ours, "a.test", 1, source=PHONE) is NonceStatus.STALE
 
 
 def test_short_secret_is_refused() -> None:
@@ -327,7 +354,7 @@ def login(
     uri: str = URI,
     nc: int = 1,
 ) -> str:
-    challenge = authenticator.challenge_headers()[challenge_index]
+    challenge = authenticator.challenge_headers(source=PHONE)[challenge_index]
     return answer_challenge(challenge, method, uri, username, password, cnonce="c0ffee", nc=nc)
 
 
@@ -338,14 +365,21 @@ def verify(
     method: str = "REGISTER",
     request_uri: str = URI,
     calls: list[tuple[str, str]] | None = None,
+    source: str = PHONE,
 ) -> AuthResult:
     return authenticator.verify(
-        method, header, make_lookup(calls if calls is not None else []), request_uri=request_uri
+        method,
+        header,
+        make_lookup(calls if calls is not None else []),
+        request_uri=request_uri,
+        source=source,
     )
 
 
 def test_challenges_offer_sha256_first_then_md5(authenticator: DigestAuthenticator) -> None:
-    sha256, md5 = (parse_challenge(value) for value in authenticator.challenge_headers())
+    sha256, md5 = (
+        parse_challenge(value) for value in authenticator.challenge_headers(source=PHONE)
+    )
     assert isinstance(sha256, DigestChallenge) and isinstance(md5, DigestChallenge)
     assert (sha256.algorithm, md5.algorithm) == ("SHA-256", "MD5")
     assert sha256.qop == md5.qop == ("auth",)
@@ -353,7 +387,9 @@ def test_challenges_offer_sha256_first_then_md5(authenticator: DigestAuthenticat
     assert sha256.opaque == md5.opaque and sha256.opaque is not None
     assert sha256.nonce == md5.nonce
     assert not sha256.stale
-    stale_sha256, _ = (parse_challenge(v) for v in authenticator.challenge_headers(stale=True))
+    stale_sha256, _ = (
+        parse_challenge(v) for v in authenticator.challenge_headers(stale=True, source=PHONE)
+    )
     assert isinstance(stale_sha256, DigestChallenge) and stale_sha256.stale
     assert str(stale_sha256).endswith(", stale=true")
 
@@ -376,7 +412,7 @@ def test_right_password_authenticates_once_per_nonce_count(
 
 
 def test_next_nonce_count_on_the_same_nonce_is_accepted(authenticator: DigestAuthenticator) -> None:
-    challenge = authenticator.challenge_headers()[0]
+    challenge = authenticator.challenge_headers(source=PHONE)[0]
     for nc in (1, 2, 3):
         header = answer_challenge(challenge, "INVITE", URI, "bob", "builder", cnonce="x", nc=nc)
         assert verify(authenticator, header, method="INVITE").ok
@@ -409,6 +445,25 @@ def test_stale_nonce_with_right_password_is_stale_and_with_wrong_password_failed
     clock.now += 301
     assert verify(authenticator, right).status is AuthStatus.STALE
     assert verify(authenticator, wrong).failure is AuthFailure.BAD_CREDENTIALS
+
+
+def test_an_answer_captured_and_replayed_from_another_address_is_refused(
+    authenticator: DigestAuthenticator, clock: FakeClock
+) -> None:
+    """T7: the eavesdropper's copy of alice's answer, sent from the eavesdropper's own address,
+    fails on the nonce (challenged afresh) even before its count is used; alice's goes on."""
+    header = login(authenticator, "alice", "wonderland")
+    stolen = verify(authenticator, header, source="198.51.100.66")
+    assert (stolen.status, stolen.failure, stolen.username) == (
+        AuthStatus.FAILED,
+        AuthFailure.INVALID_NONCE,
+        None,
+    )
+    assert verify(authenticator, header).ok  # from the phone the challenge went to
+    clock.now += 301  # an expired nonce from elsewhere is not even stale: it is not ours
+    assert verify(authenticator, header, source="198.51.100.66").failure is (
+        AuthFailure.INVALID_NONCE
+    )
 
 
 def test_foreign_nonce_is_invalid(authenticator: DigestAuthenticator, clock: FakeClock) -> None:
@@ -481,7 +536,7 @@ def test_the_credentials_for_our_realm_are_picked(authenticator: DigestAuthentic
 
 def test_md5_sess_when_configured(clock: FakeClock) -> None:
     authenticator = DigestAuthenticator(REALM, NonceManager(SECRET, clock), algorithms=["MD5-sess"])
-    (challenge,) = authenticator.challenge_headers()
+    (challenge,) = authenticator.challenge_headers(source=PHONE)
     assert "algorithm=MD5-sess" in challenge
     header = answer_challenge(challenge, "REGISTER", URI, "alice", "wonderland", cnonce="cn")
     calls: list[tuple[str, str]] = []

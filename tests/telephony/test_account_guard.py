@@ -54,7 +54,7 @@ class Rig:
 
     def register(self, source: Source, user: str, password: str) -> Identity:
         self.cseq += 1
-        challenge = self.authenticator.challenge_headers()[0]
+        challenge = self.authenticator.challenge_headers(source=source.remote_host)[0]
         answer = answer_challenge(challenge, "REGISTER", URI, user, password, cnonce="a1b2c3d4")
         request = self.build_request(
             "REGISTER",

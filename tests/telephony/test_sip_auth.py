@@ -104,7 +104,10 @@ class Client:
     ) -> str:
         """The credentials header line a phone sends after the challenge (a fresh one from the
         authenticator unless given; `algorithm` 0 is SHA-256, 1 is MD5)."""
-        value = challenge or self.authenticator.challenge_headers()[algorithm]
+        value = (
+            challenge
+            or self.authenticator.challenge_headers(source=self.source.remote_host)[algorithm]
+        )
         uri = REGISTRAR_URI if method == "REGISTER" else CALLEE_URI
         answer = answer_challenge(value, method, uri, username, password, cnonce="0a4f113b")
         name = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
@@ -222,6 +225,20 @@ def test_the_same_answer_twice_is_a_replay(client: Client) -> None:
     line = client.authorization("REGISTER", "alice", "alice-secret")
     assert authenticated_as(client.send(client.request("REGISTER", line))) == "alice"
     assert refused(client.send(client.request("REGISTER", line))).status == 401
+
+
+def test_an_answer_replayed_from_another_address_is_challenged_afresh(
+    client: Client, build_request: RequestFactory
+) -> None:
+    """T7: alice's answer, captured and sent first from another address, is not accepted
+    there (a fresh 401, counted as a failure) and still works from alice's phone."""
+    line = client.authorization("REGISTER", "alice", "alice-secret")
+    thief = Client(client.guard, client.authenticator, client.directory, build_request)
+    thief.source = OTHER_PHONE
+    response = refused(thief.send(thief.request("REGISTER", line)))
+    assert response.status == 401
+    assert not any(challenge.stale for challenge in challenges(response))
+    assert authenticated_as(client.send(client.request("REGISTER", line))) == "alice"
 
 
 def test_credentials_in_the_other_header_are_ignored(client: Client) -> None:

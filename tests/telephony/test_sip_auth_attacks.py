@@ -67,14 +67,21 @@ class Edge:
         self.cseq = 0
 
     def request(
-        self, method: str, user: str, password: str | None, *, to_user: str | None = None
+        self,
+        method: str,
+        user: str,
+        password: str | None,
+        *,
+        to_user: str | None = None,
+        source: Source = ATTACKER,
     ) -> SipRequest:
-        """A request of `user`, with credentials for `password` (none when None)."""
+        """A request of `user` from `source`, with credentials for `password` (none when None)
+        answering a challenge sent to `source`."""
         self.cseq += 1
         uri = REGISTRAR_URI if method == "REGISTER" else f"sip:{to_user or '1002'}@pbx.example"
         extra: tuple[str, ...] = ()
         if password is not None:
-            challenge = self.authenticator.challenge_headers()[0]
+            challenge = self.authenticator.challenge_headers(source=source.remote_host)[0]
             answer = answer_challenge(challenge, method, uri, user, password, cnonce="c0ffee01")
             name = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
             extra = (f"{name}: {answer}",)
@@ -115,7 +122,9 @@ def test_an_attacker_guessing_alices_password_never_locks_alice_out(edge: Edge) 
     assert statuses[20:] == [None] * 20
     assert edge.sources.is_banned("127.0.0.2")
     # alice, at home, with her password: in at once, not even throttled
-    identity = edge.send(ALICE_HOME, edge.request("REGISTER", "alice", "alice-secret"))
+    identity = edge.send(
+        ALICE_HOME, edge.request("REGISTER", "alice", "alice-secret", source=ALICE_HOME)
+    )
     assert isinstance(identity, FromUser) and identity.user.username == "alice"
     assert not edge.sources.is_banned("127.0.0.1")
 
@@ -128,9 +137,15 @@ def test_a_scanner_cycling_user_names_is_banned_by_the_source_guard(edge: Edge) 
 
 def test_requests_without_credentials_and_successes_are_not_offences(edge: Edge) -> None:
     for _ in range(30):
-        assert isinstance(edge.send(ALICE_HOME, edge.request("REGISTER", "alice", None)), Refused)
         assert isinstance(
-            edge.send(ALICE_HOME, edge.request("REGISTER", "alice", "alice-secret")), FromUser
+            edge.send(ALICE_HOME, edge.request("REGISTER", "alice", None, source=ALICE_HOME)),
+            Refused,
+        )
+        assert isinstance(
+            edge.send(
+                ALICE_HOME, edge.request("REGISTER", "alice", "alice-secret", source=ALICE_HOME)
+            ),
+            FromUser,
         )
     assert edge.sources.stats.auth_failures == 0
 
@@ -158,14 +173,24 @@ def shape(response: SipResponse) -> tuple[object, ...]:
     )
 
 
-PROBES: dict[str, Callable[[Edge], SipRequest]] = {
-    "REGISTER unknown user": lambda e: e.request("REGISTER", "mallory", "guess"),
-    "REGISTER known user, wrong password": lambda e: e.request("REGISTER", "alice", "guess"),
-    "REGISTER known user, no credentials": lambda e: e.request("REGISTER", "alice", None),
-    "INVITE unknown user": lambda e: e.request("INVITE", "mallory", "guess"),
-    "INVITE known user, wrong password": lambda e: e.request("INVITE", "alice", "guess"),
-    "INVITE to a missing extension": lambda e: e.request("INVITE", "mallory", "g", to_user="9999"),
-    "INVITE to a real extension": lambda e: e.request("INVITE", "mallory", "g", to_user="1002"),
+PROBES: dict[str, Callable[[Edge, Source], SipRequest]] = {
+    "REGISTER unknown user": lambda e, s: e.request("REGISTER", "mallory", "guess", source=s),
+    "REGISTER known user, wrong password": lambda e, s: e.request(
+        "REGISTER", "alice", "guess", source=s
+    ),
+    "REGISTER known user, no credentials": lambda e, s: e.request(
+        "REGISTER", "alice", None, source=s
+    ),
+    "INVITE unknown user": lambda e, s: e.request("INVITE", "mallory", "guess", source=s),
+    "INVITE known user, wrong password": lambda e, s: e.request(
+        "INVITE", "alice", "guess", source=s
+    ),
+    "INVITE to a missing extension": lambda e, s: e.request(
+        "INVITE", "mallory", "g", to_user="9999", source=s
+    ),
+    "INVITE to a real extension": lambda e, s: e.request(
+        "INVITE", "mallory", "g", to_user="1002", source=s
+    ),
 }
 
 
@@ -182,7 +207,7 @@ def test_every_probe_gets_the_same_challenge_shape(
     shapes: dict[str, dict[str, tuple[object, ...]]] = {"REGISTER": {}, "INVITE": {}}
     for n, (name, probe) in enumerate(PROBES.items()):
         source = Source("UDP", f"198.51.100.{n + 1}", 5070, "127.0.0.1", 5060)
-        shapes[name.split()[0]][name] = shape(_answer(edge, source, probe(edge)))
+        shapes[name.split()[0]][name] = shape(_answer(edge, source, probe(edge, source)))
     for method, found in shapes.items():
         assert len(set(found.values())) == 1, (method, found)
     assert next(iter(shapes["REGISTER"].values()))[0] == 401

@@ -1,6 +1,7 @@
 """HTTP Digest authentication for SIP (RFC 3261 22.4, RFC 7616, RFC 8760), sans-IO.
 
-Server side: :class:`NonceManager` issues stateless nonces bound to time and realm,
+Server side: :class:`NonceManager` issues stateless nonces bound to time, realm and the
+requester's address,
 :class:`DigestAuthenticator` builds the challenges (SHA-256 first, then MD5) and verifies
 credentials against stored HA1 values, never plain passwords. Client side:
 :func:`answer_challenge` answers a trunk's challenge. Header values are parsed by
@@ -147,7 +148,10 @@ _FUTURE_TOLERANCE = 5.0
 
 class NonceManager:
     """Stateless nonces (RFC 7616 5.4, 5.5): ``base64url(time || salt || HMAC-SHA256(secret,
-    time || salt || realm))``, so any node sharing ``secret`` can check them without storage.
+    time || salt || realm || source))``, so any node sharing ``secret`` can check them without
+    storage. ``source`` is the host (not the port) the challenge was sent to: a nonce captured
+    on the way and answered from another address is not ours (INVALID, so challenged again),
+    while a phone whose NAT picks a new port keeps its nonce.
 
     ``clock`` should be wall-clock seconds (``time.time``) so nonces survive a restart. Replays
     are bounded by :meth:`record_use`: the counts of the ``max_tracked`` most recently used
@@ -176,16 +180,20 @@ class NonceManager:
         self._counts: OrderedDict[str, _NonceCounts] = OrderedDict()
         self._forgotten_until = -1.0  # issue time of the newest nonce whose history was evicted
 
-    def _mac(self, stamp: bytes, salt: bytes, realm: str) -> bytes:
-        return hmac.new(self._secret, stamp + salt + realm.encode("utf-8"), "sha256").digest()
+    def _mac(self, stamp: bytes, salt: bytes, realm: str, source: str) -> bytes:
+        named = realm.encode("utf-8")
+        # The realm's length first: ("ab", "c") and ("a", "bc") must not sign alike.
+        message = stamp + salt + len(named).to_bytes(4, "big") + named + source.encode("utf-8")
+        return hmac.new(self._secret, message, "sha256").digest()
 
-    def issue(self, realm: str) -> str:
+    def issue(self, realm: str, *, source: str) -> str:
+        """A fresh nonce for a challenge sent to host ``source``."""
         stamp = _STAMP.pack(max(0, int(self._clock() * 1000)))
         salt = self._random_bytes(_SALT_BYTES)
-        token = stamp + salt + self._mac(stamp, salt, realm)
+        token = stamp + salt + self._mac(stamp, salt, realm, source)
         return base64.urlsafe_b64encode(token).decode("ascii")
 
-    def _issued_at(self, nonce: str, realm: str) -> float | None:
+    def _issued_at(self, nonce: str, realm: str, source: str) -> float | None:
         if len(nonce) != _NONCE_LENGTH or not _NONCE_RE.fullmatch(nonce):
             return None
         try:
@@ -193,13 +201,15 @@ class NonceManager:
         except (binascii.Error, ValueError):
             return None
         stamp, salt, mac = token[:8], token[8 : 8 + _SALT_BYTES], token[8 + _SALT_BYTES :]
-        if not hmac.compare_digest(mac, self._mac(stamp, salt, realm)):
+        if not hmac.compare_digest(mac, self._mac(stamp, salt, realm, source)):
             return None
         issued: int = _STAMP.unpack(stamp)[0]
         return issued / 1000
 
-    def verify(self, nonce: str, realm: str) -> NonceStatus:
-        issued = self._issued_at(nonce, realm)
+    def verify(self, nonce: str, realm: str, *, source: str) -> NonceStatus:
+        """VALID, STALE (ours but expired) or INVALID (not made by us for ``realm`` and host
+        ``source``, or from the future)."""
+        issued = self._issued_at(nonce, realm, source)
         now = self._clock()
         if issued is None or issued > now + _FUTURE_TOLERANCE:
             return NonceStatus.INVALID
@@ -207,12 +217,12 @@ class NonceManager:
             return NonceStatus.STALE
         return NonceStatus.VALID
 
-    def record_use(self, nonce: str, realm: str, nc: int) -> NonceStatus:
+    def record_use(self, nonce: str, realm: str, nc: int, *, source: str) -> NonceStatus:
         """Record nonce count ``nc`` for a nonce that :meth:`verify` found valid, after the
         response was verified: INVALID for a count already used (a replay)."""
         counts = self._counts.get(nonce)
         if counts is None:
-            issued = self._issued_at(nonce, realm)
+            issued = self._issued_at(nonce, realm, source)
             if issued is None:
                 return NonceStatus.INVALID
             if issued <= self._forgotten_until:
@@ -313,10 +323,11 @@ class DigestAuthenticator:
         self._opaque = hashlib.sha256(f"callwarden opaque {realm}".encode()).hexdigest()[:32]
         self._dummy_ha1 = {base: _hash(base, secrets.token_hex(16)) for base in _HASHES}
 
-    def challenge_headers(self, stale: bool = False) -> list[str]:
+    def challenge_headers(self, stale: bool = False, *, source: str) -> list[str]:
         """One ``WWW-Authenticate``/``Proxy-Authenticate`` value per algorithm, the preferred
-        (SHA-256) first (RFC 8760 2.4, RFC 7616 3.7), sharing one fresh nonce."""
-        nonce = self._nonces.issue(self.realm)
+        (SHA-256) first (RFC 8760 2.4, RFC 7616 3.7), sharing one fresh nonce bound to the
+        host ``source`` the challenge goes to."""
+        nonce = self._nonces.issue(self.realm, source=source)
         return [
             str(
                 DigestChallenge(
@@ -338,10 +349,12 @@ class DigestAuthenticator:
         lookup_ha1: Callable[[str, str], str | None],
         *,
         request_uri: str,
+        source: str,
     ) -> AuthResult:
         """Check the ``Authorization``/``Proxy-Authorization`` value(s) of a request (RFC 7616
         3.4.1-3.4.6). ``lookup_ha1(username, "MD5" | "SHA-256")`` returns the stored HA1 or
-        None; ``request_uri`` is the request's Request-URI."""
+        None; ``request_uri`` is the request's Request-URI; ``source`` the host it came from
+        (a nonce issued to another host is INVALID_NONCE)."""
         if isinstance(credentials_header, str):
             values: Sequence[str] = (credentials_header,)
         else:
@@ -360,7 +373,7 @@ class DigestAuthenticator:
             if credentials.realm != self.realm:
                 failure = AuthFailure.REALM_MISMATCH
                 continue
-            return self._verify(method, request_uri, credentials, lookup_ha1)
+            return self._verify(method, request_uri, credentials, lookup_ha1, source)
         return _failed(failure)
 
     def _verify(
@@ -369,6 +382,7 @@ class DigestAuthenticator:
         request_uri: str,
         credentials: DigestCredentials,
         lookup_ha1: Callable[[str, str], str | None],
+        source: str,
     ) -> AuthResult:
         claimed = credentials.username
         algorithm = credentials.algorithm or "MD5"
@@ -379,7 +393,7 @@ class DigestAuthenticator:
             return _failed(AuthFailure.OPAQUE_MISMATCH, claimed)
         if not _same_uri(credentials.uri, request_uri):
             return _failed(AuthFailure.URI_MISMATCH, claimed)
-        nonce_status = self._nonces.verify(credentials.nonce, self.realm)
+        nonce_status = self._nonces.verify(credentials.nonce, self.realm, source=source)
         if nonce_status is NonceStatus.INVALID:
             return _failed(AuthFailure.INVALID_NONCE, claimed)
         base, _ = _base_algorithm(algorithm)
@@ -401,7 +415,8 @@ class DigestAuthenticator:
             return _failed(AuthFailure.BAD_CREDENTIALS, claimed)
         if nonce_status is NonceStatus.STALE:
             return AuthResult(AuthStatus.STALE, claimed_username=claimed)
-        use = self._nonces.record_use(credentials.nonce, self.realm, credentials.nonce_count or 0)
+        nc = credentials.nonce_count or 0
+        use = self._nonces.record_use(credentials.nonce, self.realm, nc, source=source)
         if use is NonceStatus.STALE:
             return AuthResult(AuthStatus.STALE, claimed_username=claimed)
         if use is NonceStatus.INVALID:

@@ -142,6 +142,7 @@ class SipAuthGuard:
             request.headers.get_all(header),
             lookup_ha1,
             request_uri=str(request.uri),
+            source=address,
         )
         claimed = result.claimed_username
         account = f"{address} {claimed}"
@@ -177,6 +178,6 @@ class SipAuthGuard:
         status = 401 if as_registrar else 407
         challenge = make_response(request, status, to_tag=new_tag())
         name = "WWW-Authenticate" if as_registrar else "Proxy-Authenticate"
-        for value in self._authenticator.challenge_headers(stale=result.stale):
+        for value in self._authenticator.challenge_headers(stale=result.stale, source=address):
             challenge.headers.add(name, value)
         return Refused(challenge)
