@@ -8,7 +8,8 @@ independent phones (pjsua2). The customer plays 440 Hz, the operator 880 Hz.
 - A direct call, extension to extension (no queue), from a user of a team whose provisioning
   says nothing to an operator of a team whose direct calls are recorded (`recording: all`): the
   sealed recording has the caller's 440 Hz on the `customer` track and the callee's 880 Hz on
-  the `operator` track, and nothing of the other.
+  the `operator` track, and nothing of the other. An operator's own call to an extension puts
+  the operator (the caller) on `operator` and the callee on `customer`.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def test_an_operators_own_direct_call_is_recorded_as_theirs(
     phones: PhoneBook, node: Node, tones: dict[int, Path]
 ) -> None:
     """op (north: all) calls cust (street: nothing said): recorded, as op's call, whose key
-    presses are the operator's (op is the caller: the `customer` track)."""
+    presses are the operator's; op (the caller) is on the `operator` track, the far party on
+    `customer`, as in every other recording."""
     before = len(_rows(node))
     operator = _phone(phones, node, "op")
     operator.play(tones[880])
@@ -200,5 +202,8 @@ def test_an_operators_own_direct_call_is_recorded_as_theirs(
         ).fetchone()
     assert operator_name == "op" and opened.status == "complete"
     talk = slice(round(SETTLE_S * RATE), None)
-    assert tone_snr_db(opened.reader.pcm("customer")[talk], RATE, 880, [440]) > 30.0
-    assert tone_snr_db(opened.reader.pcm("operator")[talk], RATE, 440, [880]) > 30.0
+    far_party, own = opened.reader.pcm("customer"), opened.reader.pcm("operator")
+    assert tone_snr_db(own[talk], RATE, 880, [440]) > 30.0
+    assert tone_snr_db(far_party[talk], RATE, 440, [880]) > 30.0
+    assert tone_snr_db(own[talk], RATE, 440, [880]) < 10.0
+    assert tone_snr_db(far_party[talk], RATE, 880, [440]) < 10.0

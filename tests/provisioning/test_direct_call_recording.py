@@ -11,7 +11,7 @@ import pytest
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import RecordingPolicy, Team, User
 from callwarden.provisioning import Provisioner, ProvisioningError
-from callwarden.telephony.direct_recording import direct_call_policy
+from callwarden.telephony.direct_recording import direct_call_policy, direct_call_sides
 
 Snapshot = Callable[[], DirectorySnapshot]
 Write = Callable[..., Path]
@@ -58,6 +58,42 @@ def test_policies_are_stored_and_inherited(
         "dee": RecordingPolicy.ALL,
     }
     assert direct_call_policy(directory, None) is RecordingPolicy.NONE  # a trunk
+
+
+@pytest.mark.parametrize(
+    ("caller", "callee", "policy", "operator", "roles"),
+    [
+        # an operator's outbound call to a trunk: the operator is the caller, on `operator`
+        ("ann", None, RecordingPolicy.ALL, "ann", ("operator", "customer")),
+        # an inbound call from a trunk straight to a user
+        (None, "ann", RecordingPolicy.ALL, "ann", ("customer", "operator")),
+        # extension to extension: the side whose policy records is the operator
+        ("ann", "cy", RecordingPolicy.ALL, "ann", ("operator", "customer")),
+        ("cy", "ann", RecordingPolicy.ALL, "ann", ("customer", "operator")),
+        ("dee", "ann", RecordingPolicy.ALL, "ann", ("customer", "operator")),  # a tie: callee
+        ("bob", "cy", RecordingPolicy.NONE, "cy", ("customer", "operator")),
+        ("cy", None, RecordingPolicy.NONE, "cy", ("operator", "customer")),  # not recorded
+    ],
+)
+def test_the_operator_side_joins_the_bridge_as_operator(
+    provisioner: Provisioner,
+    snapshot: Snapshot,
+    write_yaml: Write,
+    caller: str | None,
+    callee: str | None,
+    policy: RecordingPolicy,
+    operator: str,
+    roles: tuple[str, str],
+) -> None:
+    provisioner.apply_file(write_yaml(DOCUMENT))
+    directory = snapshot()
+    caller_id = None if caller is None else _user(directory, caller).id
+    callee_id = None if callee is None else _user(directory, callee).id
+    sides = direct_call_sides(directory, caller_id, callee_id)
+    assert sides.policy is policy
+    assert sides.operator is not None and sides.operator.username == operator
+    assert sides.bridge_roles == roles
+    assert sides.operator_is_caller is (roles[0] == "operator")
 
 
 def test_unset_keeps_and_null_clears(

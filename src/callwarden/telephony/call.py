@@ -1,7 +1,8 @@
 """One call through the B2BUA: an inbound leg (we are its UAS), outbound INVITEs to every target
 (a user's phones ring in parallel; the first to answer becomes the outbound leg), and the media
 bridge joining the two legs (DESIGN.md idea 1): the caller is the bridge's `customer`, the
-callee its `operator`, and they hear each other under the `normal` matrix.
+callee its `operator` (swapped when the call's recording says the caller is the operator: an
+operator's outbound call), and they hear each other under the `normal` matrix.
 
 The call runs as one task consuming events (responses to the outbound INVITEs, requests on
 either dialog, CANCEL, media timeouts) from its own queue, so its state has a single writer.
@@ -199,6 +200,10 @@ class _LateAnswers:
 class CallRecording(Protocol):
     """Recording of direct calls by policy (`callwarden.telephony.direct_recording`)."""
 
+    def bridge_roles(self, call: Call) -> tuple[str, str]:
+        """The bridge roles of the (caller, callee) legs: the operator's side is `operator`."""
+        ...
+
     async def answered(self, call: Call) -> None: ...
 
     async def ended(self, call: Call) -> None: ...
@@ -386,10 +391,15 @@ class Call:
         # with media worker processes each round trip would otherwise add its latency to
         # the call's setup.
         assert self.bridge_id is not None
+        caller_role, callee_role = (
+            ("customer", "operator")
+            if self._recording is None
+            else self._recording.bridge_roles(self)
+        )
         await _all(
             self._apply_remote(self.inbound, negotiated),
-            media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, "customer"),
-            media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, "operator"),
+            media.add_to_bridge(self.bridge_id, inbound_media.endpoint_id, caller_role),
+            media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, callee_role),
         )
 
     async def _create_endpoints(self) -> tuple[LocalMedia, LocalMedia]:

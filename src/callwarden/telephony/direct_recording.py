@@ -6,7 +6,10 @@ nearest ancestor team's, else `none` (`direct_call_policy`). A call between two 
 stricter of their two policies (`all` over `on_demand` over `none`): a call is recorded when
 either side's policy says so. The recorded operator (whose call it is, for the pause permission,
 the search and the retention) is the side whose policy that is, the callee on a tie (a trunk
-is never one). The tracks are the bridge's: `customer` is the caller, `operator` the callee.
+is never one). That side joins the call's bridge as `operator` and the far party as `customer`
+(`bridge_roles`, asked by the call before its legs join the bridge), so the recorded operator
+is always on the `operator` track: the callee of an extension-to-extension call, the caller of
+an operator's own outbound call (to a trunk, or to a colleague whose policy records less).
 
 `DirectCallRecording` is what the B2BUA call (`callwarden.telephony.call.Call`) calls when it is
 answered and when it ends; it hands the call to `RecordingControl` like a queue call, so pause,
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from callwarden.domain.directory import DirectorySnapshot
@@ -57,6 +61,35 @@ def stricter(first: RecordingPolicy, second: RecordingPolicy) -> RecordingPolicy
     return first if _STRICTNESS[first] >= _STRICTNESS[second] else second
 
 
+@dataclass(frozen=True, slots=True)
+class DirectCallSides:
+    """Who the operator of a direct call is: the side whose policy applies (the callee on a
+    tie or when neither records; the caller when the callee is a trunk)."""
+
+    policy: RecordingPolicy
+    operator: User | None
+    operator_is_caller: bool
+
+    @property
+    def bridge_roles(self) -> tuple[str, str]:
+        """The bridge roles of (caller, callee): the operator's side is `operator`."""
+        return ("operator", "customer") if self.operator_is_caller else ("customer", "operator")
+
+
+def direct_call_sides(
+    snapshot: DirectorySnapshot, caller_id: UserId | None, callee_id: UserId | None
+) -> DirectCallSides:
+    """The policy of a call between `caller_id` and `callee_id` (None: a trunk) and its
+    operator's side."""
+    caller, callee = _user(snapshot, caller_id), _user(snapshot, callee_id)
+    caller_policy = direct_call_policy(snapshot, caller)
+    callee_policy = direct_call_policy(snapshot, callee)
+    policy = stricter(callee_policy, caller_policy)
+    if callee is not None and callee_policy is policy:
+        return DirectCallSides(policy, callee, operator_is_caller=False)
+    return DirectCallSides(policy, caller, operator_is_caller=caller is not None)
+
+
 class DirectCallRecording:
     """The B2BUA calls' side of the recording control (built in the composition root)."""
 
@@ -66,23 +99,22 @@ class DirectCallRecording:
         self._control = control
         self._directory = directory
 
+    def bridge_roles(self, call: Call) -> tuple[str, str]:
+        """The bridge roles of the call's (caller, callee) legs, decided before it rings (the
+        first target's user stands for the callee: a call's targets are one user's phones)."""
+        sides = direct_call_sides(self._directory(), call.caller.user_id, call.targets[0].user_id)
+        return sides.bridge_roles
+
     async def answered(self, call: Call) -> None:
         """Hand the answered call to the recording control under its users' policy."""
         if call.bridge_id is None or call.inbound is None or call.outbound is None:
             return
         snapshot = self._directory()
-        caller = _user(snapshot, call.caller.user_id)
-        callee = _user(snapshot, call.target.user_id)
-        caller_policy = direct_call_policy(snapshot, caller)
-        callee_policy = direct_call_policy(snapshot, callee)
-        policy = stricter(callee_policy, caller_policy)
+        sides = direct_call_sides(snapshot, call.caller.user_id, call.target.user_id)
+        policy, operator = sides.policy, sides.operator
         if policy is RecordingPolicy.NONE:
             return
-        operator, endpoint = (
-            (callee, call.outbound.endpoint_id)
-            if callee is not None and callee_policy is policy
-            else (caller, call.inbound.endpoint_id)
-        )
+        endpoint = (call.inbound if sides.operator_is_caller else call.outbound).endpoint_id
         logger.info("call %s: direct call recorded by policy %s", call.call_id, policy.value)
         await self._control.call_connected(
             call_id=call.call_id,
@@ -92,7 +124,9 @@ class DirectCallRecording:
             operator_id=None if operator is None else operator.id,
             operator_endpoint=endpoint,
             team_id=None if operator is None else operator.team_id,
-            caller_number=call.caller.label if caller is None else None,
+            caller_number=(
+                call.caller.label if _user(snapshot, call.caller.user_id) is None else None
+            ),
         )
 
     async def ended(self, call: Call) -> None:
