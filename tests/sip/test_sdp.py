@@ -585,7 +585,7 @@ def test_answer_keeps_timing_rejects_other_streams_and_picks_the_first_usable_au
             offer_with("0", f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{'K' * 40}").replace(
                 b"RTP/AVP", b"RTP/SAVP"
             ),
-            "offered audio transport not supported (only RTP/AVP)",
+            "SDES keys refused: the signalling is not TLS",
         ),
         (
             offer_with("0").replace(b"m=audio 5004", b"m=audio 0"),

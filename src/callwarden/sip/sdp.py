@@ -1,20 +1,30 @@
 """The offer/answer model (RFC 3264) over SDP (RFC 8866), for a media-anchoring B2BUA.
 
 One audio stream of G.711 (PCMU/PCMA, RFC 3551) with telephone-event (RFC 4733) over plain
-``RTP/AVP``: :func:`negotiate_answer` answers an incoming offer, :func:`build_offer` and
-:func:`parse_answer` run our side of an outgoing leg. ``RTP/SAVP`` and other profiles are
-rejected (port 0), never answered with plain RTP. The description classes live in
-:mod:`callwarden.sip.session_description` and are re-exported here.
+``RTP/AVP``, or over ``RTP/SAVP`` with SDES keys (RFC 4568, :mod:`callwarden.sip.sdes`) when
+the signalling is TLS: :func:`negotiate_answer` answers an incoming offer, :func:`build_offer`
+and :func:`parse_answer` run our side of an outgoing leg. ``RTP/SAVP`` over unencrypted
+signalling and other profiles are rejected (port 0), never answered with plain RTP. The
+description classes live in :mod:`callwarden.sip.session_description` and are re-exported here.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from callwarden.sip.errors import SipError
+from callwarden.sip.sdes import (
+    SAVP,
+    CryptoAttribute,
+    CryptoSuite,
+    choose_crypto,
+    new_crypto,
+    parse_offered,
+)
 from callwarden.sip.session_description import (
     MAX_SDP_BYTES,
     STATIC_PAYLOAD_TYPES,
@@ -44,10 +54,12 @@ __all__ = [
     "OfferAnswerError",
     "Origin",
     "RtpMap",
+    "SdesKeys",
     "SdpParseError",
     "SessionDescription",
     "build_offer",
     "negotiate_answer",
+    "offer_crypto",
     "parse_answer",
 ]
 
@@ -105,6 +117,16 @@ DEFAULT_CODECS: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
 
 
 @dataclass(frozen=True)
+class SdesKeys:
+    """The SRTP keys agreed through SDES for one leg: we protect what we send with
+    ``local_key`` and check what we receive with ``remote_key`` (RFC 4568 6.1)."""
+
+    suite: CryptoSuite
+    local_key: bytes = field(repr=False)
+    remote_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class NegotiatedMedia:
     """The outcome of one offer/answer exchange for the audio stream, from our point of view.
 
@@ -122,6 +144,8 @@ class NegotiatedMedia:
     direction: Direction
     ptime: int = 20
     is_hold: bool = False
+    srtp: SdesKeys | None = None
+    """The SRTP keys when the stream is ``RTP/SAVP``; None for plain ``RTP/AVP``."""
 
 
 def _direction_of(send: bool, receive: bool) -> Direction:
@@ -208,8 +232,12 @@ def _audio_section(
     dtmf: tuple[int, frozenset[int]] | None,
     direction: Direction,
     ptime: int,
+    crypto: CryptoAttribute | None = None,
 ) -> MediaDescription:
-    media = MediaDescription("audio", port, "RTP/AVP", formats=[payload_type], ptime=ptime)
+    proto = "RTP/AVP" if crypto is None else SAVP
+    media = MediaDescription("audio", port, proto, formats=[payload_type], ptime=ptime)
+    if crypto is not None:
+        media.crypto.append(str(crypto))
     media.direction = direction
     media.rtpmap[payload_type] = RtpMap(codec.encoding, codec.clock_rate)
     if dtmf is not None:
@@ -229,25 +257,30 @@ def negotiate_answer(
     session_version: int,
     local_direction: Direction = "sendrecv",
     ptime: int = 20,
+    accept_sdes: bool = False,
+    require_srtp: bool = False,
+    random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> tuple[SessionDescription, NegotiatedMedia]:
     """Answer an offer (RFC 3264 6): accept the first audio ``RTP/AVP`` stream with a codec in
     common, reject every other m= line with port 0 (6, last paragraphs), keep the offerer's
     payload type numbers (6.1) and answer the direction of 6.1 (``sendonly`` -> ``recvonly``,
     ``recvonly`` -> ``sendonly``, ``inactive`` -> ``inactive``), narrowed by ``local_direction``.
 
-    Raises :class:`NoCommonCodec` (488) when no audio stream can be accepted.
+    ``accept_sdes`` (the offer came over TLS) also accepts an ``RTP/SAVP`` stream with an
+    ``a=crypto`` we support, answered with our own fresh key under the offer's tag (RFC 4568
+    7.1.2); ``require_srtp`` accepts nothing else. Raises :class:`NoCommonCodec` (488) when no
+    audio stream can be accepted, :class:`~callwarden.sip.sdes.CryptoError` (488) for a
+    malformed ``a=crypto``.
     """
-    accepted: tuple[int, MediaDescription, tuple[int, Codec, int | None, frozenset[int]]] | None
-    accepted = None
-    for index, media in enumerate(offer.media):
-        if media.media == "audio" and media.port != 0 and media.proto == "RTP/AVP":
-            choice = _choose_codec(media, supported)
-            if choice is not None:
-                accepted = (index, media, choice)
-                break
-    if accepted is None:
-        raise NoCommonCodec(_no_common_codec_reason(offer))
-    index, offered, (payload_type, codec, dtmf_pt, events) = accepted
+    accepted = _accept_stream(offer, supported, accept_sdes, require_srtp)
+    index, offered, (payload_type, codec, dtmf_pt, events), chosen = accepted
+    srtp = None
+    ours = None
+    if chosen is not None:
+        suite = chosen.supported_suite
+        assert suite is not None
+        ours = new_crypto(chosen.tag, suite, random_bytes)
+        srtp = SdesKeys(suite, local_key=ours.key, remote_key=chosen.key)
     connection = _remote_connection(offer, offered)
     remote_send, remote_receive = _remote_view(offered, connection)
     local_send, local_receive = _DIRECTION_BITS[local_direction]
@@ -263,7 +296,7 @@ def negotiate_answer(
     for position, media in enumerate(offer.media):
         if position == index:
             answer.media.append(
-                _audio_section(local_port, codec, payload_type, dtmf, direction, ptime)
+                _audio_section(local_port, codec, payload_type, dtmf, direction, ptime, ours)
             )
         else:
             answer.media.append(_rejected(media))
@@ -277,8 +310,32 @@ def negotiate_answer(
         direction=direction,
         ptime=offered.ptime or 20,
         is_hold=not remote_receive,
+        srtp=srtp,
     )
     return answer, negotiated
+
+
+_Choice = tuple[int, Codec, int | None, frozenset[int]]
+
+
+def _accept_stream(
+    offer: SessionDescription, supported: Sequence[Codec], accept_sdes: bool, require_srtp: bool
+) -> tuple[int, MediaDescription, _Choice, CryptoAttribute | None]:
+    """The first audio stream we can take, its codec and (``RTP/SAVP``) the offered crypto."""
+    for index, media in enumerate(offer.media):
+        if media.media != "audio" or media.port == 0:
+            continue
+        crypto = None
+        if media.proto == SAVP and accept_sdes:
+            crypto = choose_crypto(parse_offered(media.crypto))
+            if crypto is None:
+                continue
+        elif media.proto != "RTP/AVP" or require_srtp:
+            continue
+        choice = _choose_codec(media, supported)
+        if choice is not None:
+            return index, media, choice, crypto
+    raise NoCommonCodec(_no_common_codec_reason(offer, accept_sdes, require_srtp))
 
 
 def _rejected(media: MediaDescription) -> MediaDescription:
@@ -288,12 +345,27 @@ def _rejected(media: MediaDescription) -> MediaDescription:
     return rejected
 
 
-def _no_common_codec_reason(offer: SessionDescription) -> str:
+def _no_common_codec_reason(
+    offer: SessionDescription, accept_sdes: bool = False, require_srtp: bool = False
+) -> str:
     audio = [media for media in offer.media if media.media == "audio" and media.port != 0]
     if not audio:
         return "offer has no active audio stream"
-    if all(media.proto != "RTP/AVP" for media in audio):
-        return "offered audio transport not supported (only RTP/AVP)"
+    protos = {media.proto for media in audio}
+    if require_srtp and SAVP not in protos:
+        return "SRTP required: the offer has no RTP/SAVP audio stream"
+    if SAVP in protos and not accept_sdes and "RTP/AVP" not in protos:
+        return "SDES keys refused: the signalling is not TLS"
+    if (
+        SAVP in protos
+        and accept_sdes
+        and not any(
+            choose_crypto(parse_offered(media.crypto)) for media in audio if media.proto == SAVP
+        )
+    ):
+        return "no offered SRTP crypto suite is supported"
+    if not protos & {"RTP/AVP", SAVP}:
+        return "offered audio transport not supported (only RTP/AVP and RTP/SAVP)"
     return "no offered audio codec is supported"
 
 
@@ -313,14 +385,17 @@ def build_offer(
     codecs: Sequence[Codec] = DEFAULT_CODECS,
     direction: Direction = "sendrecv",
     ptime: int = 20,
+    crypto: Sequence[CryptoAttribute] = (),
 ) -> SessionDescription:
     """Our offer for an outgoing leg (RFC 3264 5): one ``RTP/AVP`` audio stream with ``codecs``
     in order of preference (by default PCMU, PCMA and telephone-event/8000 as payload type 101
     with events 0-16). Re-offers for hold pass ``direction="sendonly"`` and a higher
-    ``session_version`` (RFC 3264 8, 8.4)."""
+    ``session_version`` (RFC 3264 8, 8.4). With ``crypto`` (see :func:`offer_crypto`; only over
+    TLS) the stream is ``RTP/SAVP`` offering those keys, in that order of preference."""
     if len({codec.payload_type for codec in codecs}) != len(codecs):
         raise ValueError("two codecs share a payload type")
-    media = MediaDescription("audio", local_port, "RTP/AVP", ptime=ptime)
+    media = MediaDescription("audio", local_port, SAVP if crypto else "RTP/AVP", ptime=ptime)
+    media.crypto.extend(str(attribute) for attribute in crypto)
     media.direction = direction
     for codec in codecs:
         media.formats.append(codec.payload_type)
@@ -334,6 +409,33 @@ def build_offer(
         connection=Connection.for_address(local_address),
         media=[media],
     )
+
+
+def offer_crypto(random_bytes: Callable[[int], bytes] = os.urandom) -> list[CryptoAttribute]:
+    """Our ``a=crypto`` lines for an SRTP offer: both suites, each with its own fresh key,
+    ``AES_CM_128_HMAC_SHA1_80`` (which every SRTP phone has, RFC 4568 6.2.1) first."""
+    return [
+        new_crypto(tag, suite, random_bytes)
+        for tag, suite in enumerate(
+            (CryptoSuite.AES_CM_128_HMAC_SHA1_80, CryptoSuite.AEAD_AES_128_GCM), start=1
+        )
+    ]
+
+
+def _answered_keys(ours: MediaDescription, theirs: MediaDescription) -> SdesKeys | None:
+    """RFC 4568 7.1.3: the answer to an SRTP offer carries one ``a=crypto`` with a tag and
+    suite from the offer, and its own key."""
+    if ours.proto != SAVP:
+        return None
+    answered = parse_offered(theirs.crypto)
+    if len(answered) != 1:
+        raise OfferAnswerError(f"answer to an SRTP offer has {len(answered)} a=crypto lines")
+    offered = {attribute.tag: attribute for attribute in parse_offered(ours.crypto)}
+    mine = offered.get(answered[0].tag)
+    suite = answered[0].supported_suite
+    if mine is None or suite is None or answered[0].suite != mine.suite:
+        raise OfferAnswerError("answer a=crypto does not match a tag and suite of the offer")
+    return SdesKeys(suite, local_key=mine.key, remote_key=answered[0].key)
 
 
 def parse_answer(offer: SessionDescription, answer: SessionDescription) -> NegotiatedMedia:
@@ -379,6 +481,7 @@ def parse_answer(offer: SessionDescription, answer: SessionDescription) -> Negot
         direction=_direction_of(our_send and remote_receive, our_receive and remote_send),
         ptime=theirs.ptime or 20,
         is_hold=not remote_receive,
+        srtp=_answered_keys(ours, theirs),
     )
 
 
