@@ -16,6 +16,7 @@ from callwarden.store.migrations import (
 from callwarden.store.schema import Base, RoleRow
 
 TABLES = {
+    "acd_events",
     "alembic_version",
     "audit_log",
     "break_reasons",
@@ -60,9 +61,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0008"
+        assert current_revision(engine) == head_revision() == "0009"
         upgrade(database_url)
-        assert current_revision(engine) == "0008"
+        assert current_revision(engine) == "0009"
     finally:
         engine.dispose()
 

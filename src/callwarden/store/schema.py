@@ -26,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -641,3 +642,21 @@ class RecordingTombstoneRow(Base):
     storage_key: Mapped[str | None] = mapped_column(String(255))
     file_deleted_at: Mapped[datetime | None]
     audited_at: Mapped[datetime | None]
+
+
+class AcdEventRow(Base):
+    """One event a node's ACD published, in the bus's wire form (`body`, decoded with the
+    node's `EventCodec`); the columns beside it are for selecting (revision 0009). No foreign
+    keys: the history outlives what it names."""
+
+    __tablename__ = "acd_events"
+    __table_args__ = (Index("ix_acd_events_user_kind_at", "user_id", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    queue_id: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(CDR_TEXT_LENGTH))
+    body: Mapped[str] = mapped_column(Text)
