@@ -35,7 +35,6 @@ from callwarden.acd.engine import AcdEngine
 from callwarden.acd.errors import EngineNotRunning, UnknownAgent
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import DomainError, JsonValue, NotFound
-from callwarden.domain.ids import CallId
 from callwarden.domain.models import User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Resource, ResourceKind, authorize
@@ -44,10 +43,9 @@ from callwarden.security.audit_model import AuditAction, AuditActor, AuditEvent,
 from callwarden.sip.dialog import DialogState
 from callwarden.sip.message import SipRequest, make_response
 from callwarden.sip.server_transaction import InviteServerTransaction
-from callwarden.sip.tx_keys import new_tag
 from callwarden.telephony.call import CallEvent, Hangup, InDialogRequest, Leg
 from callwarden.telephony.call_context import CallerInfo
-from callwarden.telephony.call_task import CallTask
+from callwarden.telephony.call_task import AnsweredHereTask, CallTask
 from callwarden.telephony.dialplan import ToFeature
 from callwarden.telephony.features import check_feature_code
 from callwarden.telephony.queue_answer import AnsweredCaller, answer_caller
@@ -240,7 +238,7 @@ def _phrase(error: DomainError) -> str:
     return text[:80] or "Forbidden"
 
 
-class DialledAgentCode:
+class DialledAgentCode(AnsweredHereTask):
     """One dialled agent code, run as a call task of the SIP application."""
 
     def __init__(
@@ -253,34 +251,20 @@ class DialledAgentCode:
         feature: ToFeature,
         on_finished: Callable[[CallTask], None],
     ) -> None:
+        super().__init__(invite_tx, on_finished)
         self._features = features
         self._services = services
-        self._invite_tx = invite_tx
         self._caller = caller
         self._user = user
         self._feature = feature
-        self._on_finished = on_finished
         self._events: asyncio.Queue[CallEvent | TimerDue] = asyncio.Queue()
         self._timers = CallTimers(features.clock, self._events.put_nowait)
         self._answered: AnsweredCaller | None = None
-        self._responded = False
         self.outcome: Agent | Refused | None = None
-
-    @property
-    def call_id(self) -> CallId:
-        return CallId(self._invite_tx.request.call_id)
-
-    @property
-    def invite_tx(self) -> InviteServerTransaction:
-        return self._invite_tx
 
     @property
     def inbound(self) -> Leg | None:
         return None if self._answered is None else self._answered.leg
-
-    @property
-    def outbound(self) -> Leg | None:
-        return None
 
     def post(self, event: CallEvent) -> None:
         self._events.put_nowait(event)
@@ -290,10 +274,7 @@ class DialledAgentCode:
             self._answered.usage.receive_ack(request)
 
     def _fail(self, status: int, reason: str | None) -> None:
-        if not self._responded:
-            self._responded = True
-            request = self._invite_tx.request
-            self._invite_tx.respond(make_response(request, status, reason, to_tag=new_tag()))
+        self._respond_error(status, reason)
 
     async def run(self) -> None:
         source = self._invite_tx.source.remote_host
@@ -319,7 +300,6 @@ class DialledAgentCode:
                 fail=self._fail,
                 start_audio=self._confirm_tone,
             )
-            self._responded = True
             self._timers.set("done", CONFIRM_SECONDS)
             await self._until_done()
         except QueueCallOver:

@@ -18,14 +18,12 @@ import logging
 from collections.abc import Callable, Iterable
 
 from callwarden.domain.errors import Conflict, DomainError, Forbidden, NotFound
-from callwarden.domain.ids import CallId
 from callwarden.domain.models import User
-from callwarden.sip.message import SipRequest, make_response
+from callwarden.sip.message import SipRequest
 from callwarden.sip.server_transaction import InviteServerTransaction
-from callwarden.sip.tx_keys import new_tag
 from callwarden.telephony.call import CallEvent, InboundCancel, Leg
 from callwarden.telephony.call_context import CallerInfo
-from callwarden.telephony.call_task import CallTask
+from callwarden.telephony.call_task import AnsweredHereTask, CallTask
 from callwarden.telephony.dialplan import ToFeature
 from callwarden.telephony.feature_codes import MonitoringCodes
 from callwarden.telephony.monitor_session import MonitorSession
@@ -41,7 +39,7 @@ def phone_reason(feature: ToFeature, source: str) -> str:
     return f"dialled {feature.code}{feature.argument} from a registered phone at {source}"
 
 
-class DialledMonitoring:
+class DialledMonitoring(AnsweredHereTask):
     """One dialled monitoring code, run as a call task of the SIP application."""
 
     def __init__(
@@ -52,29 +50,16 @@ class DialledMonitoring:
         feature: ToFeature,
         on_finished: Callable[[CallTask], None],
     ) -> None:
+        super().__init__(invite_tx, on_finished)
         self._service = service
-        self._invite_tx = invite_tx
         self._user = user
         self._feature = feature
-        self._on_finished = on_finished
         self._session: MonitorSession | None = None
         self._cancelled = False
 
     @property
-    def call_id(self) -> CallId:
-        return CallId(self._invite_tx.request.call_id)
-
-    @property
-    def invite_tx(self) -> InviteServerTransaction:
-        return self._invite_tx
-
-    @property
     def inbound(self) -> Leg | None:
         return None if self._session is None else self._session.leg
-
-    @property
-    def outbound(self) -> Leg | None:
-        return None
 
     def post(self, event: CallEvent) -> None:
         if self._session is not None:
@@ -85,11 +70,6 @@ class DialledMonitoring:
     def on_ack(self, request: SipRequest) -> None:
         if self._session is not None:
             self._session.on_ack(request)
-
-    def _respond(self, status: int, reason: str | None = None) -> None:
-        tx = self._invite_tx
-        if tx.last_response is None or tx.last_response.status < 200:
-            tx.respond(make_response(tx.request, status, reason, to_tag=new_tag()))
 
     async def run(self) -> None:
         try:
@@ -107,7 +87,7 @@ class DialledMonitoring:
         directory = service.directory()
         user = directory.user(self._user.id)
         if user is None or not user.enabled:
-            self._respond(403)
+            self._respond_error(403)
             return None
         asker = Asker(user, directory.principal_for(user), source, "phone")
         operator = directory.user_by_extension(feature.argument) if feature.argument else None
@@ -116,24 +96,24 @@ class DialledMonitoring:
         try:
             call = await service.admit(asker, call_id, mode)
             if self._cancelled:
-                self._respond(487)
+                self._respond_error(487)
                 return None
             session = service.dialled_session(
                 asker, call, mode, phone_reason(feature, source), self._invite_tx
             )
             await service.record_start(session, ACTION_OF[mode])
         except NotFound:
-            self._respond(404)
+            self._respond_error(404)
             return None
         except Forbidden:
-            self._respond(403)
+            self._respond_error(403)
             return None
         except Conflict:
-            self._respond(486, "Busy Here")
+            self._respond_error(486, "Busy Here")
             return None
         except DomainError as error:
             logger.info("monitoring code from %s refused: %s", user.username, error)
-            self._respond(503)
+            self._respond_error(503)
             return None
         return session
 
