@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NewType, Protocol
 
 from callwarden.media.endpoint import EndpointStats
+from callwarden.media.srtp import SrtpKeys
 
 EndpointId = NewType("EndpointId", str)
 BridgeId = NewType("BridgeId", str)
@@ -99,7 +100,9 @@ class EngineStats:
 class MediaControl(Protocol):
     """The commands of the media engine (see :class:`callwarden.media.engine.MediaEngine`)."""
 
-    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia: ...
+    async def create_endpoint(
+        self, *, bridge_id: str | None = None, srtp: bool = False
+    ) -> LocalMedia: ...
 
     async def set_remote(
         self,
@@ -112,6 +115,7 @@ class MediaControl(Protocol):
         dtmf_payload_type: int | None = None,
         rtcp_port: int | None = None,
         direction: str = "sendrecv",
+        srtp: SrtpKeys | None = None,
     ) -> None: ...
 
     async def enable(

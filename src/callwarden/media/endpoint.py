@@ -107,6 +107,10 @@ class EndpointStats:
     remote_fraction_lost: float | None
     remote_jitter_ms: float | None
     round_trip_ms: float | None
+    #: SRTP (media.srtp): protected both ways, packets that failed authentication or replayed.
+    srtp: bool = False
+    dropped_auth: int = 0
+    dropped_replay: int = 0
 
 
 def normalize_host(host: str) -> str:
@@ -385,14 +389,18 @@ class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
         else:
             self.dropped_payload_type += 1
 
-    def _latch_to(self, addr: tuple[Any, ...]) -> bool:
-        """Decide on a packet from an address other than the current peer."""
-        if (
+    def _may_latch(self, addr: tuple[Any, ...]) -> bool:
+        """Whether a packet from ``addr``, not the current peer, could latch (changes nothing)."""
+        return not (
             self._fixed
             or not self.enabled
             or not self._latch
             or (self._latch_host is not None and addr[0] != self._latch_host)
-        ):
+        )
+
+    def _latch_to(self, addr: tuple[Any, ...]) -> bool:
+        """Decide on a packet from an address other than the current peer."""
+        if not self._may_latch(addr):
             self.dropped_foreign += 1
             return False
         peer = (str(addr[0]), int(addr[1]))
@@ -508,7 +516,7 @@ class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
         if due is not None and now >= due:
             self._next_report = now + self.rtcp_interval * self._rng.uniform(0.5, 1.5)
             if self._rtcp_transport is not None and self._rtcp_peer is not None:
-                self._rtcp_transport.sendto(self.report(now), self._rtcp_peer)
+                self._send_rtcp(self._rtcp_transport, self.report(now), self._rtcp_peer)
                 self.rtcp_out += 1
         timeout = self.timeout
         if timeout is None or not self.enabled or not self.direction.remote_sends:
@@ -521,6 +529,12 @@ class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
         else:
             self.timed_out = False
         return False
+
+    def _send_rtcp(
+        self, transport: asyncio.DatagramTransport, packet: bytes, address: Address
+    ) -> None:
+        """Send one compound RTCP packet (an SRTP endpoint protects it first)."""
+        transport.sendto(packet, address)
 
     def stats(self) -> EndpointStats:
         stream = self.stream
@@ -560,7 +574,7 @@ class RtpEndpoint(EndpointCore, asyncio.DatagramProtocol):
                         Goodbye((self.stream.ssrc,)),
                     ]
                 )
-                self._rtcp_transport.sendto(bye, self._rtcp_peer)
+                self._send_rtcp(self._rtcp_transport, bye, self._rtcp_peer)
             self._rtcp_transport.close()
             self._rtcp_transport = None
         if self._transport is not None:

@@ -51,6 +51,7 @@ from callwarden.media.recording_sink import (
     RecordingSummary,
     load_provider,
 )
+from callwarden.media.srtp import SrtpEndpoint, SrtpKeys
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +183,15 @@ class MediaEngine:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
+    async def create_endpoint(
+        self, *, bridge_id: str | None = None, srtp: bool = False
+    ) -> LocalMedia:
         """Allocate a port pair and bind an endpoint to it (raises PortsExhaustedError).
 
         ``bridge_id`` names the bridge the endpoint is for: one engine process ignores it
         beyond checking it exists; a worker pool creates the endpoint in that bridge's worker.
+        ``srtp``: an :class:`~callwarden.media.srtp.SrtpEndpoint` (Python path), whose keys
+        come with ``set_remote``.
         """
         if bridge_id is not None:
             self._bridge(bridge_id)
@@ -196,7 +201,7 @@ class MediaEngine:
         endpoint_id = EndpointId(f"{self._prefix}e{next(self._ids)}")
         for _ in range(_BIND_ATTEMPTS):
             port = self._ports.allocate()
-            endpoint = RtpEndpoint(
+            endpoint = (SrtpEndpoint if srtp else RtpEndpoint)(
                 endpoint_id,
                 clock=self._clock,
                 rng=self._rng,
@@ -232,10 +237,15 @@ class MediaEngine:
         dtmf_payload_type: int | None = None,
         rtcp_port: int | None = None,
         direction: str = "sendrecv",
+        srtp: SrtpKeys | None = None,
     ) -> None:
-        """Apply the remote SDP of a leg (address, codec, telephone-event type, direction)."""
+        """Apply the remote SDP of a leg (address, codec, telephone-event type, direction, and
+        for an endpoint created with ``srtp`` its keys: None there means plain RTP)."""
         endpoint = self._endpoint(endpoint_id)
+        if srtp is not None and not isinstance(endpoint, SrtpEndpoint):
+            raise MediaError(f"endpoint {endpoint_id} was not created for SRTP")
         try:
+            context = endpoint.context_for(srtp) if isinstance(endpoint, SrtpEndpoint) else None
             endpoint.set_remote(
                 host,
                 port,
@@ -247,6 +257,8 @@ class MediaEngine:
             )
         except ValueError as error:
             raise MediaError(str(error)) from None
+        if isinstance(endpoint, SrtpEndpoint):
+            endpoint.srtp = context
         bridge_id = self._membership.get(EndpointId(endpoint_id))
         if bridge_id is not None:
             self._bridges[bridge_id].rebuild()

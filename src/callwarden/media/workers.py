@@ -41,6 +41,7 @@ from callwarden.media.control import (
 from callwarden.media.endpoint import EndpointStats
 from callwarden.media.engine import MediaEngine
 from callwarden.media.ports import PortRange, PortsExhaustedError
+from callwarden.media.srtp import SrtpKeys
 
 logger = logging.getLogger(__name__)
 
@@ -224,12 +225,16 @@ class MediaWorkerPool:
 
     # --- MediaControl -------------------------------------------------------------------------
 
-    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
+    async def create_endpoint(
+        self, *, bridge_id: str | None = None, srtp: bool = False
+    ) -> LocalMedia:
         if bridge_id is not None:
             worker = self._owner(bridge_id)
         else:
             worker = min(self._workers, key=lambda w: w.endpoints)
-        local: LocalMedia = await self._call(worker, "create_endpoint", bridge_id=bridge_id)
+        local: LocalMedia = await self._call(
+            worker, "create_endpoint", bridge_id=bridge_id, srtp=srtp
+        )
         worker.endpoints += 1
         return local
 
@@ -244,6 +249,7 @@ class MediaWorkerPool:
         dtmf_payload_type: int | None = None,
         rtcp_port: int | None = None,
         direction: str = "sendrecv",
+        srtp: SrtpKeys | None = None,
     ) -> None:
         await self._call(
             self._owner(endpoint_id),
@@ -256,6 +262,7 @@ class MediaWorkerPool:
             dtmf_payload_type=dtmf_payload_type,
             rtcp_port=rtcp_port,
             direction=direction,
+            srtp=srtp,
         )
 
     async def enable(
