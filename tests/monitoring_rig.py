@@ -98,7 +98,9 @@ class RigMedia:
     async def close_bridge(self, bridge_id: str) -> None:
         self.bridges.pop(bridge_id, None)
 
-    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
+    async def create_endpoint(
+        self, *, bridge_id: str | None = None, srtp: bool = False
+    ) -> LocalMedia:
         return self.open_endpoint(bridge_id)
 
     async def set_remote(self, endpoint_id: str, **_: object) -> None:

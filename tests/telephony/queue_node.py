@@ -32,6 +32,7 @@ from callwarden.media.control import (
     MediaEvent,
 )
 from callwarden.media.endpoint import EndpointStats
+from callwarden.media.srtp import SrtpKeys
 from callwarden.sip.addressing import Destination, Source, TransportName
 from callwarden.sip.clock import FakeClock
 from callwarden.sip.dialog import Dialog, DialogId, DialogTable
@@ -120,7 +121,9 @@ class FakeMedia:
         sources = self.hearing_of.get((bridge_id, listener_id), frozenset())
         return [self.players[source] for source in sorted(sources) if source in self.players]
 
-    async def create_endpoint(self, *, bridge_id: str | None = None) -> LocalMedia:
+    async def create_endpoint(
+        self, *, bridge_id: str | None = None, srtp: bool = False
+    ) -> LocalMedia:
         number = next(self._ids)
         return LocalMedia(EndpointId(f"e{number}"), HERE, 20000 + 2 * number, 20001 + 2 * number)
 
@@ -135,6 +138,7 @@ class FakeMedia:
         dtmf_payload_type: int | None = None,
         rtcp_port: int | None = None,
         direction: str = "sendrecv",
+        srtp: SrtpKeys | None = None,
     ) -> None:
         pass
 
