@@ -348,6 +348,7 @@ class Recorder:
             participants=participants if isinstance(participants, list) else (),
             monitoring_sessions=active.monitoring_sessions,
         )
+        self._storage.commit(active.storage_key)  # an object store: file and manifest go up
         return hashlib.sha256(signed.body).hexdigest()
 
     async def _give_up(self, active: ActiveRecording, reason: str) -> None:

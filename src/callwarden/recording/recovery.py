@@ -3,10 +3,12 @@
 A node killed mid-call (``kill -9``, power loss) leaves its recordings RECORDING in the
 catalogue and their sealed files without a trailer; at most the last ``flush_interval`` (2 s)
 of audio was still in memory. At start-up, before any call, :func:`recover_open_recordings`
-opens each such file with its data key, cuts a record torn by the crash (the bytes after the
-last whole record: never readable, never authenticated), writes the signed manifest over what
-is readable and closes the row as INCOMPLETE with the duration that survived. A recording whose
-file is missing or holds nothing readable is marked FAILED. Blocking: run it in a thread.
+takes each such file from the storage backend (`reclaim`: the local file, or for an object
+store the spool copy or the parts shipped before the crash), opens it with its data key, cuts a
+record torn by the crash (the bytes after the last whole record: never readable, never
+authenticated), writes the signed manifest over what is readable, `commit`s file and manifest
+to the backend and closes the row as INCOMPLETE with the duration that survived. A recording
+whose file is missing or holds nothing readable is marked FAILED. Blocking: run it in a thread.
 
 Only a node's own recordings should be recovered by it when several nodes share a catalogue;
 this is the single-node case (every RECORDING row at start-up belongs to a dead process).
@@ -105,10 +107,10 @@ def _recover(services: RecoveryServices, recording: Recording) -> bool:
     data_key = services.keys.unwrap(
         WrappedKey(recording.kek_id, recording.wrapped_key), recording.id
     )
-    if not services.storage.exists(recording.storage_key):
+    path = services.storage.reclaim(recording.storage_key)
+    if path is None:
         _mark_failed(services, recording, "no sealed file")
         return False
-    path = services.storage.path_for_writing(recording.storage_key)
     try:
         reader = SealedReader.open(path, recording.id, data_key, allow_torn_tail=True)
     except RecordingCorrupted as error:
@@ -131,6 +133,7 @@ def _recover(services: RecoveryServices, recording: Recording) -> bool:
         sealed_at=services.wall_clock(),
         call=_call_metadata(recording, ended_at),
     )
+    services.storage.commit(recording.storage_key)
     with services.sessions() as session, session.begin():
         RecordingRepository(session, services.numbers).close(
             recording.id,

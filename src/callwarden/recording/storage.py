@@ -2,8 +2,15 @@
 
 The files are ciphertext (the sealed container); a backend never sees a data key, and the
 wrapped keys live in the database, never beside the objects. `LocalStorage` keeps them under
-one directory (`<data_dir>/recordings/` by default) with owner-only permissions; another backend
-(an object store shared by several nodes) implements `RecordingStorage`.
+one directory (`<data_dir>/recordings/` by default) with owner-only permissions;
+`callwarden.recording.storage_s3.S3Storage` keeps them in an S3-compatible object store shared
+by several nodes.
+
+A recording's life in a backend: `path_for_writing` (the writer appends to that local path;
+a remote backend ships what is appended as it goes), the manifest is written beside it, then
+`commit` (a remote backend stores the whole file and its manifest as objects and lets go of the
+local copy). After a crash `reclaim` gives a local path holding what the backend kept (for
+recovery to cut a torn tail and seal a manifest over), then `commit` again.
 
 A storage key is a relative path of plain segments (`2026/03/02/<recording id>.cwr`, see
 `recording_storage_key`); anything else (`..`, an absolute path, a backslash, a NUL) is refused
@@ -20,12 +27,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from callwarden.recording.manifest import manifest_paths
 from callwarden.recording.models import require_storage_key
 
 logger = logging.getLogger(__name__)
 
 DIRECTORY_MODE = 0o700
 FILE_SUFFIX = ".cwr"
+MANIFEST_SUFFIXES = (".manifest.json", ".manifest.sig")  # of manifest_paths, in that order
 
 
 def recording_storage_key(recording_id: str, started_at: datetime) -> str:
@@ -45,10 +54,20 @@ class RecordingStorage(Protocol):
         file itself for a local backend; a ciphertext copy for a remote one)."""
         ...
 
+    def commit(self, storage_key: str) -> None:
+        """The writer closed the file at `path_for_writing(storage_key)` and its manifest is
+        beside it: make both durable in the backend (a no-op for a local directory)."""
+        ...
+
+    def reclaim(self, storage_key: str) -> Path | None:
+        """After a crash: a local path holding as much of the sealed file as the backend kept
+        (None if nothing), to be cut, sealed and then `commit`ted by crash recovery."""
+        ...
+
     def exists(self, storage_key: str) -> bool: ...
 
     def delete(self, storage_key: str) -> bool:
-        """Remove the file; False if it was already gone (deleting is idempotent)."""
+        """Remove the file (and its manifest); False if it was already gone (idempotent)."""
         ...
 
 
@@ -82,6 +101,14 @@ class LocalStorage:
             raise FileNotFoundError(f"no sealed file for storage key {storage_key!r}")
         yield path
 
+    def commit(self, storage_key: str) -> None:
+        """Nothing to do: the writer and the manifest synced the file where it stays."""
+        self._path(storage_key)
+
+    def reclaim(self, storage_key: str) -> Path | None:
+        path = self._path(storage_key)
+        return path if path.is_file() else None
+
     def exists(self, storage_key: str) -> bool:
         return self._path(storage_key).is_file()
 
@@ -91,6 +118,8 @@ class LocalStorage:
             path.unlink()
         except FileNotFoundError:
             return False
+        for manifest in manifest_paths(path):
+            manifest.unlink(missing_ok=True)
         _sync_directory(path.parent)
         logger.info("deleted sealed recording file %s", storage_key)
         return True
