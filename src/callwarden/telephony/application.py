@@ -51,6 +51,7 @@ from callwarden.telephony.dialplan import (
 )
 from callwarden.telephony.features import FeatureCodes
 from callwarden.telephony.flows import flow_destination
+from callwarden.telephony.media_policy import MediaPolicy
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.sip_auth import FromTrunk, FromUser, Refused, SipAuthGuard
 from callwarden.telephony.toll_guard import CallLease, TollGuard
@@ -91,8 +92,10 @@ class SipApplication:
         features: FeatureCodes | None = None,
         toll: TollGuard | None = None,
         recording: CallRecording | None = None,
+        media_policy: MediaPolicy | None = None,
     ) -> None:
         self.settings = settings
+        self.media_policy = media_policy if media_policy is not None else MediaPolicy()
         self.transport = transport
         self.media = media
         self.registrar = registrar
@@ -214,6 +217,14 @@ class SipApplication:
             server_tx.respond(identity.response)
             return
         assert isinstance(identity, FromUser)
+        refusal = self.media_policy.check_register(
+            identity.user, server_tx.source, self._directory()
+        )
+        if refusal is not None:
+            server_tx.respond(
+                make_response(request, refusal.status, refusal.reason, to_tag=new_tag())
+            )
+            return
         response = self.registrar.register(request, server_tx.source, identity.user.username)
         server_tx.respond(response)
         registered = response.status == 200 and self.registrar.bindings(identity.user.username)
@@ -233,6 +244,12 @@ class SipApplication:
         if isinstance(identity, Refused):
             server_tx.respond(identity.response)
             return
+        if isinstance(identity, FromUser):
+            denied = self.media_policy.check_invite(
+                identity.user, server_tx.source, request.body, directory
+            )
+            if denied is not None:
+                raise SipError(denied.why, denied.status, denied.reason)
         if len(self._tasks) >= self.settings.max_calls:
             raise SipError("too many calls", 503, headers=(("Retry-After", "5"),))
         number = uri.user or ""
@@ -313,6 +330,8 @@ class SipApplication:
             latch_host=source.remote_host,
             user_id=user.id,
             team_id=user.team_id,
+            sdes=source.transport == "TLS",
+            require_srtp=self.media_policy.requires_srtp(user, self._directory()),
         )
 
     def _trunk_caller(
@@ -330,6 +349,7 @@ class SipApplication:
             flow=flow_destination(contact, source, symmetric=request.top_via.has_rport),
             latch_host=None,
             trunk_id=trunk.id,
+            sdes=source.transport == "TLS",
         )
 
     def _targets(self, route: Route, caller: CallerInfo) -> list[OutboundTarget]:
@@ -339,9 +359,16 @@ class SipApplication:
         from_address = f"<sip:{caller.label}@{here}>"
         if isinstance(route, ToUser):
             user = route.user
-            bindings = self.registrar.bindings(user.username)
+            directory = self._directory()
+            policy = self.media_policy
+            bindings = [
+                binding
+                for binding in self.registrar.bindings(user.username)
+                if policy.may_reach(user, binding.destination.transport, directory)
+            ]
             if not bindings:
                 raise SipError(f"{user.username} has no registered phone", 480)
+            srtp = policy.requires_srtp(user, directory)
             label = user.extension or user.username
             return [
                 OutboundTarget(
@@ -354,6 +381,7 @@ class SipApplication:
                     flow=binding.destination,
                     latch_host=binding.destination.host,
                     user_id=user.id,
+                    srtp=srtp,
                 )
                 for binding in bindings
             ]

@@ -26,17 +26,20 @@ from typing import Protocol
 from callwarden.domain.cdr import CdrLeg, Disposition, HangupSide, LegRole, NewCdr
 from callwarden.domain.ids import CallId, UserId
 from callwarden.media.control import LocalMedia, MediaError
+from callwarden.media.srtp import SrtpKeys
 from callwarden.sip.addressing import TransportName
 from callwarden.sip.dialog import Dialog
 from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteClientUsage, InviteServerUsage
 from callwarden.sip.message import SipRequest, SipResponse, make_response
+from callwarden.sip.sdes import SAVP
 from callwarden.sip.sdp import (
     DEFAULT_CODECS,
     NegotiatedMedia,
     build_offer,
     negotiate_answer,
+    offer_crypto,
     parse_answer,
 )
 from callwarden.sip.server_transaction import InviteServerTransaction, ServerTransaction
@@ -90,6 +93,10 @@ class Leg:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     sip_status: int | None = None
+    srtp: bool = False
+    """Its endpoint speaks SRTP when signalling agreed keys (created so only over TLS)."""
+    require_srtp: bool = False
+    """The media policy forbids plain RTP on this leg, re-INVITEs included."""
 
     @property
     def endpoint_id(self) -> str:
@@ -162,6 +169,18 @@ async def _all(*commands: Awaitable[None]) -> None:
     for result in await asyncio.gather(*commands, return_exceptions=True):
         if isinstance(result, BaseException):
             raise result
+
+
+def srtp_keys(negotiated: NegotiatedMedia) -> SrtpKeys | None:
+    """The SDES keys signalling agreed, as the media engine takes them."""
+    keys = negotiated.srtp
+    if keys is None:
+        return None
+    return SrtpKeys(keys.suite.value, send_key=keys.local_key, receive_key=keys.remote_key)
+
+
+def _offers_srtp(offer: SessionDescription) -> bool:
+    return any(media.media == "audio" and media.proto == SAVP for media in offer.media)
 
 
 def _remote_direction(negotiated: NegotiatedMedia) -> str:
@@ -241,6 +260,7 @@ class Call:
         self.attempts: list[Attempt] = []
         self.winner: Attempt | None = None
         self._offer: SessionDescription | None = None
+        self._srtp_offer: SessionDescription | None = None
         self._inbound_usage: InviteServerUsage | None = None
         self._ringing_sent = False
         self._cancelled = False
@@ -347,10 +367,18 @@ class Call:
             logger.info("call %s: bad SDP offer: %s", self.call_id, error)
             raise self._end(400, "Bad SDP") from None
         media = services.media
-        inbound_media, outbound_media = await self._create_endpoints()
+        inbound_srtp = self.caller.sdes and _offers_srtp(offer)
+        outbound_srtp = any(target.srtp for target in self.targets)
+        inbound_media, outbound_media = await self._create_endpoints(inbound_srtp, outbound_srtp)
         now = services.now()
         self.inbound = Leg(
-            LegRole.CALLER, inbound_media, self.caller.latch_host, str(invite.from_.uri), now
+            LegRole.CALLER,
+            inbound_media,
+            self.caller.latch_host,
+            str(invite.from_.uri),
+            now,
+            srtp=inbound_srtp,
+            require_srtp=self.caller.require_srtp,
         )
         self.outbound = Leg(
             LegRole.CALLEE,
@@ -358,6 +386,8 @@ class Call:
             self.targets[0].latch_host,
             str(self.targets[0].request_uri),
             now,
+            srtp=outbound_srtp,
+            require_srtp=outbound_srtp,
         )
         try:
             answer, negotiated = negotiate_answer(
@@ -367,23 +397,33 @@ class Call:
                 local_port=inbound_media.rtp_port,
                 session_id=self.inbound.session_id,
                 session_version=self.inbound.session_version,
+                accept_sdes=inbound_srtp,
+                require_srtp=self.caller.require_srtp,
             )
         except SipError as error:
             logger.info("call %s: %s", self.call_id, error)
             raise self._end(error.status, error.reason) from None
         self.inbound.answer = bytes(answer)
-        self._offer = build_offer(
-            local_address=services.sdp_address,
-            local_port=outbound_media.rtp_port,
-            session_id=self.outbound.session_id,
-            session_version=self.outbound.session_version,
-            # The caller's codec first, so both legs can share it and the bridge forwards
-            # payloads unchanged (the fast path).
-            codecs=sorted(DEFAULT_CODECS, key=lambda codec: codec.encoding != negotiated.encoding),
-        )
-        body = bytes(self._offer)
+        # The caller's codec first, so both legs can share it and the bridge forwards
+        # payloads unchanged (the fast path).
+        codecs = sorted(DEFAULT_CODECS, key=lambda codec: codec.encoding != negotiated.encoding)
+        for crypto in ([], offer_crypto()) if outbound_srtp else ([],):
+            built = build_offer(
+                local_address=services.sdp_address,
+                local_port=outbound_media.rtp_port,
+                session_id=self.outbound.session_id,
+                session_version=self.outbound.session_version,
+                codecs=codecs,
+                crypto=crypto,
+            )
+            if crypto:
+                self._srtp_offer = built
+            else:
+                self._offer = built
         for target in self.targets:
-            self._start_attempt(target, self._outbound_invite(target, body))
+            self._start_attempt(
+                target, self._outbound_invite(target, bytes(self._offer_to(target)))
+            )
         self._transition(CallState.RINGING)
         # While the callee's phone rings: the caller's media address, and both legs into the
         # bridge (a new bridge hears in the normal mode: customer <-> operator). Commands to
@@ -402,15 +442,23 @@ class Call:
             media.add_to_bridge(self.bridge_id, outbound_media.endpoint_id, callee_role),
         )
 
-    async def _create_endpoints(self) -> tuple[LocalMedia, LocalMedia]:
+    def _offer_to(self, target: OutboundTarget) -> SessionDescription:
+        """Our offer to `target`: with SRTP keys when it is to get them (over TLS only)."""
+        offer = self._srtp_offer if target.srtp else self._offer
+        assert offer is not None
+        return offer
+
+    async def _create_endpoints(
+        self, inbound_srtp: bool, outbound_srtp: bool
+    ) -> tuple[LocalMedia, LocalMedia]:
         """The bridge, then an endpoint in it for each leg (503 to the caller when not)."""
         media = self.services.media
         try:
             # The bridge first: a media worker process owns a bridge with its endpoints.
             self.bridge_id = await media.create_bridge()
             created = await asyncio.gather(
-                media.create_endpoint(bridge_id=self.bridge_id),
-                media.create_endpoint(bridge_id=self.bridge_id),
+                media.create_endpoint(bridge_id=self.bridge_id, srtp=inbound_srtp),
+                media.create_endpoint(bridge_id=self.bridge_id, srtp=outbound_srtp),
                 return_exceptions=True,
             )
         except (MediaError, OSError) as error:
@@ -437,6 +485,7 @@ class Call:
             encoding=negotiated.encoding,
             dtmf_payload_type=negotiated.dtmf_payload_type,
             direction=_remote_direction(negotiated),
+            srtp=srtp_keys(negotiated),
         )
 
     def _local_contact(self, transport: TransportName) -> NameAddress:
@@ -568,8 +617,8 @@ class Call:
         raise self._end(relayed, response.reason if relayed == final == status else None)
 
     async def _on_answered(self, attempt: Attempt, dialog: Dialog, response: SipResponse) -> None:
-        outbound, inbound, offer = self.outbound, self.inbound, self._offer
-        assert outbound is not None and inbound is not None and offer is not None
+        outbound, inbound, offer = self.outbound, self.inbound, self._offer_to(attempt.target)
+        assert outbound is not None and inbound is not None
         services = self.services
         self.winner = attempt
         attempt.dialog = dialog
@@ -682,6 +731,8 @@ class Call:
                     local_port=leg.media.rtp_port,
                     session_id=leg.session_id,
                     session_version=leg.session_version + 1,
+                    accept_sdes=leg.srtp,
+                    require_srtp=leg.require_srtp,
                 )
             except SipError as error:
                 tx.respond(make_response(request, error.status, error.reason))

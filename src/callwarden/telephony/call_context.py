@@ -39,6 +39,10 @@ class CallerInfo:
     user_id: UserId | None = None
     trunk_id: TrunkId | None = None
     team_id: TeamId | None = None
+    sdes: bool = False
+    """The INVITE came over TLS, so an SRTP offer's SDES keys may be accepted."""
+    require_srtp: bool = False
+    """The media policy requires SRTP on this leg (never answered with plain RTP)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class OutboundTarget:
     user_id: UserId | None = None
     trunk_id: TrunkId | None = None
     trunk_credentials: tuple[str, str] | None = None
+    srtp: bool = False
+    """Offer SRTP with SDES keys (reached over TLS; the media policy requires it)."""
 
 
 class CallServices(Protocol):
