@@ -85,6 +85,7 @@ from callwarden.telephony.direct_recording import DirectCallRecording
 from callwarden.telephony.edge_audit import EdgeReporter
 from callwarden.telephony.feature_codes import MonitoringCodes
 from callwarden.telephony.features import FeatureCodes
+from callwarden.telephony.media_policy import MediaPolicy
 from callwarden.telephony.monitor_phone import MonitorFeatures
 from callwarden.telephony.monitored_call import LiveCalls
 from callwarden.telephony.monitoring import MonitoringService, TeamTransparency, phone_targets
@@ -407,6 +408,9 @@ class Node:
             queues=self.queue_calls,
             features=FeatureCodes([monitor_features, self.agent_features]),
             toll=_toll_guard(settings, clock, report),
+            media_policy=MediaPolicy.of(
+                settings.encrypted_media_roles, settings.encrypted_media_teams
+            ),
             recording=DirectCallRecording(self.recording_control, lambda: directory.snapshot),
         )
         self._start_monitoring(monitor_features, registrar)

@@ -81,6 +81,11 @@ class Settings(BaseModel):
     """Networks (`10.0.0.0/8`, `192.0.2.7`) never rate-limited nor banned: the office, the
     carrier; by default the node's own loopback address (as fail2ban's `ignoreip`, but not the
     rest of 127.0.0.0/8). Enabled trunks' hosts are trusted as well."""
+    encrypted_media_roles: tuple[str, ...] = ()
+    """Roles (`operator,supervisor`) whose users must use SIP over TLS and SRTP: a REGISTER over
+    UDP/TCP is refused 403, an INVITE offering plain RTP 488 (telephony/media_policy.py)."""
+    encrypted_media_teams: tuple[str, ...] = ()
+    """Teams (and their sub-teams) whose members must use SIP over TLS and SRTP."""
     max_calls_per_trunk: int = Field(default=500, ge=1)
     """Concurrent calls through one trunk (in and out); beyond, 503."""
     user_outbound_calls_per_minute: int = Field(default=10, ge=1)
@@ -162,7 +167,12 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "allowed_origins", "monitor_notify_teams", "sip_trusted_networks", mode="before"
+        "allowed_origins",
+        "monitor_notify_teams",
+        "sip_trusted_networks",
+        "encrypted_media_roles",
+        "encrypted_media_teams",
+        mode="before",
     )
     @classmethod
     def _origin_list(cls, value: object) -> object:
