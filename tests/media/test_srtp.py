@@ -122,6 +122,7 @@ async def test_srtp_leg_to_plain_leg_round_trip(
         3,
         0,
     )
+    assert engine._endpoints[a].packets_protected == 3  # type: ignore[attr-defined]
     assert not (await engine.stats(b)).srtp
 
 

@@ -119,13 +119,14 @@ class SrtpSender:
         except LibSrtpError as error:  # a malformed packet of ours: never sent in the clear
             logger.warning("endpoint %s: SRTP protect failed: %s", self._endpoint.id, error)
             return
+        self._endpoint.packets_protected += 1
         self._inner.sendto(packet, addr)
 
 
 class SrtpEndpoint(RtpEndpoint):
     """An RTP endpoint that speaks SRTP on the wire once it has keys (see the module doc)."""
 
-    __slots__ = ("dropped_auth", "dropped_replay", "srtp")
+    __slots__ = ("dropped_auth", "dropped_replay", "packets_protected", "srtp")
 
     def __init__(
         self,
@@ -148,6 +149,8 @@ class SrtpEndpoint(RtpEndpoint):
         self.srtp: SrtpContext | None = None
         self.dropped_auth = 0
         self.dropped_replay = 0
+        #: RTP packets sent encrypted (every packet sent while there are keys).
+        self.packets_protected = 0
 
     async def open(
         self,
@@ -221,6 +224,22 @@ class SrtpEndpoint(RtpEndpoint):
             transport.sendto(context.protect_rtcp(packet), address)
         except LibSrtpError as error:
             logger.warning("endpoint %s: SRTCP protect failed: %s", self.id, error)
+
+    def close(self) -> None:
+        """Close, logging what went through SRTP (the audit trail that nothing went plain)."""
+        if self.srtp is not None:
+            logger.info(
+                "endpoint %s: SRTP %s closed: %d packets received and authenticated, %d sent, "
+                "%d of them encrypted; %d failed authentication, %d replayed",
+                self.id,
+                self.srtp.keys.suite,
+                self.packets_in,
+                self.stream.packets,
+                self.packets_protected,
+                self.dropped_auth,
+                self.dropped_replay,
+            )
+        super().close()
 
     def stats(self) -> EndpointStats:
         return dataclasses.replace(
