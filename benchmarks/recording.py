@@ -6,8 +6,8 @@ loss, delay and jitter from kernel receive times) drives N two-party G.711 calls
 
 * plain: the calls relayed (the C fast path), nothing recorded;
 * tap-only: the tracks tapped into a sink that drops them as the recorder takes them (what
-  the media side of recording costs: buffering every party's packets and handing each tick's
-  µ-law frames over);
+  the media side of recording costs: buffering every party's packets and gathering each tick's
+  µ-law frames, in C for these calls, a batch taken every 1.2 s);
 * recorded: the same, every call recorded by the real capture (``callwarden.recording.capture``:
   the bridge taps each party's track, the capture's writer thread seals it with the sealed
   writer, AES-256-GCM chunks fsync'd every 1.5 s) into files in a temporary directory on the
@@ -39,7 +39,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,9 @@ import uvloop
 
 from callwarden.media.control import EngineStats, MediaConfig
 from callwarden.media.engine import MediaEngine
+from callwarden.media.fastpath import Tap
 from callwarden.media.recording_sink import RecordingContext
-from callwarden.recording.capture import CaptureProvider, SealSpec
+from callwarden.recording.capture import BATCH_SAMPLES, CaptureProvider, SealSpec
 from callwarden.recording.container import encode_pcm
 from callwarden.recording.keyring import new_data_key
 from media import (
@@ -67,11 +68,22 @@ TRACKS = 2
 
 
 class NullCodeTracks(NullTracks):
-    """A track sink that drops frames as the recorder takes them (µ-law, one call per bridge
-    and tick): what the media side of recording costs without the capture."""
+    """A track sink that drops frames as the recorder takes them (participants tapped in C,
+    a batch taken every 1.2 s; else µ-law, one call per bridge and tick): what the media side
+    of recording costs without the capture."""
 
     def on_codes(self, frames: list[tuple[str, bytes | None]], timestamp: int) -> None:
         self.frames += len(frames)
+
+    def on_taps(self, taps: Sequence[Tap]) -> None:
+        for tap in taps:
+            tap.capacity = BATCH_SAMPLES
+            tap.owner = self.take
+
+    def take(self, tap: Tap) -> None:
+        taken = tap.take()
+        if taken is not None:
+            self.frames += len(taken[1]) // 160
 
 
 @dataclass

@@ -85,3 +85,26 @@ class JitterBuffer:
     def __len__(self) -> int: ...
     def push(self, sequence_number: int, payload: bytes, /) -> None: ...
     def pop(self) -> bytes | None: ...
+
+class Tap:
+    """One recorded participant's µ-law track, gathered in C each tick (see tap_frames)."""
+
+    buffer: Final[JitterBuffer]
+    participant_id: Final[str]
+    clock: Final[int]
+    frames: Final[int]
+    count: Final[int]
+    owner: Callable[[Tap], None] | None
+    recording: bool
+    capacity: int
+    def __init__(
+        self,
+        buffer: JitterBuffer,
+        participant_id: str,
+        clock: int,
+        capacity: int,
+        table: bytes | None = None,
+    ) -> None: ...
+    def take(self) -> tuple[int, bytes] | None: ...
+
+def tap_frames(taps: list[Tap], /) -> list[Tap] | None: ...

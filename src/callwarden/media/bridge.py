@@ -22,11 +22,13 @@ Decisions, so they are made once:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, cast
 
-from callwarden.media.fastpath import MemberCore
-from callwarden.media.g711 import Encoding, PcmArray
+import numpy as np
+
+from callwarden.media.fastpath import CJitterBuffer, MemberCore, Tap
+from callwarden.media.g711 import ALAW_DECODE, ULAW_ENCODE, Encoding, PcmArray
 from callwarden.media.jitter import JitterBuffer
 from callwarden.media.matrix import Matrix, Mode, preset
 from callwarden.media.stream import OutgoingStream
@@ -34,6 +36,10 @@ from callwarden.media.stream import OutgoingStream
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLES = 160
+#: ``bytes.translate`` table from A-law codes to the µ-law codes of the same samples.
+ALAW_TO_ULAW = bytes(ULAW_ENCODE[ALAW_DECODE.view(np.uint16)])
+#: A tap's capacity until its sink sets one: never full.
+_UNBOUNDED = 1 << 62
 
 
 class BridgeError(ValueError):
@@ -57,6 +63,20 @@ class TrackSink(Protocol):
     """
 
     def on_frame(self, participant_id: str, pcm: PcmArray, timestamp: int) -> None: ...
+
+
+class TapSink(TrackSink, Protocol):
+    """A track sink that also takes participants tapped in C (``callwarden.media.fastpath.Tap``).
+
+    When every participant of the bridge is an RTP leg and every listener is on the fast path,
+    the bridge taps its participants in C and hands the sink the taps with :meth:`on_taps`
+    (again, with new taps, whenever the bridge is rebuilt; an empty list when it goes back to
+    ``on_codes``/``on_frame``). Before adopting new taps the sink takes what the old ones still
+    hold. The sink sets each tap's ``capacity`` and ``owner``: the mixer calls ``owner(tap)`` on
+    the loop when the tap holds ``capacity`` samples.
+    """
+
+    def on_taps(self, taps: Sequence[Tap]) -> None: ...
 
 
 class Member(MemberCore):
@@ -139,6 +159,8 @@ class Bridge:
         self.frame_members: list[Member] = []
         self.mix_listeners: list[Member] = []
         self.fast_path_listeners: list[Member] = []
+        #: The participants tapped in C for the track sink (then ``frame_members`` is empty).
+        self.taps: list[Tap] = []
 
     def add(
         self,
@@ -258,10 +280,40 @@ class Bridge:
         self.frame_members = frame_members
         self.mix_listeners = mixed
         self.fast_path_listeners = fast
+        self._retap()
         logger.debug(
-            "bridge %s: %d fast-path, %d mixed listeners, %d buffered sources",
+            "bridge %s: %d fast-path, %d mixed listeners, %d buffered sources, %d taps in C",
             self.id,
             len(fast),
             len(mixed),
             len(frame_members),
+            len(self.taps),
         )
+
+    def _retap(self) -> None:
+        """Tap the participants in C when the sink takes taps, no mixed listener hears anyone
+        (a lone party hears silence) and every participant is an RTP leg paced by the C jitter
+        buffer (see :class:`TapSink`)."""
+        on_taps = getattr(self.track_sink, "on_taps", None)
+        members = self.frame_members
+        taps: list[Tap] = []
+        if (
+            on_taps is not None
+            and Tap is not None
+            and members
+            and not any(listener.sources for listener in self.mix_listeners)
+            and all(m.stream is not None and _in_c(m.buffer) for m in members)
+        ):
+            for member in members:
+                table = ALAW_TO_ULAW if member.encoding is Encoding.PCMA else None
+                buffer = cast(CJitterBuffer, member.buffer)
+                taps.append(Tap(buffer, member.id, self.sample_clock, _UNBOUNDED, table))
+            self.frame_members = []
+        if on_taps is not None and (taps or self.taps):
+            on_taps(taps)
+        self.taps = taps
+
+
+def _in_c(buffer: object) -> bool:
+    """The extension's jitter buffer (a tap pops it in C)."""
+    return CJitterBuffer is not None and type(buffer) is CJitterBuffer

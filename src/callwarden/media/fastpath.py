@@ -25,8 +25,16 @@ package's own build from ``csrc/``) removes the Python part of the plain case:
   ``RtpEndpoint.datagram_received`` unchanged. Sends the pump
   has queued are flushed first, so the order on the wire stays the order of arrival.
 
+* **Recording taps** (:class:`Tap`, :func:`tap_frames`, ``csrc/tap.c``): in a recorded bridge
+  whose participants are all RTP legs and whose listeners are all on the fast path (the recorded
+  two-party call), the mixer's tick pops each participant's jitter buffer and appends the frame's
+  µ-law codes (PCMU as received, PCMA by table, silence for a missing frame) to the participant's
+  tap in one C call for all such participants; the recorder gets a tap back only when it holds a
+  whole batch (1.2 s), so a recorded call costs no Python per tick (see
+  :mod:`callwarden.recording.capture`).
+
 RTCP sockets stay asyncio transports. Silence to idle fast-path listeners, DTMF forwarding and
-detection, mixing and recording are the Python code they always were.
+detection, mixing, and recording of the other bridges are the Python code they always were.
 
 Without the extension (not built), the core types are plain slotted classes
 (:mod:`callwarden.media._pycores`), :data:`AVAILABLE` is False and the engine uses asyncio
@@ -48,7 +56,10 @@ if TYPE_CHECKING:
         Pump,
         ReceptionCore,
         StreamCore,
+        Tap,
+        tap_frames,
     )
+    from callwarden.media._fastpath import JitterBuffer as CJitterBuffer
 
     AVAILABLE: bool
 else:
@@ -59,17 +70,21 @@ else:
             Pump,
             ReceptionCore,
             StreamCore,
+            Tap,
+            tap_frames,
         )
+        from callwarden.media._fastpath import JitterBuffer as CJitterBuffer
 
         AVAILABLE = True
     except ImportError:  # not built: the same fields as slots, and no pump
         from callwarden.media._pycores import EndpointCore, MemberCore, ReceptionCore, StreamCore
 
-        Pump = None
+        Pump = Tap = tap_frames = CJitterBuffer = None
         AVAILABLE = False
 
 __all__ = [
     "AVAILABLE",
+    "CJitterBuffer",
     "EndpointCore",
     "MemberCore",
     "PacketPump",
@@ -77,6 +92,8 @@ __all__ = [
     "ReceptionCore",
     "SocketSender",
     "StreamCore",
+    "Tap",
+    "tap_frames",
 ]
 
 logger = logging.getLogger(__name__)

@@ -6,10 +6,13 @@ ticker, or a test calling :meth:`Mixer.tick` with a fake time). Per tick it
 1. takes one frame from every source that a mixed listener hears or a track sink records
    (jitter buffers for RTP sources, ``read_frame`` for players),
 2. decodes all G.711 frames of all bridges in one table lookup,
-3. hands each participant's own frame to its bridge's track sink: a sink with ``on_codes`` (the
-   recorder) gets one call per bridge with every participant's G.711 µ-law frame as received
-   (A-law through a 256-byte table, players encoded), and decoding is skipped when nothing
-   else needs PCM; other sinks get ``on_frame`` with int16 PCM,
+3. hands each participant's own frame to its bridge's track sink: in a bridge tapped in C
+   (:class:`~callwarden.media.bridge.TapSink`: all RTP legs, nobody mixed) one C call pops and
+   gathers every such participant's µ-law frame and the sink hears of a tap only when it holds
+   a whole batch; otherwise a sink with ``on_codes`` (the recorder) gets one call per bridge
+   with every participant's G.711 µ-law frame as received (A-law through a 256-byte table,
+   players encoded), and decoding is skipped when nothing else needs PCM; other sinks get
+   ``on_frame`` with int16 PCM,
 4. sums each mixed listener's sources in int32 with one ``np.add.reduceat`` over all
    listeners of all bridges, clips to int16 and encodes all of them in one lookup,
 5. sends each listener its frame through its own outgoing stream, and silence to listeners
@@ -21,22 +24,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from callwarden.media.bridge import FRAME_SAMPLES, Bridge, Member, TrackSink
-from callwarden.media.g711 import (
-    ALAW_DECODE,
-    ULAW_ENCODE,
-    Encoding,
-    PcmArray,
-    decode_frames,
-    encode_frames,
-)
+from callwarden.media.bridge import ALAW_TO_ULAW, FRAME_SAMPLES, Bridge, Member, TrackSink
+from callwarden.media.fastpath import Tap, tap_frames
+from callwarden.media.g711 import ULAW_ENCODE, Encoding, PcmArray, decode_frames, encode_frames
 
 _SILENT_PCM: PcmArray = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _SILENT_PCM.flags.writeable = False
 _SWITCH_GUARD_SECONDS = 0.015
 _SILENCE = {encoding: bytes((encoding.silence_code,)) * FRAME_SAMPLES for encoding in Encoding}
-#: ``bytes.translate`` table from A-law codes to the µ-law codes of the same samples.
-_ALAW_TO_ULAW = bytes(ULAW_ENCODE[ALAW_DECODE.view(np.uint16)])
 _EMPTY_PCM: PcmArray = np.empty((0, FRAME_SAMPLES), dtype=np.int16)
 
 
@@ -74,7 +69,7 @@ class _Frames:
         if self._ulaw is None:
             pcmu = Encoding.PCMU
             ulaw = [
-                code if encoding is pcmu else code.translate(_ALAW_TO_ULAW)
+                code if encoding is pcmu else code.translate(ALAW_TO_ULAW)
                 for code, encoding in zip(self.codes, self.encodings, strict=True)
             ]
             if self.players:
@@ -107,11 +102,22 @@ class Mixer:
         self.ticks += 1
         bridges = list(self._bridges.values())
         frames = self._collect(bridges)
+        taps: list[Tap] = []
         for bridge in bridges:
             sink = bridge.track_sink
             if sink is not None:
-                self._tap(bridge, sink, frames)
+                if bridge.taps:
+                    taps += bridge.taps
+                else:
+                    self._tap(bridge, sink, frames)
             bridge.sample_clock += FRAME_SAMPLES
+        if taps:  # participants tapped in C (bridge.TapSink): one call for all of them
+            full = tap_frames(taps)
+            if full is not None:
+                for tap in full:
+                    owner = tap.owner
+                    if owner is not None:
+                        owner(tap)
         self._mix(bridges, frames, now)
 
     @staticmethod

@@ -4,7 +4,10 @@ The media engine builds one :class:`CaptureProvider` per process (``MediaConfig.
 = CAPTURE_PROVIDER``) and asks it for a :class:`CaptureSink` per recorded bridge. The sink is
 called on the media event loop every 20 ms with each participant's own frame; it only sorts the
 frames into tracks by the participant's role and hands batches of them to the provider's one
-**writer thread** through a bounded queue. The frames are G.711 µ-law as the mixer taps them
+**writer thread** through a bounded queue. In the usual recorded call (RTP legs only, nobody
+mixed) the bridge taps its participants in C instead (``media.bridge.TapSink``): the mixer's
+tick gathers each participant's µ-law frames in its :class:`~callwarden.media.fastpath.Tap`
+without any Python, and the sink runs only when a tap holds a whole batch. The frames are G.711 µ-law as the mixer taps them
 (a PCMU leg's payloads as received), gathered per track in 1.2 s batches. The thread feeds the
 sealed writer, which encrypts and appends the chunks, and makes them durable by **group
 commit**: one ``syncfs`` for every recording appended to in the last ``GROUP_COMMIT_SECONDS``
@@ -36,10 +39,11 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from callwarden.media.fastpath import Tap
 from callwarden.media.recording_sink import RecordingContext, RecordingSummary
 from callwarden.recording.capture_io import (
     BATCH_SAMPLES,
@@ -147,6 +151,8 @@ class CaptureSink:
         self.writer: TrackWriter | None = None
         #: The writer again when it takes µ-law runs and group commits (the sealed one).
         self.grouped: GroupCommitWriter | None = None
+        #: The participants the bridge taps in C, with their tracks (None: not recorded).
+        self._taps: list[tuple[Tap, _Track | None]] = []
 
     # --- on the media loop ----------------------------------------------------------------
 
@@ -161,30 +167,72 @@ class CaptureSink:
             return
         relative = timestamp - self._start
         batch = self._batch
-        if batch.start < 0:
-            batch.start = relative
-        elif relative - batch.start >= self._batch_samples:
+        if batch.start >= 0 and relative - batch.start >= self._batch_samples:
             self._send_batch()
             self._batch_samples = BATCH_SAMPLES
-            batch = self._batch
-            batch.start = relative
-        tracks, last = self._tracks, batch.last
         for participant_id, codes in frames:
-            track = tracks.get(participant_id, _UNKNOWN)
-            if track is _UNKNOWN:
-                track = self._new_track(participant_id, timestamp)
-            if track is None:
-                continue
-            if codes is None:
-                codes = _SILENT_FRAME
-            run = last.get(track.name)
-            if run is not None and run.end == relative:
-                run.codes += codes
-                run.end += len(codes)
-            else:
-                run = _Run(track.name, relative, relative + len(codes), bytearray(codes))
-                last[track.name] = run
-                batch.runs.append(run)
+            track = self._track(participant_id, timestamp)
+            if track is not None:
+                self._add_run(track.name, relative, _SILENT_FRAME if codes is None else codes)
+
+    def on_taps(self, taps: Sequence[Tap]) -> None:
+        """The bridge taps its participants in C from the next tick on (media.bridge.TapSink):
+        take what the previous taps hold, then gather a batch in each new tap."""
+        self._take_taps()
+        gathered = self._batch.start
+        if gathered >= 0:  # the batch under way goes on: the taps fill the rest of it
+            now = self._context.sample_clock() - self._start
+            capacity = max(160, self._batch_samples - (now - gathered))
+        else:
+            capacity = self._batch_samples
+        recording = self._paused_at is None and not self.failed
+        self._taps = []
+        for tap in taps:
+            track = self._track(tap.participant_id, tap.clock)
+            tap.recording = recording and track is not None
+            tap.capacity = capacity
+            tap.owner = self._tap_full
+            self._taps.append((tap, track))
+
+    def _tap_full(self, tap: Tap) -> None:
+        """A tap holds a whole batch (called by the mixer): send the bridge's batch."""
+        if self.failed:  # the writer failed: gather nothing more
+            for each, _ in self._taps:
+                each.recording = False
+                each.take()
+            return
+        self._send_batch()
+        self._batch_samples = BATCH_SAMPLES
+        for each, _ in self._taps:
+            each.capacity = BATCH_SAMPLES
+
+    def _take_taps(self) -> None:
+        """Move what the taps gathered into the batch."""
+        for tap, track in self._taps:
+            taken = tap.take()
+            if taken is not None and track is not None:
+                start, codes = taken
+                self._add_run(track.name, start - self._start, codes)
+
+    def _track(self, participant_id: str, timestamp: int) -> _Track | None:
+        track = self._tracks.get(participant_id, _UNKNOWN)
+        if track is _UNKNOWN:
+            track = self._new_track(participant_id, timestamp)
+        return track
+
+    def _add_run(self, name: str, start: int, codes: bytes) -> None:
+        """µ-law samples of track ``name`` from sample ``start`` (since the recording's)."""
+        batch = self._batch
+        if batch.start < 0:
+            batch.start = start
+        run = batch.last.get(name)
+        if run is not None and run.end == start:
+            run.codes += codes
+            run.end += len(codes)
+        else:
+            run = _Run(name, start, start + len(codes), bytearray(codes))
+            batch.last[name] = run
+            batch.runs.append(run)
 
     def _new_track(self, participant_id: str, timestamp: int) -> _Track | None:
         """The track of a participant seen for the first time: its role's track, or the
@@ -213,6 +261,7 @@ class CaptureSink:
         return track
 
     def _send_batch(self) -> None:
+        self._take_taps()
         batch, self._batch = self._batch, _Batch()
         if batch.runs:
             self._provider.submit(self, "frames", batch.runs)
@@ -222,6 +271,8 @@ class CaptureSink:
         now = self._context.sample_clock() - self._start
         if self._paused_at is None:
             self._send_batch()
+            for tap, _ in self._taps:
+                tap.recording = False
             self._paused_at = now
             self._provider.submit(self, "pause", now)
         return now
@@ -232,6 +283,9 @@ class CaptureSink:
             self.pauses.append((self._paused_at, now))
             self._paused_at = None
             self._provider.submit(self, "resume", now)
+            for tap, track in self._taps:
+                tap.recording = track is not None and not self.failed
+                tap.capacity = self._batch_samples
         return now
 
     async def stop(self) -> RecordingSummary:

@@ -99,6 +99,8 @@ extern PyTypeObject EndpointCoreType;
 extern PyTypeObject MemberCoreType;
 extern PyTypeObject PumpType;
 extern PyTypeObject JitterCoreType;
+extern PyTypeObject TapType;
+extern PyMethodDef cw_tap_functions[];
 
 /* An IP literal tuple as the socket layer reports it -> sockaddr; returns the length or 0. */
 socklen_t cw_parse_address(PyObject *address, struct sockaddr_storage *out);
@@ -117,5 +119,8 @@ void cw_stream_forward(StreamCore *s, PyObject *source, size_t payload_size, int
 /* JitterBuffer.push of a JitterCoreType buffer, from the pump: no Python call. */
 int cw_jitter_push_bytes(PyObject *buffer, long long sequence_number, const unsigned char *data,
                          size_t size);
+
+/* JitterBuffer.pop of a JitterCoreType buffer: a new reference (None: nothing this tick). */
+PyObject *cw_jitter_pop(PyObject *buffer);
 
 #endif

@@ -153,6 +153,8 @@ static PyObject *Jitter_pop(JitterCore *j, PyObject *unused) {
     return out;
 }
 
+PyObject *cw_jitter_pop(PyObject *self) { return Jitter_pop((JitterCore *)self, NULL); }
+
 static PyObject *Jitter_push(JitterCore *j, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "push(sequence_number, payload)");

@@ -469,13 +469,14 @@ static struct PyModuleDef fastpath_module = {
     .m_name = "callwarden.media._fastpath",
     .m_doc = "The media engine's per-packet path in C (see callwarden.media.fastpath).",
     .m_size = -1,
+    .m_methods = cw_tap_functions,
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
     PyTypeObject *types[] = {&StreamCoreType, &ReceptionCoreType, &EndpointCoreType,
-                             &MemberCoreType, &PumpType, &JitterCoreType};
+                             &MemberCoreType, &PumpType, &JitterCoreType, &TapType};
     const char *names[] = {"StreamCore", "ReceptionCore", "EndpointCore", "MemberCore", "Pump",
-                           "JitterBuffer"};
+                           "JitterBuffer", "Tap"};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     str_datagram_received = PyUnicode_InternFromString("datagram_received");
