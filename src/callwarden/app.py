@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import ACD_EVENT_TYPES
+from callwarden.acd.history import AcdHistory, RecordedBus
 from callwarden.acd.round_robin import RedisRoundRobin
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
@@ -307,6 +308,7 @@ class Node:
         self.recorder: Recorder | None = None
         self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
+        self.acd_history: AcdHistory | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -467,9 +469,13 @@ class Node:
             else RedisAgentClaims(self._redis)
         )
         node_id = self.bus.node_id if isinstance(self.bus, RedisBus) else "local"
+        # What this node's engine publishes is also kept in the database, for the reports.
+        assert self.database is not None
+        self.acd_history = AcdHistory(self.database.sessions)
+        self.acd_history.start()
         self.acd = AcdEngine(
             directory=self.directory.snapshot,
-            bus=self.bus,
+            bus=RecordedBus(self.bus, self.acd_history.record),
             claims=claims,
             calls=self.queue_calls,
             clock=clock,
@@ -536,7 +542,9 @@ class Node:
             password_hasher=hasher,
             clock=clock,
             realm=settings.realm,
-            settings=WebSettings(allowed_origins=frozenset(settings.allowed_origins)),
+            settings=WebSettings(
+                allowed_origins=frozenset(settings.allowed_origins), time_zone=settings.time_zone
+            ),
             status=self.status,
             bus=self.bus,
             acd=lambda: self.acd,
@@ -677,6 +685,8 @@ class Node:
             await self.recorder.close()
         if self.acd is not None:
             await self.acd.close()
+        if self.acd_history is not None:
+            await self.acd_history.close()
         if self.bus is not None:
             await self.bus.close()
         if self._redis is not None:

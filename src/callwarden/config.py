@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -56,6 +57,9 @@ class Settings(BaseModel):
     """Sign a queue member in to all their queues (available) when a phone of theirs registers
     while they are offline: for the demo and tests; operators otherwise sign in themselves."""
     allowed_origins: tuple[str, ...] = ()
+    time_zone: str = "Asia/Tokyo"
+    """The center's time zone (IANA name): the pages' dates and times, the reports' days,
+    weeks and hours, the wallboard's midnight."""
     """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
     WebSocket may be opened from, and the only ones a browser may sign in from."""
     sip_tls_port: int | None = Field(default=None, ge=1, le=65535)
@@ -186,6 +190,15 @@ class Settings(BaseModel):
     def _are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for network in value:
             ipaddress.ip_network(network, strict=False)  # ValueError names it
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _is_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name like Asia/Tokyo") from None
         return value
 
     @field_validator("allowed_origins")

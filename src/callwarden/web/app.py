@@ -34,6 +34,7 @@ from callwarden.web.live_recording import live_recording_routers
 from callwarden.web.monitoring import monitoring_router
 from callwarden.web.pages import install_pages
 from callwarden.web.recordings import recordings_routers
+from callwarden.web.reports.routes import reports_router
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -104,6 +105,7 @@ def create_app(services: WebServices) -> FastAPI:
         *recordings_routers(services),
         *live_recording_routers(services),
         disposition_router(services),
+        reports_router(services),
         desk_call_router(services),
         sip_security_router,
     ):

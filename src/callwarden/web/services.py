@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
@@ -87,9 +88,11 @@ class WebSettings:
     """`allowed_origins`: the exact origins (`https://cc.example.com`) a live WebSocket may be
     opened from; empty refuses every handshake. `live_queue`: how many events a live connection
     may fall behind before its oldest are dropped; `live_recheck_seconds`: how often an idle
-    live connection checks that its user's principal (role grants, teams) is unchanged."""
+    live connection checks that its user's principal (role grants, teams) is unchanged;
+    `time_zone`: the center's (pages, reports, the wallboard's midnight)."""
 
     allowed_origins: frozenset[str] = frozenset()
+    time_zone: str = "Asia/Tokyo"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     live_queue: int = 256
     live_recheck_seconds: float = 1.0
@@ -97,6 +100,7 @@ class WebSettings:
     def __post_init__(self) -> None:
         if self.live_queue < 1 or not self.live_recheck_seconds > 0:
             raise ValueError("live_queue must be at least 1 and live_recheck_seconds positive")
+        ZoneInfo(self.time_zone)  # an unknown name fails here, not at the first report
         object.__setattr__(
             self,
             "allowed_origins",

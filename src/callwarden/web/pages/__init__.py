@@ -14,7 +14,8 @@ from callwarden.web.access import GuardedRoute, route_access
 from callwarden.web.pages.admin import router as admin_router
 from callwarden.web.pages.figures import QueueFigures
 from callwarden.web.pages.i18n import Catalogs
-from callwarden.web.pages.render import DEFAULT_TIME_ZONE, NavItem, PageRenderer
+from callwarden.web.pages.render import NavItem, PageRenderer
+from callwarden.web.pages.reports import router as reports_router
 from callwarden.web.pages.routes import router
 from callwarden.web.services import WebServices, part_name
 
@@ -24,6 +25,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.desk", "/desk"),
     ("nav.wallboard", "/wallboard"),
     ("nav.recordings", "/recordings"),
+    ("nav.reports", "/reports"),
     ("nav.audit", "/audit"),
     ("nav.admin_users", "/admin/users"),
     ("nav.admin_roles", "/admin/roles"),
@@ -35,11 +37,10 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
 """The navigation's links, in order: each is shown to whoever its page's declaration admits."""
 
 
-def install_pages(
-    app: FastAPI, services: WebServices, *, time_zone: str = DEFAULT_TIME_ZONE
-) -> None:
+def install_pages(app: FastAPI, services: WebServices) -> None:
+    time_zone = services.settings.time_zone
     added: dict[str, GuardedRoute] = {}
-    for route in [*router.routes, *admin_router.routes]:
+    for route in [*router.routes, *admin_router.routes, *reports_router.routes]:
         if not isinstance(route, GuardedRoute):
             raise TypeError(f"page route {route!r} is not a GuardedRoute")
         app.router.routes.append(route)
