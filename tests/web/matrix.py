@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from callwarden.domain.policy import Decision, Resource, authorize
+from callwarden.provisioning import Provisioner
 from callwarden.security.sessions import IssuedSession
 from callwarden.web.access import (
     Access,
@@ -35,7 +36,7 @@ from callwarden.web.access import (
     route_access,
 )
 from web.monitoring_support import MonitoringWorld
-from web.support import PASSWORD, Env
+from web.support import PASSWORD, REALM, Env, cheap_hasher
 
 
 class Caller(enum.Enum):
@@ -101,6 +102,12 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
     ("PUT", "/api/v1/roles/{role_id}/grants"): lambda env: {"grants": ["reports.view:team"]},
     ("POST", "/api/v1/teams"): lambda env: {"name": unique("matrix-team-")},
     ("PATCH", "/api/v1/teams/{team_id}"): lambda env: {"display_name": "Renamed"},
+    ("POST", "/api/v1/queues"): lambda env: {
+        "name": unique("matrix-queue-"),
+        "number": str(7100 + next(_names)),
+        "team_id": next(t.id for t in env.snapshot.teams if t.name == OWN_TEAM),
+    },
+    ("PATCH", "/api/v1/queues/{queue_id}"): lambda env: {"service_level_seconds": 30},
     ("POST", "/api/v1/audit/verify"): lambda env: {},
     # Signing out an agent who is offline changes nothing: it succeeds every time.
     ("POST", "/api/v1/agents/me/state"): lambda env: {"state": "offline"},
@@ -139,6 +146,26 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
 }
 """A valid body for every route that takes one: the success cases must really succeed. A new
 route with a body needs an entry here (the matrix fails and says so)."""
+
+
+def matrix_queue(env: Env, team: str) -> int:
+    """The id of the queue of `team` the matrix uses, provisioned if it is not there."""
+    name = f"matrix-{team}"
+    queue = env.snapshot.queue_by_name(name)
+    if queue is None:
+        number = "7001" if team == OWN_TEAM else "7002"
+        Provisioner(env.database.sessions, REALM, password_hasher=cheap_hasher()).apply_document(
+            {"queues": [{"name": name, "number": number, "team": team}]}, "matrix"
+        )
+        queue = env.services.directory.reload().queue_by_name(name)
+        assert queue is not None
+    return int(queue.id)
+
+
+def matrix_queues(env: Env) -> None:
+    """The queues of both teams the matrix uses, provisioned now if they are not there."""
+    matrix_queue(env, OWN_TEAM)
+    matrix_queue(env, OTHER_TEAM)
 
 
 def monitoring_world(env: Env) -> MonitoringWorld:
@@ -217,6 +244,8 @@ def path_value(
     if parameter == "team_id":
         team = env.snapshot.teams
         return next(t.id for t in team if t.name == (OWN_TEAM if own else OTHER_TEAM))
+    if parameter == "queue_id":  # made again after a case deleted it
+        return matrix_queue(env, OWN_TEAM if own else OTHER_TEAM)
     if parameter == "role_id":
         role = env.snapshot.role_by_name(CUSTOM_ROLE)
         assert role is not None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.routing import APIRoute
 
 from callwarden.domain.policy import Resource, authorize
@@ -55,6 +56,12 @@ for throttling): a malformed username is one more failed attempt, not a 422."""
 FREE_TEXT_FILTERS = frozenset({"actor_name", "object_id"})
 """Exact-match audit filters: an injection string is a value that matches nothing."""
 CALLERS = ("admin", "auditor", "exporter", "supervisor", "operator", "keeper")
+
+
+@pytest.fixture(autouse=True)
+def _route_objects(env: Env) -> None:
+    """The queues the queue routes are called on exist before a test takes the state."""
+    matrix.matrix_queues(env)
 
 
 @dataclass(frozen=True)

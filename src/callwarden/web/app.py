@@ -33,8 +33,9 @@ from callwarden.web.live.routes import live_route
 from callwarden.web.live_recording import live_recording_routers
 from callwarden.web.monitoring import monitoring_router
 from callwarden.web.pages import install_pages
+from callwarden.web.queues.routes import router as queues_router
+from callwarden.web.queues.service import QueueAdmin
 from callwarden.web.recordings import recordings_routers
-from callwarden.web.reports.routes import reports_router
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -83,6 +84,7 @@ def create_app(services: WebServices) -> FastAPI:
         UserAdmin(services, writer),
         RoleAdmin(services, writer),
         TeamAdmin(services, writer),
+        QueueAdmin(services, writer),
         AuditApi(services),
         AgentDesk(services),
         SignIn(services),
@@ -99,13 +101,13 @@ def create_app(services: WebServices) -> FastAPI:
         users_router,
         roles_router,
         teams_router,
+        queues_router,
         audit_router,
         agents_router,
         monitoring_router(services),
         *recordings_routers(services),
         *live_recording_routers(services),
         disposition_router(services),
-        reports_router(services),
         desk_call_router(services),
         sip_security_router,
     ):

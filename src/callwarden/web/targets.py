@@ -6,7 +6,8 @@ raises for an invisible one (`not_found("user 7")`), so the two cannot be told a
 malformed id is a 422 naming the path parameter.
 
 Users are owned by themselves and belong to their team; teams belong to themselves; roles are
-global (the catalogue of roles is no secret to whoever may manage them).
+global (the catalogue of roles is no secret to whoever may manage them); queues belong to their
+team.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import ValidationFailed
-from callwarden.domain.ids import RoleId, TeamId, UserId
+from callwarden.domain.ids import QueueId, RoleId, TeamId, UserId
 from callwarden.domain.policy import Resource, ResourceKind, not_found
 from callwarden.web.access import Target, TargetFound
 
@@ -65,6 +66,16 @@ def _role(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> Target
     return TargetFound(Resource.global_resource(ResourceKind.ROLE), what, str(role_id))
 
 
+def _queue(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> TargetFound:
+    queue_id = QueueId(path_id(path_params, "queue_id"))
+    what = f"queue {queue_id}"
+    queue = snapshot.queue(queue_id)
+    if queue is None:
+        raise not_found(what)
+    return TargetFound(Resource.of(ResourceKind.QUEUE, team=queue.team_id), what, str(queue_id))
+
+
 USER = Target(ResourceKind.USER, "user_id", _user)
 TEAM = Target(ResourceKind.TEAM, "team_id", _team)
 ROLE = Target(ResourceKind.ROLE, "role_id", _role)
+QUEUE = Target(ResourceKind.QUEUE, "queue_id", _queue)

@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 
 from callwarden.acd.agent import Agent, AgentState
 from callwarden.acd.engine import AcdEngine
-from callwarden.acd.errors import EngineNotRunning, UnknownAgent
+from callwarden.acd.errors import EngineNotRunning, UnknownAgent, UnknownQueue
 from callwarden.acd.statistics import CenterFigures, Figures
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import Queue, User
@@ -161,10 +161,11 @@ def wallboard_context(
         resource = Resource.of(ResourceKind.QUEUE, team=queue.team_id)
         if not authorize(caller.principal, Permission.LIVE_VIEW, resource).allowed:
             continue
-        waiting = {
-            str(call.call_id): round(now - call.arrived_at, 3)
-            for call in engine.waiting_calls(queue.id)
-        }
+        try:
+            queued = engine.waiting_calls(queue.id)
+        except UnknownQueue:  # created just now: the ACD follows the directory a moment later
+            queued = ()
+        waiting = {str(call.call_id): round(now - call.arrived_at, 3) for call in queued}
         tiles.append(_tile(queue, figures.queues.get(queue.id), waiting))
     calls = _live_calls(services, engine, snapshot, caller)
     return {

@@ -1,0 +1,261 @@
+"""Use cases of the queue routes (`queues.manage`, checked by the routes).
+
+Changes go through the provisioning rules (names, one number space shared with extensions,
+known members and overflow targets), in one write transaction with their audit entry (before
+and after); the directory is then reloaded, and the running ACD follows it without a restart
+(`AcdEngine.follow_directory`, wired in `callwarden.app`): new and changed queues serve their
+next call with the new settings, calls already waiting stay where they are.
+
+A queue that another queue overflows to cannot be deleted (409 `queue_is_overflow_target`):
+the other queue would be left overflowing nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from callwarden.domain.errors import Conflict, JsonValue, ValidationFailed
+from callwarden.domain.ids import QueueId
+from callwarden.domain.policy import not_found
+from callwarden.provisioning.document import ProvisioningDocument, QueueSpec
+from callwarden.provisioning.state import StoredState
+from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.store.mapping import queue_from_row
+from callwarden.store.schema import QueueRow
+from callwarden.web.access import Caller
+from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.queues.schemas import (
+    NewQueue,
+    QueueListQuery,
+    QueuePatch,
+    QueueSettings,
+    QueueView,
+)
+from callwarden.web.schemas import Page
+from callwarden.web.services import WebServices
+
+# Settings copied as they are from the request into the provisioning document.
+_PLAIN = (
+    "display_name",
+    "number",
+    "strategy",
+    "wrap_up_seconds",
+    "ring_timeout_seconds",
+    "max_no_answer",
+    "max_wait_seconds",
+    "service_level_seconds",
+    "service_level_percent",
+    "required_skill_level",
+    "recording",
+    "announce_seconds",
+    "music_on_hold",
+)
+
+
+def _unknown(field_name: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"{field_name}: {problem}",
+        details={
+            "field": field_name,
+            "problems": [{"location": "body", "field": field_name, "problem": problem}],
+        },
+    )
+
+
+def _username(stored: StoredState, user_id: int, field_name: str) -> str:
+    for name, row in stored.users.items():
+        if row.id == user_id:
+            return name
+    raise _unknown(field_name, f"unknown user {user_id}")
+
+
+def _queue_name(stored: StoredState, queue_id: int, field_name: str) -> str:
+    for name, row in stored.queues.items():
+        if row.id == queue_id:
+            return name
+    raise _unknown(field_name, f"unknown queue {queue_id}")
+
+
+def _stored_row(stored: StoredState, queue_id: QueueId) -> QueueRow:
+    for row in stored.queues.values():
+        if row.id == queue_id:
+            return row
+    raise not_found(f"queue {queue_id}")
+
+
+def _spec_data(stored: StoredState, body: QueueSettings) -> dict[str, Any]:
+    """The provisioning keys for what `body` states, names resolved from ids (422 if unknown)."""
+    data: dict[str, Any] = {key: getattr(body, key) for key in _PLAIN if body.given(key)}
+    if body.given("team_id") and body.team_id is not None:
+        team = stored.team_name(body.team_id)
+        if team is None:
+            raise _unknown("team_id", f"unknown team {body.team_id}")
+        data["team"] = team
+    if body.members is not None:
+        data["members"] = [
+            {
+                "user": _username(stored, member.user_id, f"members[{index}].user_id"),
+                "penalty": member.penalty,
+                "skill_level": member.skill_level,
+            }
+            for index, member in enumerate(body.members)
+        ]
+    if body.overflow is not None:
+        overflow: dict[str, Any] = {"action": body.overflow.action}
+        if body.overflow.queue_id is not None:
+            overflow["queue"] = _queue_name(stored, body.overflow.queue_id, "overflow.queue_id")
+        if body.overflow.user_id is not None:
+            overflow["user"] = _username(stored, body.overflow.user_id, "overflow.user_id")
+        data["overflow"] = overflow
+    return data
+
+
+def _load(session: Session, name: str) -> QueueView:
+    session.expire_all()  # read back what was flushed, members included
+    row = session.scalar(
+        select(QueueRow).options(selectinload(QueueRow.members)).where(QueueRow.name == name)
+    )
+    assert row is not None
+    return QueueView.of(queue_from_row(row))
+
+
+def _details(view: QueueView) -> dict[str, JsonValue]:
+    return dict(view.model_dump(mode="json"))
+
+
+def _event(caller: Caller, action: str, queue_id: int, details: dict[str, JsonValue]) -> AuditEvent:
+    return AuditEvent(
+        action=action,
+        actor=caller.actor,
+        outcome=AuditOutcome.SUCCESS,
+        object_kind="queue",
+        object_id=queue_id,
+        source_address=caller.source_address,
+        details=details,
+    )
+
+
+@dataclass
+class _Create:
+    caller: Caller
+    body: NewQueue
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        if self.body.name in stored.queues:
+            raise Conflict(f"queue name {self.body.name!r} is taken", error_id="queue_name_taken")
+        data = {"name": self.body.name, **_spec_data(stored, self.body)}
+        return ProvisioningDocument(queues=[QueueSpec.model_validate(data)])
+
+    def finish(self, session: Session) -> tuple[QueueView, Sequence[AuditEvent]]:
+        view = _load(session, self.body.name)
+        event = _event(self.caller, AuditAction.QUEUE_CREATE, view.id, {"after": _details(view)})
+        return view, [event]
+
+
+@dataclass
+class _Update:
+    caller: Caller
+    queue_id: QueueId
+    body: QueuePatch
+    name: str = ""
+    before: dict[str, JsonValue] = field(default_factory=dict)
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        row = _stored_row(stored, self.queue_id)
+        self.name = row.name
+        self.before = _details(QueueView.of(queue_from_row(row)))
+        team = stored.team_name(row.team_id)
+        data = {"name": row.name, "number": row.number, "team": team}
+        data.update(_spec_data(stored, self.body))
+        return ProvisioningDocument(queues=[QueueSpec.model_validate(data)])
+
+    def finish(self, session: Session) -> tuple[QueueView, Sequence[AuditEvent]]:
+        view = _load(session, self.name)
+        after = _details(view)
+        details: dict[str, JsonValue] = {
+            "before": {k: v for k, v in self.before.items() if after.get(k) != v},
+            "after": {k: v for k, v in after.items() if self.before.get(k) != v},
+        }
+        return view, [_event(self.caller, AuditAction.QUEUE_UPDATE, view.id, details)]
+
+
+@dataclass
+class _Delete:
+    caller: Caller
+    queue_id: QueueId
+    before: dict[str, JsonValue] = field(default_factory=dict)
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        row = _stored_row(stored, self.queue_id)
+        sources = sorted(
+            name
+            for name, other in stored.queues.items()
+            if other.overflow_queue_id == row.id and other.id != row.id
+        )
+        if sources:
+            raise Conflict(
+                f"queue {row.name!r} is the overflow of {', '.join(sources)}: change theirs first",
+                error_id="queue_is_overflow_target",
+                details={"queues": list[JsonValue](sources)},
+            )
+        self.before = _details(QueueView.of(queue_from_row(row)))
+        session.delete(row)
+        session.flush()
+        return ProvisioningDocument()
+
+    def finish(self, session: Session) -> tuple[None, Sequence[AuditEvent]]:
+        event = _event(
+            self.caller, AuditAction.QUEUE_DELETE, int(self.queue_id), {"before": self.before}
+        )
+        return None, [event]
+
+
+class QueueAdmin:
+    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
+        self._services = services
+        self._writer = writer
+
+    def list(self, query: QueueListQuery) -> Page[QueueView]:
+        """From the directory snapshot (`queues.manage` is held at scope `all` only)."""
+        queues = [
+            queue
+            for queue in self._services.directory.snapshot.queues
+            if query.team_id is None or queue.team_id == query.team_id
+        ]
+        key = query.sort
+        queues.sort(
+            key=lambda queue: (getattr(queue, key), queue.id), reverse=query.order == "desc"
+        )
+        page = queues[query.offset : query.offset + query.limit]
+        return Page(
+            items=[QueueView.of(queue) for queue in page],
+            total=len(queues),
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+    def get(self, caller: Caller) -> QueueView:
+        assert caller.target is not None
+        queue = self._services.directory.snapshot.queue(QueueId(int(caller.target.object_id)))
+        if queue is None:
+            raise not_found(caller.target.what)
+        return QueueView.of(queue)
+
+    async def create(self, caller: Caller, body: NewQueue) -> QueueView:
+        return await asyncio.to_thread(self._writer.write, _Create(caller, body))
+
+    async def update(self, caller: Caller, body: QueuePatch) -> QueueView:
+        assert caller.target is not None
+        change = _Update(caller, QueueId(int(caller.target.object_id)), body)
+        return await asyncio.to_thread(self._writer.write, change)
+
+    async def delete(self, caller: Caller) -> None:
+        assert caller.target is not None
+        change = _Delete(caller, QueueId(int(caller.target.object_id)))
+        await asyncio.to_thread(self._writer.write, change)
