@@ -116,6 +116,7 @@ class NewRecording:
     operator_id: UserId | None = None
     caller_number: str | None = None
     monitored: bool = False
+    node_id: str | None = None
 
     def __post_init__(self) -> None:
         require_storage_key(self.storage_key)
@@ -159,6 +160,7 @@ class Recording:
     failure_reason: str | None
     pauses: tuple[PauseInterval, ...] = ()
     tags: tuple[str, ...] = ()
+    node_id: str | None = None
 
     @property
     def resource(self) -> Resource:

@@ -124,7 +124,9 @@ class Recorder:
         settings: RecorderSettings,
         wall_clock: Callable[[], datetime],
         bus: EventBus | None = None,
+        node_id: str | None = None,
     ) -> None:
+        self._node_id = node_id  # on each row: whose start-up recovery closes it
         self._media = media
         self._sessions = sessions
         self._numbers = numbers
@@ -203,6 +205,7 @@ class Recorder:
             team_id=facts.team_id,
             operator_id=facts.operator_id,
             caller_number=facts.caller_number,
+            node_id=self._node_id,
         )
         return data_key, path, new
 

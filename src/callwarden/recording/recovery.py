@@ -10,8 +10,11 @@ authenticated), writes the signed manifest over what is readable, `commit`s file
 to the backend and closes the row as INCOMPLETE with the duration that survived. A recording
 whose file is missing or holds nothing readable is marked FAILED. Blocking: run it in a thread.
 
-Only a node's own recordings should be recovered by it when several nodes share a catalogue;
-this is the single-node case (every RECORDING row at start-up belongs to a dead process).
+Several nodes share a catalogue: each row names the node recording it (`recordings.node_id`),
+and a node's start-up recovery closes only its own open recordings (and rows no node claims,
+from before revision 0011), never another node's live ones. A node's id is the configured
+`node_id`, else one made once and kept in `<data_dir>/node-id` (`node_identity`), so it stays
+the same across restarts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -59,12 +64,16 @@ class RecoveryServices:
     storage: RecordingStorage
     signing_key: NodeSigningKey
     wall_clock: Callable[[], datetime]
+    #: This node's id (`node_identity`): start-up recovery closes only its recordings (and
+    #: those no node claims); None closes every open one (a single node).
+    node_id: str | None = None
 
 
 def recover_open_recordings(services: RecoveryServices) -> RecoveryReport:
-    """Close every recording left RECORDING (see the module docstring)."""
+    """Close every recording this node left RECORDING (see the module docstring)."""
     with services.sessions() as session:
-        open_recordings = RecordingRepository(session, services.numbers).find_open()
+        repository = RecordingRepository(session, services.numbers)
+        open_recordings = repository.find_open(services.node_id)
     incomplete: list[str] = []
     failed: list[str] = []
     for recording in open_recordings:
@@ -145,6 +154,33 @@ def _recover(services: RecoveryServices, recording: Recording) -> bool:
         )
     logger.info("recording %s: recovered, %.1f s playable", recording.id, duration_ms / 1000)
     return True
+
+
+NODE_ID_FILE = "node-id"
+_NODE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def node_identity(data_dir: Path, configured: str | None = None) -> str:
+    """This node's id for its recordings: `configured` (the `node_id` setting), else the one in
+    `<data_dir>/node-id`, made once (``node-`` and 12 random hex digits, 0600)."""
+    if configured is not None:
+        if not _NODE_ID.fullmatch(configured):
+            raise ValueError(f"node id {configured!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+        return configured
+    path = data_dir / NODE_ID_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text(encoding="ascii").strip()
+        if not _NODE_ID.fullmatch(value):
+            raise ValueError(f"{path} does not hold a node id (found {value[:70]!r})") from None
+        return value
+    value = f"node-{secrets.token_hex(6)}"
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(value + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return value
 
 
 def _call_metadata(recording: Recording, ended_at: datetime) -> dict[str, object]:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from callwarden.domain.errors import InvalidState, NotFound, ValidationFailed
@@ -73,6 +73,7 @@ class RecordingRepository:
             wrapped_key=new.wrapped_key,
             has_pauses=False,
             monitored=new.monitored,
+            node_id=new.node_id,
         )
         self._session.add(row)
         self._session.flush()
@@ -117,13 +118,16 @@ class RecordingRepository:
         self._session.flush()
         return self._value(row)
 
-    def find_open(self) -> Sequence[Recording]:
-        """Recordings still RECORDING: after a crash, the ones crash recovery must close."""
-        query = (
-            select(RecordingRow)
-            .where(RecordingRow.status == RecordingStatus.RECORDING.value)
-            .order_by(RecordingRow.started_at, RecordingRow.id)
-        )
+    def find_open(self, node_id: str | None = None) -> Sequence[Recording]:
+        """Recordings still RECORDING: after a crash, the ones crash recovery must close. With
+        `node_id`, only that node's and those no node claims (rows from before revision 0011):
+        other nodes' recordings may be live."""
+        query = select(RecordingRow).where(RecordingRow.status == RecordingStatus.RECORDING.value)
+        if node_id is not None:
+            query = query.where(
+                or_(RecordingRow.node_id == node_id, RecordingRow.node_id.is_(None))
+            )
+        query = query.order_by(RecordingRow.started_at, RecordingRow.id)
         return self._values(list(self._session.scalars(query)))
 
     def pause_started(self, recording_id: RecordingId, at: datetime) -> None:
@@ -352,6 +356,7 @@ class RecordingRepository:
             failure_reason=row.failure_reason,
             pauses=pauses,
             tags=tags,
+            node_id=row.node_id,
         )
 
 

@@ -540,6 +540,8 @@ class RecordingRow(Base):
     manifest_digest: Mapped[str | None] = mapped_column(String(128))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     failure_reason: Mapped[str | None] = mapped_column(String(255))
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    """The node recording it (revision 0011): its start-up recovery closes it after a crash."""
 
 
 class RecordingPauseRow(Base):

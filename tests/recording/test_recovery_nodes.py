@@ -1,0 +1,125 @@
+"""Crash recovery with several nodes sharing one catalogue: a node's start-up recovery closes
+only its own open recordings (and rows from before revision 0011, which no node claims), never
+another node's live ones; a node's id survives restarts (`node_identity`)."""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from callwarden.domain.cdr import CallDirection
+from callwarden.domain.ids import CallId, RecordingId
+from callwarden.recording.keyring import FileKeyRing, new_data_key
+from callwarden.recording.models import NewRecording, RecordingStatus
+from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.recovery import (
+    RecoveryServices,
+    node_identity,
+    recover_open_recordings,
+)
+from callwarden.recording.repository import RecordingRepository
+from callwarden.recording.signing import NodeSigningKey
+from callwarden.recording.storage import LocalStorage, recording_storage_key
+from callwarden.recording.writer import SealedWriter
+
+from .conftest import Center
+from .sealed import FRAME, SAMPLE_RATE, tone
+
+START = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def _open_recording(
+    sessions: sessionmaker[Session],
+    storage: LocalStorage,
+    keys: FileKeyRing,
+    center: Center,
+    node_id: str | None,
+) -> RecordingId:
+    """A RECORDING row of `node_id` with 1 s sealed and no trailer (its writer still going, or
+    its node dead)."""
+    recording_id = RecordingId(uuid.uuid4().hex)
+    data_key = new_data_key()
+    wrapped = keys.wrap(data_key, recording_id)
+    key = recording_storage_key(recording_id, START)
+    with sessions() as session, session.begin():
+        RecordingRepository(session, SealedNumbers(bytes(32))).create(
+            NewRecording(
+                recording_id=recording_id,
+                call_id=CallId(f"{recording_id}@example"),
+                direction=CallDirection.INBOUND,
+                started_at=START,
+                storage_key=key,
+                kek_id=wrapped.key_id,
+                wrapped_key=wrapped.blob,
+                team_id=center.support,
+                operator_id=center.alice,
+                node_id=node_id,
+            )
+        )
+    writer = SealedWriter.create(
+        storage.path_for_writing(key), recording_id, data_key, ["customer", "operator"]
+    )
+    audio = tone(440.0, 0, SAMPLE_RATE)
+    for start in range(0, SAMPLE_RATE, FRAME):
+        writer.write("customer", start, audio[start : start + FRAME])
+    writer.flush()
+    writer.abort()
+    return recording_id
+
+
+def _status(sessions: sessionmaker[Session], recording_id: RecordingId) -> RecordingStatus:
+    with sessions() as session:
+        return RecordingRepository(session, SealedNumbers(bytes(32))).get(recording_id).status
+
+
+def test_a_node_recovers_its_own_recordings_and_leaves_the_others_alone(
+    sessions: sessionmaker[Session], tmp_path: Path, center: Center
+) -> None:
+    keys, storage = FileKeyRing(tmp_path / "keys"), LocalStorage(tmp_path / "recordings")
+    mine = _open_recording(sessions, storage, keys, center, "node-a")
+    theirs = _open_recording(sessions, storage, keys, center, "node-b")
+    legacy = _open_recording(sessions, storage, keys, center, None)  # from before 0011
+    with sessions() as session:
+        row = RecordingRepository(session, SealedNumbers(bytes(32))).get(mine)
+    assert row.node_id == "node-a"
+
+    def services(node_id: str | None) -> RecoveryServices:
+        return RecoveryServices(
+            sessions,
+            SealedNumbers(bytes(32)),
+            keys,
+            storage,
+            NodeSigningKey.generate(),
+            lambda: START,
+            node_id=node_id,
+        )
+
+    report = recover_open_recordings(services("node-a"))
+    assert sorted(report.incomplete) == sorted([mine, legacy]) and report.failed == ()
+    assert _status(sessions, mine) is RecordingStatus.INCOMPLETE
+    assert _status(sessions, theirs) is RecordingStatus.RECORDING  # node b's call goes on
+    assert recover_open_recordings(services("node-a")).incomplete == ()
+    # Node b restarts after a crash of its own: now its recording is closed.
+    assert recover_open_recordings(services("node-b")).incomplete == (theirs,)
+    assert _status(sessions, theirs) is RecordingStatus.INCOMPLETE
+
+
+def test_a_nodes_identity_is_configured_or_kept_in_its_data_directory(tmp_path: Path) -> None:
+    assert node_identity(tmp_path, "sip-1.tokyo") == "sip-1.tokyo"
+    assert not (tmp_path / "node-id").exists()
+    made = node_identity(tmp_path)
+    assert made.startswith("node-") and len(made) == len("node-") + 12
+    assert stat.S_IMODE((tmp_path / "node-id").stat().st_mode) == 0o600
+    assert node_identity(tmp_path) == made  # the same after a restart
+    (tmp_path / "other").mkdir()
+    assert node_identity(tmp_path / "other") != made  # another node's data directory
+    with pytest.raises(ValueError, match="1 to 64 letters"):
+        node_identity(tmp_path, "bad id/with slash")
+    (tmp_path / "node-id").write_text("not a node id!\n")
+    with pytest.raises(ValueError, match="does not hold a node id"):
+        node_identity(tmp_path)
