@@ -37,7 +37,6 @@ from callwarden.web.queues.routes import router as queues_router
 from callwarden.web.queues.service import QueueAdmin
 from callwarden.web.recordings import recordings_routers
 from callwarden.web.reports.routes import reports_router
-from callwarden.web.reports.routes import reports_router
 from callwarden.web.roles.routes import router as roles_router
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.services import NodeStatus, WebServices, WebSettings, part_name
@@ -110,7 +109,6 @@ def create_app(services: WebServices) -> FastAPI:
         *recordings_routers(services),
         *live_recording_routers(services),
         disposition_router(services),
-        reports_router(services),
         reports_router(services),
         desk_call_router(services),
         sip_security_router,
