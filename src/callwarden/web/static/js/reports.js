@@ -23,7 +23,7 @@ const periodFormats = {
   }),
 };
 
-document.body.dataset.loads = "true";
+document.body.dataset.loads = "true"; // `loaded` says when the report on screen is in
 
 /** The `datetime-local` text of an ISO instant in the center's zone (`2026-12-01T18:00`). */
 function centerLocalValue(iso) {
@@ -252,7 +252,7 @@ function renderChart(report) {
 }
 
 async function load(parameters) {
-  document.body.dataset.loads = "true";
+  document.body.dataset.loaded = "false";
   status.textContent = t("reports.loading");
   csvLink.href = `/api/v1/reports.csv?${parameters}`;
   const result = await api("GET", `/api/v1/reports?${parameters}`);
@@ -260,7 +260,7 @@ async function load(parameters) {
     const text = errorText(result);
     status.textContent = text;
     notify(text);
-    document.body.dataset.loads = "false";
+    document.body.dataset.loaded = "true";
     return;
   }
   const report = result.body;
@@ -273,7 +273,7 @@ async function load(parameters) {
     from: formatDateTime(report.from),
     to: formatDateTime(report.to),
   });
-  document.body.dataset.loads = "false";
+  document.body.dataset.loaded = "true";
 }
 
 form.addEventListener("submit", (event) => {
