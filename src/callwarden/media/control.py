@@ -38,6 +38,9 @@ class MediaConfig:
     #: ``"package.module:Name"`` of the recording sink provider built inside the engine's
     #: process (see media.recording_sink); None: ``start_recording`` is refused.
     recording_sinks: str | None = None
+    #: Logging level of worker processes (spawned: they do not inherit the node's logging
+    #: configuration); None leaves Python's default, warnings only.
+    log_level: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

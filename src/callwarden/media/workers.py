@@ -97,6 +97,10 @@ def split_ports(ports: str, workers: int) -> list[str]:
 
 def worker_main(sock: socket.socket, config: MediaConfig, id_prefix: str) -> None:
     """Entry point of one worker process."""
+    if config.log_level is not None:  # as the node's (cli), to the stderr both share
+        logging.basicConfig(
+            level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     uvloop.run(_serve(sock, config, id_prefix))
 
 
