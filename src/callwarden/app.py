@@ -212,6 +212,7 @@ def _media_engine(settings: Settings) -> MediaEngine | MediaWorkerPool:
         host=settings.bind,
         ports=f"{settings.rtp_port_low}-{settings.rtp_port_high}",
         recording_sinks=CAPTURE_PROVIDER,  # recordings are sealed where the media runs
+        log_level=settings.log_level,
     )
     workers = settings.media_workers
     if workers is None:
