@@ -64,6 +64,7 @@ class CallbackError(PhoneError):
 class Transport(enum.Enum):
     UDP = "udp"
     TCP = "tcp"
+    TLS = "tls"
 
 
 class CallState(enum.Enum):
@@ -97,6 +98,7 @@ class PhoneOptions(TypedDict, total=False):
     transport: Transport
     answer_code: int | None
     ring_s: float
+    srtp: bool
 
 
 class Direction(enum.Enum):
@@ -409,8 +411,10 @@ class Phone:
         rtp_port: int,
         answer_code: int | None = 200,
         ring_s: float = 0.0,
+        srtp: bool = False,
     ) -> None:
         self.endpoint = endpoint
+        self.srtp = srtp
         self.username = username
         self.transport = transport
         self.registrar = registrar
@@ -455,10 +459,13 @@ class Phone:
         cfg.mediaConfig.transportConfig.port = self.rtp_port
         cfg.mediaConfig.transportConfig.portRange = RTP_PORTS_PER_PHONE
         cfg.mediaConfig.transportConfig.boundAddress = LOOPBACK
+        if self.srtp:  # SDES-SRTP only, and only over TLS signalling (srtpSecureSignaling 1)
+            cfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+            cfg.mediaConfig.srtpSecureSignaling = 1
         return cfg
 
     def _sip_uri(self, user: str | None, hostport: str) -> str:
-        suffix = ";transport=tcp" if self.transport is Transport.TCP else ""
+        suffix = "" if self.transport is Transport.UDP else f";transport={self.transport.value}"
         return f"sip:{user + '@' if user else ''}{hostport}{suffix}"
 
     @property
@@ -725,7 +732,11 @@ class SipEndpoint:
         cfg = pj.TransportConfig()
         cfg.port = 0
         cfg.boundAddress = LOOPBACK
-        kind = pj.PJSIP_TRANSPORT_TCP if transport is Transport.TCP else pj.PJSIP_TRANSPORT_UDP
+        kind = {
+            Transport.UDP: pj.PJSIP_TRANSPORT_UDP,
+            Transport.TCP: pj.PJSIP_TRANSPORT_TCP,
+            Transport.TLS: pj.PJSIP_TRANSPORT_TLS,  # the node's certificate is self-signed:
+        }[transport]  # tlsConfig.verifyServer stays False
         return int(self.ep.transportCreate(kind, cfg))
 
     def transport_port(self, transport_id: int) -> int:
