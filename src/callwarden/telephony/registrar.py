@@ -24,6 +24,9 @@ from callwarden.telephony.flows import flow_destination
 
 logger = logging.getLogger(__name__)
 
+_LOCAL_EXPIRES = 10 * 365 * 86400.0
+"""A contact held by the node lasts until it is unbound."""
+
 
 def reflected_destination(destination: Destination, source: Source) -> bool:
     """Whether a binding would make us send requests somewhere its REGISTER did not come from
@@ -89,6 +92,22 @@ class Registrar:
     def remove_user(self, username: str) -> int:
         """Drop every binding of `username` (user disabled); returns how many there were."""
         return len(self._bindings.pop(username, []))
+
+    def bind_local(self, username: str, contact: SipUri, destination: Destination) -> None:
+        """A contact the node itself holds for `username` (a browser phone, reached over
+        loopback): bound without a REGISTER, until `unbind_local` (or the user is disabled)."""
+        current = [binding for binding in self._live(username) if binding.contact != contact]
+        expires_at = self._clock.now() + _LOCAL_EXPIRES
+        current.append(Binding(contact, destination, expires_at, call_id="local", cseq=0))
+        self._bindings[username] = current
+        logger.info("%s is reachable at %s (in the node)", username, contact)
+
+    def unbind_local(self, username: str, contact: SipUri) -> None:
+        current = [binding for binding in self._live(username) if binding.contact != contact]
+        if current:
+            self._bindings[username] = current
+        else:
+            self._bindings.pop(username, None)
 
     def binding_count(self) -> int:
         return sum(len(self._live(name)) for name in list(self._bindings))

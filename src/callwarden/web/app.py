@@ -33,6 +33,7 @@ from callwarden.web.live.routes import live_route
 from callwarden.web.live_recording import live_recording_routers
 from callwarden.web.monitoring import monitoring_router
 from callwarden.web.pages import install_pages
+from callwarden.web.phone.routes import phone_route
 from callwarden.web.queues.routes import router as queues_router
 from callwarden.web.queues.service import QueueAdmin
 from callwarden.web.recordings import recordings_routers
@@ -116,6 +117,7 @@ def create_app(services: WebServices) -> FastAPI:
         _add_routes(app, router)
     app.router.routes.append(live_route())
     app.router.routes.append(desk_live_route())
+    app.router.routes.append(phone_route())
     install_pages(app, services)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=services.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

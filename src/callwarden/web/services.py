@@ -34,6 +34,7 @@ from callwarden.telephony.monitoring import MonitoringService
 from callwarden.telephony.recording_control import RecordingControl
 from callwarden.telephony.source_guard import SourceGuard
 from callwarden.web.body_limit import DEFAULT_MAX_BODY_BYTES
+from callwarden.webrtc.phones import BrowserPhones
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,10 @@ def _no_recording_tools() -> RecordingTools | None:
     return None
 
 
+def _no_browser_phones() -> BrowserPhones | None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebServices:
     """Everything the routes call. `database` opens a unit of work on the configuration store;
@@ -170,6 +175,9 @@ class WebServices:
     """Pause, resume, start and stop of live calls' recordings once calls run."""
     recording_tools: Callable[[], RecordingTools | None] = _no_recording_tools
     """The sealed files, key ring and node key, to verify recordings once configured."""
+    browser_phones: Callable[[], BrowserPhones | None] = _no_browser_phones
+    """The browser phones (WebRTC) once the node runs them (`/api/v1/phone` closes 4503
+    before)."""
 
 
 SERVICES_STATE_KEY = "services"

@@ -3,6 +3,7 @@
 // policy shows it (/api/v1/desk/call), the pause/resume recording button (showing the state the
 // API confirmed), the wrap-up form (disposition code and note), today's count.
 import { api, errorText, everySecond, formatDuration, label, notify, openLive, t } from "./common.js";
+import "./phone.js";
 
 const queues = JSON.parse(document.getElementById("queues").textContent);
 const stateElement = document.getElementById("state");

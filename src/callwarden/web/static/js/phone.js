@@ -1,0 +1,206 @@
+// The browser phone of the operator desktop: one WebRTC peer connection to the node (audio
+// only), signalled over /api/v1/phone (the signed-in session is the identity). While it is up
+// the operator's calls and queue offers ring here too; answer, hang up, mute, keypad (RFC 4733
+// through the node), ringing tone, call timer and level meter. When the signalling drops the
+// phone shows it, closes its media and connects again. `window.callwardenPhone` exposes the
+// received audio's analyser (the level meter's) to tests and diagnostics.
+import { formatDuration, t } from "./common.js";
+
+const SESSION_ENDED = 4401;
+const root = document.getElementById("phone");
+const status = document.getElementById("phone-status");
+const connectButton = document.getElementById("phone-connect");
+const answerButton = document.getElementById("phone-answer");
+const hangUpButton = document.getElementById("phone-hang-up");
+const muteButton = document.getElementById("phone-mute");
+const timer = document.getElementById("phone-time");
+const meter = document.getElementById("phone-level");
+const remoteAudio = document.getElementById("phone-audio");
+
+const phone = {
+  socket: null, pc: null, microphone: null, context: null, analyser: null, ringer: null,
+  state: "off", callId: null, since: 0, muted: false, wanted: false, delay: 500,
+};
+
+function show(state) {
+  phone.state = state;
+  root.dataset.phone = state;
+  status.textContent = t(`phone.state_${state}`);
+  connectButton.hidden = state !== "off" && state !== "unavailable";
+  answerButton.hidden = state !== "ringing";
+  hangUpButton.hidden = state !== "ringing" && state !== "talking";
+  muteButton.hidden = state !== "talking";
+  document.getElementById("phone-keypad").hidden = state !== "talking";
+  if (state !== "talking") timer.textContent = "";
+  ring(state === "ringing");
+}
+
+function send(message) {
+  if (phone.socket?.readyState === WebSocket.OPEN) phone.socket.send(JSON.stringify(message));
+}
+
+function audioContext() {
+  if (phone.context === null) {
+    phone.context = new AudioContext();
+    phone.analyser = phone.context.createAnalyser();
+    phone.analyser.fftSize = 8192;
+  }
+  return phone.context;
+}
+
+/** A soft two-tone ring from the page itself while a call rings. */
+function ring(on) {
+  if (!on) {
+    if (phone.ringer !== null) {
+      phone.ringer.stop();
+      phone.ringer = null;
+    }
+    return;
+  }
+  if (phone.ringer !== null) return;
+  const context = audioContext();
+  const oscillator = context.createOscillator();
+  const gain = context.createGain();
+  oscillator.frequency.value = 425;
+  gain.gain.value = 0.05;
+  oscillator.connect(gain).connect(context.destination);
+  oscillator.start();
+  phone.ringer = oscillator;
+}
+
+function closeMedia() {
+  phone.pc?.close();
+  phone.pc = null;
+  phone.callId = null;
+  remoteAudio.srcObject = null;
+}
+
+async function startMedia(iceServers) {
+  if (phone.microphone === null) {
+    phone.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+  }
+  const pc = new RTCPeerConnection({ iceServers });
+  phone.pc = pc;
+  const [track] = phone.microphone.getAudioTracks();
+  track.enabled = !phone.muted;
+  pc.addTransceiver(track, { direction: "sendrecv", streams: [phone.microphone] });
+  pc.addEventListener("track", (event) => {
+    const stream = event.streams[0] ?? new MediaStream([event.track]);
+    remoteAudio.srcObject = stream; // Chromium feeds WebAudio only from a playing element
+    const source = audioContext().createMediaStreamSource(stream);
+    source.connect(phone.analyser);
+  });
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "failed" && phone.pc === pc) phone.socket?.close();
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+function gathered(pc) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const done = () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    window.setTimeout(resolve, 3000);
+  });
+}
+
+const handlers = {
+  welcome: (message) => {
+    show("connecting");
+    startMedia(message.ice_servers).catch((error) => {
+      console.warn(`browser phone: ${error}`);
+      show("no_microphone");
+    });
+  },
+  answer: (message) => phone.pc?.setRemoteDescription({ type: "answer", sdp: message.sdp }),
+  ready: () => show("ready"),
+  ringing: (message) => {
+    phone.callId = message.call_id;
+    show("ringing");
+  },
+  connected: () => {
+    phone.since = Date.now();
+    show("talking");
+  },
+  ended: () => {
+    phone.callId = null;
+    show("ready");
+  },
+  closed: () => closeMedia(),
+  error: (message) => console.warn(`browser phone: ${message.error_id}`),
+  pong: () => {},
+};
+
+function connect() {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/phone`);
+  phone.socket = socket;
+  socket.addEventListener("open", () => {
+    phone.delay = 500;
+  });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    handlers[message.type]?.(message);
+  });
+  socket.addEventListener("close", (event) => {
+    closeMedia();
+    phone.socket = null;
+    if (event.code === SESSION_ENDED || !phone.wanted) {
+      show(event.code === 4503 ? "unavailable" : "off");
+      return;
+    }
+    show("reconnecting");
+    window.setTimeout(connect, phone.delay);
+    phone.delay = Math.min(phone.delay * 2, 10000);
+  });
+}
+
+connectButton.addEventListener("click", () => {
+  phone.wanted = true;
+  audioContext().resume();
+  show("connecting");
+  connect();
+});
+answerButton.addEventListener("click", () => send({ type: "answer_call" }));
+hangUpButton.addEventListener("click", () => send({ type: "hang_up" }));
+muteButton.addEventListener("click", () => {
+  phone.muted = !phone.muted;
+  for (const track of phone.microphone?.getAudioTracks() ?? []) track.enabled = !phone.muted;
+  muteButton.setAttribute("aria-pressed", String(phone.muted));
+  muteButton.textContent = t(phone.muted ? "phone.unmute" : "phone.mute");
+});
+for (const key of document.querySelectorAll("#phone-keypad button[data-digit]")) {
+  key.addEventListener("click", () => send({ type: "dtmf", digit: key.dataset.digit }));
+}
+
+function level() {
+  if (phone.analyser !== null) {
+    const samples = new Float32Array(phone.analyser.fftSize);
+    phone.analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const sample of samples) sum += sample * sample;
+    meter.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+  }
+  if (phone.state === "talking") timer.textContent = formatDuration((Date.now() - phone.since) / 1000);
+}
+window.setInterval(level, 200);
+window.setInterval(() => send({ type: "ping" }), 20000);
+
+window.callwardenPhone = {
+  /** The received audio's spectrum: {sampleRate, binHz, decibels[]} (AnalyserNode). */
+  spectrum() {
+    if (phone.analyser === null) return null;
+    const decibels = new Float32Array(phone.analyser.frequencyBinCount);
+    phone.analyser.getFloatFrequencyData(decibels);
+    const sampleRate = phone.context.sampleRate;
+    return { sampleRate, binHz: sampleRate / phone.analyser.fftSize, decibels: Array.from(decibels) };
+  },
+  state: () => phone.state,
+};
+
+show("off");

@@ -1,0 +1,166 @@
+"""One browser's peer connection (aiortc): the browser offers, the node answers.
+
+The node prefers G.711 (PCMU, then PCMA) when the browser offers it, so nothing is transcoded
+but the 8 kHz framing; otherwise Opus, which aiortc decodes to PCM frames and `FrameEncoder`
+resamples. The node uses no STUN or TURN server itself: it offers its host candidates. The
+answer is complete (every local candidate gathered: no trickle from the node); the browser may
+trickle its candidates (`add_candidate`). Once the description is set, the
+ICE connection's sockets accept DTLS only from validated pairs (`DtlsSourceGuard`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from callwarden.webrtc.audio import BridgeAudioTrack, FrameEncoder
+from callwarden.webrtc.ice_guard import DtlsSourceGuard
+from callwarden.webrtc.relay import RtpRelay
+
+__all__ = ["BrowserPeer", "SignallingError"]
+
+logger = logging.getLogger(__name__)
+
+_G711 = ("audio/PCMU", "audio/PCMA")
+_MAX_SDP = 20_000
+
+
+class SignallingError(ValueError):
+    """The browser's offer or candidate cannot be used; `error_id` is sent back."""
+
+    def __init__(self, error_id: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error_id = error_id
+
+
+class BrowserPeer:
+    """The peer connection and the relay of its audio to the bridge."""
+
+    def __init__(
+        self,
+        relay: RtpRelay,
+        track: BridgeAudioTrack,
+        *,
+        on_connected: Callable[[], None],
+        on_closed: Callable[[], None],
+    ) -> None:
+        self._relay = relay
+        self._track = track
+        # No ICE servers of its own (aiortc's default would ask a public STUN server): the node
+        # offers its host candidates; a browser behind strict NAT relays through TURN.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._on_connected = on_connected
+        self._on_closed = on_closed
+        self._guards: list[DtlsSourceGuard] = []
+        self._reader: asyncio.Task[None] | None = None
+        self.codec: str | None = None
+        self._negotiated = False
+        self.frames_received = 0
+
+        @self._pc.on("connectionstatechange")
+        def _state_changed() -> None:
+            state = self._pc.connectionState
+            logger.info("browser peer connection %s", state)
+            if state == "connected":
+                self._on_connected()
+            elif state in ("failed", "closed"):
+                self._on_closed()
+
+        @self._pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and self._reader is None:
+                self._reader = asyncio.get_running_loop().create_task(self._read(track))
+
+    @property
+    def state(self) -> str:
+        return str(self._pc.connectionState)
+
+    @property
+    def dtls_dropped(self) -> int:
+        return sum(guard.dropped for guard in self._guards)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """The node's complete answer to the browser's offer (one audio stream)."""
+        if not offer_sdp or len(offer_sdp) > _MAX_SDP or "m=audio" not in offer_sdp:
+            raise SignallingError("bad_offer", "the offer needs one audio stream")
+        if self._negotiated:
+            raise SignallingError("already_negotiated", "this phone has already negotiated")
+        self._negotiated = True
+        transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
+        capabilities = RTCRtpSender.getCapabilities("audio").codecs
+        offered = offer_sdp.upper()
+        g711 = [c for c in capabilities if c.mimeType in _G711 and c.mimeType[6:] in offered]
+        g711.sort(key=lambda codec: _G711.index(codec.mimeType))
+        if g711:
+            transceiver.setCodecPreferences(g711)
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            await self._pc.setLocalDescription(await self._pc.createAnswer())
+        except (ValueError, KeyError, LookupError) as error:  # aiortc's parse/negotiation errors
+            raise SignallingError("bad_offer", str(error)) from error
+        except Exception as error:  # aiortc raises OperationError (an Exception) on no codec
+            if type(error).__name__ != "OperationError":
+                raise
+            raise SignallingError("no_common_codec", str(error)) from error
+        codecs = transceiver._codecs
+        self.codec = codecs[0].mimeType if codecs else None
+        self._guard()
+        description = self._pc.localDescription
+        return str(description.sdp)
+
+    def _guard(self) -> None:
+        for transceiver in self._pc.getTransceivers():
+            guard = DtlsSourceGuard(transceiver.sender.transport.transport._connection)
+            guard.install()
+            self._guards.append(guard)
+
+    async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
+        """A trickled remote candidate (`candidate:...` of RFC 8839 5.1); empty: no more."""
+        if not self._negotiated:
+            raise SignallingError("no_offer", "a candidate before the offer")
+        if not candidate:
+            return
+        text = candidate.removeprefix("candidate:")
+        try:
+            parsed = candidate_from_sdp(text)
+        except (ValueError, IndexError) as error:
+            raise SignallingError("bad_candidate", str(error)) from error
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = 0
+        await self._pc.addIceCandidate(parsed)
+        for guard in self._guards:
+            guard.install()
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        encoder = FrameEncoder()
+        relay = self._relay
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_received += 1
+                target = relay.target
+                if target is None:
+                    continue
+                for payload in encoder.payloads(frame, target.encoding):  # type: ignore[arg-type]
+                    relay.send_payload(payload)
+        except MediaStreamError:
+            return
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await self._pc.close()
