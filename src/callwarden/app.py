@@ -105,6 +105,8 @@ from callwarden.telephony.toll_guard import TollGuard, TollGuardSettings
 from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import WebAudit
+from callwarden.webrtc.contacts import BrowserContacts
+from callwarden.webrtc.phones import BrowserPhones
 
 logger = logging.getLogger(__name__)
 
@@ -310,6 +312,7 @@ class Node:
         self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
         self.acd_history: AcdHistory | None = None
+        self.browser_phones: BrowserPhones | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -429,6 +432,11 @@ class Node:
         self.application.bind(self.layer)
         self.source_guard.bind(self.layer)
         await self.transport.start(self.source_guard)
+        # Browser phones: one more contact of their users, a SIP agent on loopback (webrtc).
+        self.browser_phones = BrowserPhones(
+            BrowserContacts(clock, host="127.0.0.1"), registrar, web_services.revocations
+        )
+        await self.browser_phones.start()
         await self._start_http(web_services)
         logger.info(
             "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
@@ -554,6 +562,7 @@ class Node:
             recordings=lambda: self.recordings,
             recording_control=lambda: self.recording_control,
             recording_tools=lambda: self.recording_tools,
+            browser_phones=lambda: self.browser_phones,
         )
 
     def _start_recordings_catalogue(self) -> None:
@@ -676,6 +685,8 @@ class Node:
         # ACD before its bus and Redis.
         if self.monitoring is not None:
             await self.monitoring.close()
+        if self.browser_phones is not None:
+            await self.browser_phones.close()
         if self.application is not None:
             await self.application.close()
         if self.queue_calls is not None:
