@@ -182,7 +182,12 @@ def header_digest(header_bytes: bytes) -> bytes:
 
 def chunk_aad(header: FileHeader, digest: bytes, chunk: ChunkHeader) -> bytes:
     """Associated data of one record: binds version, header, recording, track and position."""
-    track_name = header.tracks[chunk.track] if chunk.track < len(header.tracks) else ""
+    return aad_prefix(header, digest, chunk.track) + bytes(chunk)
+
+
+def aad_prefix(header: FileHeader, digest: bytes, track_index: int) -> bytes:
+    """The part of :func:`chunk_aad` common to every record of one track (a writer keeps it)."""
+    track_name = header.tracks[track_index] if track_index < len(header.tracks) else ""
     recording = header.recording_id.encode()
     track = track_name.encode()
     return b"".join(
@@ -194,14 +199,15 @@ def chunk_aad(header: FileHeader, digest: bytes, chunk: ChunkHeader) -> bytes:
             recording,
             _LENGTH.pack(len(track)),
             track,
-            bytes(chunk),
         )
     )
 
 
-def record_bytes(chunk: ChunkHeader, nonce: bytes, ciphertext: bytes) -> bytes:
-    body_length = ChunkHeader.SIZE + len(nonce) + len(ciphertext)
-    return _LENGTH.pack(body_length) + bytes(chunk) + nonce + ciphertext
+def record_bytes(chunk: ChunkHeader | bytes, nonce: bytes, ciphertext: bytes) -> bytes:
+    """A whole record; ``chunk`` is its header or the header's bytes."""
+    head = chunk if isinstance(chunk, bytes) else bytes(chunk)
+    body_length = len(head) + len(nonce) + len(ciphertext)
+    return b"".join((_LENGTH.pack(body_length), head, nonce, ciphertext))
 
 
 def record_length(prefix: bytes) -> int:

@@ -36,7 +36,6 @@ import errno
 import hashlib
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -55,8 +54,8 @@ from callwarden.recording.container import (
     FileHeader,
     Kind,
     PcmArray,
+    aad_prefix,
     canonical_json,
-    chunk_aad,
     encode_pcm,
     header_digest,
     record_bytes,
@@ -150,6 +149,11 @@ class SealedWriter:
         self._chunk_samples = max(1, int(flush_interval_s * SAMPLE_RATE))
         header_bytes = bytes(header)
         self._digest = header_digest(header_bytes)
+        #: Each track's part of the associated data, and the markers' (NO_TRACK).
+        self._aad = {
+            index: aad_prefix(header, self._digest, index)
+            for index in (*range(len(header.tracks)), NO_TRACK)
+        }
         self._file_hash = hashlib.sha256()
         self._size = 0
         self._chunk_digests: list[str] = []
@@ -269,7 +273,8 @@ class SealedWriter:
             return
         pending = state.pending
         if pending and timestamp != state.pending_start + state.pending_samples:
-            self._seal_track(state)
+            number = len(self._chunk_digests)
+            self._append_records([self._seal_track(state, number, os.urandom(NONCE_BYTES))])
             pending = state.pending
         if not pending:
             state.pending_start = timestamp
@@ -392,27 +397,53 @@ class SealedWriter:
         state.end = max(limit, state.audio_end)
 
     def _flush_locked(self, *, sync: bool = True) -> None:
-        for state in self._tracks.values():
-            if state.pending:
-                self._seal_track(state)
+        """Seal every track's pending audio and append the records with one write."""
+        pending = [state for state in self._tracks.values() if state.pending]
+        if pending:
+            nonces = os.urandom(NONCE_BYTES * len(pending))
+            number = len(self._chunk_digests)
+            records = []
+            for offset, state in enumerate(pending):
+                nonce = nonces[offset * NONCE_BYTES : (offset + 1) * NONCE_BYTES]
+                records.append(self._seal_track(state, number + offset, nonce))
+            self._append_records(records)
         if sync:
             self._sync()
         self._last_flush = self._clock()
 
-    def _seal_track(self, state: _Track) -> None:
+    def _seal_track(self, state: _Track, number: int, nonce: bytes) -> bytes:
+        """The sealed record of the track's pending audio, as chunk ``number``."""
         codes = b"".join(state.pending) if len(state.pending) > 1 else state.pending[0]
         start, count = state.pending_start, state.pending_samples
         state.pending, state.pending_samples = [], 0
-        self._seal(Kind.AUDIO, state.index, start, count, codes)
         state.audio_end = start + count
+        return self._record(Kind.AUDIO, state.index, number, start, count, codes, nonce)
+
+    def _record(
+        self,
+        kind: Kind,
+        track: int,
+        number: int,
+        timestamp: int,
+        samples: int,
+        plain: bytes,
+        nonce: bytes,
+    ) -> bytes:
+        chunk = ChunkHeader(kind, track, number, timestamp, samples)
+        head = bytes(chunk)
+        ciphertext = self._aead.encrypt(nonce, plain, self._aad[track] + head)
+        return record_bytes(head, nonce, ciphertext)
 
     def _seal(self, kind: Kind, track: int, timestamp: int, samples: int, plain: bytes) -> None:
-        chunk = ChunkHeader(kind, track, len(self._chunk_digests), timestamp, samples)
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        aad = chunk_aad(self._header, self._digest, chunk)
-        record = record_bytes(chunk, nonce, self._aead.encrypt(nonce, plain, aad))
-        self._append(record)
-        self._chunk_digests.append(hashlib.sha256(record).hexdigest())
+        """Seal and append one record (markers, the trailer, a run cut by a gap)."""
+        number = len(self._chunk_digests)
+        nonce = os.urandom(NONCE_BYTES)
+        self._append_records([self._record(kind, track, number, timestamp, samples, plain, nonce)])
+
+    def _append_records(self, records: list[bytes]) -> None:
+        """Append whole records in one write; their digests count once they are written."""
+        self._append(records[0] if len(records) == 1 else b"".join(records))
+        self._chunk_digests.extend(hashlib.sha256(record).hexdigest() for record in records)
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
