@@ -19,7 +19,7 @@ from browser.conftest import NewPage
 from browser.site import Site
 from browser.test_pages import enrol_mfa, sign_in_with_password
 
-PROPER_NOUNS = frozenset({"callwarden", "ACD", "QR", "IP"})
+PROPER_NOUNS = frozenset({"callwarden", "ACD", "QR", "IP", "CSV"})
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 WAIT_MS = 10_000
@@ -133,6 +133,10 @@ def test_every_page_in_both_languages(site: Site, new_page: NewPage, screenshots
 
     page.goto(site.url("/account/sessions"))
     check_both_languages(page, "sessions", screenshots)
+
+    page.goto(site.url("/reports"))
+    settle(page)
+    check_both_languages(page, "reports", screenshots)
 
     operator = new_page()
     sign_in_with_password(operator, site, "operator", "/desk")

@@ -220,7 +220,7 @@ function renderChart(report) {
     picture.append(svg("text", { x: width / 2, y: height / 2, class: "tick middle" }, t("reports.nothing")));
   }
   const step = plotWidth / Math.max(periods.length, 1);
-  const barWidth = Math.max(2, step * 0.7);
+  const barWidth = Math.min(60, Math.max(2, step * 0.7));
   const line = [];
   periods.forEach((period, index) => {
     const x = left + index * step + (step - barWidth) / 2;
