@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml $(wildcard src/callwarden/media/csrc/*) | $(B
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The pages' live WebSockets are accepted only from allowed origins: the demo's own address.
+# The pages' live WebSockets are accepted only from allowed origins: the demo's own address
+# (HTTPS, with the self-signed certificate made in $(DATA_DIR)/tls/ on first start).
 run: $(VENV)/.installed
-	CALLWARDEN_ALLOWED_ORIGINS=$${CALLWARDEN_ALLOWED_ORIGINS:-http://127.0.0.1:8080,http://localhost:8080} \
+	CALLWARDEN_ALLOWED_ORIGINS=$${CALLWARDEN_ALLOWED_ORIGINS:-https://127.0.0.1:8080,https://localhost:8080} \
 		$(BIN)/callwarden demo --data-dir $(DATA_DIR)
 
 # Debian packages the tests and benchmarks drive: SIPp (SIP load), rtpengine (media reference).

@@ -16,7 +16,6 @@ import os
 import random
 import secrets
 import signal
-import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -59,7 +58,13 @@ from callwarden.recording.storage import LocalStorage
 from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
-from callwarden.security.certificates import CertificateError, load_or_create, server_context
+from callwarden.security.certificates import (
+    FORWARD_SECRET_TLS12_CIPHERS,
+    CertificateError,
+    TlsIdentity,
+    load_or_create,
+    server_context,
+)
 from callwarden.security.clock import SystemClock
 from callwarden.security.devices import KnownDevices
 from callwarden.security.login import LoginService
@@ -153,10 +158,11 @@ def _secret(path: Path) -> bytes:
     return data
 
 
-def _sip_tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The SIP-over-TLS server context when `sip_tls_port` is set: the configured certificate,
-    else the self-signed one callwarden made in the data directory."""
-    if settings.sip_tls_port is None:
+def _tls_identity(settings: Settings) -> TlsIdentity | None:
+    """The node's certificate for SIP over TLS and HTTPS: the configured one, else the
+    self-signed one callwarden made in the data directory. None when nothing listens with TLS
+    (no `sip_tls_port` and `http_plaintext`)."""
+    if settings.sip_tls_port is None and settings.http_plaintext:
         return None
     try:
         identity = load_or_create(
@@ -165,15 +171,15 @@ def _sip_tls_context(settings: Settings) -> ssl.SSLContext | None:
             private_key=settings.tls_private_key,
             hostnames=["localhost", *_named_addresses(settings)],
         )
-        context = server_context(identity)
+        server_context(identity)  # a certificate the TLS library refuses fails the start here
     except CertificateError as error:
         raise ConfigError(str(error)) from error
     logger.info(
-        "SIP over TLS certificate %s, SHA-256 fingerprint %s",
+        "TLS certificate %s (SIP over TLS, HTTPS), SHA-256 fingerprint %s",
         identity.certificate_path,
         identity.fingerprint_sha256,
     )
-    return context
+    return identity
 
 
 def _named_addresses(settings: Settings) -> list[str]:
@@ -321,6 +327,7 @@ class Node:
         self.recordings: RecordingService | None = None
         self.recording_tools: RecordingTools | None = None
         self.purge_runs: PurgeRuns | None = None
+        self.tls_identity: TlsIdentity | None = None
         self.purge_schedule: ScheduledPurge | None = None
 
     async def start(self) -> None:
@@ -341,7 +348,10 @@ class Node:
         clock = LoopClock(loop)
         self.media = _media_engine(settings)
         await self.media.start()
-        tls_context = await asyncio.to_thread(_sip_tls_context, settings)
+        self.tls_identity = await asyncio.to_thread(_tls_identity, settings)
+        tls_context = None
+        if settings.sip_tls_port is not None and self.tls_identity is not None:
+            tls_context = server_context(self.tls_identity)
         assert self.bus is not None and self.directory is not None
         assert self.audit_writer is not None
         # The SIP edge's bans, refusals and alerts: to the bus (admins) and the audit log.
@@ -439,7 +449,8 @@ class Node:
         await self.browser_phones.start()
         await self._start_http(web_services)
         logger.info(
-            "callwarden node up: SIP %s:%d (UDP, TCP), media %s ports %d-%d, data in %s",
+            "callwarden node up: SIP %s:%d (UDP, TCP), web %s://%s:%d/, media %s ports %d-%d, "
+            "data in %s",
             settings.bind,
             self.transport.port,
             settings.sdp_address,
@@ -456,6 +467,9 @@ class Node:
         self.monitoring = MonitoringService(
             services=application,
             live_calls=LiveCalls(application.calls, lambda: directory.snapshot),
+            "http" if self.tls_identity is None else "https",
+            settings.bind,
+            settings.http_port,
             targets=phone_targets(registrar.bindings, self.settings.sdp_address),
             directory=lambda: directory.snapshot,
             audit=self.audit_writer,
@@ -605,7 +619,7 @@ class Node:
             self.purge_schedule.start()
 
     async def _start_http(self, services: WebServices) -> None:
-        settings = self.settings
+        settings, identity = self.settings, self.tls_identity
         self._sweep_task = asyncio.create_task(
             _sweep_sign_in(services.sessions, services.throttle), name="sign-in-sweep"
         )
@@ -634,7 +648,21 @@ class Node:
         assert self.directory is not None and self.audit_writer is not None
         settings, sessions, directory = self.settings, self.database.sessions, self.directory
         numbers = SealedNumbers(await asyncio.to_thread(catalogue_secret, settings.data_dir))
+            ssl_certfile=None if identity is None else identity.certificate_path,
+            ssl_keyfile=None if identity is None else identity.private_key_path,
+            ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,
         keys = FileKeyRing.for_data_dir(settings.data_dir)
+        if identity is not None:
+            config.load()
+            # The SIP listener's context: TLS 1.2 minimum, forward-secret AEAD suites only.
+            config.ssl = server_context(identity)
+        else:
+            logger.warning(
+                "serving the web application over plain HTTP on %s:%d (http_plaintext: for "
+                "development only)",
+                settings.bind,
+                settings.http_port,
+            )
         storage = LocalStorage.for_data_dir(settings.data_dir)
         signing_key = await asyncio.to_thread(NodeSigningKey.for_data_dir, settings.data_dir)
         wall_clock = partial(datetime.now, UTC)

@@ -30,7 +30,13 @@ def _add_node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", help="SIP, RTP and HTTP listen address")
     parser.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
     parser.add_argument("--sip-tls-port", type=int, help="SIP over TLS port (default: none)")
-    parser.add_argument("--http-port", type=int, help="HTTP port")
+    parser.add_argument("--http-port", type=int, help="HTTPS port of the web application")
+    parser.add_argument(
+        "--http-plaintext",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP, not HTTPS (development only; loopback --bind only)",
+    )
     parser.add_argument("--rtp-ports", help="RTP port range LOW-HIGH")
     parser.add_argument("--media-address", help="address put into SDP (default: --bind)")
 
@@ -43,6 +49,7 @@ def _settings(arguments: argparse.Namespace) -> Settings:
         "sip_port": getattr(arguments, "sip_port", None),
         "sip_tls_port": getattr(arguments, "sip_tls_port", None),
         "http_port": getattr(arguments, "http_port", None),
+        "http_plaintext": getattr(arguments, "http_plaintext", None),
         "media_address": getattr(arguments, "media_address", None),
         "database_url": arguments.database_url,
         "log_level": arguments.log_level,

@@ -69,6 +69,10 @@ class Settings(BaseModel):
     `<data_dir>/tls/` on first start and its fingerprint logged."""
     tls_private_key: Path | None = None
     """PEM private key of `tls_certificate`; the two are set together."""
+    http_plaintext: bool = False
+    """Serve the web application over plain HTTP instead of HTTPS (with `tls_certificate`,
+    else the generated certificate): for development and tests only, and refused unless `bind`
+    is a loopback address."""
     sip_requests_per_second: float = Field(default=20.0, gt=0)
     """SIP messages one address may send per second on average (the source guard drops the
     rest, each counting as an offence); trusted networks and trunk hosts are not limited."""
@@ -277,6 +281,15 @@ def parse_port_range(text: str) -> tuple[int, int]:
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
+    @model_validator(mode="after")
+    def _plaintext_on_loopback_only(self) -> Settings:
+        if self.http_plaintext and not ipaddress.ip_address(self.bind).is_loopback:
+            raise ValueError(
+                f"http_plaintext serves the web application unencrypted: allowed only with a "
+                f"loopback bind (127.0.0.1, ::1), not {self.bind}; leave it off to serve HTTPS"
+            )
+        return self
+
         key = ENV_PREFIX + name.upper()
         if key in environ:
             values[name] = environ[key]

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
-from browser.site import Site, serve
+from browser.site import Site, certificate, serve
+from callwarden.security.certificates import TlsIdentity
+from tls_pin import chromium_pin_arguments
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,21 +64,36 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
+@pytest.fixture(scope="session")
+def tls_identity(tmp_path_factory: pytest.TempPathFactory) -> TlsIdentity:
+    """The sites' certificate (one for the session: the browser pins it at launch)."""
+    return certificate(tmp_path_factory.mktemp("tls"))
+
+
 @pytest.fixture(scope="module")
-def browser(chromium_path: Path) -> Iterator[Browser]:
+def browser(chromium_path: Path, tls_identity: TlsIdentity) -> Iterator[Browser]:
     """One Chromium per test module: Playwright's synchronous API runs an event loop of its
-    own, which must be gone before the asyncio tests of other modules run."""
-    with sync_playwright() as playwright:
+    own, which must be gone before the asyncio tests of other modules run. It trusts the
+    sites' self-signed certificate by its pinned public key, nothing else."""
+    arguments = CHROMIUM_ARGS + chromium_pin_arguments(tls_identity.certificate_path)
+    # `page.request` runs in Playwright's Node.js driver, which trusts the certificate as a CA
+    # of its own (read once, when the driver starts).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NODE_EXTRA_CA_CERTS", str(tls_identity.certificate_path))
+        playwright = sync_playwright().start()
+    try:
         launched = playwright.chromium.launch(
-            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(chromium_path), headless=True, args=arguments
         )
         yield launched
         launched.close()
+    finally:
+        playwright.stop()
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    with serve(tmp_path) as served:
+def site(tmp_path: Path, tls_identity: TlsIdentity) -> Iterator[Site]:
+    with serve(tmp_path, tls_identity) as served:
         yield served
 
 

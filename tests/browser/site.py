@@ -1,6 +1,8 @@
 """A callwarden web application served for a real browser: the application of `create_app`
 (API, live WebSockets and pages) over a real SQLite database, with the ACD engine running, served
-by uvicorn on a free loopback port from a thread of its own (its own event loop). It has no
+over HTTPS by uvicorn on a free loopback port from a thread of its own (its own event loop), with
+a certificate made like a node's (`security.certificates`; the browser pins it) and the node's
+TLS context (TLS 1.2 minimum, forward-secret suites). It has no
 telephony: calls exist as the ACD and monitoring events a test publishes (`Site.publish`), and
 the monitoring routes answer 409 `monitoring_not_running`.
 
@@ -25,6 +27,12 @@ import uvicorn
 
 from callwarden.bus.event import Event
 from callwarden.provisioning import Provisioner
+from callwarden.security.certificates import (
+    FORWARD_SECRET_TLS12_CIPHERS,
+    TlsIdentity,
+    load_or_create,
+    server_context,
+)
 from callwarden.security.password_policy import PasswordPolicy
 from callwarden.store.database import Database, sqlite_url
 from callwarden.store.migrations import upgrade
@@ -63,6 +71,8 @@ class Site:
     base_url: str
     env: Env
     loop: asyncio.AbstractEventLoop
+    certificate: Path
+    """The PEM certificate the site serves (self-signed: a client trusts exactly it)."""
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -84,13 +94,18 @@ def _provision(database: Database) -> None:
     )
 
 
+def certificate(directory: Path) -> TlsIdentity:
+    """A self-signed certificate for 127.0.0.1, made as a node makes its own."""
+    return load_or_create(directory, hostnames=("127.0.0.1", "localhost"))
+
+
 @contextmanager
-def serve(directory: Path) -> Iterator[Site]:
-    """Serves the application until the block ends."""
+def serve(directory: Path, identity: TlsIdentity) -> Iterator[Site]:
+    """Serves the application over HTTPS with `identity` until the block ends."""
     url = sqlite_url(directory / "browser.db")
     upgrade(url)
     port = free_port()
-    origin = f"http://127.0.0.1:{port}"
+    origin = f"https://127.0.0.1:{port}"
     ready = threading.Event()
     holder: dict[str, object] = {}
 
@@ -106,8 +121,17 @@ def serve(directory: Path) -> Iterator[Site]:
         env.app = create_app(env.services)
         await env.acd.start()
         config = uvicorn.Config(
-            env.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            env.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=identity.certificate_path,
+            ssl_keyfile=identity.private_key_path,
+            ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,
         )
+        config.load()
+        config.ssl = server_context(identity)  # as the node does (callwarden.app)
         server = uvicorn.Server(config)
         holder["env"], holder["server"] = env, server
         holder["loop"] = asyncio.get_running_loop()
@@ -134,7 +158,7 @@ def serve(directory: Path) -> Iterator[Site]:
         assert isinstance(server, uvicorn.Server) and isinstance(env, Env)
         assert isinstance(loop, asyncio.AbstractEventLoop)
         try:
-            yield Site(origin, env, loop)
+            yield Site(origin, env, loop, identity.certificate_path)
         finally:
             server.should_exit = True
             thread.join(30)

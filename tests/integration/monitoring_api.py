@@ -1,9 +1,9 @@
 """A signed-in client of a running node's HTTP API, for the monitoring integration tests.
 
-The node serves plain HTTP on loopback in tests while its session cookie is `Secure` and
-`__Host-`: a client library rightly keeps such a cookie from a plain-HTTP request, so this
-client reads it from `Set-Cookie` and sends it itself, with the CSRF header, as a browser on
-HTTPS would. Users whose role needs MFA set up TOTP on first sign-in (the seed is kept here).
+The node serves HTTPS with its self-signed certificate, which this client verifies against
+(`Node.tls_context`). The session cookie is `Secure` and `__Host-`; this client reads it from
+`Set-Cookie` and sends it itself, with the CSRF header, as a browser would. Users whose role
+needs MFA set up TOTP on first sign-in (the seed is kept here).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pyotp
-from node import LOOPBACK, Node
+from node import Node
 
 SESSION_COOKIE = "__Host-callwarden_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -31,7 +31,9 @@ class ApiClient:
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=f"http://{LOOPBACK}:{self.node.http_port}", timeout=10)
+        self.http = httpx.Client(
+            base_url=self.node.base_url, timeout=10, verify=self.node.tls_context()
+        )
 
     def _keep(self, response: httpx.Response, state: dict[str, Any] | None) -> None:
         token = response.cookies.get(SESSION_COOKIE)

@@ -3,6 +3,10 @@
 `start_node(directory, provisioning_yaml)` provisions a data directory, starts `callwarden
 serve` on free loopback ports and waits until it answers OPTIONS; `Node.stop()` sends SIGTERM
 and checks the node shut down cleanly. The node's log is kept for the failure message.
+
+The node serves its web application over HTTPS with the certificate it made on first start;
+`Node.tls_context()` verifies against that certificate (host name included), as a client
+that pinned it would.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tls_pin import client_context
 
 LOOPBACK = "127.0.0.1"
 CALLWARDEN = Path(sys.executable).parent / "callwarden"
@@ -71,6 +78,18 @@ class Node:
     @property
     def registrar(self) -> str:
         return f"{LOOPBACK}:{self.sip_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def certificate(self) -> Path:
+        """The self-signed certificate the node made in its data directory."""
+        return self.data_dir / "tls" / "node-certificate.pem"
+
+    def tls_context(self) -> ssl.SSLContext:
+        return client_context(self.certificate)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

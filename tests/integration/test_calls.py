@@ -254,12 +254,13 @@ def test_health_and_metrics_count_registrations_without_naming_anyone(
     phones: PhoneBook, node: Node
 ) -> None:
     _registered(phones, node, "alice", "alice-sip-secret-1")
-    base = f"http://127.0.0.1:{node.http_port}"
-    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+    base, context = node.base_url, node.tls_context()
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5, context=context) as response:
         health = json.load(response)
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert health["status"] == "ok"
     assert health["registered_phones"] >= 1
-    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5, context=context) as response:
         metrics = response.read().decode()
     assert "callwarden_registered_phones" in metrics
     assert "alice" not in metrics and "1001" not in metrics

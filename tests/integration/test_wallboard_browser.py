@@ -22,6 +22,8 @@ from node import LOOPBACK, Node, start_node
 from phones import Phone, PhoneBook
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect, sync_playwright
 
+from tls_pin import chromium_pin_arguments
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -82,7 +84,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             PROVISIONING,
             rtp_ports=(37000, 37499),
             extra_env={
-                "CALLWARDEN_ALLOWED_ORIGINS": f"http://{LOOPBACK}:{http_port}",
+                "CALLWARDEN_ALLOWED_ORIGINS": f"https://{LOOPBACK}:{http_port}",
                 "CALLWARDEN_ACD_AUTO_SIGN_IN": "true",
                 "CALLWARDEN_AUTH_FAILURES_BEFORE_THROTTLE": "1000",
             },
@@ -128,10 +130,13 @@ def test_a_real_call_on_the_wallboard_listen_then_whisper(
         if message.type == "error":
             problems.append(message.text)
 
-    base = f"http://{LOOPBACK}:{node.http_port}"
+    base = node.base_url
     with sync_playwright() as playwright:
+        # HTTPS with the node's own self-signed certificate, trusted by its pinned key only
         browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(chromium),
+            headless=True,
+            args=CHROMIUM_ARGS + chromium_pin_arguments(node.certificate),
         )
         context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="ja-JP")
         context.add_init_script(CSP_LISTENER)
