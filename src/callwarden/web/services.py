@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
@@ -101,7 +101,10 @@ class WebSettings:
     def __post_init__(self) -> None:
         if self.live_queue < 1 or not self.live_recheck_seconds > 0:
             raise ValueError("live_queue must be at least 1 and live_recheck_seconds positive")
-        ZoneInfo(self.time_zone)  # an unknown name fails here, not at the first report
+        try:  # an unknown name fails here, not at the first report
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.time_zone!r}") from None
         object.__setattr__(
             self,
             "allowed_origins",
