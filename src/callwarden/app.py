@@ -321,13 +321,13 @@ class Node:
         self.browser_phones: BrowserPhones | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
+        self.tls_identity: TlsIdentity | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.audit_writer: AuditWriter | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self.recordings: RecordingService | None = None
         self.recording_tools: RecordingTools | None = None
         self.purge_runs: PurgeRuns | None = None
-        self.tls_identity: TlsIdentity | None = None
         self.purge_schedule: ScheduledPurge | None = None
 
     async def start(self) -> None:
@@ -453,6 +453,9 @@ class Node:
             "data in %s",
             settings.bind,
             self.transport.port,
+            "http" if self.tls_identity is None else "https",
+            settings.bind,
+            settings.http_port,
             settings.sdp_address,
             settings.rtp_port_low,
             settings.rtp_port_high,
@@ -467,9 +470,6 @@ class Node:
         self.monitoring = MonitoringService(
             services=application,
             live_calls=LiveCalls(application.calls, lambda: directory.snapshot),
-            "http" if self.tls_identity is None else "https",
-            settings.bind,
-            settings.http_port,
             targets=phone_targets(registrar.bindings, self.settings.sdp_address),
             directory=lambda: directory.snapshot,
             audit=self.audit_writer,
@@ -633,7 +633,21 @@ class Node:
             # Live frames are small JSON: per-connection zlib state would cost ~35 % more CPU
             # per message sent (benchmarks/live.py) and memory for every open live socket.
             ws_per_message_deflate=False,
+            ssl_certfile=None if identity is None else identity.certificate_path,
+            ssl_keyfile=None if identity is None else identity.private_key_path,
+            ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,
         )
+        if identity is not None:
+            config.load()
+            # The SIP listener's context: TLS 1.2 minimum, forward-secret AEAD suites only.
+            config.ssl = server_context(identity)
+        else:
+            logger.warning(
+                "serving the web application over plain HTTP on %s:%d (http_plaintext: for "
+                "development only)",
+                settings.bind,
+                settings.http_port,
+            )
         self.http = _EmbeddedHttpServer(config)
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
         while not self.http.started:
@@ -648,21 +662,7 @@ class Node:
         assert self.directory is not None and self.audit_writer is not None
         settings, sessions, directory = self.settings, self.database.sessions, self.directory
         numbers = SealedNumbers(await asyncio.to_thread(catalogue_secret, settings.data_dir))
-            ssl_certfile=None if identity is None else identity.certificate_path,
-            ssl_keyfile=None if identity is None else identity.private_key_path,
-            ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,
         keys = FileKeyRing.for_data_dir(settings.data_dir)
-        if identity is not None:
-            config.load()
-            # The SIP listener's context: TLS 1.2 minimum, forward-secret AEAD suites only.
-            config.ssl = server_context(identity)
-        else:
-            logger.warning(
-                "serving the web application over plain HTTP on %s:%d (http_plaintext: for "
-                "development only)",
-                settings.bind,
-                settings.http_port,
-            )
         storage = LocalStorage.for_data_dir(settings.data_dir)
         signing_key = await asyncio.to_thread(NodeSigningKey.for_data_dir, settings.data_dir)
         wall_clock = partial(datetime.now, UTC)

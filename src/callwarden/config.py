@@ -249,6 +249,15 @@ class Settings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _plaintext_on_loopback_only(self) -> Settings:
+        if self.http_plaintext and not ipaddress.ip_address(self.bind).is_loopback:
+            raise ValueError(
+                f"http_plaintext serves the web application unencrypted: allowed only with a "
+                f"loopback bind (127.0.0.1, ::1), not {self.bind}; leave it off to serve HTTPS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if (self.tls_certificate is None) != (self.tls_private_key is None):
             raise ValueError("tls_certificate and tls_private_key must be set together")
@@ -281,15 +290,6 @@ def parse_port_range(text: str) -> tuple[int, int]:
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
-    @model_validator(mode="after")
-    def _plaintext_on_loopback_only(self) -> Settings:
-        if self.http_plaintext and not ipaddress.ip_address(self.bind).is_loopback:
-            raise ValueError(
-                f"http_plaintext serves the web application unencrypted: allowed only with a "
-                f"loopback bind (127.0.0.1, ::1), not {self.bind}; leave it off to serve HTTPS"
-            )
-        return self
-
         key = ENV_PREFIX + name.upper()
         if key in environ:
             values[name] = environ[key]
