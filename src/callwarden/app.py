@@ -51,10 +51,15 @@ from callwarden.recording.playback import PlaybackGrants
 from callwarden.recording.purge import Purger, Shredder
 from callwarden.recording.purge_runs import PurgeRuns, ScheduledPurge
 from callwarden.recording.recorder import Recorder, RecorderSettings
-from callwarden.recording.recovery import RecoveryServices, recover_open_recordings
+from callwarden.recording.recovery import (
+    RecoveryServices,
+    node_identity,
+    recover_open_recordings,
+)
 from callwarden.recording.service import RecordingService
 from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage
+from callwarden.recording.storage_s3 import S3Storage, open_recording_storage
 from callwarden.security.account_events import ACCOUNT_EVENT_TYPES
 from callwarden.security.audit import AuditLog
 from callwarden.security.audit_writer import AuditWriter
@@ -315,6 +320,7 @@ class Node:
         self.queue_calls: QueueCalls | None = None
         self.agent_features: AgentFeatures | None = None
         self.recorder: Recorder | None = None
+        self.recording_storage: LocalStorage | S3Storage | None = None
         self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
         self.acd_history: AcdHistory | None = None
@@ -340,6 +346,14 @@ class Node:
         await asyncio.to_thread(self.directory.reload)
         self.bus, self._redis = await _start_event_bus(settings)
         web_services = await asyncio.to_thread(self._web_services)
+        # Where sealed recordings go: the data directory, or an object store (checked now).
+        self.recording_storage = await asyncio.to_thread(
+            open_recording_storage,
+            settings.data_dir,
+            settings.recording_storage,
+            endpoint=settings.recording_s3_endpoint,
+            region=settings.recording_s3_region,
+        )
         self._start_recordings_catalogue()
         # In a process of its own: inserts would otherwise take the GIL from calls.
         self.cdr_writer = CdrWriterProcess(url)
@@ -592,7 +606,8 @@ class Node:
 
         secret = catalogue_secret(settings.data_dir)
         numbers = SealedNumbers(secret)
-        storage = LocalStorage.for_data_dir(settings.data_dir)
+        storage = self.recording_storage
+        assert storage is not None
         now = partial(datetime.now, UTC)
         shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(self.audit_writer), now)
         lifetime = timedelta(minutes=settings.recording_playback_link_minutes)
@@ -609,7 +624,7 @@ class Node:
             purges=self.purge_runs,
         )
         self.recording_tools = RecordingTools(
-            catalogue_locator(self.database, storage.root),
+            catalogue_locator(self.database, storage),
             FileKeyRing.for_data_dir(settings.data_dir),
             settings.data_dir / "keys" / "node-signing.key",
         )
@@ -663,12 +678,17 @@ class Node:
         settings, sessions, directory = self.settings, self.database.sessions, self.directory
         numbers = SealedNumbers(await asyncio.to_thread(catalogue_secret, settings.data_dir))
         keys = FileKeyRing.for_data_dir(settings.data_dir)
-        storage = LocalStorage.for_data_dir(settings.data_dir)
+        storage = self.recording_storage
+        assert storage is not None
         signing_key = await asyncio.to_thread(NodeSigningKey.for_data_dir, settings.data_dir)
         wall_clock = partial(datetime.now, UTC)
+        # Rows name their node: recovery closes only this node's (others may be recording).
+        node_id = await asyncio.to_thread(node_identity, settings.data_dir, settings.node_id)
         await asyncio.to_thread(
             recover_open_recordings,
-            RecoveryServices(sessions, numbers, keys, storage, signing_key, wall_clock),
+            RecoveryServices(
+                sessions, numbers, keys, storage, signing_key, wall_clock, node_id=node_id
+            ),
         )
         self.recorder = Recorder(
             media=self.media,
@@ -682,6 +702,7 @@ class Node:
             ),
             wall_clock=wall_clock,
             bus=self.bus,
+            node_id=node_id,
         )
         return RecordingControl(
             recorder=self.recorder,
@@ -723,6 +744,8 @@ class Node:
             await self.recording_control.close()
         if self.recorder is not None:
             await self.recorder.close()
+        if self.recording_storage is not None:  # an object store ships what is left
+            await asyncio.to_thread(self.recording_storage.close)
         if self.acd is not None:
             await self.acd.close()
         if self.acd_history is not None:

@@ -131,7 +131,12 @@ def _add_recording_commands(
 
 def _add_recording_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("recording_id", metavar="ID")
-    command.add_argument("--storage-dir", type=Path, help="default: DATA_DIR/recordings")
+    command.add_argument(
+        "--storage-dir",
+        type=Path,
+        help="a recordings directory (default: the recording_storage setting, else"
+        " DATA_DIR/recordings)",
+    )
     command.add_argument("--file", type=Path, help="a sealed file outside the catalogue")
     command.add_argument("--wrapped-key", help="its wrapped key, KEK_ID:BASE64 (with --file)")
     _add_settings_flags(command)
@@ -145,7 +150,7 @@ def _purge_recordings(settings: Settings, batch_size: int) -> int:
 
     from callwarden.recording.numbers import SealedNumbers, catalogue_secret
     from callwarden.recording.purge import PurgeProgress, Purger, Shredder
-    from callwarden.recording.storage import LocalStorage
+    from callwarden.recording.storage_s3 import StorageConfigError, open_recording_storage
     from callwarden.security.audit import AuditLog
     from callwarden.security.audit_writer import AuditWriter
     from callwarden.store.database import Database
@@ -161,7 +166,12 @@ def _purge_recordings(settings: Settings, batch_size: int) -> int:
         try:
             numbers = SealedNumbers(catalogue_secret(settings.data_dir))
             now = partial(datetime.now, UTC)
-            storage = LocalStorage.for_data_dir(settings.data_dir)
+            storage = open_recording_storage(
+                settings.data_dir,
+                settings.recording_storage,
+                endpoint=settings.recording_s3_endpoint,
+                region=settings.recording_s3_region,
+            )
             shredder = Shredder(
                 database.sessions, numbers, storage, RecordingAuditPort(writer), now
             )
@@ -173,8 +183,12 @@ def _purge_recordings(settings: Settings, batch_size: int) -> int:
     if batch_size < 1:
         sys.stderr.write("callwarden: --batch-size must be at least 1\n")
         return 2
-    with Database(settings.effective_database_url) as database:
-        report = asyncio.run(run(database))
+    try:
+        with Database(settings.effective_database_url) as database:
+            report = asyncio.run(run(database))
+    except StorageConfigError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
     return 1 if report.failed else 0
 
 
@@ -191,6 +205,8 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
         verify_command,
     )
     from callwarden.recording.keyring import FileKeyRing
+    from callwarden.recording.storage import LocalStorage
+    from callwarden.recording.storage_s3 import StorageConfigError, open_recording_storage
     from callwarden.store.database import Database
 
     if arguments.recording_command == "purge":
@@ -201,7 +217,16 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
             locate = file_locator(arguments.file, arguments.wrapped_key or "")
         else:
             database = Database(settings.effective_database_url)
-            storage = arguments.storage_dir or settings.data_dir / "recordings"
+            storage = (
+                LocalStorage(arguments.storage_dir)
+                if arguments.storage_dir is not None
+                else open_recording_storage(
+                    settings.data_dir,
+                    settings.recording_storage,
+                    endpoint=settings.recording_s3_endpoint,
+                    region=settings.recording_s3_region,
+                )
+            )
             locate = catalogue_locator(database, storage)
         tools = RecordingTools(
             locate,
@@ -225,7 +250,7 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
             out=sys.stdout,
             record=_export_auditor(database, exported_by, arguments.reason),
         )
-    except RecordingCommandError as error:
+    except (RecordingCommandError, StorageConfigError) as error:
         sys.stderr.write(f"callwarden: {error}\n")
         return 2
     finally:

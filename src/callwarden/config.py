@@ -130,6 +130,15 @@ class Settings(BaseModel):
     """Keyed by the operator during a paused recording: resume it."""
     recording_pause_timeout_seconds: float = Field(default=300.0, gt=0)
     """A pause nobody ends is ended (the recording resumes) after this long."""
+    recording_storage: str | None = None
+    """Where sealed recordings are kept: unset, `<data_dir>/recordings`; `s3://bucket/prefix`
+    for an S3-compatible object store shared by several nodes (docs/recording.md, "Storage").
+    Its credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` or the AWS
+    credentials file (`AWS_SHARED_CREDENTIALS_FILE`), never from this file."""
+    recording_s3_endpoint: str | None = None
+    """The object store's URL (`https://minio.example.com:9000`); unset: AWS S3."""
+    recording_s3_region: str | None = None
+    """The object store's region (`us-east-1`); unset: the AWS configuration's."""
     recording_pause_confirm_seconds: float = Field(default=1.0, gt=0, le=10)
     """How long a pause may take to be confirmed by the media process; beyond, recording
     stops (fail closed)."""
@@ -212,6 +221,30 @@ class Settings(BaseModel):
             scheme, separator, rest = origin.partition("://")
             if scheme not in ("http", "https") or not separator or not rest or "/" in rest:
                 raise ValueError(f"{origin!r} is not an origin like https://cc.example.com")
+        return value
+
+    @field_validator(
+        "recording_storage", "recording_s3_endpoint", "recording_s3_region", mode="before"
+    )
+    @classmethod
+    def _storage_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("recording_storage")
+    @classmethod
+    def _is_storage_url(cls, value: str | None) -> str | None:
+        """The scheme here; the bucket and prefix when the node opens the store."""
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(
+                "must be s3://bucket/prefix (unset keeps recordings in DATA_DIR/recordings)"
+            )
+        return value
+
+    @field_validator("recording_s3_endpoint")
+    @classmethod
+    def _is_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and value.partition("://")[0] not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("redis_url", "node_id", "tls_certificate", "tls_private_key", mode="before")

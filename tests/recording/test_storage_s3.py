@@ -6,6 +6,8 @@ no key beside the objects, idempotent delete, and the setting validated with cle
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,11 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from callwarden.config import Settings
 from callwarden.domain.cdr import CallDirection
 from callwarden.domain.errors import ValidationFailed
 from callwarden.domain.ids import CallId, RecordingId
+from callwarden.recording.commands import (
+    RecordingCommandError,
+    RecordingTools,
+    catalogue_locator,
+    verify_command,
+)
 from callwarden.recording.keyring import FileKeyRing, new_data_key
 from callwarden.recording.manifest import SignedManifest, seal_manifest
 from callwarden.recording.models import NewRecording, RecordingStatus
@@ -27,17 +37,19 @@ from callwarden.recording.reader import SealedReader
 from callwarden.recording.recovery import RecoveryServices, recover_open_recordings
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
-from callwarden.recording.storage import recording_storage_key
+from callwarden.recording.storage import LocalStorage, recording_storage_key
 from callwarden.recording.storage_s3 import (
     S3Location,
     S3Storage,
     StorageConfigError,
     check_endpoint,
+    open_recording_storage,
     s3_client,
     whole_records_end,
 )
 from callwarden.recording.verify import verify_recording
 from callwarden.recording.writer import SealedWriter
+from callwarden.store.database import Database
 
 from .conftest import Center
 from .s3_server import REGION, S3Server, credentials_env, running_s3_server
@@ -312,3 +324,59 @@ def test_the_store_is_checked_at_connect(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StorageConfigError, match="no S3 credentials"):
         _connect(s3_server, bucket, tmp_path / "spool")
+
+
+def test_the_settings_name_the_backend(tmp_path: Path) -> None:
+    assert isinstance(open_recording_storage(tmp_path, None), LocalStorage)
+    with pytest.raises(StorageConfigError, match="not a valid bucket name"):
+        open_recording_storage(tmp_path, "s3://Not_A_Bucket/x", endpoint="http://127.0.0.1:9")
+    with pytest.raises(ValidationError, match="must be s3://bucket/prefix"):
+        Settings(recording_storage="/srv/recordings")
+    with pytest.raises(ValidationError, match="must be an http:// or https:// URL"):
+        Settings(recording_s3_endpoint="minio:9000")
+    settings = Settings(recording_storage="", recording_s3_endpoint="https://minio.example:9000")
+    assert settings.recording_storage is None
+
+
+def test_verify_reads_a_catalogued_recording_from_the_store(
+    storage: S3Storage,
+    database: Database,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    center: Center,
+) -> None:
+    """`callwarden recording verify ID` with the object store as the catalogue's backend."""
+    keys, numbers = FileKeyRing(tmp_path / "keys"), SealedNumbers(bytes(32))
+    recording_id = RecordingId(uuid.uuid4().hex)
+    data_key = new_data_key()
+    wrapped = keys.wrap(data_key, recording_id)
+    key = recording_storage_key(recording_id, START)
+    with sessions() as session, session.begin():
+        RecordingRepository(session, numbers).create(
+            NewRecording(
+                recording_id=recording_id,
+                call_id=CallId("verified@example"),
+                direction=CallDirection.INBOUND,
+                started_at=START,
+                storage_key=key,
+                kek_id=wrapped.key_id,
+                wrapped_key=wrapped.blob,
+                team_id=center.support,
+            )
+        )
+    path = storage.path_for_writing(key)
+    writer = SealedWriter.create(path, recording_id, data_key, ["customer", "operator"])
+    _write(writer, 0, 1.0)
+    writer.close()
+    signing_path = tmp_path / "keys" / "node-signing.key"
+    signing = NodeSigningKey.load_or_create(signing_path)
+    seal_manifest(path, recording_id, data_key, signing, sealed_at=START, call={})
+    storage.commit(key)
+    tools = RecordingTools(catalogue_locator(database, storage), keys, signing_path)
+    out = io.StringIO()
+    assert verify_command(tools, recording_id, out) == 0
+    report = json.loads(out.getvalue())
+    assert report["verified"] is True and report["duration_seconds"] == 1.0
+    storage.delete(key)
+    with pytest.raises(RecordingCommandError, match="no file"):
+        verify_command(tools, recording_id, io.StringIO())

@@ -248,7 +248,7 @@ def build_env(
     writer.start()
     recordings = build_recordings(factory, directory.snapshot, writer, clock.now)
     tools = RecordingTools(
-        catalogue_locator(database, recordings.storage.root),
+        catalogue_locator(database, recordings.storage),
         recordings.sealer.keyring,
         recordings.signing_key_path,
     )

@@ -1,19 +1,21 @@
 """``callwarden recording verify ID`` and ``callwarden recording export ID OUT``.
 
-A recording is located either in the catalogue (the ``recordings`` table: its storage key under
-the storage directory, its KEK id and wrapped data key) or, for a file outside any catalogue,
-by an explicit path and wrapped key (``<kek_id>:<base64>``). The data key is unwrapped with the
-key ring; the manifest is read from beside the sealed file and checked with the public half of
-the node's signing key. Exit status: 0 verified (or exported), 1 corrupted, 2 cannot run.
-Nothing here writes to the database.
+A recording is located either in the catalogue (the ``recordings`` table: its storage key in
+the storage backend, a local directory or an object store; its KEK id and wrapped data key)
+or, for a file outside any catalogue, by an explicit path and wrapped key
+(``<kek_id>:<base64>``). The data key is unwrapped with the key ring; the manifest is read from
+beside the sealed file and checked with the public half of the node's signing key. Exit status:
+0 verified (or exported), 1 corrupted, 2 cannot run. Nothing here writes to the database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from callwarden.recording.export import export_recording
 from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
 from callwarden.recording.manifest import SignedManifest
 from callwarden.recording.signing import NodeSigningKey
+from callwarden.recording.storage import RecordingStorage
 from callwarden.recording.verify import VerificationResult, verify_recording
 from callwarden.store.database import Database
 from callwarden.store.schema import RecordingRow
@@ -50,16 +53,19 @@ class SealedLocation:
     wrapped: WrappedKey
 
 
-Locator = Callable[[str], SealedLocation]
+#: Opens a recording's sealed file: a local path for the duration of the ``with`` (the file
+#: itself, or a ciphertext copy from an object store), and its wrapped key.
+Locator = Callable[[str], AbstractContextManager[SealedLocation]]
 #: Records an export attempt (recording id, succeeded, destination or error) in the audit log;
 #: raising means it could not be recorded, and then a written export is removed again.
 ExportRecorder = Callable[[str, bool, str], None]
 
 
-def catalogue_locator(database: Database, storage_dir: Path) -> Locator:
-    """Find recordings in the ``recordings`` table; files under ``storage_dir``."""
+def catalogue_locator(database: Database, storage: RecordingStorage) -> Locator:
+    """Find recordings in the ``recordings`` table; their files in ``storage``."""
 
-    def locate(recording_id: str) -> SealedLocation:
+    @contextlib.contextmanager
+    def locate(recording_id: str) -> Iterator[SealedLocation]:
         query = select(RecordingRow.storage_key, RecordingRow.kek_id, RecordingRow.wrapped_key)
         try:
             with database.sessions() as session:
@@ -71,7 +77,14 @@ def catalogue_locator(database: Database, storage_dir: Path) -> Locator:
         storage_key, kek_id, wrapped_key = row
         if kek_id is None or wrapped_key is None:
             raise RecordingCommandError(f"recording {recording_id}: its key was destroyed")
-        return SealedLocation(storage_dir / storage_key, WrappedKey(kek_id, wrapped_key))
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(storage.local_copy(storage_key))
+            except FileNotFoundError:
+                raise RecordingCommandError(
+                    f"recording {recording_id}: no file for {storage_key}"
+                ) from None
+            yield SealedLocation(path, WrappedKey(kek_id, wrapped_key))
 
     return locate
 
@@ -82,7 +95,7 @@ def file_locator(path: Path, wrapped_key: str) -> Locator:
         wrapped = WrappedKey.decode(wrapped_key)
     except ValueError as error:
         raise RecordingCommandError(str(error)) from None
-    return lambda _recording_id: SealedLocation(path, wrapped)
+    return lambda _recording_id: contextlib.nullcontext(SealedLocation(path, wrapped))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +106,23 @@ class RecordingTools:
     keys: KeyEncryptionService
     signing_key_path: Path
 
-    def open(self, recording_id: str) -> tuple[SealedLocation, bytes, SignedManifest]:
-        location = self.locate(recording_id)
-        if not location.path.is_file():
-            raise RecordingCommandError(f"recording {recording_id}: no file {location.path}")
-        try:
-            data_key = self.keys.unwrap(location.wrapped, recording_id)
-        except KeyUnavailable as error:
-            raise RecordingCommandError(error.message) from None
-        try:
-            signed = SignedManifest.load(location.path)
-        except FileNotFoundError as error:
-            raise RecordingCommandError(
-                f"recording {recording_id}: no manifest ({error})"
-            ) from None
-        return location, data_key, signed
+    @contextlib.contextmanager
+    def opened(self, recording_id: str) -> Iterator[tuple[SealedLocation, bytes, SignedManifest]]:
+        """The sealed file (local for the ``with``), its data key and its manifest."""
+        with self.locate(recording_id) as location:
+            if not location.path.is_file():
+                raise RecordingCommandError(f"recording {recording_id}: no file {location.path}")
+            try:
+                data_key = self.keys.unwrap(location.wrapped, recording_id)
+            except KeyUnavailable as error:
+                raise RecordingCommandError(error.message) from None
+            try:
+                signed = SignedManifest.load(location.path)
+            except FileNotFoundError as error:
+                raise RecordingCommandError(
+                    f"recording {recording_id}: no manifest ({error})"
+                ) from None
+            yield location, data_key, signed
 
     def signing_key(self) -> NodeSigningKey:
         if not self.signing_key_path.is_file():
@@ -133,15 +148,15 @@ def _report(result: VerificationResult) -> str:
 
 def verify_command(tools: RecordingTools, recording_id: str, out: TextIO) -> int:
     """Check signature, digests and decryption; one JSON line on ``out``."""
-    location, data_key, signed = tools.open(recording_id)
-    public_key = tools.signing_key().public_key()
-    try:
-        result = verify_recording(location.path, recording_id, data_key, signed, public_key)
-    except RecordingCorrupted as error:
-        out.write(json.dumps({"recording_id": recording_id, "verified": False,
-                              "error": error.message}, sort_keys=True) + "\n")  # fmt: skip
-        logger.error("%s", error.message)
-        return EXIT_CORRUPTED
+    with tools.opened(recording_id) as (location, data_key, signed):
+        public_key = tools.signing_key().public_key()
+        try:
+            result = verify_recording(location.path, recording_id, data_key, signed, public_key)
+        except RecordingCorrupted as error:
+            out.write(json.dumps({"recording_id": recording_id, "verified": False,
+                                  "error": error.message}, sort_keys=True) + "\n")  # fmt: skip
+            logger.error("%s", error.message)
+            return EXIT_CORRUPTED
     out.write(_report(result) + "\n")
     return EXIT_OK
 
@@ -161,20 +176,20 @@ def export_command(
 
     The export holds decrypted audio, so it is kept only once ``record`` has succeeded.
     """
-    location, data_key, signed = tools.open(recording_id)
-    public_key = tools.signing_key().public_key()
-    try:
-        result = export_recording(
-            location.path, recording_id, data_key, signed, public_key, destination,
-            exported_by=exported_by, reason=reason, exported_at=now,
-        )  # fmt: skip
-    except RecordingCorrupted as error:
-        out.write(f"not exported: {error.message}\n")
-        logger.error("%s", error.message)
-        record(recording_id, False, error.message)
-        return EXIT_CORRUPTED
-    except (FileExistsError, ValueError) as error:
-        raise RecordingCommandError(str(error)) from None
+    with tools.opened(recording_id) as (location, data_key, signed):
+        public_key = tools.signing_key().public_key()
+        try:
+            result = export_recording(
+                location.path, recording_id, data_key, signed, public_key, destination,
+                exported_by=exported_by, reason=reason, exported_at=now,
+            )  # fmt: skip
+        except RecordingCorrupted as error:
+            out.write(f"not exported: {error.message}\n")
+            logger.error("%s", error.message)
+            record(recording_id, False, error.message)
+            return EXIT_CORRUPTED
+        except (FileExistsError, ValueError) as error:
+            raise RecordingCommandError(str(error)) from None
     try:
         record(recording_id, True, str(result.path))
     except Exception as error:

@@ -124,6 +124,9 @@ class LocalStorage:
         logger.info("deleted sealed recording file %s", storage_key)
         return True
 
+    def close(self) -> None:
+        """Nothing to let go of (an object store's backend stops its shipping thread)."""
+
 
 def _sync_directory(directory: Path) -> None:
     """Make a deletion durable (the directory entry is gone after a crash too)."""

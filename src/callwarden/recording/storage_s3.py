@@ -56,7 +56,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from callwarden.recording.container import LENGTH_BYTES, FileHeader, FormatError, record_length
 from callwarden.recording.manifest import manifest_paths
 from callwarden.recording.models import require_storage_key
-from callwarden.recording.storage import DIRECTORY_MODE, MANIFEST_SUFFIXES
+from callwarden.recording.storage import DIRECTORY_MODE, MANIFEST_SUFFIXES, LocalStorage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -70,8 +70,26 @@ _PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _MULTIPART = TransferConfig(multipart_threshold=8 * 1024 * 1024, max_concurrency=4)
 
 
+SPOOL_DIRECTORY = "recording-spool"
+
+
 class StorageConfigError(ValueError):
     """The recording storage setting is wrong, or the store cannot be used with it."""
+
+
+def open_recording_storage(
+    data_dir: Path,
+    url: str | None,
+    *,
+    endpoint: str | None = None,
+    region: str | None = None,
+) -> LocalStorage | S3Storage:
+    """The configured backend: `<data_dir>/recordings` when `url` is unset, else the object
+    store at `url` (checked now: :class:`StorageConfigError` says what is wrong), spooling in
+    `<data_dir>/recording-spool`. Blocking."""
+    if url is None:
+        return LocalStorage.for_data_dir(data_dir)
+    return S3Storage.connect(url, data_dir / SPOOL_DIRECTORY, endpoint=endpoint, region=region)
 
 
 @dataclass(frozen=True, slots=True)

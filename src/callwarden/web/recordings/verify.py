@@ -81,8 +81,14 @@ def check(tools: RecordingTools, recording: Recording) -> Checked:
             f"recording {recording.id} is {recording.status.value}: nothing sealed to check"
         )
     try:
-        location, data_key, signed = tools.open(recording.id)
-        public_key = tools.signing_key().public_key()
+        with tools.opened(recording.id) as (location, data_key, signed):
+            public_key = tools.signing_key().public_key()
+            try:
+                result = verify_recording(location.path, recording.id, data_key, signed, public_key)
+            except RecordingCorrupted as error:
+                logger.error("recording %s failed verification: %s", recording.id, error.reason)
+                return Checked(None, error.reason, ())
+            return Checked(result, None, _monitoring(signed))
     except RecordingCommandError as error:
         logger.error("recording %s cannot be verified: %s", recording.id, error)
         text = str(error)
@@ -92,12 +98,6 @@ def check(tools: RecordingTools, recording: Recording) -> Checked:
         raise RecordingNotVerifiable(
             f"recording {recording.id} cannot be verified on this node"
         ) from None
-    try:
-        result = verify_recording(location.path, recording.id, data_key, signed, public_key)
-    except RecordingCorrupted as error:
-        logger.error("recording %s failed verification: %s", recording.id, error.reason)
-        return Checked(None, error.reason, ())
-    return Checked(result, None, _monitoring(signed))
 
 
 def _monitoring(signed: SignedManifest) -> Sequence[Mapping[str, Any]]:
