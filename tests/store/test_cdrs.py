@@ -19,7 +19,7 @@ from callwarden.domain.cdr import (
 from callwarden.domain.errors import NotFound, ValidationFailed
 from callwarden.domain.ids import CallId, CdrId, QueueId, TeamId, TrunkId, UserId
 from callwarden.store.cdrs import CdrQuery, CdrRepository
-from callwarden.store.schema import CdrRow, RoleRow, TeamRow, UserRow
+from callwarden.store.schema import CallDispositionRow, CdrRow, RoleRow, TeamRow, UserRow
 
 T0 = datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC)
 
@@ -331,3 +331,34 @@ def test_links_to_objects_deleted_during_the_call_are_cleared(
     assert (late.trunk_id, late.queue_id) == (None, None)
     assert (late.legs[0].user_id, late.legs[0].trunk_id) == (None, None)
     assert stored[0].caller_user_id == alice
+
+
+def test_a_record_carries_its_calls_wrap_up_code_once_one_is_set(
+    sessions: sessionmaker[Session],
+) -> None:
+    alice, bob, team = _users(sessions)
+    with sessions() as session, session.begin():
+        stored = CdrRepository(session).add_many(
+            [_call(1, caller=alice, callee=bob, team=team), _call(2, caller=alice, team=team)]
+        )
+    assert [cdr.wrap_up_code for cdr in stored] == [None, None]
+    with sessions() as session, session.begin():
+        session.add(
+            CallDispositionRow(
+                call_id="call-1@example",
+                user_id=bob,
+                team_id=team,
+                code="resolved",
+                note="",
+                updated_at=T0 + timedelta(minutes=5),
+            )
+        )
+    with sessions() as session:
+        repository = CdrRepository(session)
+        assert [(cdr.call_id, cdr.wrap_up_code) for cdr in repository.list()] == [
+            ("call-2@example", None),
+            ("call-1@example", "resolved"),
+        ]
+        assert repository.get(stored[0].id).wrap_up_code == "resolved"
+        (found,) = repository.for_call(CallId("call-1@example"))
+        assert found.wrap_up_code == "resolved"

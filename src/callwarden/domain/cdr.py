@@ -144,6 +144,9 @@ class NewCdr:
 
 @dataclass(frozen=True, kw_only=True)
 class Cdr(NewCdr):
-    """A stored call detail record."""
+    """A stored call detail record. `wrap_up_code` is the disposition code the call's operator
+    gave it at wrap-up (`call_dispositions`, set after the record is written), None while none
+    is set; not to be confused with `disposition`, how the call ended."""
 
     id: CdrId
+    wrap_up_code: str | None = None

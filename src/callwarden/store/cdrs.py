@@ -26,6 +26,7 @@ from callwarden.store.schema import (
     CDR_TEXT_LENGTH,
     NAME_LENGTH,
     URI_LENGTH,
+    CallDispositionRow,
     CdrLegRow,
     CdrRow,
     QueueRow,
@@ -371,7 +372,7 @@ class CdrRepository:
         row = self._session.get(CdrRow, cdr_id, options=[selectinload(CdrRow.legs)])
         if row is None:
             raise NotFound(f"call record {cdr_id} not found", error_id="cdr_not_found")
-        return cdr_from_row(row)
+        return self._with_codes([row])[0]
 
     def list(self, query: CdrQuery | None = None) -> Sequence[Cdr]:
         """The CDRs matching `query` (default: the 100 newest), newest first."""
@@ -384,7 +385,7 @@ class CdrRepository:
             .limit(wanted.limit)
             .offset(wanted.offset)
         )
-        return [cdr_from_row(row) for row in self._session.scalars(statement)]
+        return self._with_codes(self._session.scalars(statement).all())
 
     def for_call(self, call_id: CallId) -> Sequence[Cdr]:
         """Every CDR written for `call_id` (normally one), newest first."""
@@ -394,4 +395,18 @@ class CdrRepository:
             .options(selectinload(CdrRow.legs))
             .order_by(CdrRow.id.desc())
         )
-        return [cdr_from_row(row) for row in self._session.scalars(statement)]
+        return self._with_codes(self._session.scalars(statement).all())
+
+    def _with_codes(self, rows: Sequence[CdrRow]) -> Sequence[Cdr]:
+        """The records of `rows`, each with its call's wrap-up disposition code (one query)."""
+        call_ids = sorted({row.call_id for row in rows})
+        codes: dict[str, str] = {}
+        for start in range(0, len(call_ids), MAX_PAGE_SIZE):
+            chunk = call_ids[start : start + MAX_PAGE_SIZE]
+            found = self._session.execute(
+                select(CallDispositionRow.call_id, CallDispositionRow.code).where(
+                    CallDispositionRow.call_id.in_(chunk)
+                )
+            )
+            codes.update({call_id: code for call_id, code in found})
+        return [cdr_from_row(row, codes.get(row.call_id)) for row in rows]

@@ -231,9 +231,10 @@ def stored_cdr(cdr_id: CdrId, cdr: NewCdr) -> Cdr:
     return Cdr(id=cdr_id, **values)
 
 
-def cdr_from_row(row: CdrRow) -> Cdr:
+def cdr_from_row(row: CdrRow, wrap_up_code: str | None = None) -> Cdr:
     return Cdr(
         id=CdrId(row.id),
+        wrap_up_code=wrap_up_code,
         call_id=CallId(row.call_id),
         direction=row.direction,
         caller=row.caller,
