@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -34,8 +32,6 @@ from typing import Any
 from pylibsrtp import Error as LibSrtpError
 from pylibsrtp import Policy, Session
 
-from callwarden.media.clock import Clock
-from callwarden.media.dtmf import DtmfDigit
 from callwarden.media.endpoint import Address, EndpointError, EndpointStats, RtpEndpoint
 from callwarden.media.fastpath import PacketPump
 from callwarden.media.stream import DatagramSender
@@ -126,31 +122,13 @@ class SrtpSender:
 class SrtpEndpoint(RtpEndpoint):
     """An RTP endpoint that speaks SRTP on the wire once it has keys (see the module doc)."""
 
-    __slots__ = ("dropped_auth", "dropped_replay", "packets_protected", "srtp")
-
-    def __init__(
-        self,
-        endpoint_id: str,
-        *,
-        clock: Clock,
-        rng: random.Random,
-        cname: bytes,
-        on_dtmf: Callable[[str, DtmfDigit], None] | None = None,
-        rtcp_interval: float = 5.0,
-    ) -> None:
-        super().__init__(
-            endpoint_id,
-            clock=clock,
-            rng=rng,
-            cname=cname,
-            on_dtmf=on_dtmf,
-            rtcp_interval=rtcp_interval,
-        )
-        self.srtp: SrtpContext | None = None
-        self.dropped_auth = 0
-        self.dropped_replay = 0
-        #: RTP packets sent encrypted (every packet sent while there are keys).
-        self.packets_protected = 0
+    # Not slotted: these defaults live on the class until a packet or set_remote sets them
+    # (the plain endpoint's per-packet fields stay in its slots and the C core).
+    srtp: SrtpContext | None = None
+    dropped_auth = 0
+    dropped_replay = 0
+    #: RTP packets sent encrypted (every packet sent while there are keys).
+    packets_protected = 0
 
     async def open(
         self,
