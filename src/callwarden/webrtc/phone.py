@@ -62,6 +62,7 @@ class BrowserPhone:
         self.call: BrowserCall | None = None
         self.relay_port = 0
         self.closed = asyncio.Event()
+        self._finished = asyncio.Event()
         self.close_reason = ""
         self.reachable = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -180,21 +181,26 @@ class BrowserPhone:
     # -- ending --------------------------------------------------------------------------------
 
     async def close(self, reason: str) -> None:
-        """Hang up, close the media and tell the page why (the first reason wins)."""
+        """Hang up, close the media and tell the page why (the first reason wins; a second
+        caller waits until the first has finished)."""
         if self.closed.is_set():
+            await self._finished.wait()
             return
         self.close_reason = reason
         self.closed.set()
-        self.reachable = False
-        call, self.call = self.call, None
-        if call is not None:
-            call.hang_up()
-        self.relay.close()
-        self.track.stop()
-        self._on_closed(self)
-        await self.peer.close()
-        logger.info("browser phone of %s closed (%s)", self.username, reason)
-        await self._tell({"type": "closed", "reason": reason})
+        try:
+            self.reachable = False
+            call, self.call = self.call, None
+            if call is not None:
+                call.hang_up()
+            self.relay.close()
+            self.track.stop()
+            self._on_closed(self)
+            await self.peer.close()
+            logger.info("browser phone of %s closed (%s)", self.username, reason)
+            await self._tell({"type": "closed", "reason": reason})
+        finally:
+            self._finished.set()
 
     async def _tell(self, message: dict[str, Any]) -> None:
         try:
