@@ -11,6 +11,7 @@ except the failed loads of the refusals the test asks for.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -193,6 +194,74 @@ def test_an_admin_creates_and_moves_a_team(
     expect(page.locator("#d-status")).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
     expect(row_of(page, "teams", "north")).to_contain_text("最上位")
     forget_refusals(problems, 409, 422)
+
+
+def _queue_named(page: Page, site: Site, name: str) -> dict[str, Any]:
+    """The queue as the API reads it back, with the page's own session."""
+    response = page.request.get(site.url("/api/v1/queues?limit=200"))
+    assert response.ok, response.status
+    items: list[dict[str, Any]] = response.json()["items"]
+    return next(item for item in items if item["name"] == name)
+
+
+def test_an_admin_changes_creates_and_deletes_a_queue(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/queues")
+    north_line = row_of(page, "queues", "north-line")
+    expect(north_line).to_contain_text("1 秒以内に 80%")
+    north_line.get_by_role("button", name="変更").click()
+    expect(page.locator("#f-strategy")).to_be_focused()
+    page.locator("#f-strategy").select_option(label="全員を呼び出し")
+    page.locator("#f-sl-seconds").fill("30")
+    page.locator("#f-sl-percent").fill("90")
+    colleague = page.locator("#members tbody tr", has=page.get_by_text("colleague", exact=True))
+    colleague.locator(".m-skill").fill("4")
+    page.locator("#f-submit").click()
+    status = page.locator("#d-status")
+    expect(status).to_have_text("キュー north-line を保存しました。", timeout=WAIT_MS)
+    expect(north_line).to_contain_text("30 秒以内に 90%")
+    expect(north_line).to_contain_text("全員を呼び出し")
+    expect(north_line).to_contain_text("スキル 4")
+    read = _queue_named(page, site, "north-line")
+    assert (read["strategy"], read["service_level_seconds"]) == ("ring_all", 30)
+    assert read["service_level_percent"] == 90
+    colleague_id = site.env.user("colleague").id
+    assert {"user_id": colleague_id, "penalty": 0, "skill_level": 4} in read["members"]
+    queue = site.env.snapshot.queue_by_name("north-line")
+    assert queue is not None and queue.strategy.value == "ring_all"
+
+    # The operator's extension is taken: refused, shown, and nothing changes.
+    page.locator("#f-number").fill("1001")
+    page.locator("#f-sl-seconds").fill("45")
+    page.locator("#f-submit").click()
+    expect(status).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
+    assert _queue_named(page, site, "north-line") == read
+
+    page.locator("#open-create").click()
+    page.locator("#f-name").fill("night-line")
+    page.locator("#f-number").fill("5100")
+    page.locator("#f-team").select_option(label="south")
+    page.locator("#f-overflow").select_option(label="別のキューへ")
+    page.locator("#f-overflow-queue").select_option(label="north-line")
+    page.locator("#f-submit").click()
+    expect(status).to_have_text("キュー night-line を作成しました。", timeout=WAIT_MS)
+    night = _queue_named(page, site, "night-line")
+    assert night["overflow"] == {"action": "queue", "queue_id": read["id"], "user_id": None}
+    expect(row_of(page, "queues", "night-line")).to_contain_text("別のキューへ: north-line")
+    page.locator("#f-delete").click()
+    expect(page.locator("#create-status")).to_have_text(
+        "キュー night-line を削除しました。", timeout=WAIT_MS
+    )
+    expect(row_of(page, "queues", "night-line")).to_have_count(0)
+    actions = [action for action, _, _ in site.env.audit_actions()]
+    assert [a for a in actions if a.startswith("queue.")] == [
+        "queue.update",
+        "queue.create",
+        "queue.delete",
+    ]
+    forget_refusals(problems, 422)
 
 
 def test_an_operator_has_no_admin_page(site: Site, new_page: NewPage, problems: Problems) -> None:

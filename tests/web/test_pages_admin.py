@@ -8,18 +8,15 @@ from __future__ import annotations
 import re
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.ids import QueueId, RoleId, TeamId, UserId
+from callwarden.domain.ids import RoleId, TeamId, UserId
 from callwarden.domain.models import (
-    Queue,
-    QueueMember,
     QueueOverflow,
     QueueStrategy,
-    RecordingPolicy,
     Team,
     User,
 )
 from callwarden.domain.permissions import Permission
-from callwarden.web.pages.admin import queue_rows
+from callwarden.web.pages.admin import queue_context
 from callwarden.web.pages.render import TEMPLATE_DIR
 from web.support import Env
 from web.test_pages import get
@@ -169,43 +166,29 @@ async def test_the_retention_page_follows_retention_manage(env: Env) -> None:
     assert served.status_code == 200
 
 
-async def test_the_queues_page_is_read_only_and_for_queues_manage(env: Env) -> None:
+async def test_the_queues_page_is_for_queues_manage_and_offers_every_choice(env: Env) -> None:
     for username in ("operator", "supervisor", "auditor", "keeper"):
         assert (await get(env, username, "/admin/queues")).status_code == 403, username
     response = await get(env, "admin", "/admin/queues")
     assert response.status_code == 200
     page = response.text
     assert '<a href="/admin/queues" aria-current="page">' in page
-    assert "キューはありません。" in page  # this organisation has none
-    assert not re.search(r"<(form|input|select|button type=\"submit\")", page.split("</header>")[1])
+    assert '<script type="module" src="/static/js/admin_queues.js">' in page
+    for strategy in QueueStrategy:
+        assert f'<option value="{strategy.value}">' in page, strategy
+    for action in QueueOverflow:
+        assert f'<option value="{action.value}">' in page, action
+    assert page.count('class="m-member"') == len(env.snapshot.users)
     assert re.search(r"<table[^>]*>\s*<caption>", page)
 
 
-def test_a_queue_row_names_its_members_team_and_overflow() -> None:
+def test_the_queue_form_names_people_and_teams() -> None:
     north = Team(TeamId(1), "north", "North")
     alice = User(UserId(7), "alice", "Alice A.", RoleId(1), team_id=north.id)
-    spare = Queue(QueueId(2), "spare", "", "5001", north.id)
-    main = Queue(
-        QueueId(1),
-        "main",
-        "Main line",
-        "5000",
-        north.id,
-        strategy=QueueStrategy.SKILLS,
-        members=(QueueMember(alice.id, skill_level=3), QueueMember(UserId(99))),
-        max_wait_seconds=None,
-        recording=RecordingPolicy.ON_DEMAND,
-        overflow=QueueOverflow.QUEUE,
-        overflow_queue_id=spare.id,
-    )
-    rows = queue_rows(DirectorySnapshot(teams=[north], users=[alice], queues=[main, spare]))
-    first = rows[0]
-    assert first["name"] == "Main line" and first["team"] == "North"
-    assert first["strategy"] == "skills" and first["recording"] == "on_demand"
-    assert first["members"] == [
-        {"name": "Alice A.", "skill": 3, "penalty": 0},
-        {"name": "99", "skill": 1, "penalty": 0},
-    ]
-    assert first["overflow"] == "queue" and first["overflow_target"] == "spare"
-    assert first["max_wait"] is None
-    assert rows[1]["overflow_target"] is None  # hang up: no target
+    bob = User(UserId(8), "bob", "", RoleId(1), team_id=north.id)
+    context = queue_context(DirectorySnapshot(teams=[north], users=[alice, bob]))
+    assert context["users"] == [("7", "Alice A."), ("8", "bob")]
+    assert context["teams"] == [("1", "North")]
+    assert context["strategies"] == [strategy.value for strategy in QueueStrategy]
+    assert context["recording_policies"] == ["all", "none", "on_demand"]
+    assert context["overflow_actions"] == ["queue", "user", "voicemail", "hangup"]

@@ -2,13 +2,15 @@
 permission its API needs (`users.manage`, `roles.manage`, `teams.manage`), so the navigation
 shows it only to whoever may use it and the access matrix walks it like any page.
 
-`/admin/queues` (`queues.manage`) shows the queues as configured, read-only: there is no
-queue API yet, so the page reads the directory (the provisioning file sets queues).
+`/admin/queues` (`queues.manage`) lists the queues and changes them (`admin_queues.js` over
+`/api/v1/queues`): strategy, members with skill level and penalty, timers, service-level
+target, recording policy, overflow; create and delete.
 `/admin/retention` (`retention.manage`) sets how long recordings are kept, by default, per
 team and per queue (`/api/v1/retention-policies`).
 
-The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`)
-list and change through the API (`/api/v1/users`, `/roles`, `/teams`), which checks each
+The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`,
+`admin_queues.js`) list and change through the API (`/api/v1/users`, `/roles`, `/teams`,
+`/queues`), which checks each
 change again, applies the granting rule and audits it; a refusal is shown with its reason.
 """
 
@@ -20,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.models import Queue, QueueOverflow
+from callwarden.domain.models import HoldMusic, QueueOverflow, QueueStrategy, RecordingPolicy
 from callwarden.domain.permissions import Grant, Permission
 from callwarden.domain.policy import ResourceKind
 from callwarden.web.access import Caller, require
@@ -117,49 +119,25 @@ async def retention_page(caller: ManageRetention, request: Request, renderer: Re
     )
 
 
-def _overflow_target(queue: Queue, snapshot: DirectorySnapshot) -> str | None:
-    if queue.overflow is QueueOverflow.QUEUE and queue.overflow_queue_id is not None:
-        target = snapshot.queue(queue.overflow_queue_id)
-        return None if target is None else target.display_name or target.name
-    if queue.overflow is QueueOverflow.USER and queue.overflow_user_id is not None:
-        user = snapshot.user(queue.overflow_user_id)
-        return None if user is None else user.display_name or user.username
-    return None
-
-
-def queue_rows(snapshot: DirectorySnapshot) -> list[dict[str, Any]]:
-    """Each queue as configured: strategy, members, timers, service level, recording, overflow."""
-    rows = []
-    for queue in snapshot.queues:
-        team = snapshot.team(queue.team_id)
-        members = []
-        for member in queue.members:
-            user = snapshot.user(member.user_id)
-            name = str(member.user_id) if user is None else user.display_name or user.username
-            members.append({"name": name, "skill": member.skill_level, "penalty": member.penalty})
-        rows.append(
-            {
-                "name": queue.display_name or queue.name,
-                "number": queue.number,
-                "team": "" if team is None else team.display_name or team.name,
-                "strategy": queue.strategy.value,
-                "members": members,
-                "wrap_up": queue.wrap_up_seconds,
-                "ring_timeout": queue.ring_timeout_seconds,
-                "max_wait": queue.max_wait_seconds,
-                "sl_seconds": queue.service_level_seconds,
-                "sl_percent": queue.service_level_percent,
-                "recording": queue.recording.value,
-                "overflow": queue.overflow.value,
-                "overflow_target": _overflow_target(queue, snapshot),
-            }
-        )
-    return rows
+def queue_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
+    """What the queue form offers: teams, people (members and overflow), and every choice of
+    strategy, recording policy, hold music and overflow, as the API takes them."""
+    teams = _teams(snapshot)
+    users = [(str(user.id), user.display_name or user.username) for user in snapshot.users]
+    return {
+        "teams": teams,
+        "users": users,
+        "strategies": [strategy.value for strategy in QueueStrategy],
+        "recording_policies": [policy.value for policy in RecordingPolicy],
+        "hold_music": [music.value for music in HoldMusic],
+        "overflow_actions": [action.value for action in QueueOverflow],
+        "names_json": script_json({"teams": dict(teams), "users": dict(users)}),
+    }
 
 
 @router.get("/admin/queues")
 async def queues_page(caller: ManageQueues, request: Request, renderer: Renderer) -> Response:
-    context = {"queues": queue_rows(services_of(request).directory.snapshot)}
+    context = queue_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_queues.html", caller, title_key="admin.queues.title", context=context
     )
