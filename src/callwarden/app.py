@@ -116,7 +116,8 @@ from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import WebAudit
 from callwarden.webrtc.contacts import BrowserContacts
-from callwarden.webrtc.phones import BrowserPhones
+from callwarden.webrtc.phones import BrowserPhones, WebRtcSettings
+from callwarden.webrtc.turn import IceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,20 @@ def _tls_identity(settings: Settings) -> TlsIdentity | None:
         identity.fingerprint_sha256,
     )
     return identity
+
+
+def _ice_settings(settings: Settings) -> IceSettings:
+    """The browser phones' STUN and TURN servers (docs/webrtc.md)."""
+    secret = b""
+    if settings.webrtc_turn_secret_file is not None:
+        try:
+            secret = settings.webrtc_turn_secret_file.read_bytes().strip()
+        except OSError as error:
+            raise ConfigError(f"webrtc_turn_secret_file: {error}") from error
+    try:
+        return IceSettings(settings.webrtc_stun_urls, settings.webrtc_turn_urls, secret)
+    except ValueError as error:
+        raise ConfigError(f"webrtc: {error}") from error
 
 
 def _named_addresses(settings: Settings) -> list[str]:
@@ -458,7 +473,10 @@ class Node:
         await self.transport.start(self.source_guard)
         # Browser phones: one more contact of their users, a SIP agent on loopback (webrtc).
         self.browser_phones = BrowserPhones(
-            BrowserContacts(clock, host="127.0.0.1"), registrar, web_services.revocations
+            BrowserContacts(clock, host="127.0.0.1"),
+            registrar,
+            web_services.revocations,
+            WebRtcSettings(ice=_ice_settings(settings)),
         )
         await self.browser_phones.start()
         await self._start_http(web_services)

@@ -115,6 +115,13 @@ class Settings(BaseModel):
     agent_available_code: str = "*54"
     monitor_keys: str = "456*"
     """The keys of a monitoring session, in order: listen, whisper, barge, leave."""
+    webrtc_stun_urls: tuple[str, ...] = ()
+    """STUN servers (`stun:host:3478`) given to the browser phones' pages (docs/webrtc.md)."""
+    webrtc_turn_urls: tuple[str, ...] = ()
+    """TURN servers (`turn:host:3478?transport=udp`, `turns:host:5349`) for browsers behind
+    strict NAT; they need `webrtc_turn_secret_file` (docs/webrtc.md)."""
+    webrtc_turn_secret_file: Path | None = None
+    """The TURN server's shared secret (coturn `static-auth-secret`), in a file of its own."""
     monitor_notify_teams: tuple[str, ...] = ()
     """Teams (by name) whose operators are told when they are monitored (an event their screen
     shows); `name:tone` also plays them a short tone only they hear. Every other team's policy
@@ -189,6 +196,8 @@ class Settings(BaseModel):
         "sip_trusted_networks",
         "encrypted_media_roles",
         "encrypted_media_teams",
+        "webrtc_stun_urls",
+        "webrtc_turn_urls",
         mode="before",
     )
     @classmethod
