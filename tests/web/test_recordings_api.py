@@ -10,7 +10,9 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
+import numpy as np
 import pytest
+import soundfile  # type: ignore[import-untyped]
 
 from callwarden.recording.models import Recording, RecordingStatus
 from callwarden.security.sessions import IssuedSession
@@ -163,6 +165,38 @@ async def test_download_is_watermarked_and_audited(env: Env) -> None:
         assert parsed.getnchannels() == 1 and parsed.getnframes() == 8000
     downloads = [a for a in env.audit_actions() if a[0] == "recording.download"]
     assert downloads == [("recording.download", "success", north.id)]
+
+
+async def test_a_flac_download_is_watermarked_in_its_tags_and_audited(env: Env) -> None:
+    north = recordings_of(env).by_team["north"]
+    keeper = keeper_session(env)
+    async with env.client(keeper) as client:
+        wrong = await client.post(
+            f"/api/v1/recordings/{north.id}/download",
+            json={"reason": "court order 43", "format": "mp3"},
+        )
+        assert wrong.status_code == 422
+        response = await client.post(
+            f"/api/v1/recordings/{north.id}/download",
+            json={"reason": "court order 43", "mode": "stereo", "format": "flac"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/flac"
+    assert f"recording-{north.id}.flac" in response.headers["content-disposition"]
+    with soundfile.SoundFile(io.BytesIO(response.content)) as decoded:
+        assert (decoded.format, decoded.channels, decoded.samplerate) == ("FLAC", 2, 8000)
+        comment, title = decoded.comment, decoded.title
+        frames = decoded.read(dtype="int16", always_2d=True)
+    stamp = env.clock.now().isoformat()
+    assert comment == (
+        f"downloaded by keeper (user {env.user('keeper').id}) at {stamp}; reason: court order 43"
+    )
+    assert title == f"callwarden recording {north.id}"
+    assert frames.shape == (8000, 2)
+    spectrum = np.abs(np.fft.rfft(frames.astype(np.float64), axis=0))
+    bins = np.fft.rfftfreq(8000, 1 / 8000)
+    assert [bins[int(np.argmax(spectrum[:, channel]))] for channel in (0, 1)] == [440.0, 880.0]
+    assert env.audit_details("recording.download")[-1]["format"] == "flac"
 
 
 async def test_holds_block_deletion_and_everything_is_audited(env: Env) -> None:

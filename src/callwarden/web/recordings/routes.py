@@ -5,7 +5,8 @@
 - `GET /{id}`, `GET|POST /{id}/notes`, `PUT /{id}/tags`: `recordings.play` on the recording;
 - `POST /{id}/play {reason, mode, track}`: audited, gives a playback link bound to this
   session; `GET /api/v1/playback/{token}` streams it (HTTP ranges), `.../waveform` summarises it;
-- `POST /{id}/download {reason, mode, track}`: `recordings.download`, audited, a watermarked WAV;
+- `POST /{id}/download {reason, mode, track, format}`: `recordings.download`, audited, a
+  watermarked WAV or FLAC;
 - `POST /{id}/holds {reason}`: `recordings.legal_hold` on the recording; `GET|POST
   /api/v1/legal-holds` and `POST /api/v1/legal-holds/release` for holds on anything
   (scope `all`);
@@ -33,7 +34,12 @@ from callwarden.domain.ids import QueueId, RecordingId, TeamId
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind, not_found
 from callwarden.recording.models import HoldTargetKind, RetentionScope
-from callwarden.recording.playback import RangeNotSatisfiable, parse_range
+from callwarden.recording.playback import (
+    DownloadFormat,
+    RangeNotSatisfiable,
+    flac_download,
+    parse_range,
+)
 from callwarden.recording.service import OpenedAudio, RecordingService, stream_and_close
 from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
 from callwarden.web.access import (
@@ -47,6 +53,7 @@ from callwarden.web.access import (
 )
 from callwarden.web.recordings.schemas import (
     DeletedOut,
+    DownloadRequest,
     HoldList,
     HoldListParameters,
     HoldOut,
@@ -264,9 +271,9 @@ def _add_listening_routes(router: APIRouter, services: WebServices, target: Targ
         )
         return PlaybackOut.of(grant, PLAYBACK_PREFIX)
 
-    @router.post("/{recording_id}/download", summary="Download a watermarked WAV")
+    @router.post("/{recording_id}/download", summary="Download a watermarked WAV or FLAC")
     async def download(
-        caller: downloads_it, service: ServiceDependency, body: ListenRequest
+        caller: downloads_it, service: ServiceDependency, body: DownloadRequest
     ) -> Response:
         recording_id = _target_id(caller)
         now = services.clock.now()
@@ -281,7 +288,11 @@ def _add_listening_routes(router: APIRouter, services: WebServices, target: Targ
         opened = await asyncio.to_thread(
             service.open_download, caller.principal, recording_id, body.rendition(), watermark
         )
-        details: dict[str, JsonValue] = {"mode": body.mode, "track": body.track}
+        details: dict[str, JsonValue] = {
+            "mode": body.mode,
+            "track": body.track,
+            "format": body.format,
+        }
         try:
             await services.audit.record(
                 _event(caller, AuditAction.RECORDING_DOWNLOAD, recording_id, body.reason, details)
@@ -289,7 +300,21 @@ def _add_listening_routes(router: APIRouter, services: WebServices, target: Targ
         except BaseException:
             opened.close()
             raise
-        return _audio_response(opened, None, f"recording-{recording_id}.wav")
+        filename = f"recording-{recording_id}.{body.format}"
+        if body.download_format() is DownloadFormat.WAV:
+            return _audio_response(opened, None, filename)
+        try:
+            flac = await asyncio.to_thread(flac_download, opened.audio, watermark)
+        finally:
+            opened.close()
+        return Response(
+            flac,
+            media_type=DownloadFormat.FLAC.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
 
 def _add_keeping_routes(router: APIRouter, services: WebServices, target: Target) -> None:

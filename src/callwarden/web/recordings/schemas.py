@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from callwarden.domain.cdr import CallDirection
 from callwarden.domain.ids import QueueId, TeamId, UserId
 from callwarden.recording.models import LegalHold, Note, RetentionPolicy
-from callwarden.recording.playback import PlaybackGrant, PlaybackMode, Rendition, Waveform
+from callwarden.recording.playback import (
+    DownloadFormat,
+    PlaybackGrant,
+    PlaybackMode,
+    Rendition,
+    Waveform,
+)
 from callwarden.recording.purge import PurgeProgress
 from callwarden.recording.purge_runs import PurgeStatus
 from callwarden.recording.search import MAX_PAGE_SIZE, RecordingQuery
@@ -148,6 +154,16 @@ class ListenRequest(RequestModel):
 
     def rendition(self) -> Rendition:
         return Rendition(PlaybackMode(self.mode), self.track)
+
+
+class DownloadRequest(ListenRequest):
+    """A download: the rendition of `ListenRequest`, as `wav` (16-bit PCM, watermark in a
+    LIST/INFO chunk) or `flac` (watermark in Vorbis comments)."""
+
+    format: Literal["wav", "flac"] = "wav"
+
+    def download_format(self) -> DownloadFormat:
+        return DownloadFormat(self.format)
 
 
 class PlaybackOut(ResponseModel):
