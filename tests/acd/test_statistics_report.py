@@ -89,7 +89,12 @@ def scenario() -> list[Event]:
     return events
 
 
-def report(dimension: Dimension, interval: Interval = Interval.HOUR, **kwargs: object):  # type: ignore[no-untyped-def]
+def report(  # type: ignore[no-untyped-def]
+    dimension: Dimension,
+    interval: Interval = Interval.HOUR,
+    events: list[Event] | None = None,
+    **kwargs: object,
+):
     options: dict[str, object] = {
         "since": local(9, 0),
         "until": local(11, 0),
@@ -98,7 +103,7 @@ def report(dimension: Dimension, interval: Interval = Interval.HOUR, **kwargs: o
         **kwargs,
     }
     return compute_report(
-        scenario(),
+        scenario() if events is None else events,
         QUEUES,
         dimension=dimension,
         interval=interval,
@@ -151,15 +156,8 @@ def test_team_and_operator_dimensions() -> None:
 def test_a_break_begun_before_the_period_counts_from_its_start() -> None:
     events = [event for event in scenario() if event.at >= local(9, 30)]
     earlier = [e for e in scenario() if isinstance(e, AgentStateChanged) and e.at < local(9, 30)]
-    result = compute_report(
-        [earlier[-1], *events],
-        QUEUES,
-        dimension=Dimension.OPERATOR,
-        interval=Interval.HOUR,
-        since=local(9, 30),
-        until=local(10, 0),
-        now=local(12, 0),
-        zone=TOKYO,
+    result = report(
+        Dimension.OPERATOR, events=[earlier[-1], *events], since=local(9, 30), until=local(10, 0)
     )
     (row,) = result.rows
     assert row.agent_time.break_seconds == {"lunch": pytest.approx(1200)}
@@ -168,15 +166,13 @@ def test_a_break_begun_before_the_period_counts_from_its_start() -> None:
 
 def test_time_in_state_stops_at_now() -> None:
     so_far = [event for event in scenario() if event.at < local(9, 10)]
-    result = compute_report(
+    result = report(
+        Dimension.OPERATOR,
+        Interval.DAY,
         so_far,
-        QUEUES,
-        dimension=Dimension.OPERATOR,
-        interval=Interval.DAY,
         since=local(0, 0),
         until=local(23, 0),
         now=local(9, 10),
-        zone=TOKYO,
     )
     (row,) = result.rows
     assert row.agent_time.signed_in_seconds == pytest.approx(600)

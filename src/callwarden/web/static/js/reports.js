@@ -113,65 +113,47 @@ function periodText(report, item) {
   return `${periodFormats.day.format(new Date(item.start))} ${periodFormats.short.format(new Date(item.start))}`;
 }
 
-function renderTotals(report) {
-  const tbody = document.querySelector("#report-totals tbody");
+/** Fills the table `selector` with one row per item (`fill(row, item)` writes its cells and
+ *  data attributes), or one "nothing" row across `columns`. */
+function fillTable(selector, items, columns, fill) {
+  const tbody = document.querySelector(`${selector} tbody`);
   tbody.replaceChildren();
-  for (const item of report.totals) {
+  for (const item of items) {
     const row = document.createElement("tr");
     row.dataset.key = String(item.key);
+    fill(row, item);
+    tbody.append(row);
+  }
+  if (!items.length) emptyRow(tbody, columns);
+}
+
+function render(report) {
+  fillTable("#report-totals", report.totals, 9, (row, item) => {
     nameCell(row, item.name);
     figureCells(row, item);
     cell(row, formatDuration(breakTotal(item)), { figure: "break_time" });
-    tbody.append(row);
-  }
-  if (!report.totals.length) emptyRow(tbody, 9);
-}
-
-function renderPeriods(report) {
-  const tbody = document.querySelector("#report-periods tbody");
-  tbody.replaceChildren();
-  for (const item of report.rows) {
-    const row = document.createElement("tr");
-    row.dataset.key = String(item.key);
+  });
+  fillTable("#report-periods", report.rows, 9, (row, item) => {
     row.dataset.start = item.start;
     cell(row, periodText(report, item));
     cell(row, item.name, { data: true });
     figureCells(row, item);
-    tbody.append(row);
-  }
-  if (!report.rows.length) emptyRow(tbody, 9);
-}
-
-function renderBreaks(report) {
-  const tbody = document.querySelector("#report-breaks tbody");
-  tbody.replaceChildren();
-  for (const item of report.totals) {
-    for (const [reason, time] of Object.entries(item.break_seconds)) {
-      const row = document.createElement("tr");
-      row.dataset.key = String(item.key);
-      row.dataset.reason = reason;
-      nameCell(row, item.name);
-      cell(row, label("break", reason));
-      cell(row, formatDuration(time), { figure: "break_time" });
-      tbody.append(row);
-    }
-  }
-  if (!tbody.children.length) emptyRow(tbody, 3);
-}
-
-function renderDispositions(report) {
-  const tbody = document.querySelector("#report-dispositions tbody");
-  tbody.replaceChildren();
-  for (const item of report.dispositions) {
-    const row = document.createElement("tr");
-    row.dataset.key = String(item.key);
+  });
+  const breaks = report.totals.flatMap((item) =>
+    Object.entries(item.break_seconds).map(([reason, time]) => ({ ...item, reason, time })),
+  );
+  fillTable("#report-breaks", breaks, 3, (row, item) => {
+    row.dataset.reason = item.reason;
+    nameCell(row, item.name);
+    cell(row, label("break", item.reason));
+    cell(row, formatDuration(item.time), { figure: "break_time" });
+  });
+  fillTable("#report-dispositions", report.dispositions, 3, (row, item) => {
     row.dataset.code = item.code;
     nameCell(row, item.name);
     cell(row, dispositionLabels[item.code] ?? item.code, { data: !(item.code in dispositionLabels) });
     cell(row, formatNumber(item.count), { figure: "count" });
-    tbody.append(row);
-  }
-  if (!report.dispositions.length) emptyRow(tbody, 3);
+  });
 }
 
 function svg(name, attributes = {}, text = null) {
@@ -265,10 +247,7 @@ async function load(parameters) {
   }
   const report = result.body;
   renderChart(report);
-  renderTotals(report);
-  renderPeriods(report);
-  renderBreaks(report);
-  renderDispositions(report);
+  render(report);
   status.textContent = t("reports.period_shown", {
     from: formatDateTime(report.from),
     to: formatDateTime(report.to),
