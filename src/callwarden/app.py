@@ -443,7 +443,9 @@ class Node:
             audit=self.audit_writer,
         )
         self.application = SipApplication(
-            settings=ApplicationSettings(sdp_address=settings.sdp_address),
+            settings=ApplicationSettings(
+                sdp_address=settings.sdp_address, trunk_realms=settings.trunk_realm_by_name
+            ),
             transport=self.transport,
             media=self.media,
             registrar=registrar,

@@ -94,6 +94,11 @@ class Settings(BaseModel):
     UDP/TCP is refused 403, an INVITE offering plain RTP 488 (telephony/media_policy.py)."""
     encrypted_media_teams: tuple[str, ...] = ()
     """Teams (and their sub-teams) whose members must use SIP over TLS and SRTP."""
+    trunk_realms: tuple[str, ...] = ()
+    """`trunk-name:realm` pairs (`carrier:sip.carrier.example`): the only digest realm whose
+    challenges callwarden answers for that trunk; a challenge for another realm fails the call
+    (503 to the caller, a log line). A trunk not listed answers the realm it is challenged
+    with, and only ever a challenge from the trunk's own address."""
     max_calls_per_trunk: int = Field(default=500, ge=1)
     """Concurrent calls through one trunk (in and out); beyond, 503."""
     user_outbound_calls_per_minute: int = Field(default=10, ge=1)
@@ -206,6 +211,33 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trunk_realms", mode="before")
+    @classmethod
+    def _trunk_realm_list(cls, value: object) -> object:
+        """A comma-separated string (from the environment) or a list."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trunk_realms")
+    @classmethod
+    def _are_trunk_realms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names: set[str] = set()
+        for entry in value:
+            name, _, realm = (part.strip() for part in entry.partition(":"))
+            if not name or not realm or '"' in realm or "\\" in realm:
+                raise ValueError(f"{entry!r}: a trunk name, ':' and its realm")
+            if name in names:
+                raise ValueError(f"{entry!r}: trunk {name!r} is given a realm twice")
+            names.add(name)
+        return value
+
+    @property
+    def trunk_realm_by_name(self) -> dict[str, str]:
+        """`trunk_realms` as trunk name -> realm."""
+        pairs = (entry.partition(":") for entry in self.trunk_realms)
+        return {name.strip(): realm.strip() for name, _, realm in pairs}
 
     @field_validator("sip_trusted_networks")
     @classmethod

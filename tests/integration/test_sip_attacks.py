@@ -24,7 +24,7 @@ from callwarden.sip.digest import answer_challenge
 
 PROVISIONING = """
 roles:
-  - {name: operator, outbound_patterns: ["0[1-9]XXXXXXXX", "8XXX"]}
+  - {name: operator, outbound_patterns: ["0[1-9]XXXXXXXX", "8XXX", "7XXX"]}
 teams: [{name: support}]
 users:
   - {username: alice, role: operator, team: support, extension: "1001",
@@ -44,6 +44,12 @@ trunks:
     username: callwarden-out
     password: trunk-secret-1
     outbound_patterns: ["8XXX"]
+  - name: realmed
+    host: 127.0.0.252
+    port: 5999
+    username: callwarden-realmed
+    password: trunk-secret-2
+    outbound_patterns: ["7XXX"]
 """
 
 NODE_ENV = {
@@ -52,6 +58,7 @@ NODE_ENV = {
     "CALLWARDEN_SIP_REQUESTS_PER_SECOND": "20",
     "CALLWARDEN_SIP_REQUEST_BURST": "50",
     "CALLWARDEN_MAX_CALLS_PER_USER": "2",
+    "CALLWARDEN_TRUNK_REALMS": "realmed:sip.carrier.example",
 }
 OFFER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\n"
@@ -359,7 +366,9 @@ def test_a_user_cannot_start_more_than_the_allowed_concurrent_calls(
     assert silent_carrier.recv(65535).startswith(b"INVITE sip:020123456")
 
 
-def _challenge_every_invite(carrier: socket.socket, count: int) -> list[bytes]:
+def _challenge_every_invite(
+    carrier: socket.socket, count: int, realm: str = "carrier"
+) -> list[bytes]:
     """Play a carrier that answers every INVITE with 401 and a fresh nonce (CVE-2020-28242);
     the INVITEs received (ACKs and retransmissions aside) within the wait."""
     invites: list[bytes] = []
@@ -384,7 +393,7 @@ def _challenge_every_invite(carrier: socket.socket, count: int) -> list[bytes]:
             f"To: {header(data, 'To')[0]};tag=carrier{len(invites)}",
             f"Call-ID: {header(data, 'Call-ID')[0]}",
             f"CSeq: {header(data, 'CSeq')[0]}",
-            f'WWW-Authenticate: Digest realm="carrier", nonce="{secrets.token_hex(16)}", '
+            f'WWW-Authenticate: Digest realm="{realm}", nonce="{secrets.token_hex(16)}", '
             'algorithm=MD5, qop="auth"',
             "Content-Length: 0",
             "",
@@ -419,6 +428,94 @@ def test_a_carrier_challenging_every_invite_gets_one_authenticated_retry(
     assert 'username="callwarden-out"' in credentials
     final = client.final_for(invite)
     assert final is not None and final.startswith(b"SIP/2.0 503 "), final
+
+
+@pytest.fixture
+def realmed_carrier() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
+        carrier.bind(("127.0.0.252", 5999))
+        yield carrier
+
+
+@pytest.mark.integration
+def test_a_trunk_challenge_for_another_realm_is_never_answered(
+    node: Node, clients: Callable[[str], Client], realmed_carrier: socket.socket
+) -> None:
+    """T13: the trunk `realmed` is configured with realm sip.carrier.example; its challenge
+    for another realm gets no credentials and fails the call (503, a log line), its challenge
+    for its own realm gets the one authenticated retry."""
+    client = clients("127.0.0.13")
+    for n, (realm, expected_invites) in enumerate(
+        (("evil.example", 1), ("sip.carrier.example", 2))
+    ):
+        uri = f"sip:712{n}@{LOOPBACK}:{node.sip_port}"
+        invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
+        assert invite is not None
+        client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+        invites = _challenge_every_invite(realmed_carrier, count=5, realm=realm)
+        assert len(invites) == expected_invites, [i.split(b"\r\n", 1)[0] for i in invites]
+        authorizations = [header(sent, "Authorization") for sent in invites]
+        if expected_invites == 1:
+            assert authorizations == [[]]
+        else:
+            assert authorizations[0] == []
+            assert 'realm="sip.carrier.example"' in authorizations[1][0]
+            assert 'username="callwarden-realmed"' in authorizations[1][0]
+        final = client.final_for(invite)
+        assert final is not None and final.startswith(b"SIP/2.0 503 "), final
+    assert (
+        "realms ['evil.example'] offered, the trunk's realm is 'sip.carrier.example'" in node.log()
+    )
+
+
+@pytest.mark.integration
+def test_a_challenge_from_an_address_that_is_not_the_trunk_is_dropped(
+    node: Node, clients: Callable[[str], Client], challenging_carrier: socket.socket
+) -> None:
+    """T13: a third party (127.0.0.253) that sees our INVITE to the trunk and challenges it
+    gets nothing: no credentials go out, and the trunk's own answer still ends the call."""
+    client = clients("127.0.0.14")
+    uri = f"sip:8124@{LOOPBACK}:{node.sip_port}"
+    invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
+    assert invite is not None
+    client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+    challenging_carrier.settimeout(RECEIVE_S)
+    offered = challenging_carrier.recv(65535)
+    while not offered.startswith(b"INVITE "):
+        offered = challenging_carrier.recv(65535)
+
+    def answer(status: str, extra: tuple[str, ...] = ()) -> bytes:
+        lines = [
+            f"SIP/2.0 {status}",
+            *(f"Via: {value}" for value in header(offered, "Via")),
+            f"From: {header(offered, 'From')[0]}",
+            f"To: {header(offered, 'To')[0]};tag=carrier1",
+            f"Call-ID: {header(offered, 'Call-ID')[0]}",
+            f"CSeq: {header(offered, 'CSeq')[0]}",
+            *extra,
+            "Content-Length: 0",
+            "",
+            "",
+        ]
+        return "\r\n".join(lines).encode()
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind(("127.0.0.253", 0))
+        realm = 'WWW-Authenticate: Digest realm="carrier", nonce="stolen", qop="auth"'
+        stranger.sendto(answer("401 Unauthorized", (realm,)), (LOOPBACK, node.sip_port))
+        stranger.settimeout(SILENCE_S)
+        with contextlib.suppress(TimeoutError):
+            assert b"Authorization" not in stranger.recv(65535)
+    challenging_carrier.settimeout(SILENCE_S)
+    later: list[bytes] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            later.append(challenging_carrier.recv(65535))
+    assert all(b"Authorization" not in message for message in later), later
+    challenging_carrier.sendto(answer("486 Busy Here"), (LOOPBACK, node.sip_port))
+    final = client.final_for(invite)
+    assert final is not None and final.startswith(b"SIP/2.0 486 "), final
+    assert "came from 127.0.0.253, not from 127.0.0.251 where it was sent" in node.log()
 
 
 @pytest.mark.integration

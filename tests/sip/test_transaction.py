@@ -20,7 +20,7 @@ from tx_fakes import (
     udp_source,
 )
 
-from callwarden.sip.addressing import Destination
+from callwarden.sip.addressing import Destination, Source
 from callwarden.sip.clock import FakeClock, LoopClock
 from callwarden.sip.message import make_response
 from callwarden.sip.server_transaction import ServerTransaction
@@ -421,6 +421,41 @@ def test_stray_response_is_dropped_and_counted():
     stack.layer.on_message(stray, PEER_SOURCE)
     assert stack.layer.stats.stray_responses == 1
     assert stack.responses == []
+
+
+@pytest.mark.parametrize("method", ["INVITE", "REGISTER"])
+@pytest.mark.parametrize("status", [401, 407])
+def test_a_challenge_from_another_address_is_dropped_and_the_peers_goes_through(
+    method: str, status: int
+):
+    """T13: only the peer we sent the request to may challenge it; a third party's 401/407
+    (the SIP digest leak) never reaches the TU, and the transaction waits for the peer."""
+    stack = Stack()
+    tx = stack.send(method)
+    sent = stack.wire.sent[0].request
+    for elsewhere in ("198.51.100.9", "203.0.113.6", "::ffff:198.51.100.9", "2001:db8::5"):
+        foreign = make_response(sent, status, to_tag="evil")
+        stack.layer.on_message(foreign, Source("UDP", elsewhere, 5060, "192.0.2.1", 5060))
+    assert stack.responses == []
+    assert stack.layer.stats.foreign_challenges == 4
+    assert tx.state in (InviteClientState.CALLING, NonInviteClientState.TRYING)
+    # the peer itself, seen by a dual-stack socket as an IPv4-mapped address, is the peer
+    mapped = Source("UDP", "::ffff:203.0.113.5", 5060, "192.0.2.1", 5060)
+    stack.layer.on_message(make_response(sent, status, to_tag="peer1"), mapped)
+    assert [r.status for r in stack.responses] == [status]
+    assert stack.layer.stats.foreign_challenges == 4
+
+
+def test_other_answers_are_not_checked_by_address():
+    """Only challenges are: a final answer from another address (a multi-homed peer) is the
+    transaction's as before."""
+    stack = Stack()
+    stack.send("INVITE")
+    sent = stack.wire.sent[0].request
+    other = Source("UDP", "198.51.100.9", 5060, "192.0.2.1", 5060)
+    stack.layer.on_message(make_response(sent, 486, to_tag="peer1"), other)
+    assert [r.status for r in stack.responses] == [486]
+    assert stack.layer.stats.foreign_challenges == 0
 
 
 # -- INVITE server -------------

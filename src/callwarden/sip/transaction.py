@@ -11,6 +11,7 @@ strays are dropped and counted.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -113,6 +114,7 @@ class LayerStats:
     rejected_overload: int = 0
     rejected_no_cookie: int = 0
     rfc2543_requests: int = 0
+    foreign_challenges: int = 0
 
 
 class TransactionLayer:
@@ -228,12 +230,16 @@ class TransactionLayer:
     def on_message(self, message: SipMessage, source: Source) -> None:
         """Entry point from the transport (``TransportUser``)."""
         if isinstance(message, SipResponse):
-            self._on_response(message)
+            self._on_response(message, source)
         else:
             self._on_request(message, source)
 
-    def _on_response(self, response: SipResponse) -> None:
-        """Match a response to a client transaction (RFC 3261 17.1.3)."""
+    def _on_response(self, response: SipResponse, source: Source) -> None:
+        """Match a response to a client transaction (RFC 3261 17.1.3).
+
+        A challenge (401/407) must come from the address the request was sent to: one from
+        anywhere else is dropped unanswered (the SIP digest leak: a third party asking us to
+        sign something for its realm), and the transaction goes on waiting for its peer."""
         branch = response.top_via.branch
         tx = None if branch is None else self._clients.get((branch, response.cseq.method))
         if tx is None:
@@ -243,6 +249,18 @@ class TransactionLayer:
                 response.status,
                 response.cseq.method,
                 response.call_id,
+            )
+            return
+        if response.status in (401, 407) and not _from_the_peer(tx.destination, source):
+            self.stats.foreign_challenges += 1
+            logger.warning(
+                "%d challenge to our %s (call %s) came from %s, not from %s where it was sent: "
+                "dropped, never answered",
+                response.status,
+                response.cseq.method,
+                response.call_id,
+                source.remote_host,
+                tx.destination.host,
             )
             return
         tx.receive_response(response)
@@ -362,3 +380,24 @@ class TransactionLayer:
             self._sender.send_bytes(bytes(response), destination)
         except SipError as error:
             logger.info("cannot answer %s statelessly: %s", request.method, error)
+
+
+def _from_the_peer(destination: Destination, source: Source) -> bool:
+    """Whether a response arrived from the address its request was sent to. A destination
+    named by a host name is resolved in the transport, not here, and is not checked."""
+    try:
+        sent_to = ipaddress.ip_address(destination.host)
+    except ValueError:
+        return True
+    try:
+        came_from = ipaddress.ip_address(source.remote_host)
+    except ValueError:
+        return False
+    return _unmapped(came_from) == _unmapped(sent_to)
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> object:
+    """An IPv4-mapped IPv6 address (a dual-stack socket's view) as its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

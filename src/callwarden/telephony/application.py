@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from callwarden.domain.cdr import CallDirection, NewCdr, RouteKind
@@ -70,6 +70,8 @@ class ApplicationSettings:
     ring_timeout: float = 60.0
     user_agent: str = "callwarden"
     max_calls: int = 10_000
+    trunk_realms: Mapping[str, str] = field(default_factory=dict)
+    """Trunk name -> the only digest realm answered for it (`Settings.trunk_realms`)."""
 
 
 class SipApplication:
@@ -409,6 +411,7 @@ class SipApplication:
                     latch_host=None,
                     trunk_id=trunk.id,
                     trunk_credentials=credentials,
+                    trunk_realm=self.settings.trunk_realms.get(trunk.name),
                 )
             ]
         if isinstance(route, ToFeature):

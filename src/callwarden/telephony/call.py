@@ -600,7 +600,9 @@ class Call:
             and not attempt.retried_with_credentials
         ):
             attempt.retried_with_credentials = True
-            retry = authenticated_retry(attempt.invite, response, credentials)
+            retry = authenticated_retry(
+                attempt.invite, response, credentials, realm=attempt.target.trunk_realm
+            )
             if retry is not None:
                 attempt.final_status = None
                 self._start_attempt(attempt.target, retry, attempt)

@@ -60,6 +60,8 @@ class OutboundTarget:
     user_id: UserId | None = None
     trunk_id: TrunkId | None = None
     trunk_credentials: tuple[str, str] | None = None
+    trunk_realm: str | None = None
+    """The only realm whose challenge `trunk_credentials` answer (None: the one asked for)."""
     srtp: bool = False
     """Offer SRTP with SDES keys (reached over TLS; the media policy requires it)."""
 

@@ -10,7 +10,13 @@ import secrets
 from dataclasses import dataclass, field
 
 from callwarden.sip.dialog import Dialog
-from callwarden.sip.digest import DigestError, answer_challenge, select_challenge
+from callwarden.sip.digest import (
+    DigestChallenge,
+    DigestError,
+    answer_challenge,
+    parse_challenge,
+    select_challenge,
+)
 from callwarden.sip.errors import SipParseError
 from callwarden.sip.invite_usage import InviteClientUsage
 from callwarden.sip.message import SipRequest, SipResponse
@@ -63,13 +69,27 @@ def relayed_failure(status: int) -> int:
 
 
 def authenticated_retry(
-    invite: SipRequest, response: SipResponse, credentials: tuple[str, str]
+    invite: SipRequest,
+    response: SipResponse,
+    credentials: tuple[str, str],
+    *,
+    realm: str | None = None,
 ) -> SipRequest | None:
     """The INVITE again with credentials answering the challenge in `response` (RFC 3261
-    22.2), or None when the challenge cannot be answered."""
+    22.2), or None when the challenge cannot be answered: none we support, or none for
+    `realm` when the trunk has one configured (never sign for a realm that is not the
+    trunk's)."""
     header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-    challenge = select_challenge(response.headers.get_all(header))
+    values = response.headers.get_all(header)
+    challenge = select_challenge(values, realm=realm)
     if challenge is None:
+        logger.warning(
+            "%d challenge to call %s not answered: realms %s offered, %s",
+            response.status,
+            invite.call_id,
+            _realms(values),
+            "none usable" if realm is None else f"the trunk's realm is {realm!r}",
+        )
         return None
     username, password = credentials
     try:
@@ -86,3 +106,16 @@ def authenticated_retry(
         "Authorization" if response.status == 401 else "Proxy-Authorization", authorization
     )
     return retry
+
+
+def _realms(values: list[str]) -> list[str]:
+    """The realms named by challenge header values, for a log line (unparseable ones as ?)."""
+    realms: list[str] = []
+    for value in values:
+        try:
+            challenge = parse_challenge(value)
+        except SipParseError:
+            realms.append("?")
+            continue
+        realms.append(challenge.realm if isinstance(challenge, DigestChallenge) else "?")
+    return realms
