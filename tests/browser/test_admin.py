@@ -2,7 +2,8 @@
 user set it up), disables them and the list shows it; the granting rule's refusal is shown
 with the grants it names; a custom role's grants and a team are changed; an operator sees no
 admin link and the URLs answer 403; the admin pages in both languages (screenshots in
-build/screenshots/).
+build/screenshots/); a queue changed, created and deleted through its page and read back over the
+API; a legal hold placed and released and a purge started by the `records` role.
 
 Every test fails on a console error, an uncaught exception or a CSP violation (`problems`),
 except the failed loads of the refusals the test asks for.
@@ -319,3 +320,59 @@ def test_retention_policies_are_set_and_removed(
     team_row.get_by_role("button", name="削除").click()
     expect(team_row).to_have_count(0, timeout=WAIT_MS)
     expect(page.locator("#policies tbody tr")).to_have_count(1)
+
+
+def test_a_legal_hold_is_placed_and_released_and_a_purge_started(
+    site: Site, new_page: NewPage, screenshots: Path
+) -> None:
+    page = new_page()
+    sign_in_with_password(page, site, "keeper", "/admin/holds")
+    enrol_mfa(page, site)
+    expect(page).to_have_url(site.url("/admin/holds"), timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    expect(page.locator("#holds tbody")).to_contain_text("ホールドはありません。")
+    check_both_languages(page, "admin-holds", screenshots)
+    page.locator("#p-kind").select_option(label="キュー")
+    page.locator("#p-queue").select_option(label="north-line")
+    page.locator("#p-reason").fill("訴訟 2026-17")
+    page.get_by_role("button", name="ホールドを設定").click()
+    expect(page.locator("#place-status")).to_have_text(
+        "north-line にホールドを設定しました。", timeout=WAIT_MS
+    )
+    held = row_of(page, "holds", "north-line")
+    expect(held).to_contain_text("訴訟 2026-17")
+    expect(held).to_contain_text("有効")
+    response = page.request.get(site.url("/api/v1/legal-holds"))
+    assert response.ok
+    queue = site.env.snapshot.queue_by_name("north-line")
+    assert queue is not None
+    [hold] = response.json()["items"]
+    assert (hold["target_kind"], hold["target_id"]) == ("queue", str(queue.id))
+    assert hold["reason"] == "訴訟 2026-17"
+
+    held.get_by_role("button", name="解除").click()
+    expect(page.locator("#r-reason")).to_be_focused()
+    page.locator("#r-reason").fill("訴訟終結")
+    page.get_by_role("button", name="解除", exact=True).last.click()
+    expect(page.locator("#list-status")).to_have_text(
+        "north-line のホールドを解除しました。", timeout=WAIT_MS
+    )
+    expect(held).to_have_count(0)
+    page.locator("#show-released").check()
+    expect(row_of(page, "holds", "north-line")).to_contain_text("に解除", timeout=WAIT_MS)
+    actions = [action for action, _, _ in site.env.audit_actions()]
+    assert actions.count("recording.hold") == 1 and actions.count("recording.release") == 1
+
+    open_admin_page(page, site, "/admin/retention")
+    expect(page.locator("#purge-status")).not_to_be_empty(timeout=WAIT_MS)
+    page.get_by_role("button", name="今すぐ削除を開始").click()
+    status = page.locator("#purge-status")
+    expect(status).to_contain_text("削除", timeout=WAIT_MS)
+    for _ in range(50):  # the purge runs in the background: refresh until it is done
+        page.get_by_role("button", name="状態を更新").click()
+        page.wait_for_timeout(200)
+        if "前回の削除は" in (status.text_content() or ""):
+            break
+    expect(status).to_contain_text("前回の削除は")
+    expect(page.locator("#purge-examined")).to_have_text("0")
+    assert "recording.purge_started" in [action for action, _, _ in site.env.audit_actions()]

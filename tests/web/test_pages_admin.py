@@ -164,6 +164,30 @@ async def test_the_retention_page_follows_retention_manage(env: Env) -> None:
     assert re.search(r"<table[^>]*>\s*<caption>", page)
     served = await get(env, "keeper", "/static/js/admin_retention.js")
     assert served.status_code == 200
+    assert 'id="purge-start"' in page and 'id="purge-figures"' in page
+
+
+async def test_the_legal_holds_page_follows_recordings_legal_hold(env: Env) -> None:
+    """No built-in role holds recordings (admins neither); the `records` custom role does."""
+    for username in ("operator", "supervisor", "auditor", "admin"):
+        refused = await get(env, username, "/admin/holds")
+        assert refused.status_code == 403, username
+        assert 'id="holds"' not in refused.text
+    response = await get(env, "keeper", "/admin/holds")
+    assert response.status_code == 200
+    page = response.text
+    assert '<a href="/admin/holds" aria-current="page">' in page
+    assert '<script type="module" src="/static/js/admin_holds.js">' in page
+    assert not re.search(r"\s(style|on[a-z]+)=", page)
+    controls = set(re.findall(r'<(?:input|select|textarea) (?:type="[a-z]+" )?id="([^"]+)"', page))
+    assert {"p-kind", "p-text", "p-user", "p-queue", "p-reason", "r-reason"} <= controls
+    labelled = set(re.findall(r'<label for="([^"]+)"', page)) | {"show-released"}
+    assert controls <= labelled
+    for kind in ("recording", "call", "user", "queue"):
+        assert f'<option value="{kind}">' in page
+    assert page.count('<option value="') >= 4 + len(env.snapshot.users)
+    for username in ("operator", "admin"):  # the link follows the permission
+        assert 'href="/admin/holds"' not in (await get(env, username, "/account/sessions")).text
 
 
 async def test_the_queues_page_is_for_queues_manage_and_offers_every_choice(env: Env) -> None:

@@ -32,6 +32,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.admin_teams", "/admin/teams"),
     ("nav.admin_queues", "/admin/queues"),
     ("nav.admin_retention", "/admin/retention"),
+    ("nav.admin_holds", "/admin/holds"),
     ("nav.sessions", "/account/sessions"),
 )
 """The navigation's links, in order: each is shown to whoever its page's declaration admits."""

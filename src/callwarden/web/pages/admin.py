@@ -6,7 +6,9 @@ shows it only to whoever may use it and the access matrix walks it like any page
 `/api/v1/queues`): strategy, members with skill level and penalty, timers, service-level
 target, recording policy, overflow; create and delete.
 `/admin/retention` (`retention.manage`) sets how long recordings are kept, by default, per
-team and per queue (`/api/v1/retention-policies`).
+team and per queue (`/api/v1/retention-policies`), and shows and starts the purge
+(`/api/v1/retention-policies/purge`). `/admin/holds` (`recordings.legal_hold`) lists, places
+and releases legal holds (`/api/v1/legal-holds`).
 
 The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`,
 `admin_queues.js`) list and change through the API (`/api/v1/users`, `/roles`, `/teams`,
@@ -38,6 +40,10 @@ ManageTeams = Annotated[Caller, require(Permission.TEAMS_MANAGE, kind=ResourceKi
 ManageRetention = Annotated[
     Caller, require(Permission.RETENTION_MANAGE, kind=ResourceKind.RETENTION_POLICY)
 ]
+HoldRecordings = Annotated[
+    Caller, require(Permission.RECORDINGS_LEGAL_HOLD, kind=ResourceKind.RECORDING)
+]
+HOLD_KINDS = ("recording", "call", "user", "queue")
 ManageQueues = Annotated[Caller, require(Permission.QUEUES_MANAGE, kind=ResourceKind.QUEUE)]
 RETENTION_SCOPES = ("default", "team", "queue")
 
@@ -116,6 +122,26 @@ async def retention_page(caller: ManageRetention, request: Request, renderer: Re
     context = admin_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
+    )
+
+
+def holds_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
+    """What the legal holds form offers: the kinds of target, people and queues by name."""
+    users = [(str(user.id), user.display_name or user.username) for user in snapshot.users]
+    queues = [(str(queue.id), queue.display_name or queue.name) for queue in snapshot.queues]
+    return {
+        "hold_kinds": HOLD_KINDS,
+        "users": users,
+        "queues": queues,
+        "names_json": script_json({"users": dict(users), "queues": dict(queues)}),
+    }
+
+
+@router.get("/admin/holds")
+async def holds_page(caller: HoldRecordings, request: Request, renderer: Renderer) -> Response:
+    context = holds_context(services_of(request).directory.snapshot)
+    return renderer.render(
+        request, "admin_holds.html", caller, title_key="admin.holds.title", context=context
     )
 
 

@@ -3,6 +3,7 @@
 // The server audits each change (`retention.update`); a refusal is shown with its reason.
 import { api, formatNumber, label, t } from "./common.js";
 import { cell, names, showDone, showRefusal } from "./admin_common.js";
+import { formatDateTime } from "./when.js";
 
 const tbody = document.querySelector("#policies tbody");
 const listStatus = document.getElementById("list-status");
@@ -85,5 +86,38 @@ form.addEventListener("submit", async (event) => {
   await change(request, document.getElementById("set-status"));
 });
 
+const purgeStatus = document.getElementById("purge-status");
+
+function showPurge(status) {
+  let text = t("admin.purge.never");
+  if (status.running) text = t("admin.purge.running", { since: formatDateTime(status.started_at) });
+  else if (status.finished_at) {
+    text = t("admin.purge.finished", { when: formatDateTime(status.finished_at) });
+  }
+  purgeStatus.textContent = text;
+  delete purgeStatus.dataset.kind;
+  for (const key of ["examined", "purged", "held", "failed"]) {
+    document.getElementById(`purge-${key}`).textContent = formatNumber(status[key]);
+  }
+}
+
+async function loadPurge() {
+  const result = await api("GET", "/api/v1/retention-policies/purge");
+  if (!result.ok) showRefusal(result, purgeStatus);
+  else showPurge(result.body);
+}
+
+document.getElementById("purge-start").addEventListener("click", async () => {
+  const result = await api("POST", "/api/v1/retention-policies/purge");
+  if (!result.ok) {
+    showRefusal(result, purgeStatus);
+    return;
+  }
+  showPurge(result.body);
+});
+
+document.getElementById("purge-refresh").addEventListener("click", loadPurge);
+
 followScope();
 load();
+loadPurge();
