@@ -53,10 +53,11 @@ def stored_event(event: Event) -> StoredAcdEvent:
 class AcdHistory:
     """`start()`, then `record()` from the event loop (never blocks), then `close()`.
 
-    Events wait in memory (at most `max_pending`; beyond, the oldest are dropped and counted in
-    `dropped`) and are written in batches by a task of its own, each batch in a worker thread
-    and one transaction. A failed batch is logged and counted (`failed`), never retried: the
-    engine must not wait for the database.
+    Events wait in memory as they are (at most `max_pending`; beyond, the oldest are dropped and
+    counted in `dropped`) and are encoded and written in batches by a task of its own, each
+    batch in a worker thread and one transaction, so `record` costs the engine an append. A
+    failed batch is logged and counted (`failed`), never retried: the engine must not wait for
+    the database.
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class AcdHistory:
         max_batch: int = 500,
     ) -> None:
         self._sessions = sessions
-        self._pending: deque[StoredAcdEvent] = deque()
+        self._pending: deque[Event] = deque()
         self._max_pending = max_pending
         self._max_batch = max_batch
         self._wake = asyncio.Event()
@@ -87,7 +88,7 @@ class AcdHistory:
         if len(self._pending) >= self._max_pending:
             self._pending.popleft()
             self.dropped += 1
-        self._pending.append(stored_event(event))
+        self._pending.append(event)  # encoded in the writer's thread, off the engine's path
         self._wake.set()
 
     async def _run(self) -> None:
@@ -106,10 +107,11 @@ class AcdHistory:
             ]
             await asyncio.to_thread(self._write, batch)
 
-    def _write(self, batch: list[StoredAcdEvent]) -> None:
+    def _write(self, batch: list[Event]) -> None:
         try:
+            rows = [stored_event(event) for event in batch]
             with self._sessions() as session, session.begin():
-                AcdEventRepository(session).append_many(batch)
+                AcdEventRepository(session).append_many(rows)
         except Exception:  # the history must never stop the ACD, whatever the database says
             logger.exception("writing %d ACD events to the history failed", len(batch))
             self.failed += len(batch)
