@@ -1,17 +1,24 @@
 """The browser phone end to end, in Debian's Chromium with a fake microphone playing an 880 Hz
-tone (`--use-file-for-fake-audio-capture`), against a real node: a customer (pjsua2, 440 Hz)
-calls the queue, the operator's desk rings in the browser and answers there (WebRTC to the
-node's aiortc, relayed into the call's bridge); the customer's recording shows the browser's
-880 Hz by FFT and the browser's received audio (the phone module's WebAudio analyser) shows
-the customer's 440 Hz. Then the operator signs out: the node closes the browser's media and
-hangs up the call within a second.
+tone (`--use-file-for-fake-audio-capture`), against a real node over HTTPS (its pinned
+certificate):
+
+- the operator's desk connects its browser phone; the operator also has a SIP phone (pjsua2),
+  so the customer's queue call (pjsua2, 440 Hz) rings both, the browser answers, and the SIP
+  phone is cancelled (first to answer wins);
+- the customer's recording shows the browser's 880 Hz by FFT, and the browser's received audio
+  (the phone module's WebAudio analyser) shows the customer's 440 Hz;
+- a supervisor's SIP phone (1300 Hz) listens (*91 + extension) then whispers (key 5): the
+  browser hears the whisper, and the customer's audio keeps it at least 50 dB under the
+  browser's tone, over the whole recording and every half second of it;
+- the operator signs out: the node hangs the call up and closes the browser's media within a
+  second, and the desk goes to the sign-in page.
 
 It lives beside the other pjsua2 tests (one pjsua2 library per process: `sip_endpoint`).
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -19,44 +26,45 @@ from pathlib import Path
 
 import node as node_module
 import pytest
-from audio import read_wav, tone_snr_db, write_tone_wav
+from audio import Samples, Wav, read_wav, tone_level_db, tone_snr_db, write_tone_wav
 from node import LOOPBACK, Node, start_node
-from phones import PhoneBook
+from phones import Phone, PhoneBook
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from test_wallboard_browser import CHROMIUM_ARGS, CSP_LISTENER, chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tls_pin import chromium_pin_arguments
+
+__all__ = ["chromium"]  # the module's fixture, shared with the wallboard's browser test
+
+logger = logging.getLogger(__name__)
+
 SIP_PASSWORD = "webrtc-sip-secret"
 WEB_PASSWORD = "webrtc-web-password-1"
 WAIT_MS = 20_000
 BROWSER_HZ = 880
 CUSTOMER_HZ = 440
+SUPERVISOR_HZ = 1300
+WHISPER_MARGIN_DB = 50.0
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-
-
-def _user(name: str, role: str, team: str, extension: str) -> str:
-    return (
-        f"  - {{username: {name}, role: {role}, team: {team}, extension: '{extension}',"
-        f" sip_password: {SIP_PASSWORD}, password: {WEB_PASSWORD}}}\n"
-    )
-
-
+MEDIA_ARGS = [
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+PEOPLE = (
+    ("cust", "operator", "street", "1001"),
+    ("op", "operator", "north", "2001"),
+    ("sup", "supervisor", "north", "3001"),
+)
 PROVISIONING = (
     "teams: [{name: north}, {name: street}]\nusers:\n"
-    + _user("cust", "operator", "street", "1001")
-    + _user("op", "operator", "north", "2001")
-    + """queues:
-  - {name: line, number: "5001", team: north, members: [op], wrap_up_seconds: 5}
-"""
+    + "".join(
+        f"  - {{username: {name}, role: {role}, team: {team}, extension: '{extension}',"
+        f" sip_password: {SIP_PASSWORD}, password: {WEB_PASSWORD}}}\n"
+        for name, role, team, extension in PEOPLE
+    )
+    + 'queues:\n  - {name: line, number: "5001", team: north, members: [op], wrap_up_seconds: 5}\n'
 )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium, or `make test`)")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +78,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             PROVISIONING,
             rtp_ports=(37500, 37999),
             extra_env={
-                "CALLWARDEN_ALLOWED_ORIGINS": f"http://{LOOPBACK}:{http_port}",
+                "CALLWARDEN_ALLOWED_ORIGINS": f"https://{LOOPBACK}:{http_port}",
                 "CALLWARDEN_AUTH_FAILURES_BEFORE_THROTTLE": "1000",
-                "CALLWARDEN_HTTP_PLAINTEXT": "true",  # loopback: a secure context for WebRTC
             },
         )
     yield started
@@ -80,34 +87,47 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     assert code == 0, started.log()
 
 
-def _sign_in_operator(page: Page, base: str) -> None:
-    page.goto(f"{base}/sign-in")
-    page.get_by_label("ユーザー名").fill("op")
-    page.get_by_label("パスワード").fill(WEB_PASSWORD)
-    page.get_by_role("button", name="サインイン", exact=True).click()
-    expect(page).to_have_url(f"{base}/desk", timeout=WAIT_MS)
-    expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
+def _phone(
+    phones: PhoneBook, node: Node, name: str, tone: Path, answer_code: int | None = 200
+) -> Phone:
+    phone = phones.create(
+        name, password=SIP_PASSWORD, registrar=node.registrar, answer_code=answer_code
+    )
+    assert phone.register() == 200
+    phone.play(tone)
+    return phone
 
 
-def _phone(page: Page) -> str | None:
+def _state(page: Page) -> str | None:
     return page.locator("#phone").get_attribute("data-phone")
 
 
-def _received_snr(page: Page, freq_hz: float, exclude_hz: float) -> float:
-    """The browser's received tone over the spectrum's median (dB), from the analyser."""
+def _received_db(page: Page, freq_hz: float) -> float:
+    """The browser's received level at `freq_hz` over the spectrum's median (dB), from the
+    phone module's analyser."""
     spectrum = page.evaluate("window.callwardenPhone.spectrum()")
     assert spectrum is not None, "the phone has no analyser"
-    decibels = spectrum["decibels"]
-    bin_hz = spectrum["binHz"]
+    decibels, bin_hz = spectrum["decibels"], spectrum["binHz"]
+    centre = round(freq_hz / bin_hz)
+    band = sorted(d for i, d in enumerate(decibels) if i * bin_hz < 3800)
+    return float(max(decibels[centre - 2 : centre + 3]) - band[len(band) // 2])
 
-    def peak(freq: float) -> float:
-        centre = round(freq / bin_hz)
-        return max(decibels[centre - 2 : centre + 3])
 
-    floor = sorted(d for i, d in enumerate(decibels) if i * bin_hz < 3800)
-    median = floor[len(floor) // 2]
-    assert peak(freq_hz) > peak(exclude_hz), (peak(freq_hz), peak(exclude_hz))
-    return peak(freq_hz) - median
+def _whisper_never_reaches(wav: Wav) -> None:
+    """The supervisor's tone stays 50 dB under the browser's in the customer's audio, over the
+    whole recording and over every half second of it."""
+    samples = wav.samples[round(0.1 * wav.rate) :]
+
+    def margin(part: Samples) -> float:
+        supervisor = tone_level_db(part, wav.rate, SUPERVISOR_HZ)
+        return supervisor - tone_level_db(part, wav.rate, BROWSER_HZ)
+
+    logger.info("whisper %.1f dB under the browser's tone for the customer", -margin(samples))
+    assert margin(samples) <= -WHISPER_MARGIN_DB, f"whisper at {margin(samples):.1f} dB"
+    window = wav.rate // 2
+    for start in range(0, len(samples) - window + 1, window // 2):
+        part = margin(samples[start : start + window])
+        assert part <= -WHISPER_MARGIN_DB, f"at {start / wav.rate:.2f} s: {part:.1f} dB"
 
 
 def test_the_desk_answers_a_queue_call_in_the_browser(
@@ -120,48 +140,72 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
             problems.append(message.text)
 
     microphone = write_tone_wav(tmp_path / "browser-880.wav", BROWSER_HZ, 90.0, 0.25, 48000)
-    customer_tone = write_tone_wav(tmp_path / "customer-440.wav", CUSTOMER_HZ, 90.0, 0.25)
-    base = f"http://{LOOPBACK}:{node.http_port}"
+    tones = {hz: write_tone_wav(tmp_path / f"{hz}.wav", hz, 90.0, 0.25) for hz in (440, 1300)}
+    base = node.base_url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(chromium),
             headless=True,
             args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--autoplay-policy=no-user-gesture-required",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
+                *CHROMIUM_ARGS,
+                *chromium_pin_arguments(node.certificate),
+                *MEDIA_ARGS,
                 f"--use-file-for-fake-audio-capture={microphone}",
             ],
         )
         context = browser.new_context(locale="ja-JP")
+        context.add_init_script(CSP_LISTENER)
         page = context.new_page()
         page.on("console", on_console)
         page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-        _sign_in_operator(page, base)
+        page.goto(f"{base}/sign-in")
+        page.get_by_label("ユーザー名").fill("op")
+        page.get_by_label("パスワード").fill(WEB_PASSWORD)
+        page.get_by_role("button", name="サインイン", exact=True).click()
+        expect(page).to_have_url(f"{base}/desk", timeout=WAIT_MS)
+        expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
         page.get_by_role("button", name="受付可能にする").click()
         page.get_by_role("button", name="ブラウザー電話を接続").click()
         expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
 
-        customer = phones.create("cust", password=SIP_PASSWORD, registrar=node.registrar)
-        assert customer.register() == 200
-        customer.play(customer_tone)
+        desk_phone = _phone(phones, node, "op", tones[1300], answer_code=None)  # rings on
+        customer = _phone(phones, node, "cust", tones[440])
         call = customer.dial("5001")
-        phones.wait_until(lambda: _phone(page) == "ringing", 20.0, "the browser ringing")
+        ringing_sip = desk_phone.wait_incoming(timeout=20.0)
+        phones.wait_until(lambda: _state(page) == "ringing", 20.0, "the browser ringing")
         page.get_by_role("button", name="応答").click()
-        phones.wait_until(lambda: _phone(page) == "talking", 20.0, "the browser talking")
+        phones.wait_until(lambda: _state(page) == "talking", 20.0, "the browser talking")
         call.wait_confirmed()
+        ringing_sip.wait_disconnected()  # cancelled: the browser answered first
+
         phones.run_for(1.0)
         call.record(phones.wav("customer-hears"))
         phones.run_for(2.0)
         heard = read_wav(call.stop_recording())
         snr = tone_snr_db(heard.samples, heard.rate, BROWSER_HZ, exclude_hz=(CUSTOMER_HZ,))
         assert snr > 30.0, f"the customer hears the browser's {BROWSER_HZ} Hz at {snr:.1f} dB"
-        received = _received_snr(page, CUSTOMER_HZ, BROWSER_HZ)
+        received = _received_db(page, CUSTOMER_HZ)
+        logger.info(
+            "customer hears %d Hz at %.1f dB SNR, browser %d Hz %.1f dB",
+            BROWSER_HZ,
+            snr,
+            CUSTOMER_HZ,
+            received,
+        )
         assert received > 20.0, f"the browser hears {CUSTOMER_HZ} Hz at {received:.1f} dB"
+        assert _received_db(page, SUPERVISOR_HZ) < received - 20.0
+
+        supervisor = _phone(phones, node, "sup", tones[1300])
+        call.record(phones.wav("customer-during-monitoring"))
+        monitor = supervisor.dial("*912001")
+        monitor.wait_confirmed()
+        phones.run_for(1.0)
+        monitor.send_dtmf("5")
+        phones.run_for(2.5)
+        whispered = _received_db(page, SUPERVISOR_HZ)
+        logger.info("the browser hears the whisper at %.1f dB", whispered)
+        assert whispered > 20.0, f"the browser hears the whisper at {whispered:.1f} dB"
+        _whisper_never_reaches(read_wav(call.stop_recording()))
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "desk-browser-phone.png"))
 
@@ -177,7 +221,9 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         assert status == 204
         call.wait_disconnected(timeout=5.0)
         ended = time.monotonic() - signed_out
+        logger.info("call ended %.3f s after signing out", ended)
         assert ended < 1.0, f"the call ended {ended:.2f} s after signing out"
+        monitor.wait_disconnected(timeout=5.0)
         # The desk's live feed closes with 4401 too, and the page goes to the sign-in page.
         expect(page).to_have_url(re.compile(r"/sign-in\?next="), timeout=WAIT_MS)
         context.close()

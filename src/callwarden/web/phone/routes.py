@@ -51,8 +51,12 @@ async def phone(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)
     lock = asyncio.Lock()
 
     async def send(message: dict[str, Any]) -> None:
+        """To the page; OSError once it has gone (what the phone expects of a lost page)."""
         async with lock:
-            await websocket.send_json(message)
+            try:
+                await websocket.send_json(message)
+            except WebSocketDisconnect as error:
+                raise ConnectionResetError(f"the page has gone ({error.code})") from error
 
     try:
         handset = await phones.open(caller.session.id, caller.user.id, caller.user.username, send)
