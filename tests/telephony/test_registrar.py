@@ -16,6 +16,14 @@ from callwarden.telephony.registrar import Registrar, RegistrarSettings
 RequestFactory = Callable[..., SipRequest]
 SETTINGS = RegistrarSettings(default_expires=1800, max_expires=7200, min_expires=60, max_bindings=3)
 NAT_UDP = Source("UDP", "203.0.113.5", 40000, "192.0.2.1", 5060)
+LAN_UDP = Source("UDP", "192.168.1.20", 5060, "192.168.1.2", 5060)
+
+
+def lan_udp(host: str) -> Source:
+    """A phone on the node's LAN, sending from its own address."""
+    return Source("UDP", host, 40000, "192.168.1.2", 5060)
+
+
 DESK = "<sip:alice@192.168.1.20:5060>"
 SOFTPHONE = "<sip:alice@192.168.1.21:5062;transport=udp>"
 MOBILE = "<sip:alice@192.168.1.22:5064>"
@@ -436,15 +444,29 @@ def test_a_contact_that_is_not_sip_is_400(registrar: Registrar, phone: Phone, co
         # UDP with rport: the NAT's public address and port, whatever the Contact says
         (NAT_UDP, RPORT_VIA, DESK, Destination("UDP", "203.0.113.5", 40000)),
         (NAT_UDP, RPORT_VIA, SOFTPHONE, Destination("UDP", "203.0.113.5", 40000)),
-        # UDP without rport: the Contact (RFC 3263 static: host, port, transport)
-        (NAT_UDP, PLAIN_VIA, DESK, Destination("UDP", "192.168.1.20", 5060)),
-        (NAT_UDP, PLAIN_VIA, SOFTPHONE, Destination("UDP", "192.168.1.21", 5062)),
-        (NAT_UDP, PLAIN_VIA, "<sip:alice@192.168.1.24>", Destination("UDP", "192.168.1.24", 5060)),
+        # UDP without rport: the Contact (RFC 3263 static: host, port, transport)...
+        (LAN_UDP, PLAIN_VIA, DESK, Destination("UDP", "192.168.1.20", 5060)),
+        (lan_udp("192.168.1.21"), PLAIN_VIA, SOFTPHONE, Destination("UDP", "192.168.1.21", 5062)),
+        (
+            lan_udp("192.168.1.24"),
+            PLAIN_VIA,
+            "<sip:alice@192.168.1.24>",
+            Destination("UDP", "192.168.1.24", 5060),
+        ),
+        (
+            lan_udp("192.168.1.25"),
+            PLAIN_VIA,
+            "<sip:alice@192.168.1.25;transport=tcp>",
+            Destination("TCP", "192.168.1.25", 5060),
+        ),
+        (NAT_UDP, PLAIN_VIA, "<sip:alice@198.51.100.9>", Destination("UDP", "198.51.100.9", 5060)),
+        # ...but a private Contact from elsewhere is a NAT that did not say so (T14): the source
+        (NAT_UDP, PLAIN_VIA, DESK, Destination("UDP", "203.0.113.5", 40000)),
         (
             NAT_UDP,
             PLAIN_VIA,
             "<sip:alice@192.168.1.25;transport=tcp>",
-            Destination("TCP", "192.168.1.25", 5060),
+            Destination("UDP", "203.0.113.5", 40000),
         ),
         # TCP and TLS: the connection the REGISTER came on
         (

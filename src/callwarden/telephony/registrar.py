@@ -20,6 +20,7 @@ from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.message import SipRequest, SipResponse, make_response
 from callwarden.sip.tx_keys import new_tag
 from callwarden.sip.uri import SipUri
+from callwarden.telephony.contact_address import reachable_destination
 from callwarden.telephony.flows import flow_destination
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ def reflected_destination(destination: Destination, source: Source) -> bool:
         address = ipaddress.ip_address(destination.host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # [::ffff:127.0.0.1] is 127.0.0.1
     if address.is_loopback:
         try:
             return not ipaddress.ip_address(source.remote_host).is_loopback
@@ -47,6 +50,7 @@ def reflected_destination(destination: Destination, source: Source) -> bool:
         or address.is_multicast
         or address.is_link_local
         or address == ipaddress.IPv4Address("255.255.255.255")
+        or (address.is_reserved and address.version == 4)  # 240.0.0.0/4
     )
 
 
@@ -193,6 +197,17 @@ class Registrar:
                     destination.host,
                 )
                 raise SipError("Contact address not allowed", 403)
+            reachable = reachable_destination(destination, source)
+            if reachable != destination:
+                logger.info(
+                    "REGISTER for %s from %s: private Contact %s reached at %s:%d instead",
+                    username,
+                    source.remote_host,
+                    destination.host,
+                    reachable.host,
+                    reachable.port,
+                )
+                destination = reachable
             current[key] = Binding(
                 contact=uri,
                 destination=destination,
