@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from audio import longest_gap_ms, noise_floor_db, read_wav, tone_level_db, tone_snr_db
 from node import LOOPBACK, Node, free_port, start_node
-from phones import MediaState, Phone, PhoneBook, Transport
+from phones import MediaState, Phone, PhoneBook, PhoneCall, Transport
 
 SETTLE_S = 0.3
 
@@ -70,10 +70,10 @@ def _phone(
     )
 
 
-@pytest.mark.integration
-def test_srtp_phones_over_tls_hear_each_other_and_nothing_goes_plain(
+def _srtp_call(
     phones: PhoneBook, node: tuple[Node, str], tones: dict[int, Path]
-) -> None:
+) -> tuple[PhoneCall, PhoneCall]:
+    """alice (440 Hz) calls bob (880 Hz); both phones TLS with SRTP mandatory."""
     server, tls = node
     alice = _phone(phones, tls, "alice", Transport.TLS, srtp=True)
     bob = _phone(phones, tls, "bob", Transport.TLS, srtp=True)
@@ -86,6 +86,10 @@ def test_srtp_phones_over_tls_hear_each_other_and_nothing_goes_plain(
     answered = bob.wait_incoming()
     answered.wait_media(MediaState.ACTIVE)
     call.wait_media(MediaState.ACTIVE)
+    return call, answered
+
+
+def _assert_hear_each_other(phones: PhoneBook, call: PhoneCall, answered: PhoneCall) -> None:
     call.record(phones.wav("alice"))
     answered.record(phones.wav("bob"))
     phones.run_for(1.5)
@@ -99,19 +103,56 @@ def test_srtp_phones_over_tls_hear_each_other_and_nothing_goes_plain(
     assert tone_level_db(alice_hears, rate, 440) < floor + 6.0  # nobody hears themselves
     assert longest_gap_ms(alice_hears, rate) < 40.0
     assert longest_gap_ms(bob_hears, rate) < 40.0
-    call.hangup()
-    answered.wait_disconnected()
-    call.wait_disconnected()
+
+
+def _assert_every_packet_encrypted(phones: PhoneBook, server: Node, calls_before: int) -> None:
+    """The two SRTP legs' totals, logged by the engine as they closed."""
     phones.wait_until(
-        lambda: len(_SRTP_CLOSED.findall(server.log())) >= 2, 5.0, "both SRTP legs closed"
+        lambda: len(_SRTP_CLOSED.findall(server.log())) >= calls_before + 2,
+        5.0,
+        "both SRTP legs closed",
     )
-    legs = _SRTP_CLOSED.findall(server.log())[-2:]
+    legs = _SRTP_CLOSED.findall(server.log())[calls_before : calls_before + 2]
     for suite, received, sent, encrypted, failed, replayed in legs:
         assert suite in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM")
-        assert int(received) > 50  # 1.5 s of 20 ms packets, authenticated
+        assert int(received) > 50  # at least 1.5 s of 20 ms packets, authenticated
         assert int(sent) > 50
         assert encrypted == sent  # no packet left these legs in the clear
         assert (failed, replayed) == ("0", "0")
+
+
+@pytest.mark.integration
+def test_srtp_phones_over_tls_hear_each_other_and_nothing_goes_plain(
+    phones: PhoneBook, node: tuple[Node, str], tones: dict[int, Path]
+) -> None:
+    before = len(_SRTP_CLOSED.findall(node[0].log()))
+    call, answered = _srtp_call(phones, node, tones)
+    _assert_hear_each_other(phones, call, answered)
+    call.hangup()
+    answered.wait_disconnected()
+    call.wait_disconnected()
+    _assert_every_packet_encrypted(phones, node[0], before)
+
+
+@pytest.mark.integration
+def test_hold_and_unhold_over_srtp_keep_audio_flowing_encrypted(
+    phones: PhoneBook, node: tuple[Node, str], tones: dict[int, Path]
+) -> None:
+    before = len(_SRTP_CLOSED.findall(node[0].log()))
+    call, answered = _srtp_call(phones, node, tones)
+    call.hold()
+    phones.run_for(0.3)
+    call.unhold()
+    call.wait_media(MediaState.ACTIVE)
+    _assert_hear_each_other(phones, call, answered)
+    answered.hold()
+    phones.run_for(0.3)
+    answered.unhold()
+    answered.wait_media(MediaState.ACTIVE)
+    _assert_hear_each_other(phones, call, answered)
+    call.hangup()
+    answered.wait_disconnected()
+    _assert_every_packet_encrypted(phones, node[0], before)
 
 
 @pytest.mark.integration

@@ -287,3 +287,33 @@ def test_answers_to_our_srtp_offer_that_break_rfc4568_are_refused(
     with pytest.raises(OfferAnswerError) as caught:
         parse_answer(offer, SessionDescription.parse(body))
     assert (str(caught.value), caught.value.status) == (message, 488)
+
+
+def test_a_reoffer_keeps_our_key_for_the_same_suite_and_rekeys_for_another() -> None:
+    first_offer = savp_offer(f"1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}")
+    _, first = answer(first_offer)
+    current = first.srtp  # type: ignore[attr-defined]
+    _, negotiated = negotiate_answer(
+        SessionDescription.parse(first_offer),
+        DEFAULT_CODECS,
+        local_address="203.0.113.5",
+        local_port=40000,
+        session_id=11,
+        session_version=13,
+        accept_sdes=True,
+        current=current,
+    )
+    assert negotiated.srtp == current
+    other, rekeyed = negotiate_answer(
+        SessionDescription.parse(savp_offer(f"3 AEAD_AES_128_GCM inline:{KEY28}")),
+        DEFAULT_CODECS,
+        local_address="203.0.113.5",
+        local_port=40000,
+        session_id=11,
+        session_version=14,
+        accept_sdes=True,
+        current=current,
+    )
+    assert rekeyed.srtp is not None and rekeyed.srtp.suite is CryptoSuite.AEAD_AES_128_GCM
+    assert len(rekeyed.srtp.local_key) == 28
+    assert CryptoAttribute.parse(other.media[0].crypto[0]).tag == 3

@@ -260,6 +260,7 @@ def negotiate_answer(
     accept_sdes: bool = False,
     require_srtp: bool = False,
     random_bytes: Callable[[int], bytes] = os.urandom,
+    current: SdesKeys | None = None,
 ) -> tuple[SessionDescription, NegotiatedMedia]:
     """Answer an offer (RFC 3264 6): accept the first audio ``RTP/AVP`` stream with a codec in
     common, reject every other m= line with port 0 (6, last paragraphs), keep the offerer's
@@ -268,9 +269,10 @@ def negotiate_answer(
 
     ``accept_sdes`` (the offer came over TLS) also accepts an ``RTP/SAVP`` stream with an
     ``a=crypto`` we support, answered with our own fresh key under the offer's tag (RFC 4568
-    7.1.2); ``require_srtp`` accepts nothing else. Raises :class:`NoCommonCodec` (488) when no
-    audio stream can be accepted, :class:`~callwarden.sip.sdes.CryptoError` (488) for a
-    malformed ``a=crypto``.
+    7.1.2); ``require_srtp`` accepts nothing else. ``current`` (the leg's keys, for a re-offer)
+    keeps our key when the same suite is chosen again, so a hold does not re-key. Raises
+    :class:`NoCommonCodec` (488) when no audio stream can be accepted,
+    :class:`~callwarden.sip.sdes.CryptoError` (488) for a malformed ``a=crypto``.
     """
     accepted = _accept_stream(offer, supported, accept_sdes, require_srtp)
     index, offered, (payload_type, codec, dtmf_pt, events), chosen = accepted
@@ -280,6 +282,8 @@ def negotiate_answer(
         suite = chosen.supported_suite
         assert suite is not None
         ours = new_crypto(chosen.tag, suite, random_bytes)
+        if current is not None and current.suite is suite:
+            ours = CryptoAttribute(chosen.tag, suite.value, current.local_key)
         srtp = SdesKeys(suite, local_key=ours.key, remote_key=chosen.key)
     connection = _remote_connection(offer, offered)
     remote_send, remote_receive = _remote_view(offered, connection)

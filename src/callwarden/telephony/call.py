@@ -37,6 +37,7 @@ from callwarden.sip.sdes import SAVP
 from callwarden.sip.sdp import (
     DEFAULT_CODECS,
     NegotiatedMedia,
+    SdesKeys,
     build_offer,
     negotiate_answer,
     offer_crypto,
@@ -97,6 +98,8 @@ class Leg:
     """Its endpoint speaks SRTP when signalling agreed keys (created so only over TLS)."""
     require_srtp: bool = False
     """The media policy forbids plain RTP on this leg, re-INVITEs included."""
+    sdes: SdesKeys | None = None
+    """The SRTP keys agreed last (a re-INVITE keeps our key)."""
 
     @property
     def endpoint_id(self) -> str:
@@ -477,6 +480,7 @@ class Call:
         raise self._end(503)
 
     async def _apply_remote(self, leg: Leg, negotiated: NegotiatedMedia) -> None:
+        leg.sdes = negotiated.srtp
         await self.services.media.set_remote(
             leg.endpoint_id,
             host=negotiated.remote_address,
@@ -735,6 +739,7 @@ class Call:
                     session_version=leg.session_version + 1,
                     accept_sdes=leg.srtp,
                     require_srtp=leg.require_srtp,
+                    current=leg.sdes,
                 )
             except SipError as error:
                 tx.respond(make_response(request, error.status, error.reason))
