@@ -248,6 +248,9 @@ async function load(parameters) {
   const report = result.body;
   renderChart(report);
   render(report);
+  for (const field of ["from", "to"]) {
+    if (!form.elements[field].value) form.elements[field].value = centerLocalValue(report[field]);
+  }
   status.textContent = t("reports.period_shown", {
     from: formatDateTime(report.from),
     to: formatDateTime(report.to),
