@@ -28,6 +28,7 @@ from callwarden.domain.ids import CallId, QueueId, UserId
 from callwarden.domain.models import Queue, User
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.telephony.call_context import CallerInfo, OutboundTarget
+from callwarden.telephony.media_policy import MediaPolicy
 from callwarden.telephony.prompts import Prompts
 from callwarden.telephony.queue_call import QueueCall
 from callwarden.telephony.queue_events import (
@@ -55,11 +56,13 @@ class QueueCalls:
         prompts: Prompts | None = None,
         auto_sign_in: bool = False,
         recordings: RecordingControl | None = None,
+        media_policy: MediaPolicy | None = None,
     ) -> None:
         """`prompts`: the announcement files (None: no announcements, tone hold music);
         `recordings`: records the calls by their queue's policy (None: nothing recorded)."""
         self._registrar = registrar
         self._recordings = recordings
+        self._media_policy = media_policy if media_policy is not None else MediaPolicy()
         self._clock = clock
         self._prompts = prompts
         self._directory = directory
@@ -151,12 +154,16 @@ class QueueCalls:
             return None
 
     def agent_targets(self, agent_id: UserId, caller: CallerInfo) -> list[OutboundTarget]:
-        """Every registered phone of the agent (they ring in parallel)."""
-        user = self._directory().user(agent_id)
+        """Every registered phone of the agent (they ring in parallel); an agent who must
+        encrypt (media policy) only on phones registered over TLS, offered SRTP."""
+        directory = self._directory()
+        user = directory.user(agent_id)
         if user is None or not user.enabled:
             return []
         here = self._sdp_address
         label = user.extension or user.username
+        policy = self._media_policy
+        srtp = policy.requires_srtp(user, directory)
         return [
             OutboundTarget(
                 request_uri=binding.contact,
@@ -168,8 +175,10 @@ class QueueCalls:
                 flow=binding.destination,
                 latch_host=binding.destination.host,
                 user_id=user.id,
+                srtp=srtp,
             )
             for binding in self._registrar.bindings(user.username)
+            if policy.may_reach(user, binding.destination.transport, directory)
         ]
 
     # ---- agents ------------------------------------------------------------------------------

@@ -182,7 +182,8 @@ def srtp_keys(negotiated: NegotiatedMedia) -> SrtpKeys | None:
     return SrtpKeys(keys.suite.value, send_key=keys.local_key, receive_key=keys.remote_key)
 
 
-def _offers_srtp(offer: SessionDescription) -> bool:
+def offers_srtp(offer: SessionDescription) -> bool:
+    """Whether an offer has an RTP/SAVP audio stream (its leg needs an SRTP endpoint)."""
     return any(media.media == "audio" and media.proto == SAVP for media in offer.media)
 
 
@@ -370,7 +371,7 @@ class Call:
             logger.info("call %s: bad SDP offer: %s", self.call_id, error)
             raise self._end(400, "Bad SDP") from None
         media = services.media
-        inbound_srtp = self.caller.sdes and _offers_srtp(offer)
+        inbound_srtp = self.caller.sdes and offers_srtp(offer)
         outbound_srtp = any(target.srtp for target in self.targets)
         inbound_media, outbound_media = await self._create_endpoints(inbound_srtp, outbound_srtp)
         now = services.now()

@@ -21,7 +21,7 @@ from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.tx_keys import new_tag
 from callwarden.telephony.agent_offer import SDP
-from callwarden.telephony.call import Hangup, Leg
+from callwarden.telephony.call import Hangup, Leg, offers_srtp
 from callwarden.telephony.call_context import CallerInfo
 from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.queue_events import QueueCallOver, QueueCallServices
@@ -65,14 +65,23 @@ async def answer_caller(
     bridge_id: str | None = None
     try:
         bridge_id = await media.create_bridge()
-        local = await media.create_endpoint(bridge_id=bridge_id)
+        srtp = caller.sdes and offers_srtp(offer)
+        local = await media.create_endpoint(bridge_id=bridge_id, srtp=srtp)
     except (MediaError, OSError) as error:
         logger.error("queue call %s: no media endpoint: %s", call.call_id, error)
         fail(503, None)
         if bridge_id is not None:
             await media.close_bridge(bridge_id)
         raise QueueCallOver from None
-    leg = Leg(LegRole.CALLER, local, caller.latch_host, str(invite.from_.uri), services.now())
+    leg = Leg(
+        LegRole.CALLER,
+        local,
+        caller.latch_host,
+        str(invite.from_.uri),
+        services.now(),
+        srtp=srtp,
+        require_srtp=caller.require_srtp,
+    )
     try:
         answer, negotiated = negotiate_answer(
             offer,
@@ -81,6 +90,8 @@ async def answer_caller(
             local_port=local.rtp_port,
             session_id=leg.session_id,
             session_version=leg.session_version,
+            accept_sdes=srtp,
+            require_srtp=caller.require_srtp,
         )
     except SipError as error:
         fail(error.status, error.reason)

@@ -21,7 +21,13 @@ from callwarden.media.control import MediaError
 from callwarden.sip.dialog import Dialog
 from callwarden.sip.errors import SipError
 from callwarden.sip.message import SipResponse
-from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, build_offer, parse_answer
+from callwarden.sip.sdp import (
+    DEFAULT_CODECS,
+    NegotiatedMedia,
+    build_offer,
+    offer_crypto,
+    parse_answer,
+)
 from callwarden.sip.session_description import SessionDescription
 from callwarden.telephony.agent_offer import AgentOffer, agent_invite, start_attempt
 from callwarden.telephony.call import Leg, OutboundResponse
@@ -55,15 +61,25 @@ async def ring_agent(call: QueueCall, agent_id: UserId, *, direct: bool) -> None
         return
     media, services = call.services.media, call.services
     assert call.bridge_id is not None
-    local = await media.create_endpoint(bridge_id=call.bridge_id)
+    srtp = any(target.srtp for target in targets)  # one agent: all TLS with SRTP, or none
+    local = await media.create_endpoint(bridge_id=call.bridge_id, srtp=srtp)
     first = targets[0]
-    leg = Leg(LegRole.CALLEE, local, first.latch_host, str(first.request_uri), call.now)
+    leg = Leg(
+        LegRole.CALLEE,
+        local,
+        first.latch_host,
+        str(first.request_uri),
+        call.now,
+        srtp=srtp,
+        require_srtp=srtp,
+    )
     sdp_offer = build_offer(
         local_address=services.sdp_address,
         local_port=local.rtp_port,
         session_id=leg.session_id,
         session_version=leg.session_version,
         codecs=DEFAULT_CODECS,
+        crypto=offer_crypto() if srtp else (),
     )
     offer = AgentOffer(agent_id, leg, sdp_offer, direct=direct)
     call._offers[agent_id] = offer

@@ -12,7 +12,7 @@ from callwarden.sip.message import SipRequest, make_response
 from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, negotiate_answer
 from callwarden.sip.server_transaction import ServerTransaction
 from callwarden.sip.session_description import SessionDescription
-from callwarden.telephony.call import Leg
+from callwarden.telephony.call import Leg, srtp_keys
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ def remote_direction(negotiated: NegotiatedMedia) -> str:
 
 
 async def apply_remote(media: MediaControl, leg: Leg, negotiated: NegotiatedMedia) -> None:
+    leg.sdes = negotiated.srtp
     await media.set_remote(
         leg.endpoint_id,
         host=negotiated.remote_address,
@@ -35,6 +36,7 @@ async def apply_remote(media: MediaControl, leg: Leg, negotiated: NegotiatedMedi
         encoding=negotiated.encoding,
         dtmf_payload_type=negotiated.dtmf_payload_type,
         direction=remote_direction(negotiated),
+        srtp=srtp_keys(negotiated),
     )
 
 
@@ -56,6 +58,9 @@ async def reinvite_answer(
                 local_port=leg.media.rtp_port,
                 session_id=leg.session_id,
                 session_version=leg.session_version + 1,
+                accept_sdes=leg.srtp,
+                require_srtp=leg.require_srtp,
+                current=leg.sdes,
             )
         except SipError as error:
             tx.respond(make_response(request, error.status, error.reason))
