@@ -428,6 +428,9 @@ class Node:
             prompts=prompts,
             auto_sign_in=settings.acd_auto_sign_in,
             recordings=self.recording_control,
+            media_policy=MediaPolicy.of(
+                settings.encrypted_media_roles, settings.encrypted_media_teams
+            ),
         )
         monitor_features = MonitorFeatures(_monitoring_codes(settings))
         assert self.audit_writer is not None
