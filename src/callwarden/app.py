@@ -108,6 +108,7 @@ from callwarden.telephony.recording_control import (
 )
 from callwarden.telephony.registrar import Registrar
 from callwarden.telephony.security_events import SIP_SECURITY_EVENT_TYPES
+from callwarden.telephony.shared_bans import SharedBans
 from callwarden.telephony.sip_auth import SipAuthGuard
 from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
@@ -269,10 +270,14 @@ async def _start_event_bus(settings: Settings) -> tuple[EventBus, Redis | None]:
 
 
 def _source_guard(
-    settings: Settings, clock: LoopClock, report: EdgeReporter, directory: UserDirectory
+    settings: Settings,
+    clock: LoopClock,
+    report: EdgeReporter,
+    directory: UserDirectory,
+    bus: EventBus,
 ) -> SourceGuard:
     """The per-source SIP guard: limits and bans from the settings; enabled trunks' hosts
-    trusted like the configured networks."""
+    trusted like the configured networks; its bans stamped with the node's id on the bus."""
 
     def is_trunk_host(host: str) -> bool:
         return any(trunk.enabled and trunk.host == host for trunk in directory.snapshot.trunks)
@@ -291,6 +296,7 @@ def _source_guard(
         publish=report,
         wall_clock=partial(datetime.now, UTC),
         is_trusted_host=is_trunk_host,
+        node_id=bus.node_id if isinstance(bus, RedisBus) else "local",
     )
 
 
@@ -330,6 +336,7 @@ class Node:
         self.transport: SipTransport | None = None
         self.layer: TransactionLayer | None = None
         self.source_guard: SourceGuard | None = None
+        self.shared_bans: SharedBans | None = None
         self.application: SipApplication | None = None
         self.monitoring: MonitoringService | None = None
         self.queue_calls: QueueCalls | None = None
@@ -385,7 +392,10 @@ class Node:
         assert self.audit_writer is not None
         # The SIP edge's bans, refusals and alerts: to the bus (admins) and the audit log.
         report = EdgeReporter(self.bus.publish, self.audit_writer.submit)
-        self.source_guard = _source_guard(settings, clock, report, self.directory)
+        self.source_guard = _source_guard(settings, clock, report, self.directory, self.bus)
+        # The other nodes' bans, heard on the bus, apply here too.
+        self.shared_bans = SharedBans(self.bus, self.source_guard, partial(datetime.now, UTC))
+        self.shared_bans.start()
         self.transport = SipTransport(
             clock,
             host=settings.bind,
@@ -771,6 +781,8 @@ class Node:
             await asyncio.to_thread(self.recording_storage.close)
         if self.acd is not None:
             await self.acd.close()
+        if self.shared_bans is not None:
+            await self.shared_bans.close()
         if self.acd_history is not None:
             await self.acd_history.close()
         if self.bus is not None:

@@ -59,6 +59,8 @@ class SourceBanned(SipSecurityEvent):
     until: datetime
     ban_number: int
     user_agent: str = ""
+    node: str = ""
+    """The node that banned it; the other nodes on the bus apply the ban too (until `until`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +71,8 @@ class SourceUnbanned(SipSecurityEvent):
 
     address: str
     reason: str = "expired"
+    node: str = ""
+    """The node whose ban ended; the nodes that applied it lift it too."""
 
 
 @dataclass(frozen=True, kw_only=True)

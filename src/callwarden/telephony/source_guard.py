@@ -19,7 +19,10 @@ attacker failing on alice's account bans the attacker's address; alice on her ow
 untouched (the per-account throttle of the auth guard is keyed by address and user as well).
 
 Bans and their ends are published on the bus (`SourceBanned`, `SourceUnbanned`: admins see
-them) and logged in one line with the address (for an external fail2ban or SIEM as well).
+them, stamped with this node's `node_id`) and logged in one line with the address (for an
+external fail2ban or SIEM as well). Every node applies the bans the others publish
+(`adopt_ban`, fed by `shared_bans.SharedBans`): an address banned on one node is dropped by all
+until the ban ends where it was made; an adopted ban is not published again.
 Tables are bounded: the counting table evicts its least recently seen address; bans beyond
 `max_bans` evict the one ending soonest.
 """
@@ -133,6 +136,8 @@ class _Ban:
     reason: str
     offences: int
     timer: TimerHandle | None = None
+    origin: str = ""
+    """The node that made the ban when another did (adopted from the bus); "" for our own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,7 @@ class GuardStats:
     auth_failures: int = 0
     bans: int = 0
     unbans: int = 0
+    adopted_bans: int = 0
 
 
 class SourceGuard:
@@ -170,8 +176,10 @@ class SourceGuard:
         publish: Callable[[Event], None],
         wall_clock: Callable[[], datetime],
         is_trusted_host: Callable[[str], bool] = lambda host: False,
+        node_id: str = "local",
     ) -> None:
         self._clock = clock
+        self.node_id = node_id
         self.settings = settings or SourceGuardSettings()
         self._publish = publish
         self._wall_clock = wall_clock
@@ -283,6 +291,62 @@ class SourceGuard:
         ]
         return sorted(views, key=lambda view: view.seconds_left)
 
+    def adopt_ban(
+        self,
+        address: str,
+        seconds: float,
+        *,
+        reason: str,
+        offences: int,
+        ban_number: int,
+        origin: str,
+    ) -> bool:
+        """Apply a ban node `origin` made of `address` (a key as `source_key` makes them) for
+        the `seconds` it has left there. False when it changes nothing: the address is trusted
+        here, the ban is over, or it is banned here at least as long already."""
+        trusted_host = address.split("/", 1)[0]  # an IPv6 /64 by its first address
+        if seconds <= 0 or not address or self.is_trusted(trusted_host):
+            return False
+        settings = self.settings
+        seconds = min(seconds, settings.max_ban_seconds)
+        now = self._clock.now()
+        current = self._bans.get(address)
+        if current is not None:
+            if current.until >= now + seconds:
+                return False
+            if current.timer is not None:
+                current.timer.cancel()
+        elif len(self._bans) >= settings.max_bans:
+            soonest = min(self._bans, key=lambda key: self._bans[key].until)
+            self._lift(soonest, "evicted")
+        number = max(self._ban_numbers.pop(address, 0), ban_number)
+        self._ban_numbers[address] = number  # a later ban here starts from the shared count
+        if len(self._ban_numbers) > settings.max_sources:
+            self._ban_numbers.popitem(last=False)
+        ban = _Ban(now + seconds, number, reason, offences, origin=origin)
+        ban.timer = self._clock.call_later(seconds, self._expire, address)
+        self._bans[address] = ban
+        self._counters.pop(address, None)
+        self.stats.adopted_bans += 1
+        logger.warning(
+            "SIP source %s banned for %.0f s: banned on node %s (%s, ban %d)",
+            address,
+            seconds,
+            origin,
+            reason,
+            number,
+        )
+        return True
+
+    def end_adopted_ban(self, address: str, origin: str) -> bool:
+        """Node `origin`'s ban of `address` ended there: lift it here if it is the one we
+        adopted from `origin` (a ban of our own, or a longer one from elsewhere, stays)."""
+        ban = self._bans.get(address)
+        if ban is None or not ban.origin or ban.origin != origin:
+            return False
+        self._lift(address, f"ended on node {origin}")
+        return True
+
     def close(self) -> None:
         """Cancel the unban timers (the bans die with the node)."""
         for ban in self._bans.values():
@@ -364,6 +428,7 @@ class SourceGuard:
                 until=self._wall_clock() + timedelta(seconds=seconds),
                 ban_number=number,
                 user_agent=counters.user_agent,
+                node=self.node_id,
             )
         )
 
@@ -382,4 +447,9 @@ class SourceGuard:
             ban.timer.cancel()
         self.stats.unbans += 1
         logger.info("SIP source %s no longer banned (%s)", host, reason)
-        self._publish(SourceUnbanned(at=self._wall_clock(), address=host, reason=reason))
+        if not ban.origin:  # another node's ban is that node's to announce
+            self._publish(
+                SourceUnbanned(
+                    at=self._wall_clock(), address=host, reason=reason, node=self.node_id
+                )
+            )
