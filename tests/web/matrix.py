@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 
 from callwarden.domain.policy import Decision, Resource, authorize
 from callwarden.provisioning import Provisioner
+from callwarden.security.network_policy import NetworkPolicy
 from callwarden.security.sessions import IssuedSession
 from callwarden.web.access import (
     Access,
@@ -108,6 +109,10 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
         "team_id": next(t.id for t in env.snapshot.teams if t.name == OWN_TEAM),
     },
     ("PATCH", "/api/v1/queues/{queue_id}"): lambda env: {"service_level_seconds": 30},
+    ("POST", "/api/v1/sign-in-networks"): lambda env: {
+        "network": "198.51.100.0/24",
+        "role_id": env.snapshot.role_by_name(CUSTOM_ROLE).id,  # type: ignore[union-attr]
+    },
     ("POST", "/api/v1/audit/verify"): lambda env: {},
     # Signing out an agent who is offline changes nothing: it succeeds every time.
     ("POST", "/api/v1/agents/me/state"): lambda env: {"state": "offline"},
@@ -162,10 +167,23 @@ def matrix_queue(env: Env, team: str) -> int:
     return int(queue.id)
 
 
+def matrix_network(env: Env) -> int:
+    """A sign-in network (of the custom role nobody in the matrix holds), added if none is."""
+    policy = NetworkPolicy(env.database.sessions)
+    rules = policy.list_all()
+    if rules:
+        return rules[0].id
+    role = env.snapshot.role_by_name(CUSTOM_ROLE)
+    assert role is not None
+    return policy.add("203.0.113.0/24", role_id=role.id).id
+
+
 def matrix_queues(env: Env) -> None:
-    """The queues of both teams the matrix uses, provisioned now if they are not there."""
+    """The objects of the routes the matrix walks that the organisation does not have: queues
+    of both teams and a sign-in network, made now if they are not there."""
     matrix_queue(env, OWN_TEAM)
     matrix_queue(env, OTHER_TEAM)
+    matrix_network(env)
 
 
 def monitoring_world(env: Env) -> MonitoringWorld:
@@ -246,6 +264,8 @@ def path_value(
         return next(t.id for t in team if t.name == (OWN_TEAM if own else OTHER_TEAM))
     if parameter == "queue_id":  # made again after a case deleted it
         return matrix_queue(env, OWN_TEAM if own else OTHER_TEAM)
+    if parameter == "network_id":  # likewise
+        return matrix_network(env)
     if parameter == "role_id":
         role = env.snapshot.role_by_name(CUSTOM_ROLE)
         assert role is not None

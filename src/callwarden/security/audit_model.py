@@ -94,6 +94,8 @@ class AuditAction(enum.StrEnum):
     QUEUE_CREATE = "queue.create"
     QUEUE_UPDATE = "queue.update"
     QUEUE_DELETE = "queue.delete"
+    SIGN_IN_NETWORK_CREATE = "sign_in_network.create"
+    SIGN_IN_NETWORK_DELETE = "sign_in_network.delete"
     SETTINGS_UPDATE = "settings.update"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"

@@ -88,7 +88,7 @@ class NetworkRule:
     description: str = ""
 
 
-def _rule(row: SignInNetworkRow) -> NetworkRule:
+def rule_from_row(row: SignInNetworkRow) -> NetworkRule:
     return NetworkRule(
         id=row.id,
         network=ipaddress.ip_network(row.network),
@@ -138,7 +138,7 @@ class NetworkPolicy:
             )
             db.add(row)
             db.commit()
-            return _rule(row)
+            return rule_from_row(row)
 
     def remove(self, rule_id: int) -> None:
         with self._db() as db:
@@ -153,23 +153,28 @@ class NetworkPolicy:
     def list_all(self) -> list[NetworkRule]:
         with self._db() as db:
             rows = db.scalars(select(SignInNetworkRow).order_by(SignInNetworkRow.id))
-            return [_rule(row) for row in rows]
+            return [rule_from_row(row) for row in rows]
 
     def allows(self, user: User, address: IpAddress) -> bool:
         """Whether `user` may sign in from `address` (see the module docstring)."""
-        address = unmapped(address)
         with self._db() as db:
-            teams = self._team_and_ancestors(db, user.team_id)
-            rows = db.scalars(
-                select(SignInNetworkRow).where(
-                    or_(
-                        SignInNetworkRow.role_id == user.role_id,
-                        SignInNetworkRow.team_id.in_(teams),
-                    )
+            return self.allows_in(db, user, address)
+
+    @classmethod
+    def allows_in(cls, db: Session, user: User, address: IpAddress) -> bool:
+        """`allows`, judged by the rules as `db` sees them (a change not yet committed, say)."""
+        address = unmapped(address)
+        teams = cls._team_and_ancestors(db, user.team_id)
+        rows = db.scalars(
+            select(SignInNetworkRow).where(
+                or_(
+                    SignInNetworkRow.role_id == user.role_id,
+                    SignInNetworkRow.team_id.in_(teams),
                 )
-            ).all()
-        role_networks = [_rule(row).network for row in rows if row.role_id is not None]
-        team_networks = [_rule(row).network for row in rows if row.team_id is not None]
+            )
+        ).all()
+        role_networks = [rule_from_row(row).network for row in rows if row.role_id is not None]
+        team_networks = [rule_from_row(row).network for row in rows if row.team_id is not None]
         if role_networks and not _within(address, role_networks):
             return False
         return not team_networks or _within(address, team_networks)

@@ -32,6 +32,8 @@ from callwarden.web.live.connections import LiveConnections
 from callwarden.web.live.routes import live_route
 from callwarden.web.live_recording import live_recording_routers
 from callwarden.web.monitoring import monitoring_router
+from callwarden.web.networks.routes import router as networks_router
+from callwarden.web.networks.service import NetworkAdmin
 from callwarden.web.pages import install_pages
 from callwarden.web.phone.routes import phone_route
 from callwarden.web.queues.routes import router as queues_router
@@ -87,6 +89,7 @@ def create_app(services: WebServices) -> FastAPI:
         RoleAdmin(services, writer),
         TeamAdmin(services, writer),
         QueueAdmin(services, writer),
+        NetworkAdmin(services),
         AuditApi(services),
         AgentDesk(services),
         SignIn(services),
@@ -104,6 +107,7 @@ def create_app(services: WebServices) -> FastAPI:
         roles_router,
         teams_router,
         queues_router,
+        networks_router,
         audit_router,
         agents_router,
         monitoring_router(services),
