@@ -30,12 +30,20 @@ users:
      sip_password: bob-sip-secret-22}
   - {username: carol, role: operator, team: support, extension: "1003",
      sip_password: carol-sip-secret-333}
+  - {username: erin, role: operator, team: support, extension: "1004",
+     sip_password: erin-sip-secret-4444}
+  - {username: dave, role: auditor, team: support, extension: "1005",
+     sip_password: dave-sip-secret-55555}
+queues:
+  - {name: home, number: "5001", team: support, members: [erin]}
 """
 
 PASSWORDS = {
     "alice": "alice-sip-secret-1",
     "bob": "bob-sip-secret-22",
     "carol": "carol-sip-secret-333",
+    "erin": "erin-sip-secret-4444",
+    "dave": "dave-sip-secret-55555",
 }
 
 _SRTP_CLOSED = re.compile(
@@ -55,6 +63,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, str]]
             "CALLWARDEN_SIP_TLS_PORT": str(tls_port),
             "CALLWARDEN_ENCRYPTED_MEDIA_ROLES": "operator,supervisor",
             "CALLWARDEN_AUTH_FAILURES_BEFORE_THROTTLE": "1000",
+            "CALLWARDEN_ACD_AUTO_SIGN_IN": "true",
         },
     )
     yield started, f"{LOOPBACK}:{tls_port}"
@@ -105,14 +114,16 @@ def _assert_hear_each_other(phones: PhoneBook, call: PhoneCall, answered: PhoneC
     assert longest_gap_ms(bob_hears, rate) < 40.0
 
 
-def _assert_every_packet_encrypted(phones: PhoneBook, server: Node, calls_before: int) -> None:
-    """The two SRTP legs' totals, logged by the engine as they closed."""
+def _assert_every_packet_encrypted(
+    phones: PhoneBook, server: Node, calls_before: int, legs_expected: int = 2
+) -> None:
+    """The SRTP legs' totals, logged by the engine as they closed."""
     phones.wait_until(
-        lambda: len(_SRTP_CLOSED.findall(server.log())) >= calls_before + 2,
+        lambda: len(_SRTP_CLOSED.findall(server.log())) >= calls_before + legs_expected,
         5.0,
-        "both SRTP legs closed",
+        "the SRTP legs closed",
     )
-    legs = _SRTP_CLOSED.findall(server.log())[calls_before : calls_before + 2]
+    legs = _SRTP_CLOSED.findall(server.log())[calls_before : calls_before + legs_expected]
     for suite, received, sent, encrypted, failed, replayed in legs:
         assert suite in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM")
         assert int(received) > 50  # at least 1.5 s of 20 ms packets, authenticated
@@ -183,3 +194,36 @@ def test_an_operator_offering_plain_rtp_is_refused_with_488(
     assert call.last_status == 488
     assert "INVITE from carol at 127.0.0.1 offers plain RTP" in server.log()
     assert not bob.calls  # never reached the callee
+
+
+@pytest.mark.integration
+def test_a_plain_caller_reaches_an_encrypted_only_agent_through_a_queue(
+    phones: PhoneBook, node: tuple[Node, str], tones: dict[int, Path]
+) -> None:
+    """The customer's leg is plain RTP (not under the policy), the operator's SRTP: decrypted
+    and re-encrypted at the bridge."""
+    server, tls = node
+    before = len(_SRTP_CLOSED.findall(server.log()))
+    erin = phones.create(
+        "erin",
+        password=PASSWORDS["erin"],
+        registrar=tls,
+        transport=Transport.TLS,
+        srtp=True,
+        answer_code=None,
+    )
+    assert erin.register() == 200  # and signs in to the queue (acd_auto_sign_in)
+    erin.play(tones[880])
+    dave = _phone(phones, server.registrar, "dave", Transport.UDP, srtp=False)
+    assert dave.register() == 200
+    dave.play(tones[440])
+    call = dave.dial("5001")
+    call.wait_confirmed()  # answered by the queue
+    ringing = erin.wait_incoming()
+    ringing.answer(200)
+    ringing.wait_media(MediaState.ACTIVE)
+    phones.run_for(0.5)  # the bridge switches once the node has the 200
+    _assert_hear_each_other(phones, call, ringing)
+    call.hangup()
+    ringing.wait_disconnected()
+    _assert_every_packet_encrypted(phones, server, before, legs_expected=1)
