@@ -3,7 +3,11 @@
 Usage: .venv/bin/python benchmarks/recording_playback.py [--minutes N] [--purge N]
 
 * open: `SealedReader.open` of one recording of N minutes (two tracks): reads and authenticates
-  every chunk; the playback route does this once per HTTP request;
+  every chunk (what the playback route did once per HTTP request before chunk-by-chunk
+  verification, and still does for a recording without a manifest);
+* indexed open: `SealedReader.open_indexed` against the manifest's chunk digests (what the
+  playback route does now: headers only; each chunk is verified as it is read);
+* first 64 KiB: open + the first 64 KiB of the stereo WAV, each way (a player's first request);
 * range: one 64 KiB byte range of the stereo WAV (what a browser asks for while playing);
 * whole: the whole stereo WAV streamed, decrypted block by block;
 * waveform: 500 buckets of the mix;
@@ -95,8 +99,30 @@ def playback(directory: Path, minutes: float) -> None:
     audio = RecordingAudio(reader, Rendition(PlaybackMode.STEREO))
     middle = parse_range(f"bytes={audio.size // 2}-{audio.size // 2 + 65535}", audio.size)
     print(f"recording: {minutes:g} min, 2 tracks, sealed file {size / 1e6:.1f} MB")
-    opened = timed(lambda: SealedReader.open(path, "long", key), 5)
+    digests = reader.chunk_digests
+    first = parse_range("bytes=0-65535", audio.size)
+
+    def first_bytes(indexed: bool) -> None:
+        opened = (
+            SealedReader.open_indexed(path, "long", key, digests)
+            if indexed
+            else SealedReader.open(path, "long", key)
+        )
+        RecordingAudio(opened, Rendition(PlaybackMode.STEREO)).read(first)
+
+    full, indexed, full_first, indexed_first = [], [], [], []
+    for _ in range(7):  # interleaved: the same machine load for both ways
+        full.append(timed(lambda: SealedReader.open(path, "long", key), 1))
+        indexed.append(timed(lambda: SealedReader.open_indexed(path, "long", key, digests), 1))
+        full_first.append(timed(lambda: first_bytes(False), 1))
+        indexed_first.append(timed(lambda: first_bytes(True), 1))
+    opened, quick = statistics.median(full), statistics.median(indexed)
     print(f"  open (authenticate every chunk): {opened:.1f} ms")
+    print(f"  indexed open (manifest digests): {quick:.1f} ms ({opened / quick:.1f}x faster)")
+    print(
+        f"  open + first 64 KiB:            {statistics.median(full_first):.1f} ms full,"
+        f" {statistics.median(indexed_first):.1f} ms indexed"
+    )
     print(f"  64 KiB range of the stereo WAV:  {timed(lambda: audio.read(middle), 20):.2f} ms")
     whole = timed(lambda: sum(len(b) for b in audio.iter_bytes()), 3)
     print(f"  whole stereo WAV ({audio.size / 1e6:.1f} MB):    {whole:.0f} ms")

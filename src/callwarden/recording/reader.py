@@ -17,6 +17,15 @@ no trailer opens with ``complete`` False. With ``allow_torn_tail`` (crash recove
 final record cut short is ignored and its size reported in ``torn_tail_bytes``.
 
 Chunks are decrypted again when read, so a file altered after it was opened is still caught.
+
+:meth:`SealedReader.open_indexed` is the quick open for streaming (playback): given the chunk
+digests of the recording's manifest it reads only each record's clear header (length, kind,
+track, number, timestamp, samples), checks the sequence, the sizes and the count against the
+manifest (a removed, swapped or added chunk, a cut file, data after the trailer are refused at
+once), and decrypts only the few pause, resume and trailer records. An audio chunk is verified
+when its audio is read: its SHA-256 against the manifest's, then AES-GCM; so the first bytes of
+a long recording come after reading a few hundred headers, not the whole file, and a chunk
+altered in place is refused when it is reached.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from callwarden.recording.container import (
     MIN_BODY_BYTES,
     NONCE_BYTES,
     SAMPLE_RATE,
+    TAG_BYTES,
     ChunkHeader,
     FileHeader,
     FormatError,
@@ -74,7 +84,7 @@ class _Scan:
     audio: dict[int, list[_Audio]]
     pauses: tuple[PauseInterval, ...]
     digests: tuple[str, ...]
-    file_sha256: str
+    file_sha256: str | None  # None: an indexed open (digests are the manifest's, unchecked)
     file_bytes: int
     complete: bool
     end: int
@@ -86,6 +96,9 @@ class SealedReader:
 
     def __init__(self, path: Path, header: FileHeader, data_key: bytes, scan: _Scan) -> None:
         self.path = path
+        #: The manifest's digests that each audio chunk is checked against when read
+        #: (`open_indexed`); None when the whole file was authenticated at open.
+        self._check_digests = scan.digests if scan.file_sha256 is None else None
         self.header = header
         self._aead = AESGCM(data_key)
         self._digest = header_digest(bytes(header))
@@ -110,6 +123,27 @@ class SealedReader:
                 )
             scanner = _Scanner(header, AESGCM(data_key), allow_torn_tail)
             scan = scanner.run(file)
+        return cls(path, header, data_key, scan)
+
+    @classmethod
+    def open_indexed(
+        cls, path: Path, recording_id: str, data_key: bytes, chunk_digests: Sequence[str]
+    ) -> SealedReader:
+        """The quick open for streaming (see the module docstring); raises
+        :class:`RecordingCorrupted` on what the headers show, the chunk reads on the rest."""
+        if len(data_key) != 32:
+            raise ValueError("the data key must be 32 bytes (AES-256)")
+        with path.open("rb") as file:
+            try:
+                header = _read_header(file)
+            except FormatError as exc:
+                raise RecordingCorrupted(recording_id, str(exc)) from None
+            if header.recording_id != recording_id:
+                raise RecordingCorrupted(
+                    recording_id, f"file belongs to recording {header.recording_id!r}"
+                )
+            scanner = _Scanner(header, AESGCM(data_key), allow_torn_tail=False)
+            scan = scanner.index(file, os.fstat(file.fileno()).st_size, tuple(chunk_digests))
         return cls(path, header, data_key, scan)
 
     @property
@@ -149,6 +183,8 @@ class SealedReader:
     @property
     def file_sha256(self) -> str:
         """SHA-256 of the file up to the end of its last whole record."""
+        if self._scan.file_sha256 is None:
+            raise ValueError("an indexed open does not hash the whole file")
         return self._scan.file_sha256
 
     @property
@@ -218,8 +254,18 @@ class SealedReader:
             raise ValueError(f"unknown track {track!r}; tracks are {self.tracks}") from None
 
     def _decrypt_audio(self, file: BinaryIO, chunk: _Audio) -> PcmArray:
-        file.seek(chunk.offset)
-        body = file.read(chunk.length)
+        number = chunk.chunk.chunk
+        if self._check_digests is not None:
+            file.seek(chunk.offset - LENGTH_BYTES)
+            record = file.read(LENGTH_BYTES + chunk.length)
+            if hashlib.sha256(record).hexdigest() != self._check_digests[number]:
+                raise RecordingCorrupted(
+                    self.recording_id, f"chunk {number} digest does not match the manifest"
+                )
+            body = record[LENGTH_BYTES:]
+        else:
+            file.seek(chunk.offset)
+            body = file.read(chunk.length)
         nonce = body[ChunkHeader.SIZE : ChunkHeader.SIZE + NONCE_BYTES]
         sealed = body[ChunkHeader.SIZE + NONCE_BYTES :]
         try:
@@ -230,7 +276,9 @@ class SealedReader:
             )
         except (InvalidTag, FormatError):
             raise RecordingCorrupted(
-                self.recording_id, f"chunk {chunk.chunk.chunk} changed after the file was opened"
+                self.recording_id,
+                f"chunk {number} failed authentication when read (altered, from another"
+                " recording, or the wrong key)",
             ) from None
         return decode_pcm(plain)
 
@@ -284,15 +332,65 @@ class _Scanner:
             file_hash.update(record)
             self.digests.append(hashlib.sha256(record).hexdigest())
             offset += len(record)
+        return self._scan(tuple(self.digests), file_hash.hexdigest(), offset, torn)
+
+    def index(self, file: BinaryIO, size: int, expected: tuple[str, ...]) -> _Scan:
+        """The headers-only pass of `SealedReader.open_indexed`, against the manifest's
+        `expected` chunk digests."""
+        offset = len(bytes(self.header))
+        number = 0
+        while offset < size:
+            if self.complete:
+                raise self.fail(f"data after the trailer (at byte {offset})")
+            file.seek(offset)
+            head = file.read(LENGTH_BYTES + ChunkHeader.SIZE)
+            length = record_length(head[:LENGTH_BYTES]) if len(head) >= LENGTH_BYTES else -1
+            if length != -1 and not MIN_BODY_BYTES <= length <= MAX_RECORD_BYTES:
+                raise self.fail(f"chunk {number} has an impossible length {length}")
+            if length == -1 or offset + LENGTH_BYTES + length > size:
+                raise self.fail(f"file ends inside chunk {number} (truncated)")
+            if number >= len(expected):
+                raise self.fail(f"chunk {number} is not in the manifest")
+            try:
+                chunk = ChunkHeader.parse(head[LENGTH_BYTES:])
+            except FormatError as exc:
+                raise self.fail(str(exc)) from None
+            if chunk.kind is Kind.AUDIO:
+                if chunk.chunk != number:
+                    raise self.fail(
+                        f"chunk {number} is out of place (it says it is chunk {chunk.chunk})"
+                    )
+                position = chunk.timestamp - self.origin
+                if position < 0:
+                    raise self.fail(f"chunk {number} starts before the recording")
+                sealed = length - ChunkHeader.SIZE - NONCE_BYTES - TAG_BYTES
+                self._audio(number, offset + LENGTH_BYTES, length, chunk, position, sealed)
+                self.end = max(self.end, position)
+            else:  # a few bytes: checked against the manifest and decrypted now
+                record = head + file.read(length - ChunkHeader.SIZE)
+                if hashlib.sha256(record).hexdigest() != expected[number]:
+                    raise self.fail(f"chunk {number} digest does not match the manifest")
+                self._record(number, offset + LENGTH_BYTES, record[LENGTH_BYTES:])
+            offset += LENGTH_BYTES + length
+            number += 1
+        if number != len(expected):
+            raise self.fail(
+                f"file ends after chunk {number} of the manifest's {len(expected)} (truncated)"
+            )
+        return self._scan(expected, None, offset, 0)
+
+    def _scan(
+        self, digests: tuple[str, ...], file_sha256: str | None, size: int, torn: int
+    ) -> _Scan:
         return _Scan(
             audio=self.audio,
             pauses=tuple(
                 PauseInterval(s - self.origin, None if e is None else e - self.origin)
                 for s, e in self.pauses
             ),
-            digests=tuple(self.digests),
-            file_sha256=file_hash.hexdigest(),
-            file_bytes=offset,
+            digests=digests,
+            file_sha256=file_sha256,
+            file_bytes=size,
             complete=self.complete,
             end=self.end,
             torn_tail_bytes=torn,
@@ -321,7 +419,7 @@ class _Scanner:
         if position < 0:
             raise self.fail(f"chunk {number} starts before the recording")
         if chunk.kind is Kind.AUDIO:
-            self._audio(number, offset, body, chunk, position, plain)
+            self._audio(number, offset, len(body), chunk, position, len(plain))
         elif chunk.kind is Kind.PAUSE:
             if self.pauses and self.pauses[-1][1] is None:
                 raise self.fail(f"chunk {number} pauses a paused recording")
@@ -335,14 +433,15 @@ class _Scanner:
         self.end = max(self.end, position)
 
     def _audio(
-        self, number: int, offset: int, body: bytes, chunk: ChunkHeader, position: int, plain: bytes
+        self, number: int, offset: int, length: int, chunk: ChunkHeader, position: int, size: int
     ) -> None:
-        if chunk.track >= len(self.header.tracks) or len(plain) != chunk.samples:
+        """An audio chunk of `size` plaintext bytes (one µ-law byte per sample)."""
+        if chunk.track >= len(self.header.tracks) or size != chunk.samples:
             raise self.fail(f"chunk {number} does not match its header")
         chunks = self.audio.setdefault(chunk.track, [])
         if chunks and chunks[-1].start + chunks[-1].samples > position:
             raise self.fail(f"chunk {number} overlaps the chunk before it")
-        chunks.append(_Audio(position, chunk.samples, offset, len(body), chunk))
+        chunks.append(_Audio(position, chunk.samples, offset, length, chunk))
         self.end = max(self.end, position + chunk.samples)
 
     def _trailer(self, number: int, plain: bytes) -> None:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ from callwarden.recording.catalogue_events import RecordingIntegrityAlert
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.holds import LegalHoldRepository, RetentionPolicyRepository
 from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
+from callwarden.recording.manifest import SignedManifest
 from callwarden.recording.models import (
     HoldTargetKind,
     LegalHold,
@@ -91,6 +93,9 @@ class OpenedAudio:
     recording: Recording
     audio: RecordingAudio
     _closer: contextlib.ExitStack
+    #: Logs and alerts a chunk found corrupted while the audio is read (the file is verified
+    #: chunk by chunk as it streams); gives the error to raise.
+    refuse: Callable[[RecordingCorrupted], InvalidState]
 
     def close(self) -> None:
         self._closer.close()
@@ -391,12 +396,21 @@ class RecordingService:
 
     def waveform(self, principal: Principal, session_id: int, token: str, buckets: int) -> Waveform:
         with self.open_grant(principal, session_id, token) as opened:
-            return waveform(opened.audio.reader, buckets)
+            try:
+                return waveform(opened.audio.reader, buckets)
+            except RecordingCorrupted as error:
+                raise opened.refuse(error) from None
 
     def open_audio(
         self, recording: Recording, rendition: Rendition, info: Mapping[str, str] | None = None
     ) -> OpenedAudio:
-        """Unwrap the data key, authenticate the sealed file, present it as a WAV."""
+        """Unwrap the data key, open the sealed file, present it as a WAV.
+
+        With its manifest (every closed recording has one) the open reads only the records'
+        headers and checks them against the manifest; each audio chunk is then verified (its
+        digest, then AES-GCM) as it is read, so streaming starts at once and a chunk altered in
+        place stops the stream (`refuse`). Without a manifest the whole file is authenticated
+        first."""
         _require_playable(recording)
         assert recording.kek_id is not None and recording.wrapped_key is not None
         data_key = self._keys.unwrap(
@@ -405,11 +419,16 @@ class RecordingService:
         stack = contextlib.ExitStack()
         try:
             path = stack.enter_context(self._storage.local_copy(recording.storage_key))
-            reader = SealedReader.open(
-                path,
-                recording.id,
-                data_key,
-                allow_torn_tail=recording.status is RecordingStatus.INCOMPLETE,
+            digests = _manifest_digests(path)
+            reader = (
+                SealedReader.open(
+                    path,
+                    recording.id,
+                    data_key,
+                    allow_torn_tail=recording.status is RecordingStatus.INCOMPLETE,
+                )
+                if digests is None
+                else SealedReader.open_indexed(path, recording.id, data_key, digests)
             )
             audio = RecordingAudio(reader, rendition, info)
         except FileNotFoundError:
@@ -420,25 +439,28 @@ class RecordingService:
             ) from None
         except RecordingCorrupted as error:
             stack.close()
-            logger.error("recording %s refused: %s", recording.id, error.reason)
-            if self._alert is not None:
-                self._alert(
-                    RecordingIntegrityAlert(
-                        at=self._clock(),
-                        team_id=recording.team_id,
-                        user_id=recording.operator_id,
-                        recording_id=recording.id,
-                        call_id=recording.call_id,
-                        reason=error.reason,
-                    )
-                )
-            raise InvalidState(
-                f"recording corrupted: {recording.id}", error_id="recording_corrupted"
-            ) from None
+            raise self._refuse(recording, error) from None
         except BaseException:
             stack.close()
             raise
-        return OpenedAudio(recording, audio, stack)
+        return OpenedAudio(recording, audio, stack, lambda error: self._refuse(recording, error))
+
+    def _refuse(self, recording: Recording, error: RecordingCorrupted) -> InvalidState:
+        """Log and alert a corrupted recording (no number, no audio in the alert); the error
+        to answer with."""
+        logger.error("recording %s refused: %s", recording.id, error.reason)
+        if self._alert is not None:
+            self._alert(
+                RecordingIntegrityAlert(
+                    at=self._clock(),
+                    team_id=recording.team_id,
+                    user_id=recording.operator_id,
+                    recording_id=recording.id,
+                    call_id=recording.call_id,
+                    reason=error.reason,
+                )
+            )
+        return InvalidState(f"recording corrupted: {recording.id}", error_id="recording_corrupted")
 
 
 def _require_playable(recording: Recording) -> None:
@@ -450,8 +472,24 @@ def _require_playable(recording: Recording) -> None:
 
 
 def stream_and_close(opened: OpenedAudio, byte_range: ByteRange | None) -> Iterator[bytes]:
-    """Iterate the opened audio's bytes (all, or `byte_range`), closing it at the end."""
+    """Iterate the opened audio's bytes (all, or `byte_range`), closing it at the end. A chunk
+    found corrupted on the way is logged and alerted, and ends the stream with an error (the
+    answer's status is sent already: the client sees a cut response)."""
     try:
         yield from opened.audio.iter_bytes(byte_range)
+    except RecordingCorrupted as error:
+        raise opened.refuse(error) from None
     finally:
         opened.close()
+
+
+def _manifest_digests(path: Path) -> tuple[str, ...] | None:
+    """The chunk digests of the manifest beside `path`; None without a readable one."""
+    try:
+        fields = SignedManifest.load(path).fields()
+    except (OSError, ValueError):
+        return None
+    digests = fields.get("chunk_sha256")
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        return None
+    return tuple(digests)

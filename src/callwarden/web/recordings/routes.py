@@ -33,6 +33,7 @@ from callwarden.domain.errors import InvalidState, JsonValue, ValidationFailed
 from callwarden.domain.ids import QueueId, RecordingId, TeamId
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind, not_found
+from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.models import HoldTargetKind, RetentionScope
 from callwarden.recording.playback import (
     DownloadFormat,
@@ -305,6 +306,8 @@ def _add_listening_routes(router: APIRouter, services: WebServices, target: Targ
             return _audio_response(opened, None, filename)
         try:
             flac = await asyncio.to_thread(flac_download, opened.audio, watermark)
+        except RecordingCorrupted as error:  # a chunk failed its check on the way
+            raise opened.refuse(error) from None
         finally:
             opened.close()
         return Response(
