@@ -376,3 +376,40 @@ def test_a_legal_hold_is_placed_and_released_and_a_purge_started(
     expect(status).to_contain_text("前回の削除は")
     expect(page.locator("#purge-examined")).to_have_text("0")
     assert "recording.purge_started" in [action for action, _, _ in site.env.audit_actions()]
+
+
+def test_an_admin_adds_and_removes_a_sign_in_network(
+    site: Site, new_page: NewPage, problems: Problems, screenshots: Path
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/network")
+    expect(page.locator("#networks tbody")).to_contain_text("どこからでもサインインできます")
+    check_both_languages(page, "admin-network", screenshots)
+    page.locator("#n-network").fill("10.8.0.0/16")
+    page.locator("#n-kind").select_option(label="チーム")
+    page.locator("#n-team").select_option(label="south")
+    page.locator("#n-description").fill("南拠点 VPN")
+    page.get_by_role("button", name="追加", exact=True).click()
+    expect(page.locator("#add-status")).to_have_text(
+        "範囲 10.8.0.0/16 を追加しました。", timeout=WAIT_MS
+    )
+    south = row_of(page, "networks", "10.8.0.0/16")
+    expect(south).to_contain_text("チーム: south")
+    # A range for the admin's own role that leaves the browser's address out: refused.
+    page.locator("#n-network").fill("10.0.0.0/8")
+    page.locator("#n-kind").select_option(label="ロール")
+    page.locator("#n-role").select_option(label="admin")
+    page.get_by_role("button", name="追加", exact=True).click()
+    expect(page.locator("#add-status")).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
+    expect(page.locator("#networks tbody tr")).to_have_count(1)
+    response = page.request.get(site.url("/api/v1/sign-in-networks"))
+    assert [item["network"] for item in response.json()["items"]] == ["10.8.0.0/16"]
+    south.get_by_role("button", name="削除").click()
+    expect(page.locator("#list-status")).to_have_text(
+        "範囲 10.8.0.0/16 を削除しました。", timeout=WAIT_MS
+    )
+    expect(south).to_have_count(0)
+    actions = [action for action, _, _ in site.env.audit_actions()]
+    assert actions.count("sign_in_network.create") == 1
+    assert actions.count("sign_in_network.delete") == 1
+    forget_refusals(problems, 409)

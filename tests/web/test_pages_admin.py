@@ -216,3 +216,19 @@ def test_the_queue_form_names_people_and_teams() -> None:
     assert context["strategies"] == [strategy.value for strategy in QueueStrategy]
     assert context["recording_policies"] == ["all", "none", "on_demand"]
     assert context["overflow_actions"] == ["queue", "user", "voicemail", "hangup"]
+
+
+async def test_the_network_page_follows_settings_manage(env: Env) -> None:
+    for username in ("operator", "supervisor", "auditor", "keeper"):
+        refused = await get(env, username, "/admin/network")
+        assert refused.status_code == 403, username
+    response = await get(env, "admin", "/admin/network")
+    assert response.status_code == 200
+    page = response.text
+    assert '<a href="/admin/network" aria-current="page">' in page
+    assert '<script type="module" src="/static/js/admin_network.js">' in page
+    assert not re.search(r"\s(style|on[a-z]+)=", page)
+    controls = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page))
+    assert controls == {"n-network", "n-kind", "n-role", "n-team", "n-description"}
+    assert controls <= set(re.findall(r'<label for="([^"]+)"', page))
+    assert page.count('<option value="') == 2 + len(env.snapshot.roles) + len(env.snapshot.teams)

@@ -8,7 +8,8 @@ target, recording policy, overflow; create and delete.
 `/admin/retention` (`retention.manage`) sets how long recordings are kept, by default, per
 team and per queue (`/api/v1/retention-policies`), and shows and starts the purge
 (`/api/v1/retention-policies/purge`). `/admin/holds` (`recordings.legal_hold`) lists, places
-and releases legal holds (`/api/v1/legal-holds`).
+and releases legal holds (`/api/v1/legal-holds`). `/admin/network` (`settings.manage`) lists,
+adds and removes the sign-in networks (`/api/v1/sign-in-networks`).
 
 The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`,
 `admin_queues.js`) list and change through the API (`/api/v1/users`, `/roles`, `/teams`,
@@ -44,6 +45,7 @@ HoldRecordings = Annotated[
     Caller, require(Permission.RECORDINGS_LEGAL_HOLD, kind=ResourceKind.RECORDING)
 ]
 HOLD_KINDS = ("recording", "call", "user", "queue")
+ManageSettings = Annotated[Caller, require(Permission.SETTINGS_MANAGE, kind=ResourceKind.SETTINGS)]
 ManageQueues = Annotated[Caller, require(Permission.QUEUES_MANAGE, kind=ResourceKind.QUEUE)]
 RETENTION_SCOPES = ("default", "team", "queue")
 
@@ -122,6 +124,14 @@ async def retention_page(caller: ManageRetention, request: Request, renderer: Re
     context = admin_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
+    )
+
+
+@router.get("/admin/network")
+async def network_page(caller: ManageSettings, request: Request, renderer: Renderer) -> Response:
+    context = admin_context(services_of(request).directory.snapshot)
+    return renderer.render(
+        request, "admin_network.html", caller, title_key="admin.network.title", context=context
     )
 
 
