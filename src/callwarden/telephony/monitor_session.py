@@ -34,7 +34,13 @@ from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteServerUsage
 from callwarden.sip.message import SipRequest, SipResponse, make_response
-from callwarden.sip.sdp import DEFAULT_CODECS, build_offer, negotiate_answer, parse_answer
+from callwarden.sip.sdp import (
+    DEFAULT_CODECS,
+    build_offer,
+    negotiate_answer,
+    offer_crypto,
+    parse_answer,
+)
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.transaction import TransactionLayer
@@ -49,6 +55,7 @@ from callwarden.telephony.call import (
     Leg,
     OutboundResponse,
     ReleaseOperator,
+    offers_srtp,
 )
 from callwarden.telephony.call_context import OutboundTarget
 from callwarden.telephony.call_task import DialogOwner
@@ -268,10 +275,17 @@ class MonitorSession:
         except SipParseError:
             self.refuse(400, "Bad SDP")
             raise self._end("bad SDP offer") from None
-        local = await services.media.create_endpoint(bridge_id=self.call.bridge_id)
         source = tx.source
+        srtp = source.transport == "TLS" and offers_srtp(offer)  # offered SRTP: never plain
+        local = await services.media.create_endpoint(bridge_id=self.call.bridge_id, srtp=srtp)
         leg = Leg(
-            LegRole.MONITOR, local, source.remote_host, str(invite.from_.uri), self.started_at
+            LegRole.MONITOR,
+            local,
+            source.remote_host,
+            str(invite.from_.uri),
+            self.started_at,
+            srtp=srtp,
+            require_srtp=srtp,
         )
         self.leg = leg
         try:
@@ -282,6 +296,8 @@ class MonitorSession:
                 local_port=local.rtp_port,
                 session_id=leg.session_id,
                 session_version=leg.session_version,
+                accept_sdes=srtp,
+                require_srtp=srtp,
             )
         except SipError as error:
             self.refuse(error.status, error.reason)
@@ -313,9 +329,18 @@ class MonitorSession:
         services = self.services
         if not self.targets:
             raise self._end("the supervisor has no registered phone")
-        local = await services.media.create_endpoint(bridge_id=self.call.bridge_id)
+        srtp = any(target.srtp for target in self.targets)  # a supervisor who must encrypt
+        local = await services.media.create_endpoint(bridge_id=self.call.bridge_id, srtp=srtp)
         first = self.targets[0]
-        leg = Leg(LegRole.MONITOR, local, first.latch_host, str(first.request_uri), self.started_at)
+        leg = Leg(
+            LegRole.MONITOR,
+            local,
+            first.latch_host,
+            str(first.request_uri),
+            self.started_at,
+            srtp=srtp,
+            require_srtp=srtp,
+        )
         self.leg = leg
         offer = build_offer(
             local_address=services.sdp_address,
@@ -323,6 +348,7 @@ class MonitorSession:
             session_id=leg.session_id,
             session_version=leg.session_version,
             codecs=DEFAULT_CODECS,
+            crypto=offer_crypto() if srtp else (),
         )
         body = bytes(offer)
         for target in self.targets:

@@ -119,13 +119,18 @@ class TeamTransparency:
 
 
 def phone_targets(
-    bindings: Callable[[str], list[Binding]], here: str
+    bindings: Callable[[str], list[Binding]],
+    here: str,
+    *,
+    encrypted: Callable[[User], bool] = lambda _user: False,
 ) -> Callable[[User], list[OutboundTarget]]:
     """Where a supervisor's monitoring audio goes: each of their own registered phones (the
-    registrar's bindings of their username), never any other number."""
+    registrar's bindings of their username), never any other number. A supervisor who must
+    encrypt (`encrypted`, the media policy) only on phones registered over TLS, offered SRTP."""
 
     def targets(user: User) -> list[OutboundTarget]:
         label = user.extension or user.username
+        srtp = encrypted(user)
         return [
             OutboundTarget(
                 request_uri=binding.contact,
@@ -137,8 +142,10 @@ def phone_targets(
                 flow=binding.destination,
                 latch_host=binding.destination.host,
                 user_id=user.id,
+                srtp=srtp,
             )
             for binding in bindings(user.username)
+            if not srtp or binding.destination.transport == "TLS"
         ]
 
     return targets
