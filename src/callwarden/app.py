@@ -517,7 +517,13 @@ class Node:
         self.monitoring = MonitoringService(
             services=application,
             live_calls=LiveCalls(application.calls, lambda: directory.snapshot),
-            targets=phone_targets(registrar.bindings, self.settings.sdp_address),
+            targets=phone_targets(
+                registrar.bindings,
+                self.settings.sdp_address,
+                encrypted=lambda user: application.media_policy.requires_srtp(
+                    user, directory.snapshot
+                ),
+            ),
             directory=lambda: directory.snapshot,
             audit=self.audit_writer,
             bus=self.bus,
