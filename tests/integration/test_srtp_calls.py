@@ -34,6 +34,8 @@ users:
      sip_password: erin-sip-secret-4444}
   - {username: dave, role: auditor, team: support, extension: "1005",
      sip_password: dave-sip-secret-55555}
+  - {username: sam, role: supervisor, team: support, extension: "1006",
+     sip_password: sam-sip-secret-666666}
 queues:
   - {name: home, number: "5001", team: support, members: [erin]}
 """
@@ -44,6 +46,7 @@ PASSWORDS = {
     "carol": "carol-sip-secret-333",
     "erin": "erin-sip-secret-4444",
     "dave": "dave-sip-secret-55555",
+    "sam": "sam-sip-secret-666666",
 }
 
 _SRTP_CLOSED = re.compile(
@@ -197,11 +200,11 @@ def test_an_operator_offering_plain_rtp_is_refused_with_488(
 
 
 @pytest.mark.integration
-def test_a_plain_caller_reaches_an_encrypted_only_agent_through_a_queue(
+def test_a_plain_caller_reaches_an_encrypted_only_agent_through_a_queue_and_is_monitored(
     phones: PhoneBook, node: tuple[Node, str], tones: dict[int, Path]
 ) -> None:
     """The customer's leg is plain RTP (not under the policy), the operator's SRTP: decrypted
-    and re-encrypted at the bridge."""
+    and re-encrypted at the bridge. A supervisor listens in over SRTP (dialled *91)."""
     server, tls = node
     before = len(_SRTP_CLOSED.findall(server.log()))
     erin = phones.create(
@@ -224,6 +227,18 @@ def test_a_plain_caller_reaches_an_encrypted_only_agent_through_a_queue(
     ringing.wait_media(MediaState.ACTIVE)
     phones.run_for(0.5)  # the bridge switches once the node has the 200
     _assert_hear_each_other(phones, call, ringing)
+    sam = _phone(phones, tls, "sam", Transport.TLS, srtp=True)
+    assert sam.register() == 200
+    monitor = sam.dial("*911004")
+    monitor.wait_confirmed()
+    monitor.wait_media(MediaState.ACTIVE)
+    phones.run_for(0.8)  # the listen matrix is set once the leg is answered
+    monitor.record(phones.wav("sam"))
+    phones.run_for(1.5)
+    heard = read_wav(monitor.stop_recording())
+    assert tone_snr_db(heard.between(SETTLE_S), heard.rate, 440, [880]) > 25.0
+    assert tone_snr_db(heard.between(SETTLE_S), heard.rate, 880, [440]) > 25.0
     call.hangup()
     ringing.wait_disconnected()
-    _assert_every_packet_encrypted(phones, server, before, legs_expected=1)
+    monitor.wait_disconnected()
+    _assert_every_packet_encrypted(phones, server, before, legs_expected=2)
