@@ -5,17 +5,14 @@ another node's live ones; a node's id survives restarts (`node_identity`)."""
 from __future__ import annotations
 
 import stat
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from callwarden.domain.cdr import CallDirection
-from callwarden.domain.ids import CallId, RecordingId
-from callwarden.recording.keyring import FileKeyRing, new_data_key
-from callwarden.recording.models import NewRecording, RecordingStatus
+from callwarden.domain.ids import RecordingId
+from callwarden.recording.keyring import FileKeyRing
+from callwarden.recording.models import RecordingStatus
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.recovery import (
     RecoveryServices,
@@ -24,13 +21,12 @@ from callwarden.recording.recovery import (
 )
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
-from callwarden.recording.storage import LocalStorage, recording_storage_key
+from callwarden.recording.storage import LocalStorage
 from callwarden.recording.writer import SealedWriter
 
+from .catalogued import START, open_row
 from .conftest import Center
 from .sealed import FRAME, SAMPLE_RATE, tone
-
-START = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 def _open_recording(
@@ -42,25 +38,8 @@ def _open_recording(
 ) -> RecordingId:
     """A RECORDING row of `node_id` with 1 s sealed and no trailer (its writer still going, or
     its node dead)."""
-    recording_id = RecordingId(uuid.uuid4().hex)
-    data_key = new_data_key()
-    wrapped = keys.wrap(data_key, recording_id)
-    key = recording_storage_key(recording_id, START)
-    with sessions() as session, session.begin():
-        RecordingRepository(session, SealedNumbers(bytes(32))).create(
-            NewRecording(
-                recording_id=recording_id,
-                call_id=CallId(f"{recording_id}@example"),
-                direction=CallDirection.INBOUND,
-                started_at=START,
-                storage_key=key,
-                kek_id=wrapped.key_id,
-                wrapped_key=wrapped.blob,
-                team_id=center.support,
-                operator_id=center.alice,
-                node_id=node_id,
-            )
-        )
+    row = open_row(sessions, keys, center.support, operator_id=center.alice, node_id=node_id)
+    recording_id, data_key, key = row.recording_id, row.data_key, row.storage_key
     writer = SealedWriter.create(
         storage.path_for_writing(key), recording_id, data_key, ["customer", "operator"]
     )

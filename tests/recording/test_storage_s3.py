@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callwarden.config import Settings
-from callwarden.domain.cdr import CallDirection
 from callwarden.domain.errors import ValidationFailed
-from callwarden.domain.ids import CallId, RecordingId
 from callwarden.recording.commands import (
     RecordingCommandError,
     RecordingTools,
@@ -31,8 +29,7 @@ from callwarden.recording.commands import (
 )
 from callwarden.recording.keyring import FileKeyRing, new_data_key
 from callwarden.recording.manifest import SignedManifest, seal_manifest
-from callwarden.recording.models import NewRecording, RecordingStatus
-from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.models import RecordingStatus
 from callwarden.recording.reader import SealedReader
 from callwarden.recording.recovery import RecoveryServices, recover_open_recordings
 from callwarden.recording.repository import RecordingRepository
@@ -51,11 +48,10 @@ from callwarden.recording.verify import verify_recording
 from callwarden.recording.writer import SealedWriter
 from callwarden.store.database import Database
 
+from .catalogued import NUMBERS, START, open_row
 from .conftest import Center
 from .s3_server import REGION, S3Server, credentials_env, running_s3_server
 from .sealed import FRAME, SAMPLE_RATE, tone
-
-START = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -180,25 +176,9 @@ def test_a_node_lost_mid_recording_is_recovered_from_its_parts(
 ) -> None:
     """Node A records 3 s and dies with its disk; node B's recovery rebuilds the file from the
     parts, closes it INCOMPLETE with 3 s playable and stores it with its manifest."""
-    keys, numbers = FileKeyRing(tmp_path / "keys"), SealedNumbers(bytes(32))
-    recording_id = RecordingId(uuid.uuid4().hex)
-    data_key = new_data_key()
-    wrapped = keys.wrap(data_key, recording_id)
-    key = recording_storage_key(recording_id, START)
-    with sessions() as session, session.begin():
-        RecordingRepository(session, numbers).create(
-            NewRecording(
-                recording_id=recording_id,
-                call_id=CallId("lost-node@example"),
-                direction=CallDirection.INBOUND,
-                started_at=START,
-                storage_key=key,
-                kek_id=wrapped.key_id,
-                wrapped_key=wrapped.blob,
-                team_id=center.support,
-                operator_id=center.alice,
-            )
-        )
+    keys, numbers = FileKeyRing(tmp_path / "keys"), NUMBERS
+    row = open_row(sessions, keys, center.support, operator_id=center.alice)
+    recording_id, data_key, key = row.recording_id, row.data_key, row.storage_key
     node_a = _connect(s3_server, bucket, tmp_path / "spool-a")
     path = node_a.path_for_writing(key)
     writer = SealedWriter.create(path, recording_id, data_key, ["customer", "operator"])
@@ -234,22 +214,8 @@ def test_a_node_lost_mid_recording_is_recovered_from_its_parts(
 def test_a_recording_without_any_part_is_marked_failed(
     storage: S3Storage, sessions: sessionmaker[Session], tmp_path: Path, center: Center
 ) -> None:
-    keys, numbers = FileKeyRing(tmp_path / "keys"), SealedNumbers(bytes(32))
-    recording_id = RecordingId(uuid.uuid4().hex)
-    wrapped = keys.wrap(new_data_key(), recording_id)
-    with sessions() as session, session.begin():
-        RecordingRepository(session, numbers).create(
-            NewRecording(
-                recording_id=recording_id,
-                call_id=CallId("never-shipped@example"),
-                direction=CallDirection.INBOUND,
-                started_at=START,
-                storage_key=recording_storage_key(recording_id, START),
-                kek_id=wrapped.key_id,
-                wrapped_key=wrapped.blob,
-                team_id=center.support,
-            )
-        )
+    keys, numbers = FileKeyRing(tmp_path / "keys"), NUMBERS
+    recording_id = open_row(sessions, keys, center.support).recording_id
     services = RecoveryServices(
         sessions, numbers, keys, storage, NodeSigningKey.generate(), lambda: START
     )
@@ -346,24 +312,9 @@ def test_verify_reads_a_catalogued_recording_from_the_store(
     center: Center,
 ) -> None:
     """`callwarden recording verify ID` with the object store as the catalogue's backend."""
-    keys, numbers = FileKeyRing(tmp_path / "keys"), SealedNumbers(bytes(32))
-    recording_id = RecordingId(uuid.uuid4().hex)
-    data_key = new_data_key()
-    wrapped = keys.wrap(data_key, recording_id)
-    key = recording_storage_key(recording_id, START)
-    with sessions() as session, session.begin():
-        RecordingRepository(session, numbers).create(
-            NewRecording(
-                recording_id=recording_id,
-                call_id=CallId("verified@example"),
-                direction=CallDirection.INBOUND,
-                started_at=START,
-                storage_key=key,
-                kek_id=wrapped.key_id,
-                wrapped_key=wrapped.blob,
-                team_id=center.support,
-            )
-        )
+    keys = FileKeyRing(tmp_path / "keys")
+    row = open_row(sessions, keys, center.support)
+    recording_id, data_key, key = row.recording_id, row.data_key, row.storage_key
     path = storage.path_for_writing(key)
     writer = SealedWriter.create(path, recording_id, data_key, ["customer", "operator"])
     _write(writer, 0, 1.0)

@@ -110,17 +110,8 @@ class SealedReader:
         cls, path: Path, recording_id: str, data_key: bytes, *, allow_torn_tail: bool = False
     ) -> SealedReader:
         """Read and authenticate ``path``; raises :class:`RecordingCorrupted` on any tamper."""
-        if len(data_key) != 32:
-            raise ValueError("the data key must be 32 bytes (AES-256)")
         with path.open("rb") as file:
-            try:
-                header = _read_header(file)
-            except FormatError as exc:
-                raise RecordingCorrupted(recording_id, str(exc)) from None
-            if header.recording_id != recording_id:
-                raise RecordingCorrupted(
-                    recording_id, f"file belongs to recording {header.recording_id!r}"
-                )
+            header = _own_header(file, recording_id, data_key)
             scanner = _Scanner(header, AESGCM(data_key), allow_torn_tail)
             scan = scanner.run(file)
         return cls(path, header, data_key, scan)
@@ -131,17 +122,8 @@ class SealedReader:
     ) -> SealedReader:
         """The quick open for streaming (see the module docstring); raises
         :class:`RecordingCorrupted` on what the headers show, the chunk reads on the rest."""
-        if len(data_key) != 32:
-            raise ValueError("the data key must be 32 bytes (AES-256)")
         with path.open("rb") as file:
-            try:
-                header = _read_header(file)
-            except FormatError as exc:
-                raise RecordingCorrupted(recording_id, str(exc)) from None
-            if header.recording_id != recording_id:
-                raise RecordingCorrupted(
-                    recording_id, f"file belongs to recording {header.recording_id!r}"
-                )
+            header = _own_header(file, recording_id, data_key)
             scanner = _Scanner(header, AESGCM(data_key), allow_torn_tail=False)
             scan = scanner.index(file, os.fstat(file.fileno()).st_size, tuple(chunk_digests))
         return cls(path, header, data_key, scan)
@@ -281,6 +263,19 @@ class SealedReader:
                 " recording, or the wrong key)",
             ) from None
         return decode_pcm(plain)
+
+
+def _own_header(file: BinaryIO, recording_id: str, data_key: bytes) -> FileHeader:
+    """The file's header, if it is a sealed file of `recording_id` (and the key a 256-bit one)."""
+    if len(data_key) != 32:
+        raise ValueError("the data key must be 32 bytes (AES-256)")
+    try:
+        header = _read_header(file)
+    except FormatError as exc:
+        raise RecordingCorrupted(recording_id, str(exc)) from None
+    if header.recording_id != recording_id:
+        raise RecordingCorrupted(recording_id, f"file belongs to recording {header.recording_id!r}")
+    return header
 
 
 def _read_header(file: BinaryIO) -> FileHeader:

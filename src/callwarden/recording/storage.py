@@ -42,6 +42,15 @@ def recording_storage_key(recording_id: str, started_at: datetime) -> str:
     return require_storage_key(f"{started_at:%Y/%m/%d}/{recording_id}{FILE_SUFFIX}")
 
 
+def path_under(root: Path, storage_key: str) -> Path:
+    """`root / storage_key`, refusing a key that is not a plain relative path or that leaves
+    `root` (through a symbolic link too)."""
+    path = root / require_storage_key(storage_key)
+    if root.resolve() not in path.resolve().parents:
+        raise ValueError(f"storage key {storage_key!r} leaves {root}")
+    return path
+
+
 class RecordingStorage(Protocol):
     """A place for sealed recording files."""
 
@@ -82,11 +91,7 @@ class LocalStorage:
         return cls(data_dir / "recordings")
 
     def _path(self, storage_key: str) -> Path:
-        path = self.root / require_storage_key(storage_key)
-        resolved_root = self.root.resolve()
-        if resolved_root not in path.resolve().parents:
-            raise ValueError(f"storage key {storage_key!r} leaves the storage directory")
-        return path
+        return path_under(self.root, storage_key)
 
     def path_for_writing(self, storage_key: str) -> Path:
         path = self._path(storage_key)

@@ -56,7 +56,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from callwarden.recording.container import LENGTH_BYTES, FileHeader, FormatError, record_length
 from callwarden.recording.manifest import manifest_paths
 from callwarden.recording.models import require_storage_key
-from callwarden.recording.storage import DIRECTORY_MODE, MANIFEST_SUFFIXES, LocalStorage
+from callwarden.recording.storage import (
+    DIRECTORY_MODE,
+    MANIFEST_SUFFIXES,
+    LocalStorage,
+    path_under,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -255,10 +260,7 @@ class S3Storage:
         return self.object_key(storage_key) + PARTS_SUFFIX
 
     def _spool_path(self, storage_key: str) -> Path:
-        path = self.spool / require_storage_key(storage_key)
-        if self.spool.resolve() not in path.resolve().parents:
-            raise ValueError(f"storage key {storage_key!r} leaves the spool directory")
-        return path
+        return path_under(self.spool, storage_key)
 
     # --- writing ------------------------------------------------------------------------------
 
