@@ -9,8 +9,11 @@ import pytest
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import RoleId, TeamId, UserId
 from callwarden.domain.models import Role, Team, User
-from callwarden.sip.addressing import Source, TransportName
+from callwarden.sip.addressing import Destination, Source, TransportName
+from callwarden.sip.uri import SipUri
 from callwarden.telephony.media_policy import MediaPolicy, PolicyRefusal
+from callwarden.telephony.monitoring_policy import phone_targets
+from callwarden.telephony.registrar import Binding
 
 OPERATOR, SUPERVISOR, AUDITOR = RoleId(1), RoleId(2), RoleId(3)
 HOME, OFFICE, HOME_NIGHTS = TeamId(1), TeamId(2), TeamId(3)
@@ -129,3 +132,24 @@ def test_only_tls_phones_of_a_user_who_must_encrypt_are_called() -> None:
     assert not POLICY.may_reach(user(OPERATOR), "UDP", DIRECTORY)
     assert not POLICY.may_reach(user(OPERATOR), "TCP", DIRECTORY)
     assert POLICY.may_reach(user(AUDITOR, OFFICE), "UDP", DIRECTORY)
+
+
+def test_a_supervisor_who_must_encrypt_gets_monitoring_audio_only_on_tls_phones() -> None:
+    def binding(transport: TransportName, port: int) -> Binding:
+        uri = SipUri("sip", "sam", None, "198.51.100.7", port, (), ())
+        return Binding(uri, Destination(transport, "198.51.100.7", port), 3600.0, "c", 1)
+
+    phones = [binding("UDP", 5060), binding("TLS", 5061), binding("TCP", 5062)]
+    sam = user(SUPERVISOR, OFFICE, name="sam")
+    targets = phone_targets(
+        lambda _name: phones,
+        "203.0.113.5",
+        encrypted=lambda who: POLICY.requires_srtp(who, DIRECTORY),
+    )(sam)
+    assert [(t.destination.transport, t.srtp) for t in targets] == [("TLS", True)]
+    everyone = phone_targets(lambda _name: phones, "203.0.113.5")(sam)
+    assert [(t.destination.transport, t.srtp) for t in everyone] == [
+        ("UDP", False),
+        ("TLS", False),
+        ("TCP", False),
+    ]
