@@ -101,6 +101,9 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
         "grants": ["reports.view:team"],
     },
     ("PUT", "/api/v1/roles/{role_id}/grants"): lambda env: {"grants": ["reports.view:team"]},
+    ("PUT", "/api/v1/roles/{role_id}/outbound-patterns"): lambda env: {
+        "outbound_patterns": ["0X."]
+    },
     ("POST", "/api/v1/teams"): lambda env: {"name": unique("matrix-team-")},
     ("PATCH", "/api/v1/teams/{team_id}"): lambda env: {"display_name": "Renamed"},
     ("POST", "/api/v1/queues"): lambda env: {

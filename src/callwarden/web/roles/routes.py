@@ -10,7 +10,13 @@ from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind
 from callwarden.web import targets
 from callwarden.web.access import API_PREFIX, Caller, GuardedRoute, require
-from callwarden.web.roles.schemas import GrantsChange, NewRole, RoleListParameters, RoleView
+from callwarden.web.roles.schemas import (
+    GrantsChange,
+    NewRole,
+    PatternsChange,
+    RoleListParameters,
+    RoleView,
+)
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.schemas import Page
 from callwarden.web.services import app_part
@@ -51,3 +57,13 @@ async def change_grants(
     caller: ManageRole, admin: Admin, role_id: RoleIdPath, body: GrantsChange
 ) -> RoleView:
     return await admin.change_grants(caller, body)
+
+
+@router.put(
+    "/{role_id}/outbound-patterns",
+    summary="Replace a role's outbound allow-list (the numbers its members may call out to)",
+)
+async def change_patterns(
+    caller: ManageRole, admin: Admin, role_id: RoleIdPath, body: PatternsChange
+) -> RoleView:
+    return await admin.change_patterns(caller, body)

@@ -52,6 +52,13 @@ class GrantsChange(RequestModel):
     grants: Annotated[list[GrantText], Field(max_length=MAX_GRANTS)]
 
 
+class PatternsChange(RequestModel):
+    """The role's outbound allow-list, whole: the dial patterns its members may call out to
+    (`_X.`, `0X.`, `+81.`; docs/provisioning.md). Empty: no outbound calls."""
+
+    outbound_patterns: Annotated[list[PatternText], Field(max_length=100)]
+
+
 class RoleListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

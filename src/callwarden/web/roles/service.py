@@ -27,7 +27,13 @@ from callwarden.store.mapping import grants_from_rows, role_from_row
 from callwarden.store.schema import RoleRow
 from callwarden.web.access import Caller
 from callwarden.web.directory_writes import DirectoryWriter
-from callwarden.web.roles.schemas import GrantsChange, NewRole, RoleListQuery, RoleView
+from callwarden.web.roles.schemas import (
+    GrantsChange,
+    NewRole,
+    PatternsChange,
+    RoleListQuery,
+    RoleView,
+)
 from callwarden.web.schemas import Page
 from callwarden.web.services import WebServices
 from callwarden.web.users.service import check_may_give
@@ -114,6 +120,34 @@ class _ChangeGrants:
         return view, [_event(self.caller, AuditAction.ROLE_UPDATE, view.id, details)]
 
 
+@dataclass
+class _ChangePatterns:
+    """A role's outbound allow-list, built-in roles' included (only their grants are fixed)."""
+
+    caller: Caller
+    role_id: RoleId
+    body: PatternsChange
+    name: str = ""
+    before: list[str] = field(default_factory=list)
+
+    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
+        row = next((row for row in stored.roles.values() if row.id == self.role_id), None)
+        if row is None:
+            raise not_found(f"role {self.role_id}")
+        self.name = row.name
+        self.before = list(row.outbound_patterns)
+        data = {"name": row.name, "outbound_patterns": list(self.body.outbound_patterns)}
+        return ProvisioningDocument(roles=[RoleSpec.model_validate(data)])
+
+    def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
+        view = _load(session, self.name)
+        details: dict[str, JsonValue] = {
+            "before": {"outbound_patterns": list[JsonValue](self.before)},
+            "after": {"outbound_patterns": list[JsonValue](view.outbound_patterns)},
+        }
+        return view, [_event(self.caller, AuditAction.ROLE_UPDATE, view.id, details)]
+
+
 class RoleAdmin:
     def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
         self._services = services
@@ -150,7 +184,14 @@ class RoleAdmin:
         change = _ChangeGrants(caller, RoleId(int(caller.target.object_id)), body)
         return await self._write(caller, change)
 
-    async def _write(self, caller: Caller, change: _Create | _ChangeGrants) -> RoleView:
+    async def change_patterns(self, caller: Caller, body: PatternsChange) -> RoleView:
+        assert caller.target is not None
+        change = _ChangePatterns(caller, RoleId(int(caller.target.object_id)), body)
+        return await self._write(caller, change)
+
+    async def _write(
+        self, caller: Caller, change: _Create | _ChangeGrants | _ChangePatterns
+    ) -> RoleView:
         try:
             view: RoleView = await asyncio.to_thread(self._writer.write, change)
         except Forbidden as refusal:
