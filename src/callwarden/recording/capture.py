@@ -7,8 +7,9 @@ frames into tracks by the participant's role and hands batches of them to the pr
 **writer thread** through a bounded queue. In the usual recorded call (RTP legs only, nobody
 mixed) the bridge taps its participants in C instead (``media.bridge.TapSink``): the mixer's
 tick gathers each participant's µ-law frames in its :class:`~callwarden.media.fastpath.Tap`
-without any Python, and the sink runs only when a tap holds a whole batch. The frames are G.711 µ-law as the mixer taps them
-(a PCMU leg's payloads as received), gathered per track in 1.2 s batches. The thread feeds the
+without any Python, and the sink runs only when a tap holds a whole batch. The frames are
+G.711 µ-law as the mixer taps them (a PCMU leg's payloads as received), gathered per track in
+1.2 s batches, handed to the thread in groups every 0.1 s. The thread feeds the
 sealed writer, which encrypts and appends the chunks, and makes them durable by **group
 commit**: one ``syncfs`` for every recording appended to in the last ``GROUP_COMMIT_SECONDS``
 (one fdatasync each if the files are on several file systems or syncfs is not available). No
@@ -88,6 +89,8 @@ MAX_SAME_ROLE = 3
 SAMPLE_RATE = 8000
 GROUP_COMMIT_SECONDS = 0.25
 """The writer thread makes sealed batches durable together at most this long after the first."""
+HANDOVER_SECONDS = 0.1
+"""Work for the writer thread is handed over in groups at most this long after the first."""
 SLOW_COMMIT_SECONDS = 0.5
 """A group commit slower than this is logged (the file system is too slow for the crash bound)."""
 QUEUE_BOUND = 5_000
@@ -126,7 +129,7 @@ class _Batch:
 
 
 _Work = tuple["CaptureSink", str, object]
-_COMMIT = cast(_Work, ())  # a queue wait timed out: time for the group commit
+_NOTHING: list[_Work] = []  # a queue wait timed out: time for the group commit
 
 
 class CaptureSink:
@@ -420,7 +423,12 @@ class CaptureProvider:
         switch_interval: float | None = WRITER_SWITCH_INTERVAL,
     ) -> None:
         self.open_writer: WriterOpener = open_writer if open_writer is not None else open_sealed
-        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Work] | None] = queue.SimpleQueue()
+        #: Work submitted on the loop since the last hand-over to the writer thread.
+        self._outbox: list[_Work] = []
+        self._handover: asyncio.TimerHandle | None = None
+        self._submitted = 0  # written on the loop only
+        self._done = 0  # written on the writer thread only
         self._bound = queue_bound
         self._switch_interval = switch_interval
         self._opened = 0
@@ -436,7 +444,7 @@ class CaptureProvider:
     @property
     def pending(self) -> int:
         """Pieces of work waiting for the writer thread (all recordings of the process)."""
-        return self._queue.qsize()
+        return self._submitted - self._done
 
     def open(self, context: RecordingContext) -> CaptureSink:
         """A sink for one bridge; its file is opened on the writer thread."""
@@ -456,11 +464,30 @@ class CaptureProvider:
 
     def submit(self, sink: CaptureSink, kind: str, payload: object, *, force: bool = False) -> None:
         """Queue work for the writer thread; never blocks the loop. Beyond the bound the
-        recording fails instead (``force``: a close, which always gets through)."""
-        if not force and self._queue.qsize() >= self._bound:
+        recording fails instead (``force``: a close, which always gets through).
+
+        Batches of frames are handed over in groups, at most HANDOVER_SECONDS after the first
+        of a group: one wake-up of the writer thread (and one burst of its work on the GIL)
+        for all the batches of the process's recordings that came due meanwhile, not one
+        each. Anything else (open, pause, resume, close) goes at once, with what waits."""
+        if not force and self._submitted - self._done >= self._bound:
             sink.fail("the recording writer is too far behind")
             return
-        self._queue.put((sink, kind, payload))
+        self._outbox.append((sink, kind, payload))
+        self._submitted += 1
+        if kind != "frames":  # opening, markers and closing go at once
+            self._hand_over()
+        elif self._handover is None:
+            assert self._loop is not None
+            self._handover = self._loop.call_later(HANDOVER_SECONDS, self._hand_over)
+
+    def _hand_over(self) -> None:
+        if self._handover is not None:
+            self._handover.cancel()
+            self._handover = None
+        if self._outbox:
+            self._queue.put(self._outbox)
+            self._outbox = []
 
     def resolve(
         self, done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]
@@ -478,14 +505,13 @@ class CaptureProvider:
         while True:
             wait = None if not dirty else max(0.0, oldest + GROUP_COMMIT_SECONDS - time.monotonic())
             try:
-                work = self._queue.get(timeout=wait)
+                group = self._queue.get(timeout=wait)
             except queue.Empty:
-                work = _COMMIT
-            if work is None:
+                group = _NOTHING
+            if group is None:
                 _commit(dirty)
                 return
-            if work is not _COMMIT:
-                sink, kind, payload = work
+            for sink, kind, payload in group:
                 try:
                     if sink.run(kind, payload) and not dirty:
                         oldest = time.monotonic()
@@ -493,6 +519,7 @@ class CaptureProvider:
                         dirty[sink] = None
                 except Exception:  # a bug must not stop every other recording of the process
                     logger.exception("recording %s: %s failed", sink.recording_id, kind)
+                self._done += 1
             if dirty and time.monotonic() - oldest >= GROUP_COMMIT_SECONDS:
                 _commit(dirty)
                 dirty = {}
@@ -501,6 +528,7 @@ class CaptureProvider:
         """Let the writer thread finish what is queued, then stop it."""
         thread, self._thread = self._thread, None
         if thread is not None:
+            self._hand_over()
             self._queue.put(None)
             await asyncio.to_thread(thread.join)
 

@@ -27,7 +27,8 @@ BATCH_SAMPLES = 60 * 160
 FLUSH_INTERVAL_SECONDS = BATCH_SAMPLES / 8000
 """The sealed writer seals each batch as it arrives (its chunk is one batch) and the capture's
 group commit makes it durable within ``GROUP_COMMIT_SECONDS``: a crash loses the batch being
-gathered, at most 1.2 s of audio, plus what waits in the queue and the commit (< 2 s)."""
+gathered, at most 1.2 s of audio, plus the hand-over to the writer thread (0.1 s), what waits in
+its queue and the commit (< 2 s)."""
 
 Pcm = npt.NDArray[np.int16]
 
