@@ -24,6 +24,7 @@ from pathlib import Path
 
 import uvicorn
 import uvloop
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +32,7 @@ from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import ACD_EVENT_TYPES
 from callwarden.acd.history import AcdHistory, RecordedBus
 from callwarden.acd.round_robin import RedisRoundRobin
+from callwarden.acd.today import DailyCounts, stored_history
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
 from callwarden.bus.redis_bus import RedisBus, new_node_id
@@ -114,6 +116,7 @@ from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings
 from callwarden.telephony.throttle import FailureThrottle, ThrottleSettings
 from callwarden.telephony.toll_guard import TollGuard, TollGuardSettings
 from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
+from callwarden.web.pages.figures import start_page_figures
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import WebAudit
 from callwarden.webrtc.contacts import BrowserContacts
@@ -346,6 +349,7 @@ class Node:
         self.recording_control: RecordingControl | None = None
         self.acd: AcdEngine | None = None
         self.acd_history: AcdHistory | None = None
+        self.acd_daily_counts: DailyCounts | None = None
         self.browser_phones: BrowserPhones | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
@@ -474,6 +478,9 @@ class Node:
             recording=DirectCallRecording(self.recording_control, lambda: directory.snapshot),
         )
         self._start_monitoring(monitor_features, registrar)
+        web_app = create_app(web_services)
+        # The wallboard's today: the day's stored events, then the bus, before the ACD runs.
+        await start_page_figures(web_app)
         await self._start_acd(clock)
         # Finished transactions linger 32 s (Timers J, K over UDP): a trunk at 300 calls/s
         # holds ~20,000 of them, so the per-source bound sits well above that.
@@ -494,7 +501,7 @@ class Node:
             WebRtcSettings(ice=_ice_settings(settings)),
         )
         await self.browser_phones.start()
-        await self._start_http(web_services)
+        await self._start_http(web_services, web_app)
         logger.info(
             "callwarden node up: SIP %s:%d (UDP, TCP), web %s://%s:%d/, media %s ports %d-%d, "
             "data in %s",
@@ -563,6 +570,16 @@ class Node:
         if self.agent_features is not None:
             self.agent_features.bind(self.acd)
         await self.acd.start()
+        # Calls taken today: from the stored history since local midnight, zero at midnight.
+        directory = self.directory
+        self.acd_daily_counts = DailyCounts(
+            self.acd,
+            stored_history(self.database.sessions),
+            lambda: directory.snapshot.queues,
+            self.settings.time_zone,
+            partial(datetime.now, UTC),
+        )
+        await self.acd_daily_counts.start()
         # Queues and members edited through the API or provisioning reach the running ACD.
         loop, acd = asyncio.get_running_loop(), self.acd
 
@@ -672,13 +689,13 @@ class Node:
             self.purge_schedule = ScheduledPurge(self.purge_runs.run, interval)
             self.purge_schedule.start()
 
-    async def _start_http(self, services: WebServices) -> None:
+    async def _start_http(self, services: WebServices, app: FastAPI) -> None:
         settings, identity = self.settings, self.tls_identity
         self._sweep_task = asyncio.create_task(
             _sweep_sign_in(services.sessions, services.throttle), name="sign-in-sweep"
         )
         config = uvicorn.Config(
-            create_app(services),
+            app,
             host=settings.bind,
             port=settings.http_port,
             log_level="warning",
@@ -785,6 +802,8 @@ class Node:
             await self.recorder.close()
         if self.recording_storage is not None:  # an object store ships what is left
             await asyncio.to_thread(self.recording_storage.close)
+        if self.acd_daily_counts is not None:
+            await self.acd_daily_counts.close()
         if self.acd is not None:
             await self.acd.close()
         if self.shared_bans is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -242,11 +242,13 @@ class AcdEngine:
         """Add `seconds` to the current wrap-up (`WrapUpLimitReached` past the limit)."""
         return await self._call(partial(self._center.extend_wrap_up, agent_id, seconds))
 
-    async def reset_daily_counts(self) -> None:
-        """Start a new day for the fewest-calls strategy (calls taken back to zero)."""
+    async def reset_daily_counts(self, counts: Mapping[UserId, int] | None = None) -> None:
+        """Start a new day for the fewest-calls strategy and the operators' figures (calls
+        taken back to zero), or set each agent's calls taken today to `counts` (0 for those
+        left out), as `acd.today.DailyCounts` does from the stored history at start."""
 
         async def reset() -> None:
-            self._center.roster.reset_daily_counts()
+            self._center.roster.reset_daily_counts(counts)
 
         await self._call(reset)
 

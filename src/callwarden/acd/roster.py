@@ -253,9 +253,11 @@ class Roster:
             self._finish_wrap_up(agent_id, now)
         return before, after
 
-    def reset_daily_counts(self) -> None:
+    def reset_daily_counts(self, counts: Mapping[UserId, int] | None = None) -> None:
+        """Each agent's calls taken to `counts` (0 for those left out; all 0 without)."""
+        counts = counts or {}
         for agent_id, agent in self._agents.items():
-            self._agents[agent_id] = replace(agent, calls_taken=0)
+            self._agents[agent_id] = replace(agent, calls_taken=counts.get(agent_id, 0))
 
     def _state_event(
         self, before: Agent, after: Agent, now: float, changed_by: UserId | None, at: datetime

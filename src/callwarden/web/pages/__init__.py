@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from callwarden.acd.today import stored_history
 from callwarden.web.access import GuardedRoute, route_access
 from callwarden.web.pages.admin import router as admin_router
 from callwarden.web.pages.figures import QueueFigures
@@ -63,6 +64,7 @@ def install_pages(app: FastAPI, services: WebServices) -> None:
         lambda: services.directory.snapshot,
         services.clock.now,
         time_zone,
+        stored_history(services.database),
     )
     setattr(app.state, part_name(PageRenderer), renderer)
     setattr(app.state, part_name(QueueFigures), figures)

@@ -72,7 +72,7 @@ async def _renderer(request: Request) -> PageRenderer:
 
 async def _figures(request: Request) -> QueueFigures:
     figures = app_part(request, QueueFigures)
-    figures.ensure_started()
+    await figures.ensure_started()
     return figures
 
 
