@@ -413,3 +413,29 @@ def test_an_admin_adds_and_removes_a_sign_in_network(
     assert actions.count("sign_in_network.create") == 1
     assert actions.count("sign_in_network.delete") == 1
     forget_refusals(problems, 409)
+
+
+def test_an_admin_sets_a_roles_outbound_allow_list(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/roles")
+    row_of(page, "roles", "operator").get_by_role("button", name="表示").click()
+    patterns = page.locator("#o-patterns")
+    expect(patterns).to_have_value("")
+    patterns.fill("0X.\n+81.")
+    page.get_by_role("button", name="発信許可リストを保存").click()
+    status = page.locator("#o-status")
+    expect(status).to_have_text("ロール operator の発信許可リストを保存しました。", timeout=WAIT_MS)
+    role_id = site.env.snapshot.role_by_name("operator")
+    assert role_id is not None
+    response = page.request.get(site.url(f"/api/v1/roles/{role_id.id}"))
+    assert response.json()["outbound_patterns"] == ["0X.", "+81."]
+    role = site.env.snapshot.role_by_name("operator")
+    assert role is not None and role.allows_dialling("0312345678")
+    patterns.fill("0A.")
+    page.get_by_role("button", name="発信許可リストを保存").click()
+    expect(status).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
+    response = page.request.get(site.url(f"/api/v1/roles/{role_id.id}"))
+    assert response.json()["outbound_patterns"] == ["0X.", "+81."]
+    forget_refusals(problems, 422)

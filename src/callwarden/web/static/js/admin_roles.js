@@ -56,6 +56,8 @@ function show(role) {
   document.getElementById("d-builtin").hidden = !role.builtin;
   saveButton.hidden = role.builtin;
   detailStatus.textContent = "";
+  document.getElementById("o-patterns").value = role.outbound_patterns.join("\n");
+  document.getElementById("o-status").textContent = "";
   detail.hidden = false;
   (role.builtin ? document.getElementById("close-detail") : selects[0]).focus();
 }
@@ -87,6 +89,27 @@ grantsForm.addEventListener("submit", async (event) => {
   }
   showDone(detailStatus, t("admin.roles.saved", { name: result.body.name }));
   selected = result.body;
+  await load();
+});
+
+// The outbound allow-list: one dial pattern a line, replaced whole (built-in roles too).
+document.getElementById("patterns-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!selected) return;
+  const status = document.getElementById("o-status");
+  const outbound_patterns = document
+    .getElementById("o-patterns")
+    .value.split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line);
+  const path = `/api/v1/roles/${selected.id}/outbound-patterns`;
+  const result = await api("PUT", path, { outbound_patterns });
+  if (!result.ok) {
+    showRefusal(result, status);
+    return;
+  }
+  selected = result.body;
+  showDone(status, t("admin.roles.outbound_saved", { name: result.body.name }));
   await load();
 });
 
