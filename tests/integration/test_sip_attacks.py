@@ -342,9 +342,33 @@ def test_too_many_header_fields_get_513(
 @pytest.fixture
 def silent_carrier() -> Iterator[socket.socket]:
     """The trunk's address, receiving the node's INVITEs and never answering."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
-        carrier.bind(("127.0.0.250", 5999))
+    with _carrier_socket("127.0.0.250") as carrier:
         yield carrier
+
+
+@contextlib.contextmanager
+def _carrier_socket(host: str) -> Iterator[socket.socket]:
+    """A UDP socket at a provisioned trunk's address (port 5999)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
+        carrier.bind((host, 5999))
+        yield carrier
+
+
+def _answer_to(request: bytes, status: str, *extra: str, tag: str = "carrier1") -> bytes:
+    """A response to `request` (its Via, From, To, Call-ID and CSeq) with a To tag."""
+    lines = [
+        f"SIP/2.0 {status}",
+        *(f"Via: {value}" for value in header(request, "Via")),
+        f"From: {header(request, 'From')[0]}",
+        f"To: {header(request, 'To')[0]};tag={tag}",
+        f"Call-ID: {header(request, 'Call-ID')[0]}",
+        f"CSeq: {header(request, 'CSeq')[0]}",
+        *extra,
+        "Content-Length: 0",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
 
 
 @pytest.mark.integration
@@ -386,28 +410,19 @@ def _challenge_every_invite(
             continue
         seen.add(branch)
         invites.append(data)
-        head = [
-            "SIP/2.0 401 Unauthorized",
-            *(f"Via: {value}" for value in header(data, "Via")),
-            f"From: {header(data, 'From')[0]}",
-            f"To: {header(data, 'To')[0]};tag=carrier{len(invites)}",
-            f"Call-ID: {header(data, 'Call-ID')[0]}",
-            f"CSeq: {header(data, 'CSeq')[0]}",
+        challenge = (
             f'WWW-Authenticate: Digest realm="{realm}", nonce="{secrets.token_hex(16)}", '
-            'algorithm=MD5, qop="auth"',
-            "Content-Length: 0",
-            "",
-            "",
-        ]
-        carrier.sendto("\r\n".join(head).encode(), peer)
+            'algorithm=MD5, qop="auth"'
+        )
+        answer = _answer_to(data, "401 Unauthorized", challenge, tag=f"carrier{len(invites)}")
+        carrier.sendto(answer, peer)
         if len(invites) > count:
             return invites
 
 
 @pytest.fixture
 def challenging_carrier() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
-        carrier.bind(("127.0.0.251", 5999))
+    with _carrier_socket("127.0.0.251") as carrier:
         yield carrier
 
 
@@ -432,8 +447,7 @@ def test_a_carrier_challenging_every_invite_gets_one_authenticated_retry(
 
 @pytest.fixture
 def realmed_carrier() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier:
-        carrier.bind(("127.0.0.252", 5999))
+    with _carrier_socket("127.0.0.252") as carrier:
         yield carrier
 
 
@@ -484,25 +498,10 @@ def test_a_challenge_from_an_address_that_is_not_the_trunk_is_dropped(
     while not offered.startswith(b"INVITE "):
         offered = challenging_carrier.recv(65535)
 
-    def answer(status: str, extra: tuple[str, ...] = ()) -> bytes:
-        lines = [
-            f"SIP/2.0 {status}",
-            *(f"Via: {value}" for value in header(offered, "Via")),
-            f"From: {header(offered, 'From')[0]}",
-            f"To: {header(offered, 'To')[0]};tag=carrier1",
-            f"Call-ID: {header(offered, 'Call-ID')[0]}",
-            f"CSeq: {header(offered, 'CSeq')[0]}",
-            *extra,
-            "Content-Length: 0",
-            "",
-            "",
-        ]
-        return "\r\n".join(lines).encode()
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
         stranger.bind(("127.0.0.253", 0))
         realm = 'WWW-Authenticate: Digest realm="carrier", nonce="stolen", qop="auth"'
-        stranger.sendto(answer("401 Unauthorized", (realm,)), (LOOPBACK, node.sip_port))
+        stranger.sendto(_answer_to(offered, "401 Unauthorized", realm), (LOOPBACK, node.sip_port))
         stranger.settimeout(SILENCE_S)
         with contextlib.suppress(TimeoutError):
             assert b"Authorization" not in stranger.recv(65535)
@@ -512,7 +511,7 @@ def test_a_challenge_from_an_address_that_is_not_the_trunk_is_dropped(
         while True:
             later.append(challenging_carrier.recv(65535))
     assert all(b"Authorization" not in message for message in later), later
-    challenging_carrier.sendto(answer("486 Busy Here"), (LOOPBACK, node.sip_port))
+    challenging_carrier.sendto(_answer_to(offered, "486 Busy Here"), (LOOPBACK, node.sip_port))
     final = client.final_for(invite)
     assert final is not None and final.startswith(b"SIP/2.0 486 "), final
     assert "came from 127.0.0.253, not from 127.0.0.251 where it was sent" in node.log()
@@ -538,19 +537,13 @@ def test_a_phone_challenging_our_invite_never_gets_credentials(
     offered = phone.sock.recv(65535)
     while not offered.startswith(b"INVITE "):
         offered = phone.sock.recv(65535)
-    challenge = [
-        "SIP/2.0 407 Proxy Authentication Required",
-        *(f"Via: {value}" for value in header(offered, "Via")),
-        f"From: {header(offered, 'From')[0]}",
-        f"To: {header(offered, 'To')[0]};tag=leak1",
-        f"Call-ID: {header(offered, 'Call-ID')[0]}",
-        f"CSeq: {header(offered, 'CSeq')[0]}",
+    challenge = _answer_to(
+        offered,
+        "407 Proxy Authentication Required",
         f'Proxy-Authenticate: Digest realm="callwarden", nonce="{secrets.token_hex(16)}"',
-        "Content-Length: 0",
-        "",
-        "",
-    ]
-    phone.sock.sendto("\r\n".join(challenge).encode(), (LOOPBACK, node.sip_port))
+        tag="leak1",
+    )
+    phone.sock.sendto(challenge, (LOOPBACK, node.sip_port))
     phone.sock.settimeout(1.0)
     later: list[bytes] = []
     with contextlib.suppress(TimeoutError):
