@@ -7,6 +7,8 @@ a number, key too short or too long, unknown suite, no key, RTP/SAVP over plain 
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Callable
 
 import pytest
 
@@ -20,8 +22,10 @@ from callwarden.sip.sdes import (
 )
 from callwarden.sip.sdp import (
     DEFAULT_CODECS,
+    NegotiatedMedia,
     NoCommonCodec,
     OfferAnswerError,
+    SdesKeys,
     SessionDescription,
     build_offer,
     negotiate_answer,
@@ -51,7 +55,14 @@ def savp_offer(*crypto: str, proto: str = "RTP/SAVP") -> bytes:
     )
 
 
-def answer(body: bytes, *, tls: bool = True, require_srtp: bool = False) -> tuple[bytes, object]:
+def answer(
+    body: bytes,
+    *,
+    tls: bool = True,
+    require_srtp: bool = False,
+    current: SdesKeys | None = None,
+    random_bytes: Callable[[int], bytes] = lambda n: b"\x07" * n,
+) -> tuple[bytes, NegotiatedMedia]:
     description, negotiated = negotiate_answer(
         SessionDescription.parse(body),
         DEFAULT_CODECS,
@@ -61,7 +72,8 @@ def answer(body: bytes, *, tls: bool = True, require_srtp: bool = False) -> tupl
         session_version=12,
         accept_sdes=tls,
         require_srtp=require_srtp,
-        random_bytes=lambda n: b"\x07" * n,
+        random_bytes=random_bytes,
+        current=current,
     )
     return bytes(description), negotiated
 
@@ -171,7 +183,8 @@ def test_a_savp_offer_over_tls_is_answered_with_our_own_key_under_its_tag() -> N
         f"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{ours}",
         "a=sendrecv",
     )
-    srtp = negotiated.srtp  # type: ignore[attr-defined]
+    srtp = negotiated.srtp
+    assert srtp is not None
     assert (srtp.suite, srtp.local_key, srtp.remote_key) == (
         CryptoSuite.AES_CM_128_HMAC_SHA1_80,
         b"\x07" * 30,
@@ -291,29 +304,15 @@ def test_answers_to_our_srtp_offer_that_break_rfc4568_are_refused(
 
 def test_a_reoffer_keeps_our_key_for_the_same_suite_and_rekeys_for_another() -> None:
     first_offer = savp_offer(f"1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}")
-    _, first = answer(first_offer)
-    current = first.srtp  # type: ignore[attr-defined]
-    _, negotiated = negotiate_answer(
-        SessionDescription.parse(first_offer),
-        DEFAULT_CODECS,
-        local_address="203.0.113.5",
-        local_port=40000,
-        session_id=11,
-        session_version=13,
-        accept_sdes=True,
-        current=current,
-    )
-    assert negotiated.srtp == current
-    other, rekeyed = negotiate_answer(
-        SessionDescription.parse(savp_offer(f"3 AEAD_AES_128_GCM inline:{KEY28}")),
-        DEFAULT_CODECS,
-        local_address="203.0.113.5",
-        local_port=40000,
-        session_id=11,
-        session_version=14,
-        accept_sdes=True,
-        current=current,
+    _, first = answer(first_offer, random_bytes=os.urandom)
+    assert first.srtp is not None
+    _, again = answer(first_offer, random_bytes=os.urandom, current=first.srtp)
+    assert again.srtp == first.srtp
+    body, rekeyed = answer(
+        savp_offer(f"3 AEAD_AES_128_GCM inline:{KEY28}"),
+        random_bytes=os.urandom,
+        current=first.srtp,
     )
     assert rekeyed.srtp is not None and rekeyed.srtp.suite is CryptoSuite.AEAD_AES_128_GCM
     assert len(rekeyed.srtp.local_key) == 28
-    assert CryptoAttribute.parse(other.media[0].crypto[0]).tag == 3
+    assert b"a=crypto:3 AEAD_AES_128_GCM inline:" in body
