@@ -86,10 +86,21 @@ class FrameEncoder:
         self._pending = np.zeros(0, dtype=np.int16)
 
     def payloads(self, frame: AudioFrame, encoding: Encoding) -> list[bytes]:
-        samples = [self._pending]
-        for resampled in self._resampler.resample(frame):
-            samples.append(resampled.to_ndarray().reshape(-1).astype(np.int16, copy=False))
-        pcm = np.concatenate(samples)
+        if (
+            frame.sample_rate == SAMPLE_RATE
+            and frame.format.name == "s16"
+            and (frame.layout.name == "mono")
+        ):  # G.711 from the browser: already 8 kHz mono
+            decoded = [frame.to_ndarray().reshape(-1)]
+        else:
+            decoded = [
+                resampled.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+                for resampled in self._resampler.resample(frame)
+            ]
+        pcm = np.concatenate([self._pending, *decoded])
+        if len(pcm) == FRAME_SAMPLES:
+            self._pending = pcm[:0]
+            return [encode(pcm, encoding)]
         whole = len(pcm) - len(pcm) % FRAME_SAMPLES
         self._pending = pcm[whole:].copy()
         return [
