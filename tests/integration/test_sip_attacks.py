@@ -420,6 +420,15 @@ def _challenge_every_invite(
             return invites
 
 
+def _call_out(client: Client, node: Node, number: str) -> bytes:
+    """alice's authenticated INVITE to `number` (through a trunk), sent; the INVITE."""
+    uri = f"sip:{number}@{LOOPBACK}:{node.sip_port}"
+    invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
+    assert invite is not None
+    client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+    return invite
+
+
 @pytest.fixture
 def challenging_carrier() -> Iterator[socket.socket]:
     with _carrier_socket("127.0.0.251") as carrier:
@@ -432,10 +441,7 @@ def test_a_carrier_challenging_every_invite_gets_one_authenticated_retry(
 ) -> None:
     """T12: at most one authenticated retry per call; the caller then gets a clear failure."""
     client = clients("127.0.0.10")
-    uri = f"sip:8123@{LOOPBACK}:{node.sip_port}"
-    invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
-    assert invite is not None
-    client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+    invite = _call_out(client, node, "8123")
     invites = _challenge_every_invite(challenging_carrier, count=5)
     assert len(invites) == 2, [i.split(b"\r\n", 1)[0] for i in invites]
     assert header(invites[0], "Authorization") == []
@@ -462,10 +468,7 @@ def test_a_trunk_challenge_for_another_realm_is_never_answered(
     for n, (realm, expected_invites) in enumerate(
         (("evil.example", 1), ("sip.carrier.example", 2))
     ):
-        uri = f"sip:712{n}@{LOOPBACK}:{node.sip_port}"
-        invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
-        assert invite is not None
-        client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+        invite = _call_out(client, node, f"712{n}")
         invites = _challenge_every_invite(realmed_carrier, count=5, realm=realm)
         assert len(invites) == expected_invites, [i.split(b"\r\n", 1)[0] for i in invites]
         authorizations = [header(sent, "Authorization") for sent in invites]
@@ -489,10 +492,7 @@ def test_a_challenge_from_an_address_that_is_not_the_trunk_is_dropped(
     """T13: a third party (127.0.0.253) that sees our INVITE to the trunk and challenges it
     gets nothing: no credentials go out, and the trunk's own answer still ends the call."""
     client = clients("127.0.0.14")
-    uri = f"sip:8124@{LOOPBACK}:{node.sip_port}"
-    invite = challenge_answer(client, "INVITE", uri, "alice", "alice-sip-secret-1", body=OFFER)
-    assert invite is not None
-    client.sock.sendto(invite, (LOOPBACK, node.sip_port))
+    invite = _call_out(client, node, "8124")
     challenging_carrier.settimeout(RECEIVE_S)
     offered = challenging_carrier.recv(65535)
     while not offered.startswith(b"INVITE "):

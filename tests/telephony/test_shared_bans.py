@@ -69,6 +69,27 @@ class _NoBus:
         raise AssertionError("not subscribed in unit tests")
 
 
+def ban_from(
+    node: str,
+    address: str = "198.51.100.66",
+    left: timedelta = timedelta(seconds=10),
+    *,
+    reason: str = "rate",
+    ban_number: int = 1,
+) -> SourceBanned:
+    """The event another node publishes when it bans `address` for `left` from WALL."""
+    return SourceBanned(
+        at=WALL,
+        address=address,
+        reason=reason,
+        offences=5,
+        seconds=max(left.total_seconds(), 0.0),
+        until=WALL + left,
+        ban_number=ban_number,
+        node=node,
+    )
+
+
 def test_a_ban_made_on_another_node_applies_here_until_it_ends_there() -> None:
     clock = FakeClock()
     a, b = Node("node-a", clock), Node("node-b", clock)
@@ -110,17 +131,7 @@ def test_own_events_trusted_addresses_and_longer_local_bans_are_left_alone() -> 
     own = b.ban(ATTACKER)
     assert not b.shared.apply(own)  # the bus echoes a node's events to its own subscribers
     assert b.guard.stats.adopted_bans == 0
-    shorter = SourceBanned(
-        at=WALL,
-        address="198.51.100.66",
-        reason="rate",
-        offences=5,
-        seconds=10.0,
-        until=WALL + timedelta(seconds=10),
-        ban_number=1,
-        node="node-a",
-    )
-    assert not b.shared.apply(shorter)  # b's own 100 s ban stands
+    assert not b.shared.apply(ban_from("node-a"))  # b's own 100 s ban stands
     assert b.guard.bans()[0].seconds_left == 100.0
     # and a's ending of its shorter ban does not end b's own
     assert not b.shared.apply(SourceUnbanned(at=WALL, address="198.51.100.66", node="node-a"))
@@ -134,16 +145,7 @@ def test_own_events_trusted_addresses_and_longer_local_bans_are_left_alone() -> 
 def test_an_adopted_ban_is_capped_and_counts_toward_the_next_ban_here() -> None:
     clock = FakeClock()
     b = Node("node-b", clock)
-    huge = SourceBanned(
-        at=WALL,
-        address="3fff:0:1:2::/64",
-        reason="scanner",
-        offences=10,
-        seconds=86_400.0,
-        until=WALL + timedelta(days=1),
-        ban_number=3,
-        node="node-a",
-    )
+    huge = ban_from("node-a", "3fff:0:1:2::/64", timedelta(days=1), reason="scanner", ban_number=3)
     assert b.shared.apply(huge)
     assert b.guard.bans()[0].seconds_left == SETTINGS.max_ban_seconds
     assert not b.guard.admits(Source("UDP", "3fff:0:1:2::9", 5062, "192.0.2.1", 5060))
@@ -157,29 +159,8 @@ def test_an_adopted_ban_is_capped_and_counts_toward_the_next_ban_here() -> None:
 def test_in_the_past_or_empty_bans_change_nothing() -> None:
     clock = FakeClock()
     b = Node("node-b", clock)
-    over = SourceBanned(
-        at=WALL,
-        address="198.51.100.66",
-        reason="rate",
-        offences=5,
-        seconds=10.0,
-        until=WALL - timedelta(seconds=1),
-        ban_number=1,
-        node="node-a",
-    )
-    assert not b.shared.apply(over)
-    assert not b.shared.apply(
-        SourceBanned(
-            at=WALL,
-            address="198.51.100.66",
-            reason="rate",
-            offences=5,
-            seconds=10.0,
-            until=WALL + timedelta(seconds=10),
-            ban_number=1,
-            node="",  # from a node of older code: whose it is is unknown
-        )
-    )
+    assert not b.shared.apply(ban_from("node-a", left=timedelta(seconds=-1)))
+    assert not b.shared.apply(ban_from(""))  # from older code: whose ban it is is unknown
     assert b.guard.bans() == []
 
 
