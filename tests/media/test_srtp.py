@@ -12,12 +12,16 @@ import os
 import random
 from collections.abc import AsyncIterator
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from pylibsrtp import Error as LibSrtpError
 from pylibsrtp import Policy, Session
 
+from callwarden.media import g711
 from callwarden.media.control import EndpointId, MediaConfig, MediaError
 from callwarden.media.engine import MediaEngine
+from callwarden.media.g711 import Encoding
 from callwarden.media.rtcp import ReceiverReport, parse_compound, serialize_compound
 from callwarden.media.rtp import RtpPacket
 from callwarden.media.srtp import SUITES, SrtpKeys
@@ -243,3 +247,33 @@ async def test_the_worker_pool_passes_srtp_to_its_workers() -> None:
             assert (await pool.stats(local.endpoint_id)).srtp
         finally:
             secure.phone.close()
+
+
+class Tracks:
+    """A recording sink: each participant's own track, as the recorder gets it."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[bytes]] = {}
+
+    def on_frame(self, participant_id: str, pcm: npt.NDArray[np.int16], timestamp: int) -> None:
+        self.frames.setdefault(participant_id, []).append(pcm.tobytes())
+
+
+async def test_a_recording_taps_the_srtp_leg_decrypted(
+    engine: MediaEngine, phones: list[Phone]
+) -> None:
+    secure, plain = SrtpPhone(phones[0], "AEAD_AES_128_GCM"), phones[1]
+    bridge = await engine.create_bridge()
+    a, a_media = await leg(engine, secure.phone, bridge, "customer", secure.keys)
+    await leg(engine, plain, bridge, "operator", None)
+    tracks = Tracks()
+    engine.set_track_sink(bridge, tracks)
+    pcm = (np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+    voice = g711.encode(pcm, Encoding.PCMU)
+    for seq in range(1, 5):
+        secure.phone.send(secure.protect(rtp(seq, voice)), a_media)
+    assert [p.payload for p in await plain.packets(4)] == [voice] * 4
+    for _ in range(4):
+        engine.tick()
+    decoded = g711.decode(voice, Encoding.PCMU).tobytes()
+    assert tracks.frames[a].count(decoded) >= 2  # past the jitter buffer's depth
