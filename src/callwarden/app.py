@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.events import ACD_EVENT_TYPES
 from callwarden.acd.history import AcdHistory, RecordedBus
+from callwarden.acd.retention import HistoryRetention
 from callwarden.acd.round_robin import RedisRoundRobin
 from callwarden.acd.today import DailyCounts, stored_history
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
@@ -118,6 +119,7 @@ from callwarden.telephony.toll_guard import TollGuard, TollGuardSettings
 from callwarden.web.app import NodeStatus, WebServices, WebSettings, create_app
 from callwarden.web.pages.figures import start_page_figures
 from callwarden.web.recordings.audit import RecordingAuditPort
+from callwarden.web.reports.history_audit import HistoryPurgeAudit
 from callwarden.web.services import WebAudit
 from callwarden.webrtc.contacts import BrowserContacts
 from callwarden.webrtc.phones import BrowserPhones, WebRtcSettings
@@ -350,6 +352,7 @@ class Node:
         self.acd: AcdEngine | None = None
         self.acd_history: AcdHistory | None = None
         self.acd_daily_counts: DailyCounts | None = None
+        self.acd_retention: HistoryRetention | None = None
         self.browser_phones: BrowserPhones | None = None
         self.cdr_writer: CdrWriterProcess | None = None
         self.http: _EmbeddedHttpServer | None = None
@@ -556,6 +559,15 @@ class Node:
         assert self.database is not None
         self.acd_history = AcdHistory(self.database.sessions)
         self.acd_history.start()
+        # Older than acd_history_days: deleted every hour, each purge audited.
+        assert self.audit_writer is not None
+        self.acd_retention = HistoryRetention(
+            self.database.sessions,
+            days=self.settings.acd_history_days,
+            now=partial(datetime.now, UTC),
+            audit=HistoryPurgeAudit(self.audit_writer),
+        )
+        self.acd_retention.start()
         self.acd = AcdEngine(
             directory=self.directory.snapshot,
             bus=RecordedBus(self.bus, self.acd_history.record),
@@ -786,6 +798,8 @@ class Node:
             await self.purge_schedule.close()
         if self.purge_runs is not None:
             await self.purge_runs.close()
+        if self.acd_retention is not None:
+            await self.acd_retention.close()
         # Supervisors leave before the calls end, calls (telling the ACD) before the ACD, the
         # ACD before its bus and Redis.
         if self.monitoring is not None:

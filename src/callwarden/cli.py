@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_audit_commands(commands)
     _add_recording_commands(commands)
     _add_user_commands(commands)
+    acd = commands.add_parser("acd", help="the ACD's stored event history")
+    acd_commands = acd.add_subparsers(dest="acd_command", required=True)
+    purge = acd_commands.add_parser(
+        "purge-history", help="delete the ACD events older than acd_history_days (audited)"
+    )
+    _add_settings_flags(purge)
     return parser
 
 
@@ -190,6 +196,47 @@ def _purge_recordings(settings: Settings, batch_size: int) -> int:
         sys.stderr.write(f"callwarden: {error}\n")
         return 2
     return 1 if report.failed else 0
+
+
+def _purge_acd_history(settings: Settings) -> int:
+    """`callwarden acd purge-history`: one retention run, audited; prints what went."""
+    import asyncio
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from callwarden.acd.retention import HistoryPurge, HistoryRetention
+    from callwarden.security.audit import AuditLog, AuditUnavailable
+    from callwarden.security.audit_writer import AuditWriter
+    from callwarden.store.database import Database
+    from callwarden.web.reports.history_audit import HistoryPurgeAudit
+
+    async def run(database: Database) -> HistoryPurge:
+        writer = AuditWriter(AuditLog(database.sessions))
+        writer.start()
+        try:
+            retention = HistoryRetention(
+                database.sessions,
+                days=settings.acd_history_days,
+                now=partial(datetime.now, UTC),
+                audit=HistoryPurgeAudit(writer),
+            )
+            return await retention.run()
+        finally:
+            await writer.close()
+
+    try:
+        with Database(settings.effective_database_url) as database:
+            purge = asyncio.run(run(database))
+    except (AuditUnavailable, SQLAlchemyError) as error:
+        sys.stderr.write(f"callwarden: the ACD history was not purged: {error}\n")
+        return 1
+    sys.stdout.write(
+        f"{purge.events} ACD events before {purge.before.isoformat()} deleted"
+        f" (acd_history_days: {purge.days})\n"
+    )
+    return 0
 
 
 def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -432,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _user(settings, arguments)
     if arguments.command == "recording":
         return _recording(settings, arguments)
+    if arguments.command == "acd":
+        return _purge_acd_history(settings)
     try:
         if arguments.command == "provision":
             return _provision(settings, arguments.file)

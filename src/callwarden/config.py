@@ -57,11 +57,14 @@ class Settings(BaseModel):
     """Sign a queue member in to all their queues (available) when a phone of theirs registers
     while they are offline: for the demo and tests; operators otherwise sign in themselves."""
     allowed_origins: tuple[str, ...] = ()
-    time_zone: str = "Asia/Tokyo"
-    """The center's time zone (IANA name): the pages' dates and times, the reports' days,
-    weeks and hours, the wallboard's midnight."""
     """Origins (`https://cc.example.com`) the browser UI is served from: the only ones a live
     WebSocket may be opened from, and the only ones a browser may sign in from."""
+    time_zone: str = "Asia/Tokyo"
+    """The center's time zone (IANA name): the pages' dates and times, the reports' days,
+    weeks and hours, the wallboard's and the desk's midnight."""
+    acd_history_days: int = Field(default=400, ge=1, le=36_500)
+    """How long the ACD's event history (`acd_events`, what the reports read) is kept: the
+    node deletes older events every hour (`callwarden acd purge-history` does it at once)."""
     sip_tls_port: int | None = Field(default=None, ge=1, le=65535)
     """SIP over TLS port; unset, no TLS listener (`callwarden demo` listens on 5061)."""
     tls_certificate: Path | None = None

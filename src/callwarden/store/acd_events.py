@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from callwarden.domain.errors import ValidationFailed
@@ -105,3 +105,27 @@ class AcdEventRepository:
             .order_by(AcdEventRow.at, AcdEventRow.id)
         )
         return [_stored(row) for row in self._session.scalars(statement)]
+
+    def count_before(self, before: datetime) -> int:
+        """How many events happened before `before`."""
+        _aware("before", before)
+        statement = select(func.count()).select_from(AcdEventRow).where(AcdEventRow.at < before)
+        return int(self._session.scalar(statement) or 0)
+
+    def delete_before(self, before: datetime, limit: int) -> int:
+        """Delete at most `limit` of the events before `before`, oldest first (the caller
+        commits); returns how many."""
+        _aware("before", before)
+        if limit < 1:
+            raise ValidationFailed("limit must be at least 1", details={"field": "limit"})
+        ids = list(
+            self._session.scalars(
+                select(AcdEventRow.id)
+                .where(AcdEventRow.at < before)
+                .order_by(AcdEventRow.id)
+                .limit(limit)
+            )
+        )
+        if ids:
+            self._session.execute(delete(AcdEventRow).where(AcdEventRow.id.in_(ids)))
+        return len(ids)
