@@ -277,3 +277,27 @@ async def test_a_recording_taps_the_srtp_leg_decrypted(
         engine.tick()
     decoded = g711.decode(voice, Encoding.PCMU).tobytes()
     assert tracks.frames[a].count(decoded) >= 2  # past the jitter buffer's depth
+
+
+async def test_srtp_before_the_answer_is_never_relayed(
+    engine: MediaEngine, phones: list[Phone]
+) -> None:
+    secure, plain = SrtpPhone(phones[0], "AES_CM_128_HMAC_SHA1_80"), phones[1]
+    bridge = await engine.create_bridge()
+    local = await engine.create_endpoint(bridge_id=bridge, srtp=True)
+    await engine.set_remote(
+        local.endpoint_id,
+        host=secure.phone.address[0],
+        port=secure.phone.address[1],
+        payload_type=0,
+        encoding="PCMU",
+        srtp=secure.keys,
+    )
+    await engine.add_to_bridge(bridge, local.endpoint_id, "customer")
+    await leg(engine, plain, bridge, "operator", None)
+    secure.phone.send(secure.protect(rtp(1)), (local.host, local.rtp_port))
+    await eventually(lambda: engine._endpoints[local.endpoint_id].dropped_early == 1)
+    assert await quiet(plain)
+    await engine.enable(local.endpoint_id)  # answered: the next packet goes through
+    secure.phone.send(secure.protect(rtp(2)), (local.host, local.rtp_port))
+    assert len(await plain.packets(1)) == 1
