@@ -164,7 +164,8 @@ def test_records_are_shipped_as_written_and_the_file_is_stored_on_commit(
             copy, recording_id, data_key, SignedManifest.load(copy), signing.public_key()
         )
         assert result.complete
-    assert not any((tmp_path / "spool").rglob("*.cwr"))  # the read copy is removed
+    [cached] = (tmp_path / "spool" / ".cache").rglob("*.cwr")  # a ciphertext copy, private
+    assert cached.read_bytes() == objects[stored] and cached.stat().st_mode & 0o077 == 0
 
 
 def test_a_node_lost_mid_recording_is_recovered_from_its_parts(
@@ -331,3 +332,61 @@ def test_verify_reads_a_catalogued_recording_from_the_store(
     storage.delete(key)
     with pytest.raises(RecordingCommandError, match="no file"):
         verify_command(tools, recording_id, io.StringIO())
+
+
+def _stored(storage: S3Storage, seconds: float) -> tuple[str, str, bytes]:
+    """A closed recording committed to the store: (recording id, storage key, data key)."""
+    recording_id, data_key = uuid.uuid4().hex, new_data_key()
+    key = recording_storage_key(recording_id, START)
+    path = storage.path_for_writing(key)
+    writer = SealedWriter.create(path, recording_id, data_key, ["customer"])
+    _write(writer, 0, seconds)
+    writer.close()
+    seal_manifest(path, recording_id, data_key, NodeSigningKey.generate(), sealed_at=START, call={})
+    storage.commit(key)
+    return recording_id, key, data_key
+
+
+def test_reads_come_from_a_cache_checked_against_the_store(
+    s3_server: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = S3Storage.connect(
+        f"s3://{bucket}/calls",
+        tmp_path / "spool",
+        endpoint=s3_server.endpoint,
+        region=REGION,
+    )
+    try:
+        storage._cache_bytes = 200_000  # room for two 10 s one-track recordings (~81 kB each)
+        first, first_key, first_data_key = _stored(storage, 10.0)
+        _, second_key, _ = _stored(storage, 10.0)
+        fetched: list[str] = []
+        download = storage._client.download_file
+
+        def counted(bucket: str, key: str, filename: str, **options: object) -> None:
+            fetched.append(key)
+            download(bucket, key, filename, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(storage._client, "download_file", counted)
+        for _ in range(3):  # a player's range requests: one fetch
+            with storage.local_copy(first_key) as copy:
+                reader = SealedReader.open(copy, first, first_data_key)
+                assert reader.duration_samples == 10 * SAMPLE_RATE
+                assert SignedManifest.load(copy).fields()["recording_id"] == first
+        assert fetched == [f"calls/{first_key}"]
+        with storage.local_copy(second_key):
+            pass
+        _, third_key, _ = _stored(storage, 10.0)
+        with storage.local_copy(third_key):
+            pass  # the cache is over its size: the least recently used (first) went
+        entries = sorted(p.name for p in (tmp_path / "spool" / ".cache").iterdir())
+        assert len(entries) == 2 and len(fetched) == 3
+        # A deleted recording is never served from a cache, this node's or another's.
+        other = s3_client(s3_server.endpoint, REGION)
+        other.delete_object(Bucket=bucket, Key=f"calls/{third_key}")
+        with pytest.raises(FileNotFoundError), storage.local_copy(third_key):
+            pass
+        assert storage.delete(second_key)
+        assert len(list((tmp_path / "spool" / ".cache").iterdir())) == 1  # its copy went
+    finally:
+        storage.close()

@@ -24,16 +24,19 @@ After a crash ``reclaim`` rebuilds the file: the node's own spool copy if it sur
 everything the writer synced), else the contiguous parts from byte 0 (everything shipped before
 the crash), which crash recovery cuts, seals and commits like a local file.
 
-Reading (``local_copy``): the object and its manifest are fetched into a private temporary
-ciphertext file (ranged GETs in parallel by boto3's transfer manager for large objects) for the
-reader, and removed after use. boto3 is synchronous: every method here blocks; callers run them
-off the event loop (as they do for a local file).
+Reading (``local_copy``): after a HEAD (a deleted object is never served), the object and its
+manifest come from the node's cache of ciphertext copies (``<spool>/.cache``, private files,
+the least recently used evicted beyond ``cache_bytes``, 1 GiB by default), fetched on a miss
+(ranged GETs in parallel by boto3's transfer manager for large objects). boto3 is
+synchronous: every method here blocks; callers run them off the event loop (as they do for a
+local file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -41,6 +44,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,6 +80,8 @@ _MULTIPART = TransferConfig(multipart_threshold=8 * 1024 * 1024, max_concurrency
 
 
 SPOOL_DIRECTORY = "recording-spool"
+CACHE_DIRECTORY = ".cache"  # in the spool: read copies of stored objects (ciphertext)
+_ETAG = re.compile(r"[^A-Za-z0-9-]")
 
 
 class StorageConfigError(ValueError):
@@ -197,6 +203,7 @@ class S3Storage:
         *,
         ship_interval: float = 0.25,
         ship_workers: int = 8,
+        cache_bytes: int = 1 << 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ship_interval <= 0:
@@ -211,6 +218,10 @@ class S3Storage:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(ship_workers, thread_name_prefix="recording-ship")
+        self._cache = spool / CACHE_DIRECTORY
+        self._cache_bytes = cache_bytes
+        self._cache_lock = threading.Lock()
+        self._pinned: Counter[Path] = Counter()
 
     @classmethod
     def connect(
@@ -404,19 +415,50 @@ class S3Storage:
 
     @contextlib.contextmanager
     def local_copy(self, storage_key: str) -> Iterator[Path]:
-        """The stored object (and its manifest) in a private temporary directory."""
+        """The stored object (and its manifest), from the node's ciphertext cache.
+
+        Every call asks the store first (HEAD): a deleted object is never served from the cache,
+        and a cached copy is used only while its ETag is the object's. A miss fetches the object
+        and its manifest into the cache (private files); the least recently used copies go when
+        the cache outgrows `cache_bytes`. Playback asks once per HTTP range request, so a
+        recording being listened to is fetched once, not once per request."""
         bucket, key = self.location.bucket, self.object_key(storage_key)
-        self.spool.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-        directory = Path(tempfile.mkdtemp(prefix=".read-", dir=self.spool))
         try:
-            path = directory / Path(storage_key).name
+            etag = str(self._client.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+        except ClientError as error:
+            if _missing(error):
+                raise FileNotFoundError(
+                    f"no sealed object for storage key {storage_key!r}"
+                ) from None
+            raise
+        name = Path(storage_key).name
+        entry = self._cache / f"{_key_hash(key)}-{_ETAG.sub('_', etag)[:80]}"
+        with self._cache_lock:  # in use: not evicted (the reader reopens the file per read)
+            self._pinned[entry] += 1
+        try:
+            if not (entry / name).is_file():
+                self._fill(entry, name, key)
+            os.utime(entry)  # the least recently used go first
+            yield entry / name
+        finally:
+            with self._cache_lock:
+                self._pinned[entry] -= 1
+                if not self._pinned[entry]:
+                    del self._pinned[entry]
+
+    def _fill(self, entry: Path, name: str, key: str) -> None:
+        """Fetch the object and its manifest into a new cache entry (atomic: a directory
+        renamed into place; a concurrent fill of the same entry is harmless)."""
+        bucket = self.location.bucket
+        self._cache.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+        filling = Path(tempfile.mkdtemp(prefix=".fill-", dir=self._cache))
+        try:
+            path = filling / name
             try:
                 self._client.download_file(bucket, key, str(path), Config=_MULTIPART)
             except ClientError as error:
                 if _missing(error):
-                    raise FileNotFoundError(
-                        f"no sealed object for storage key {storage_key!r}"
-                    ) from None
+                    raise FileNotFoundError(f"no sealed object {key!r}") from None
                 raise
             os.chmod(path, 0o600)
             for suffix, local in zip(MANIFEST_SUFFIXES, manifest_paths(path), strict=True):
@@ -424,13 +466,42 @@ class S3Storage:
                     body = self._client.get_object(Bucket=bucket, Key=key + suffix)["Body"].read()
                 except ClientError as error:
                     if _missing(error):
-                        continue  # no manifest (yet): the reader does not need one
+                        continue  # no manifest: the reader authenticates the whole file
                     raise
                 with _private_file(local) as file:
                     file.write(body)
-            yield path
+            with contextlib.suppress(OSError):  # another thread filled it first: keep that one
+                os.rename(filling, entry)
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(filling, ignore_errors=True)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Remove the least recently used entries beyond `cache_bytes`."""
+        with self._cache_lock:
+            entries = []
+            for entry in self._cache.iterdir():
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    size = sum(item.stat().st_size for item in entry.iterdir())
+                    entries.append((entry.stat().st_mtime, size, entry))
+                except FileNotFoundError:
+                    continue
+            total = sum(size for _, size, _ in entries)
+            for _, size, entry in sorted(entries):
+                if total <= self._cache_bytes:
+                    break
+                if entry in self._pinned:  # being read
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
+                total -= size
+
+    def _forget_cached(self, key: str) -> None:
+        """Drop this node's cached copies of an object (it is being deleted)."""
+        if self._cache.is_dir():
+            for entry in self._cache.glob(f"{_key_hash(key)}-*"):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def exists(self, storage_key: str) -> bool:
         return (
@@ -447,6 +518,7 @@ class S3Storage:
         for name in (key, *(key + suffix for suffix in MANIFEST_SUFFIXES)):
             self._client.delete_object(Bucket=self.location.bucket, Key=name)
         existed = self._delete_parts(storage_key) or existed
+        self._forget_cached(key)
         path = self._spool_path(storage_key)
         for local in (path, *manifest_paths(path)):
             with contextlib.suppress(FileNotFoundError):
@@ -541,6 +613,10 @@ def _private_file(path: Path) -> Iterator[BinaryIO]:
         yield file
         file.flush()
         os.fsync(file.fileno())
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _missing(error: ClientError) -> bool:
