@@ -112,6 +112,11 @@ EXAMPLE_BODIES: dict[tuple[str, str], Body] = {
         "team_id": next(t.id for t in env.snapshot.teams if t.name == OWN_TEAM),
     },
     ("PATCH", "/api/v1/queues/{queue_id}"): lambda env: {"service_level_seconds": 30},
+    ("POST", "/api/v1/trunks"): lambda env: {
+        "name": unique("matrix-trunk-"),
+        "host": "sip.carrier.example",
+    },
+    ("PATCH", "/api/v1/trunks/{trunk_id}"): lambda env: {"port": 5080},
     ("POST", "/api/v1/sign-in-networks"): lambda env: {
         "network": "198.51.100.0/24",
         "role_id": env.snapshot.role_by_name(CUSTOM_ROLE).id,  # type: ignore[union-attr]
@@ -170,6 +175,18 @@ def matrix_queue(env: Env, team: str) -> int:
     return int(queue.id)
 
 
+def matrix_trunk(env: Env) -> int:
+    """The trunk the matrix uses, provisioned if it is not there."""
+    trunk = env.snapshot.trunk_by_name("matrix-carrier")
+    if trunk is None:
+        Provisioner(env.database.sessions, REALM, password_hasher=cheap_hasher()).apply_document(
+            {"trunks": [{"name": "matrix-carrier", "host": "sip.matrix.example"}]}, "matrix"
+        )
+        trunk = env.services.directory.reload().trunk_by_name("matrix-carrier")
+        assert trunk is not None
+    return int(trunk.id)
+
+
 def matrix_network(env: Env) -> int:
     """A sign-in network (of the custom role nobody in the matrix holds), added if none is."""
     policy = NetworkPolicy(env.database.sessions)
@@ -183,9 +200,10 @@ def matrix_network(env: Env) -> int:
 
 def matrix_queues(env: Env) -> None:
     """The objects of the routes the matrix walks that the organisation does not have: queues
-    of both teams and a sign-in network, made now if they are not there."""
+    of both teams, a trunk and a sign-in network, made now if they are not there."""
     matrix_queue(env, OWN_TEAM)
     matrix_queue(env, OTHER_TEAM)
+    matrix_trunk(env)
     matrix_network(env)
 
 
@@ -269,6 +287,8 @@ def path_value(
         return matrix_queue(env, OWN_TEAM if own else OTHER_TEAM)
     if parameter == "network_id":  # likewise
         return matrix_network(env)
+    if parameter == "trunk_id":  # likewise
+        return matrix_trunk(env)
     if parameter == "role_id":
         role = env.snapshot.role_by_name(CUSTOM_ROLE)
         assert role is not None

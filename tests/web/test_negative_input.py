@@ -46,10 +46,21 @@ DATABASE_WORDS = (
     "constraint",
 )
 FREE_TEXT_BODY_FIELDS = frozenset(
-    {"display_name", "description", "password", "sip_password", "code", "reason", "text", "note"}
+    {
+        "display_name",
+        "description",
+        "password",
+        "sip_password",
+        "auth_username",
+        "code",
+        "reason",
+        "text",
+        "note",
+    }
 )
 """Text taken as it is (stored verbatim through bound parameters, or compared as a secret):
-an injection string there is a valid value. test_directory_api stores one and reads it back."""
+an injection string there is a valid value. test_directory_api stores one and reads it back.
+`auth_username` is a trunk's user name at the carrier, a credential like the password."""
 SIGN_IN = ("POST", "/api/v1/sessions")
 """Sign-in takes any username and answers every failure alike (and audits it, and counts it
 for throttling): a malformed username is one more failed attempt, not a 422."""

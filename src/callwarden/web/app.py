@@ -49,6 +49,8 @@ from callwarden.web.sign_in.service import SignIn
 from callwarden.web.sip_security.routes import router as sip_security_router
 from callwarden.web.teams.routes import router as teams_router
 from callwarden.web.teams.service import TeamAdmin
+from callwarden.web.trunks.routes import router as trunks_router
+from callwarden.web.trunks.service import TrunkAdmin
 from callwarden.web.users.routes import router as users_router
 from callwarden.web.users.service import UserAdmin
 
@@ -90,6 +92,7 @@ def create_app(services: WebServices) -> FastAPI:
         TeamAdmin(services, writer),
         QueueAdmin(services, writer),
         NetworkAdmin(services),
+        TrunkAdmin(services, writer),
         AuditApi(services),
         AgentDesk(services),
         SignIn(services),
@@ -108,6 +111,7 @@ def create_app(services: WebServices) -> FastAPI:
         teams_router,
         queues_router,
         networks_router,
+        trunks_router,
         audit_router,
         agents_router,
         monitoring_router(services),

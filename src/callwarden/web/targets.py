@@ -7,7 +7,7 @@ malformed id is a 422 naming the path parameter.
 
 Users are owned by themselves and belong to their team; teams belong to themselves; roles are
 global (the catalogue of roles is no secret to whoever may manage them); queues belong to their
-team.
+team; trunks are global.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import ValidationFailed
-from callwarden.domain.ids import QueueId, RoleId, TeamId, UserId
+from callwarden.domain.ids import QueueId, RoleId, TeamId, TrunkId, UserId
 from callwarden.domain.policy import Resource, ResourceKind, not_found
 from callwarden.web.access import Target, TargetFound
 
@@ -75,7 +75,16 @@ def _queue(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> Targe
     return TargetFound(Resource.of(ResourceKind.QUEUE, team=queue.team_id), what, str(queue_id))
 
 
+def _trunk(snapshot: DirectorySnapshot, path_params: Mapping[str, Any]) -> TargetFound:
+    trunk_id = TrunkId(path_id(path_params, "trunk_id"))
+    what = f"trunk {trunk_id}"
+    if snapshot.trunk(trunk_id) is None:
+        raise not_found(what)
+    return TargetFound(Resource.global_resource(ResourceKind.TRUNK), what, str(trunk_id))
+
+
 USER = Target(ResourceKind.USER, "user_id", _user)
 TEAM = Target(ResourceKind.TEAM, "team_id", _team)
 ROLE = Target(ResourceKind.ROLE, "role_id", _role)
 QUEUE = Target(ResourceKind.QUEUE, "queue_id", _queue)
+TRUNK = Target(ResourceKind.TRUNK, "trunk_id", _trunk)

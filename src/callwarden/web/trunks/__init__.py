@@ -1,0 +1,1 @@
+"""`/api/v1/trunks`: the SIP carriers, their numbers and outbound routes (dial-plan patterns)."""
