@@ -6,11 +6,16 @@ node passes one clock object to both, and tests drive a fake clock instead of sl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["Clock", "TimerHandle", "WallClock"]
+__all__ = ["Clock", "Sleep", "TimerHandle", "WallClock", "stop_task"]
+
+Sleep = Callable[[float], Awaitable[None]]
+"""`asyncio.sleep` in production; tests inject one that steps a fake wall clock."""
 
 WallClock = Callable[[], datetime]
 """Timezone-aware wall time, stamped on events (`datetime.now(UTC)` in production)."""
@@ -28,3 +33,12 @@ class Clock(Protocol):
     def call_later(self, delay: float, callback: Callable[[], object], /) -> TimerHandle:
         """Run `callback()` once, `delay` seconds from now."""
         ...
+
+
+async def stop_task(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background loop (`None`: nothing) and wait until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

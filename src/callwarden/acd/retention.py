@@ -15,7 +15,6 @@ agent's state before the period when their last change is older than that.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from callwarden.acd.clock import Sleep, stop_task
 from callwarden.store.acd_events import AcdEventRepository
 
 __all__ = ["HistoryPurge", "HistoryRetention"]
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 PURGE_INTERVAL_SECONDS = 3600.0
 """How often the node purges the history."""
 
@@ -108,8 +107,4 @@ class HistoryRetention:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)

@@ -10,14 +10,14 @@ goes on counting from where it was; at each local midnight it sets them back to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from callwarden.acd.clock import Sleep, stop_task
 from callwarden.acd.engine import AcdEngine
 from callwarden.acd.history import load_history
 from callwarden.acd.statistics import compute_statistics
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 History = Callable[[datetime, datetime], Sequence[Event]]
 """The stored ACD events of [since, until), after each agent's last state before `since`."""
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def stored_history(sessions: Callable[[], Session]) -> History:
@@ -113,8 +112,4 @@ class DailyCounts:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
