@@ -20,14 +20,13 @@ from callwarden.simulator.calls import CallState, IncomingCall, OutgoingCall, Si
 from callwarden.simulator.rtp_session import MediaTicker, RtpCounters, RtpSession
 from callwarden.sip.addressing import Destination, Source
 from callwarden.sip.clock import Clock
-from callwarden.sip.dialog import Dialog, DialogId, DialogTable
-from callwarden.sip.errors import SipError
 from callwarden.sip.headers import NameAddress
-from callwarden.sip.message import SipRequest, make_error_response, make_response
-from callwarden.sip.server_transaction import InviteServerTransaction, ServerTransaction
+from callwarden.sip.message import SipRequest, make_response
+from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.transport import SipTransport
 from callwarden.sip.tx_keys import new_tag
+from callwarden.sip.ua_core import UserAgentCore
 from callwarden.sip.uri import SipUri
 
 __all__ = ["IncomingCallHandler", "UserAgent"]
@@ -35,7 +34,6 @@ __all__ = ["IncomingCallHandler", "UserAgent"]
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "callwarden-simulator"
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 
 
 class IncomingCallHandler(Protocol):
@@ -45,7 +43,7 @@ class IncomingCallHandler(Protocol):
         ...
 
 
-class UserAgent:
+class UserAgent(UserAgentCore[SipCall]):
     """One simulated phone (or the trunk of simulated customers) on ``host``:``port``."""
 
     user_agent = USER_AGENT
@@ -63,6 +61,7 @@ class UserAgent:
         rng: random.Random,
         rtp_totals: RtpCounters,
     ) -> None:
+        super().__init__()
         self.clock = clock
         self.name = name
         self.host = host
@@ -74,8 +73,6 @@ class UserAgent:
         self._rtp_totals = rtp_totals
         self.transport = SipTransport(clock, host=host, port=port, enable_tcp=False)
         self.layer = TransactionLayer(self.transport, clock, self)
-        self._dialogs = DialogTable()
-        self._dialog_calls: dict[DialogId, SipCall] = {}
         self._ringing: dict[int, IncomingCall] = {}
         self.calls: set[SipCall] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,37 +137,12 @@ class UserAgent:
             return
         call.start()
 
-    def register_dialog(self, dialog: Dialog, call: SipCall) -> None:
-        self._dialogs.add(dialog)
-        self._dialog_calls[dialog.id] = call
-
-    def unregister_dialog(self, dialog: Dialog) -> None:
-        self._dialogs.remove(dialog)
-        self._dialog_calls.pop(dialog.id, None)
-
     def forget(self, call: SipCall) -> None:
         self.calls.discard(call)
         if isinstance(call, IncomingCall):
             self._ringing.pop(id(call.transaction), None)
 
-    # -- TransactionUser -----------------------------------------------------------------------
-
-    def on_request(self, request: SipRequest, server_tx: ServerTransaction) -> None:
-        try:
-            if request.to.tag is not None:
-                self._in_dialog(request, server_tx)
-            elif request.method == "INVITE":
-                assert isinstance(server_tx, InviteServerTransaction)
-                self._on_invite(server_tx)
-            elif request.method == "OPTIONS":
-                server_tx.respond_with(200, to_tag=new_tag(), headers=(("Allow", ALLOW),))
-            elif request.method == "BYE":
-                server_tx.respond_with(481, to_tag=new_tag())
-            else:
-                server_tx.respond_with(405, to_tag=new_tag(), headers=(("Allow", ALLOW),))
-        except SipError as error:
-            if not server_tx.is_terminated and server_tx.last_response is None:
-                server_tx.respond(make_error_response(request, error, to_tag=new_tag()))
+    # -- TransactionUser (INVITE, BYE, ACK and CANCEL; the rest is UserAgentCore's) ------------
 
     def _on_invite(self, server_tx: InviteServerTransaction) -> None:
         request = server_tx.request
@@ -183,24 +155,11 @@ class UserAgent:
         self._ringing[id(server_tx)] = call
         self.handler.on_incoming(call)
 
-    def _in_dialog(self, request: SipRequest, server_tx: ServerTransaction) -> None:
-        dialog = self._dialogs.match_request(request)  # 481 / 500 as SipError
-        call = self._dialog_calls.get(dialog.id)
-        if request.method == "BYE":
-            server_tx.respond_with(200)
-            if call is not None:
-                call.on_bye(request)
-        elif request.method == "OPTIONS":
-            server_tx.respond_with(200, headers=(("Allow", ALLOW),))
-        elif request.method == "INVITE":
-            # A re-INVITE: keep the session as it is (RFC 3261 14.2: the old one stays).
-            server_tx.respond_with(488)
-        else:
-            server_tx.respond_with(405, headers=(("Allow", ALLOW),))
+    def _on_bye(self, call: SipCall, request: SipRequest) -> None:
+        call.on_bye(request)
 
     def on_ack(self, request: SipRequest, source: Source) -> None:
-        dialog = self._dialogs.find_for_request(request)
-        call = None if dialog is None else self._dialog_calls.get(dialog.id)
+        call = self.call_of(request)
         if isinstance(call, IncomingCall):
             call.on_ack(request)
 

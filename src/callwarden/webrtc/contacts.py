@@ -13,29 +13,28 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-from collections.abc import Callable
 from typing import Protocol
 
 from callwarden.sip.addressing import Source
 from callwarden.sip.clock import Clock
-from callwarden.sip.dialog import Dialog, DialogId, DialogTable
+from callwarden.sip.dialog import Dialog
 from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
 from callwarden.sip.invite_usage import InviteServerUsage
-from callwarden.sip.message import SipRequest, SipResponse, make_error_response, make_response
+from callwarden.sip.message import SipRequest, SipResponse, make_response
 from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, negotiate_answer
-from callwarden.sip.server_transaction import InviteServerTransaction, ServerTransaction
+from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.transaction import TransactionLayer
 from callwarden.sip.transport import SipTransport
 from callwarden.sip.tx_keys import new_tag
+from callwarden.sip.ua_core import UserAgentCore
 from callwarden.sip.uri import SipUri
 
 __all__ = ["BrowserCall", "BrowserContacts", "CallHolder", "CallPhase"]
 
 logger = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 USER_AGENT = "callwarden-browser-phone"
 SDP = "application/sdp"
 
@@ -168,16 +167,15 @@ def _bye_answered(response: SipResponse) -> None:
     logger.debug("BYE answered %s (call %s)", response.status, response.call_id)
 
 
-class BrowserContacts:
+class BrowserContacts(UserAgentCore[BrowserCall]):
     """The user agent of every browser phone of the node (a transaction user)."""
 
     def __init__(self, clock: Clock, *, host: str) -> None:
+        super().__init__()
         self.host = host
         self.transport = SipTransport(clock, host=host, port=0, enable_tcp=False)
         self.layer = TransactionLayer(self.transport, clock, self)
         self._phones: dict[str, CallHolder] = {}
-        self._dialogs = DialogTable()
-        self._dialog_calls: dict[DialogId, BrowserCall] = {}
         self._ringing: dict[int, BrowserCall] = {}
 
     async def start(self) -> None:
@@ -201,35 +199,13 @@ class BrowserContacts:
         self._phones.pop(key, None)
 
     def register_dialog(self, dialog: Dialog, call: BrowserCall) -> None:
-        self._dialogs.add(dialog)
-        self._dialog_calls[dialog.id] = call
+        super().register_dialog(dialog, call)
         self._ringing.pop(id(call.server_tx), None)
-
-    def unregister_dialog(self, dialog: Dialog) -> None:
-        self._dialogs.remove(dialog)
-        self._dialog_calls.pop(dialog.id, None)
 
     def forget(self, call: BrowserCall) -> None:
         self._ringing.pop(id(call.server_tx), None)
 
-    # -- TransactionUser -----------------------------------------------------------------------
-
-    def on_request(self, request: SipRequest, server_tx: ServerTransaction) -> None:
-        try:
-            if request.to.tag is not None:
-                self._in_dialog(request, server_tx)
-            elif request.method == "INVITE":
-                assert isinstance(server_tx, InviteServerTransaction)
-                self._on_invite(server_tx)
-            elif request.method == "OPTIONS":
-                server_tx.respond_with(200, to_tag=new_tag(), headers=(("Allow", ALLOW),))
-            elif request.method == "BYE":
-                server_tx.respond_with(481, to_tag=new_tag())
-            else:
-                server_tx.respond_with(405, to_tag=new_tag(), headers=(("Allow", ALLOW),))
-        except SipError as error:
-            if not server_tx.is_terminated and server_tx.last_response is None:
-                server_tx.respond(make_error_response(request, error, to_tag=new_tag()))
+    # -- TransactionUser (INVITE, BYE and ACK; the rest is UserAgentCore's) ----------------------
 
     def _on_invite(self, server_tx: InviteServerTransaction) -> None:
         request = server_tx.request
@@ -247,23 +223,11 @@ class BrowserContacts:
             return
         call.holder = phone
 
-    def _in_dialog(self, request: SipRequest, server_tx: ServerTransaction) -> None:
-        dialog = self._dialogs.match_request(request)  # 481 / 500 as SipError
-        call = self._dialog_calls.get(dialog.id)
-        if request.method == "BYE":
-            server_tx.respond_with(200)
-            if call is not None:
-                call.remote_ended("remote_hung_up")
-        elif request.method == "OPTIONS":
-            server_tx.respond_with(200, headers=(("Allow", ALLOW),))
-        elif request.method == "INVITE":
-            server_tx.respond_with(488)  # a re-INVITE: the session stays as it is
-        else:
-            server_tx.respond_with(405, headers=(("Allow", ALLOW),))
+    def _on_bye(self, call: BrowserCall, request: SipRequest) -> None:
+        call.remote_ended("remote_hung_up")
 
     def on_ack(self, request: SipRequest, source: Source) -> None:
-        dialog = self._dialogs.find_for_request(request)
-        call = None if dialog is None else self._dialog_calls.get(dialog.id)
+        call = self.call_of(request)
         if call is not None:
             call.on_ack(request)
 
@@ -274,6 +238,3 @@ class BrowserContacts:
             call.remote_ended("cancelled")
         elif server_tx.last_response is None or server_tx.last_response.status < 200:
             server_tx.respond(make_response(server_tx.request, 487, to_tag=new_tag()))
-
-
-ContactsFactory = Callable[[], BrowserContacts]
