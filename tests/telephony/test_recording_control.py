@@ -309,7 +309,9 @@ def _active(recorded: RecordedCall) -> ActiveRecording | None:
 
 
 async def _eventually(predicate: Callable[[], bool]) -> None:
-    for _ in range(200):
+    """Wait for ``predicate`` (keys travel as real UDP packets through the engine: on a loaded
+    machine that can take more than the usual few milliseconds)."""
+    for _ in range(1000):  # up to about 10 s
         if predicate():
             return
         await asyncio.sleep(0.01)
