@@ -439,3 +439,48 @@ def test_an_admin_sets_a_roles_outbound_allow_list(
     response = page.request.get(site.url(f"/api/v1/roles/{role_id.id}"))
     assert response.json()["outbound_patterns"] == ["0X.", "+81."]
     forget_refusals(problems, 422)
+
+
+def test_an_admin_adds_changes_and_removes_a_trunk(
+    site: Site, new_page: NewPage, problems: Problems, screenshots: Path
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/trunks")
+    expect(page.locator("#trunks tbody")).to_contain_text("トランクはありません。")
+    check_both_languages(page, "admin-trunks", screenshots)
+    page.locator("#open-create").click()
+    page.locator("#f-name").fill("carrier")
+    page.locator("#f-host").fill("sip.carrier.example")
+    page.locator("#f-transport").select_option("tls")
+    page.locator("#f-port").fill("5061")
+    page.locator("#f-inbound").fill("+81312345678 1001")
+    page.locator("#f-outbound").fill("0X.")
+    page.locator("#f-submit").click()
+    status = page.locator("#d-status")
+    expect(status).to_have_text("トランク carrier を追加しました。", timeout=WAIT_MS)
+    carrier = row_of(page, "trunks", "carrier")
+    expect(carrier).to_contain_text("sip.carrier.example:5061 (TLS)")
+    page.locator("#f-outbound").fill("0[1-9]X.\n+81.")
+    page.locator("#f-password").fill("carrier-secret-7781")
+    page.locator("#f-submit").click()
+    expect(status).to_have_text("トランク carrier を保存しました。", timeout=WAIT_MS)
+    expect(carrier).to_contain_text("0[1-9]X., +81.")
+    [read] = page.request.get(site.url("/api/v1/trunks")).json()["items"]
+    assert read["outbound_patterns"] == ["0[1-9]X.", "+81."] and read["has_password"] is True
+    assert read["inbound_numbers"] == [{"number": "+81312345678", "destination": "1001"}]
+    assert "carrier-secret-7781" not in page.content()
+    page.locator("#f-outbound").fill("0A.")
+    page.locator("#f-submit").click()
+    expect(status).to_have_attribute("data-kind", "error", timeout=WAIT_MS)
+    page.locator("#f-delete").click()
+    expect(page.locator("#create-status")).to_have_text(
+        "トランク carrier を削除しました。", timeout=WAIT_MS
+    )
+    expect(carrier).to_have_count(0)
+    actions = [action for action, _, _ in site.env.audit_actions()]
+    assert [a for a in actions if a.startswith("trunk.")] == [
+        "trunk.create",
+        "trunk.update",
+        "trunk.delete",
+    ]
+    forget_refusals(problems, 422)

@@ -232,3 +232,21 @@ async def test_the_network_page_follows_settings_manage(env: Env) -> None:
     assert controls == {"n-network", "n-kind", "n-role", "n-team", "n-description"}
     assert controls <= set(re.findall(r'<label for="([^"]+)"', page))
     assert page.count('<option value="') == 2 + len(env.snapshot.roles) + len(env.snapshot.teams)
+
+
+async def test_the_trunks_page_follows_trunks_manage(env: Env) -> None:
+    for username in ("operator", "supervisor", "auditor", "keeper"):
+        refused = await get(env, username, "/admin/trunks")
+        assert refused.status_code == 403, username
+    response = await get(env, "admin", "/admin/trunks")
+    assert response.status_code == 200
+    page = response.text
+    assert '<a href="/admin/trunks" aria-current="page">' in page
+    assert '<script type="module" src="/static/js/admin_trunks.js">' in page
+    assert not re.search(r"\s(style|on[a-z]+)=", page)
+    controls = set(re.findall(r'<(?:input|select|textarea) (?:type="[a-z]+" )?id="([^"]+)"', page))
+    labelled = set(re.findall(r'<label for="([^"]+)"', page)) | {"f-register", "f-enabled"}
+    assert controls <= labelled
+    assert {"f-host", "f-port", "f-transport", "f-password", "f-inbound", "f-outbound"} <= controls
+    for transport in ("udp", "tcp", "tls"):
+        assert f'<option value="{transport}" translate="no">' in page

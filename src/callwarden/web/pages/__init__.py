@@ -32,6 +32,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("nav.admin_roles", "/admin/roles"),
     ("nav.admin_teams", "/admin/teams"),
     ("nav.admin_queues", "/admin/queues"),
+    ("nav.admin_trunks", "/admin/trunks"),
     ("nav.admin_network", "/admin/network"),
     ("nav.admin_retention", "/admin/retention"),
     ("nav.admin_holds", "/admin/holds"),

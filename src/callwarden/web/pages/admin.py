@@ -9,7 +9,8 @@ target, recording policy, overflow; create and delete.
 team and per queue (`/api/v1/retention-policies`), and shows and starts the purge
 (`/api/v1/retention-policies/purge`). `/admin/holds` (`recordings.legal_hold`) lists, places
 and releases legal holds (`/api/v1/legal-holds`). `/admin/network` (`settings.manage`) lists,
-adds and removes the sign-in networks (`/api/v1/sign-in-networks`).
+adds and removes the sign-in networks (`/api/v1/sign-in-networks`). `/admin/trunks`
+(`trunks.manage`) lists, adds, changes and removes trunks (`/api/v1/trunks`).
 
 The pages only read. Their ES modules (`admin_users.js`, `admin_roles.js`, `admin_teams.js`,
 `admin_queues.js`) list and change through the API (`/api/v1/users`, `/roles`, `/teams`,
@@ -25,7 +26,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.models import HoldMusic, QueueOverflow, QueueStrategy, RecordingPolicy
+from callwarden.domain.models import (
+    HoldMusic,
+    QueueOverflow,
+    QueueStrategy,
+    RecordingPolicy,
+    Transport,
+)
 from callwarden.domain.permissions import Grant, Permission
 from callwarden.domain.policy import ResourceKind
 from callwarden.web.access import Caller, require
@@ -45,6 +52,7 @@ HoldRecordings = Annotated[
     Caller, require(Permission.RECORDINGS_LEGAL_HOLD, kind=ResourceKind.RECORDING)
 ]
 HOLD_KINDS = ("recording", "call", "user", "queue")
+ManageTrunks = Annotated[Caller, require(Permission.TRUNKS_MANAGE, kind=ResourceKind.TRUNK)]
 ManageSettings = Annotated[Caller, require(Permission.SETTINGS_MANAGE, kind=ResourceKind.SETTINGS)]
 ManageQueues = Annotated[Caller, require(Permission.QUEUES_MANAGE, kind=ResourceKind.QUEUE)]
 RETENTION_SCOPES = ("default", "team", "queue")
@@ -124,6 +132,14 @@ async def retention_page(caller: ManageRetention, request: Request, renderer: Re
     context = admin_context(services_of(request).directory.snapshot)
     return renderer.render(
         request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
+    )
+
+
+@router.get("/admin/trunks")
+async def trunks_page(caller: ManageTrunks, request: Request, renderer: Renderer) -> Response:
+    context = {"transports": [transport.value for transport in Transport]}
+    return renderer.render(
+        request, "admin_trunks.html", caller, title_key="admin.trunks.title", context=context
     )
 
 
