@@ -484,3 +484,27 @@ def test_an_admin_adds_changes_and_removes_a_trunk(
         "trunk.delete",
     ]
     forget_refusals(problems, 422)
+
+
+def test_an_admin_sets_the_teams_a_supervisor_supervises(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/users")
+    row_of(page, "users", "deputy").get_by_role("button", name="管理").click()
+    supervises = page.locator("#supervises-form")
+    expect(supervises.get_by_label("north", exact=True)).to_be_checked()
+    expect(supervises.get_by_label("south", exact=True)).not_to_be_checked()
+    supervises.get_by_label("south", exact=True).check()
+    page.get_by_role("button", name="監督するチームを保存").click()
+    expect(page.locator("#d-status")).to_have_text(
+        "deputy が監督するチームを保存しました。", timeout=WAIT_MS
+    )
+    deputy = site.env.user("deputy")
+    read = page.request.get(site.url(f"/api/v1/users/{deputy.id}")).json()
+    teams = {team.name: team.id for team in site.env.snapshot.teams}
+    assert read["supervised_team_ids"] == sorted([teams["north"], teams["south"]])
+    principal = site.env.snapshot.principal_for(deputy)
+    assert teams["south"] in principal.supervised_team_ids
+    [entry] = site.env.audit_details("user.update")
+    assert entry["after"]["supervised_team_ids"] == read["supervised_team_ids"]

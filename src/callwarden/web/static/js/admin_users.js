@@ -82,6 +82,10 @@ function showSelected(user) {
   document.getElementById("d-display").value = user.display_name;
   document.getElementById("d-team").value = user.team_id === null ? "" : String(user.team_id);
   document.getElementById("d-extension").value = user.extension ?? "";
+  const supervised = new Set(user.supervised_team_ids.map(String));
+  for (const box of document.querySelectorAll(".d-supervises")) {
+    box.checked = supervised.has(box.value);
+  }
   toggle.dataset.enabled = String(user.enabled);
   toggle.textContent = user.enabled ? t("admin.users.disable") : t("admin.users.enable");
 }
@@ -118,6 +122,15 @@ document.getElementById("details-form").addEventListener("submit", async (event)
     extension: extension || null,
   };
   await change("PATCH", base(), body, "admin.users.details_saved");
+});
+
+// The teams the user supervises (their team-scope grants reach these and the teams below).
+document.getElementById("supervises-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const supervises = [...document.querySelectorAll(".d-supervises")]
+    .filter((box) => box.checked)
+    .map((box) => Number(box.value));
+  await change("PATCH", base(), { supervises }, "admin.users.supervises_saved");
 });
 
 document.getElementById("role-form").addEventListener("submit", async (event) => {
