@@ -167,6 +167,10 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         page.get_by_role("button", name="受付可能にする").click()
         page.get_by_role("button", name="ブラウザー電話を接続").click()
         expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
+        microphones = page.get_by_label("マイク")
+        expect(microphones).to_be_visible()
+        assert microphones.locator("option").count() >= 1  # the fake device, to choose from
+        microphones.select_option(index=0)
 
         desk_phone = _phone(phones, node, "op", tones[1300], answer_code=None)  # rings on
         customer = _phone(phones, node, "cust", tones[440])

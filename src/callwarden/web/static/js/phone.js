@@ -1,9 +1,10 @@
 // The browser phone of the operator desktop: one WebRTC peer connection to the node (audio
 // only), signalled over /api/v1/phone (the signed-in session is the identity). While it is up
 // the operator's calls and queue offers ring here too; answer, hang up, mute, keypad (RFC 4733
-// through the node), ringing tone, call timer and level meter. When the signalling drops the
-// phone shows it, closes its media and connects again. `window.callwardenPhone` exposes the
-// received audio's analyser (the level meter's) to tests and diagnostics.
+// through the node), microphone choice, ringing tone, call timer and level meter. When the
+// signalling drops the phone shows it, closes its media and connects again.
+// `window.callwardenPhone` exposes the received audio's analyser (the level meter's) to tests
+// and diagnostics.
 import { formatDuration, t } from "./common.js";
 
 const SESSION_ENDED = 4401;
@@ -16,6 +17,7 @@ const muteButton = document.getElementById("phone-mute");
 const timer = document.getElementById("phone-time");
 const meter = document.getElementById("phone-level");
 const remoteAudio = document.getElementById("phone-audio");
+const deviceChoice = document.getElementById("phone-device");
 
 const phone = {
   socket: null, pc: null, microphone: null, context: null, analyser: null, ringer: null,
@@ -75,9 +77,38 @@ function closeMedia() {
   remoteAudio.srcObject = null;
 }
 
+/** Lists the microphones (their names are known once one is allowed) to choose a headset. */
+async function listDevices() {
+  const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
+  const current = phone.microphone?.getAudioTracks()[0]?.getSettings().deviceId;
+  deviceChoice.replaceChildren(
+    ...devices.map((device, index) => {
+      const option = new Option(device.label || `${t("phone.device")} ${index + 1}`, device.deviceId);
+      option.selected = device.deviceId === current;
+      return option;
+    }),
+  );
+  document.getElementById("phone-device-line").hidden = devices.length === 0;
+}
+
+/** Switches the microphone, in a call too (the sender's track is replaced, no renegotiation). */
+async function chooseDevice() {
+  const chosen = await navigator.mediaDevices.getUserMedia({
+    audio: { deviceId: { exact: deviceChoice.value } },
+    video: false,
+  });
+  const [track] = chosen.getAudioTracks();
+  track.enabled = !phone.muted;
+  const sender = phone.pc?.getSenders().find((s) => s.track?.kind === "audio");
+  if (sender) await sender.replaceTrack(track);
+  for (const old of phone.microphone?.getTracks() ?? []) old.stop();
+  phone.microphone = chosen;
+}
+
 async function startMedia(iceServers) {
   if (phone.microphone === null) {
     phone.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    await listDevices();
   }
   const pc = new RTCPeerConnection({ iceServers });
   phone.pc = pc;
@@ -166,6 +197,9 @@ connectButton.addEventListener("click", () => {
   show("connecting");
   connect();
 });
+deviceChoice.addEventListener("change", () =>
+  chooseDevice().catch((error) => console.warn(`browser phone: ${error}`)),
+);
 answerButton.addEventListener("click", () => send({ type: "answer_call" }));
 hangUpButton.addEventListener("click", () => send({ type: "hang_up" }));
 muteButton.addEventListener("click", () => {
