@@ -390,3 +390,49 @@ def test_reads_come_from_a_cache_checked_against_the_store(
         assert len(list((tmp_path / "spool" / ".cache").iterdir())) == 1  # its copy went
     finally:
         storage.close()
+
+
+def test_a_refused_commit_is_finished_at_the_next_start(
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The store refused the commit (here: the bucket's name was wrong, so every call fails):
+    the closed file and its manifest stay in the spool, and the next start's recovery stores
+    them."""
+    spool = tmp_path / "spool"
+    refusing = S3Storage(s3_client(s3_server.endpoint, REGION), S3Location("no-bucket", ""), spool)
+    recording_id, data_key = uuid.uuid4().hex, new_data_key()
+    key = recording_storage_key(recording_id, START)
+    path = refusing.path_for_writing(key)
+    writer = SealedWriter.create(path, recording_id, data_key, ["customer"])
+    _write(writer, 0, 1.0)
+    writer.close()
+    seal_manifest(path, recording_id, data_key, NodeSigningKey.generate(), sealed_at=START, call={})
+    with pytest.raises(OSError, match="object store s3://no-bucket/"):
+        refusing.commit(key)
+    refusing.close()
+    assert path.is_file()  # nothing lost
+    restarted = S3Storage.connect(
+        f"s3://{bucket}", spool, endpoint=s3_server.endpoint, region=REGION
+    )
+    try:
+        services = RecoveryServices(
+            sessions,
+            NUMBERS,
+            FileKeyRing(tmp_path / "keys"),
+            restarted,
+            NodeSigningKey.generate(),
+            lambda: START,
+        )
+        assert recover_open_recordings(services).incomplete == ()
+        assert sorted(_objects(s3_server, bucket)) == [
+            key,
+            f"{key}.manifest.json",
+            f"{key}.manifest.sig",
+        ]
+        assert not path.exists()
+        assert restarted.finish_pending() == []  # nothing left
+    finally:
+        restarted.close()

@@ -91,6 +91,7 @@ def recover_open_recordings(services: RecoveryServices) -> RecoveryReport:
             len(incomplete),
             len(failed),
         )
+    services.storage.finish_pending()  # an object store that refused a commit before
     return RecoveryReport(tuple(incomplete), tuple(failed))
 
 

@@ -73,6 +73,11 @@ class RecordingStorage(Protocol):
         (None if nothing), to be cut, sealed and then `commit`ted by crash recovery."""
         ...
 
+    def finish_pending(self) -> list[str]:
+        """At start-up: finish the commits a stopped node or a refusing store left undone;
+        the storage keys finished."""
+        ...
+
     def exists(self, storage_key: str) -> bool: ...
 
     def delete(self, storage_key: str) -> bool:
@@ -113,6 +118,10 @@ class LocalStorage:
     def reclaim(self, storage_key: str) -> Path | None:
         path = self._path(storage_key)
         return path if path.is_file() else None
+
+    def finish_pending(self) -> list[str]:
+        """Nothing is ever pending: `commit` has nothing to do."""
+        return []
 
     def exists(self, storage_key: str) -> bool:
         return self._path(storage_key).is_file()

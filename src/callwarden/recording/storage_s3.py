@@ -314,6 +314,33 @@ class S3Storage:
             local.unlink(missing_ok=True)
         logger.info("recording %s stored in %s", storage_key, self.location)
 
+    def finish_pending(self) -> list[str]:
+        """Commit what a refused `commit` left in the spool: a closed file with its manifest
+        beside it, not being written. The storage keys stored (crash recovery calls this at
+        start-up; what the store still refuses stays for the next start)."""
+        stored: list[str] = []
+        if not self.spool.is_dir():
+            return stored
+        for signature in sorted(self.spool.rglob(f"*{MANIFEST_SUFFIXES[1]}")):
+            path = signature.with_name(signature.name.removesuffix(MANIFEST_SUFFIXES[1]))
+            key = path.relative_to(self.spool).as_posix()
+            if any(part.startswith(".") for part in Path(key).parts) or not path.is_file():
+                continue  # the read cache, or a manifest without its file
+            with self._lock:
+                if key in self._shipments:
+                    continue  # being written or sealed right now
+            try:
+                self.commit(key)
+            except OSError as error:
+                logger.error("recording %s: still not stored: %s", key, error)
+                continue
+            stored.append(key)
+        if stored:
+            logger.warning(
+                "stored %d recordings left in the spool by a refused commit", len(stored)
+            )
+        return stored
+
     def reclaim(self, storage_key: str) -> Path | None:
         """The spool copy if this node still has it, else the stored object, else the
         contiguous parts from byte 0, in the spool; None if the store has nothing."""
