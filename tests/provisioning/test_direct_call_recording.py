@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from callwarden.domain.cdr import CallDirection
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import RecordingPolicy, Team, User
 from callwarden.provisioning import Provisioner, ProvisioningError
-from callwarden.telephony.direct_recording import direct_call_policy, direct_call_sides
+from callwarden.telephony.direct_recording import (
+    DirectCallRecording,
+    direct_call_policy,
+    direct_call_sides,
+)
 
 Snapshot = Callable[[], DirectorySnapshot]
 Write = Callable[..., Path]
@@ -94,6 +101,63 @@ def test_the_operator_side_joins_the_bridge_as_operator(
     assert sides.operator is not None and sides.operator.username == operator
     assert sides.bridge_roles == roles
     assert sides.operator_is_caller is (roles[0] == "operator")
+
+
+class _Control:
+    """Stands in for `RecordingControl`: keeps what `call_connected` was told."""
+
+    def __init__(self) -> None:
+        self.connected: list[dict[str, object]] = []
+
+    async def call_connected(self, **facts: object) -> None:
+        self.connected.append(facts)
+
+
+def _call(caller: User | None, callee: User | None, *, dialled: str = "+81355550100") -> Any:
+    """The parts of a B2BUA `Call` the direct-call recording reads."""
+    caller_info = SimpleNamespace(
+        user_id=None if caller is None else caller.id,
+        label="+81355550199" if caller is None else "1001",
+        direction=CallDirection.INBOUND if caller is None else CallDirection.OUTBOUND,
+    )
+    target = SimpleNamespace(
+        user_id=None if callee is None else callee.id,
+        trunk_id=7 if callee is None else None,
+        label=dialled if callee is None else "1003",
+    )
+    return SimpleNamespace(
+        call_id="direct-1",
+        bridge_id="bridge-1",
+        caller=caller_info,
+        target=target,
+        targets=[target],
+        inbound=SimpleNamespace(endpoint_id="leg-in"),
+        outbound=SimpleNamespace(endpoint_id="leg-out"),
+    )
+
+
+async def test_an_operators_outbound_call_is_theirs_with_the_dialled_number(
+    provisioner: Provisioner, snapshot: Snapshot, write_yaml: Write
+) -> None:
+    provisioner.apply_file(write_yaml(DOCUMENT))
+    directory = snapshot()
+    ann = _user(directory, "ann")  # sales-east: `all`, inherited
+    control = _Control()
+    recording = DirectCallRecording(control, lambda: directory)  # type: ignore[arg-type]
+    outbound = _call(ann, None)
+    assert recording.bridge_roles(outbound) == ("operator", "customer")
+    await recording.answered(outbound)
+    inbound = _call(None, ann)
+    assert recording.bridge_roles(inbound) == ("customer", "operator")
+    await recording.answered(inbound)
+    between = _call(ann, _user(directory, "cy"))  # cy records nothing: ann's call
+    await recording.answered(between)
+    mine, theirs, colleague = control.connected
+    assert (mine["operator_id"], mine["operator_endpoint"]) == (ann.id, "leg-in")
+    assert mine["caller_number"] == "+81355550100"  # the customer: the number ann dialled
+    assert (theirs["operator_id"], theirs["operator_endpoint"]) == (ann.id, "leg-out")
+    assert theirs["caller_number"] == "+81355550199"  # the outside caller
+    assert (colleague["operator_endpoint"], colleague["caller_number"]) == ("leg-in", None)
 
 
 def test_unset_keeps_and_null_clears(

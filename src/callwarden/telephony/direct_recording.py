@@ -10,6 +10,8 @@ is never one). That side joins the call's bridge as `operator` and the far party
 (`bridge_roles`, asked by the call before its legs join the bridge), so the recorded operator
 is always on the `operator` track: the callee of an extension-to-extension call, the caller of
 an operator's own outbound call (to a trunk, or to a colleague whose policy records less).
+The number kept with the recording (sealed, searchable) is the far party's: an outside caller's,
+or the number an operator dialled through a trunk.
 
 `DirectCallRecording` is what the B2BUA call (`callwarden.telephony.call.Call`) calls when it is
 answered and when it ends; it hands the call to `RecordingControl` like a queue call, so pause,
@@ -124,14 +126,20 @@ class DirectCallRecording:
             operator_id=None if operator is None else operator.id,
             operator_endpoint=endpoint,
             team_id=None if operator is None else operator.team_id,
-            caller_number=(
-                call.caller.label if _user(snapshot, call.caller.user_id) is None else None
-            ),
+            caller_number=_far_number(snapshot, call, sides),
         )
 
     async def ended(self, call: Call) -> None:
         """Stop the call's recording before its bridge goes."""
         await self._control.call_ended(call.call_id)
+
+
+def _far_number(snapshot: DirectorySnapshot, call: Call, sides: DirectCallSides) -> str | None:
+    """The customer's number kept (sealed) with the recording: the number an operator dialled
+    through a trunk, or an outside caller's; None between two users."""
+    if sides.operator_is_caller:
+        return call.target.label if call.target.trunk_id is not None else None
+    return call.caller.label if _user(snapshot, call.caller.user_id) is None else None
 
 
 def _user(snapshot: DirectorySnapshot, user_id: UserId | None) -> User | None:
