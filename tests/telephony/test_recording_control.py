@@ -329,6 +329,8 @@ async def test_operator_keys_pause_and_resume_customer_keys_do_nothing(center: C
     await _eventually(lambda: recorded.active is not None and recorded.active.paused)
     operator.press("*2")
     await _eventually(lambda: recorded.active is not None and not recorded.active.paused)
+    # The audit entry is written after the resume took effect, not in the same step.
+    await _eventually(lambda: len(center.audit) >= 2)
     assert [(e.action, e.outcome, e.details["by"]) for e in center.audit] == [
         ("recording.pause", AuditOutcome.SUCCESS, "dtmf"),
         ("recording.resume", AuditOutcome.SUCCESS, "dtmf"),
