@@ -19,6 +19,20 @@ the plain run, and ms of CPU per recorded call-minute), and the sealed bytes per
 track. A recorded run passes with media.py's bounds (loss < 0.1 %, p99 delay and jitter
 < 10 ms) and no recording failed.
 
+``--alternate`` measures what recording adds on a noisy machine: one engine relays N calls from
+one generator run, and windows of ``--window`` seconds with nothing recorded, with the calls
+tapped only (as tap-only above) and with every call recorded alternate (P T R P T R ... P,
+``--pairs`` recorded windows); each tapped and recorded window is compared with the mean of the
+plain windows on either side. Starting every recording (files
+created, header fsync'd) and settling take ``--settle`` seconds before a recorded window and
+stopping them (trailers, fsync) comes after it: their CPU beyond the plain rate is printed
+apart, per recording ("opening and closing"), as it is paid once per call, not per minute.
+
+``--tick-only`` measures the media loop's side alone, in memory and steady on a busy machine: N
+two-party bridges ticked by the mixer, plain, tap-only and recorded by the capture with a writer
+that drops the batches; the loop thread's CPU per call-minute of each (the pushes into the
+jitter buffers, the pump's work, not counted).
+
 ``--capture-only`` measures the capture alone, without RTP: N recordings fed 160-sample frames
 of both tracks as the media loop feeds them, as fast as the machine goes, for ``--seconds`` of
 audio each; it prints the CPU of the loop side (sorting frames into batches) and of the writer
@@ -27,7 +41,10 @@ steadier than the RTP runs on a busy machine.
 
 Usage: .venv/bin/python benchmarks/recording.py [--calls 50,100,200] [--duration 8]
                                                 [--repeat 1] [--directory /var/tmp]
+       .venv/bin/python benchmarks/recording.py --alternate [--calls 100] [--pairs 6]
+                                                [--window 6] [--settle 2]
        .venv/bin/python benchmarks/recording.py --capture-only [--calls 100] [--seconds 30]
+       .venv/bin/python benchmarks/recording.py --tick-only [--calls 100] [--ticks 3000]
 """
 
 from __future__ import annotations
@@ -36,8 +53,10 @@ import argparse
 import asyncio
 import gc
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,10 +65,14 @@ from pathlib import Path
 import numpy as np
 import uvloop
 
-from callwarden.media.control import EngineStats, MediaConfig
+from callwarden.media.bridge import Bridge, Member
+from callwarden.media.control import BridgeId, EngineStats, MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.fastpath import Tap
+from callwarden.media.g711 import Encoding
+from callwarden.media.mixer import Mixer
 from callwarden.media.recording_sink import RecordingContext
+from callwarden.media.stream import OutgoingStream
 from callwarden.recording.capture import BATCH_SAMPLES, CaptureProvider, SealSpec
 from callwarden.recording.container import encode_pcm
 from callwarden.recording.keyring import new_data_key
@@ -95,7 +118,7 @@ class Recorded:
     stop_seconds: float
 
 
-async def setup(engine: MediaEngine, calls: int) -> tuple[list[int], list[str]]:
+async def setup(engine: MediaEngine, calls: int) -> tuple[list[int], list[BridgeId]]:
     """``calls`` two-party bridges for the generator's streams; their ports and bridge ids."""
     ports, bridges = [], []
     for call in range(calls):
@@ -209,6 +232,226 @@ async def capture_only(calls: int, seconds: int, directory: Path) -> None:
     )
 
 
+async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> None:
+    """One engine, one generator run: windows with nothing recorded, with every call tapped
+    into a sink that drops its batches, and with every call recorded, in turns (P T R P T R
+    ... P), each compared with the plain windows on either side (see the module docstring)."""
+    window, settle, pairs = arguments.window, arguments.settle, arguments.pairs
+    duration = arguments.warmup + pairs * (3 * window + settle + 5.0) + window + 10.0
+    interval = arguments.switch_interval
+    provider = (
+        CaptureProvider() if interval is None else CaptureProvider(switch_interval=interval / 1000)
+    )
+    config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
+    directory = Path(tempfile.mkdtemp(dir=arguments.directory))
+    plain: list[float] = []
+    recorded: list[float] = []
+    tapped: list[float] = []  # the bridges tapped into a sink that drops the batches
+    writer_share: list[float] = []  # the writer thread's CPU in each window
+    loop_share: list[float] = []  # the event loop's thread's
+    transitions: list[float] = []  # CPU of starting + stopping every recording, beyond plain
+    failed = 0
+    async with MediaEngine(config, recording_sinks=provider) as engine:
+        process = await asyncio.create_subprocess_exec(
+            str(binary),
+            str(2 * calls),
+            str(GENERATOR_BASE_PORT),
+            str(duration),
+            str(arguments.warmup),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        if (await process.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the generator did not start")
+        ports, bridges = await setup(engine, calls)
+        gc.freeze()
+        process.stdin.write((" ".join(map(str, ports)) + "\n").encode())
+        await process.stdin.drain()
+        await asyncio.sleep(arguments.warmup + 0.5)
+
+        async def cpu_over(seconds: float) -> float:
+            cpu, wall = time.process_time(), time.monotonic()
+            loop, writer = time.thread_time(), writer_cpu()
+            await asyncio.sleep(seconds)
+            elapsed = time.monotonic() - wall
+            loop_share.append(100 * (time.thread_time() - loop) / elapsed)
+            writer_share.append(100 * (writer_cpu() - writer) / elapsed)
+            return 100 * (time.process_time() - cpu) / elapsed
+
+        plain.append(await cpu_over(window))
+        for pair in range(pairs):
+            for bridge in bridges:
+                engine.set_track_sink(bridge, NullCodeTracks())
+            await asyncio.sleep(0.5)
+            tapped.append(await cpu_over(window))
+            for bridge in bridges:
+                engine.set_track_sink(bridge, None)
+            cpu, wall = time.process_time(), time.monotonic()
+            for index, bridge in enumerate(bridges):
+                spec = SealSpec(
+                    f"p{pair}c{index}", str(directory / f"{pair}-{index}.cwr"), new_data_key()
+                )
+                await engine.start_recording(bridge, spec.to_plain())
+            await asyncio.sleep(settle)
+            started_cpu, started_wall = time.process_time() - cpu, time.monotonic() - wall
+            recorded.append(await cpu_over(window))
+            cpu, wall = time.process_time(), time.monotonic()
+            summaries = [await engine.stop_recording(bridge) for bridge in bridges]
+            stop_cpu, stop_wall = time.process_time() - cpu, time.monotonic() - wall
+            failed += sum(1 for summary in summaries if summary["failed"])
+            await asyncio.sleep(1.0)
+            plain.append(await cpu_over(window))
+            base = (plain[-1] + plain[-2]) / 2
+            extra = started_cpu + stop_cpu - base / 100 * (started_wall + stop_wall)
+            transitions.append(1000 * extra / calls)
+            added = recorded[-1] - base
+            stats = await engine.engine_stats()
+            print(
+                f"  pair {pair + 1}: plain {plain[-2]:.1f} % / {plain[-1]:.1f} %, tap only"
+                f" {tapped[-1]:.1f} % ({tapped[-1] - base:+.1f} points), recorded"
+                f" {recorded[-1]:.1f} %: recording adds {added:+.1f} points"
+                f" ({100 * added / base:+.0f} %), {added / 100 * 60_000 / calls:.1f} ms per"
+                f" recorded call-minute (loop thread"
+                f" {loop_share[-2] - (loop_share[-1] + loop_share[-4]) / 2:+.1f} points, writer"
+                f" thread {writer_share[-2] / 100 * 60_000 / calls:.1f} ms); opening and"
+                f" closing {transitions[-1]:.1f} ms per"
+                f" recording; tick-max {stats.tick_work_max_ms:.1f} ms;"
+                f" load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+        process.stdin.close()
+        process.terminate()
+        await process.wait()
+    shutil.rmtree(directory)
+    ratios = sorted(
+        100 * (r - (plain[i] + plain[i + 1]) / 2) / ((plain[i] + plain[i + 1]) / 2)
+        for i, r in enumerate(recorded)
+    )
+    per_minute = sorted(
+        (r - (plain[i] + plain[i + 1]) / 2) / 100 * 60_000 / calls for i, r in enumerate(recorded)
+    )
+    print(
+        f"  N={calls}, {pairs} pairs of {window:.0f} s windows: recording adds"
+        f" {', '.join(f'{a:+.0f}' for a in ratios)} % of the plain windows;"
+        f" median {ratios[len(ratios) // 2]:+.0f} %,"
+        f" {per_minute[len(per_minute) // 2]:.1f} ms per recorded call-minute;"
+        f" opening and closing a recording {sorted(transitions)[len(transitions) // 2]:.1f} ms"
+        f" (median); {failed} recordings failed",
+        flush=True,
+    )
+
+
+class DroppingWriter:
+    """A sealed writer's stand-in for ``--tick-only``: takes the batches, writes nothing."""
+
+    unsynced = False
+
+    def write(self, track: str, pcm: object, timestamp: int) -> None:
+        pass
+
+    def write_codes(self, runs: object, *, sync: bool) -> None:
+        pass
+
+    def pause(self, timestamp: int) -> None:
+        pass
+
+    def resume(self, timestamp: int) -> None:
+        pass
+
+    def close(self, end: int) -> Mapping[str, object]:
+        return {}
+
+    def abort(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+    def sync(self) -> None:
+        pass
+
+    def mark_synced(self) -> None:
+        pass
+
+
+class _Discard:
+    def sendto(self, data: bytes, addr: tuple[str, int], /) -> None:
+        pass
+
+
+async def tick_only(calls: int, ticks: int) -> float:
+    """The media loop's side alone, in memory: ``calls`` two-party bridges (PCMU legs whose
+    payloads are pushed into their jitter buffers as the pump does), ticked ``ticks`` times by
+    the mixer, each run plain, tapped into a sink that drops the frames, and recorded by the
+    capture with a writer that drops the batches; prints the loop thread's CPU per call-minute
+    (the pushes not counted) and returns what the capture adds over plain."""
+    figures: dict[str, float] = {}
+    for kind in ("plain", "tap-only", "capture"):
+        mixer = Mixer()
+        bridges = []
+        for index in range(calls):
+            bridge = Bridge(f"b{index}", jitter_depth=1)
+            mixer.add(bridge)
+            for leg, role in enumerate(("customer", "operator")):
+                stream = OutgoingStream(0x7000 + leg, 100, 9000, encoding=Encoding.PCMU)
+                stream.payload_type = 0
+                stream.transport = _Discard()
+                stream.address = ("192.0.2.20", 41000 + leg)
+                bridge.add(role[0], role, stream=stream)
+            bridges.append(bridge)
+        provider = CaptureProvider(lambda spec: DroppingWriter())
+        for bridge in bridges:
+            if kind == "tap-only":
+                bridge.set_track_sink(NullCodeTracks())
+            elif kind == "capture":
+                spec = SealSpec(bridge.id, os.devnull, new_data_key()).to_plain()
+                members = bridge.members
+
+                def role_of(participant_id: str, members: Mapping[str, Member] = members) -> str:
+                    return members[participant_id].role
+
+                def clock(bridge: Bridge = bridge) -> int:
+                    return bridge.sample_clock
+
+                context = RecordingContext(
+                    bridge.id, spec, role_of, clock, lambda kind, detail: None
+                )
+                bridge.set_track_sink(provider.open(context))
+        payload = bytes(160)
+        spent = 0.0
+        for tick in range(ticks):
+            for bridge in bridges:  # what the pump does for each packet (not counted)
+                for member in bridge.members.values():
+                    member.last_active = tick * 0.02
+                    if member.buffer is not None:
+                        member.buffer.push(tick, payload)
+            started = time.thread_time()
+            mixer.tick(tick * 0.02)
+            spent += time.thread_time() - started
+            if tick % 5 == 0:
+                await asyncio.sleep(0)  # the capture's hand-over timer
+        if kind == "capture":
+            await provider.close()
+        figures[kind] = 1000 * spent / (calls * ticks * 0.02 / 60)
+    print(
+        f"tick-only N={calls} x {ticks} ticks: loop thread per call-minute: plain"
+        f" {figures['plain']:.2f} ms, tap-only {figures['tap-only']:.2f} ms, capture"
+        f" {figures['capture']:.2f} ms: recording adds"
+        f" {figures['capture'] - figures['plain']:.2f} ms on the loop",
+        flush=True,
+    )
+    return figures["capture"] - figures["plain"]
+
+
+def writer_cpu() -> float:
+    """CPU seconds of the capture's writer thread so far (0 before it started)."""
+    for thread in threading.enumerate():
+        if thread.name == "callwarden-recording-writer" and thread.ident is not None:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return 0.0
+
+
 def machine() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     model = next(
@@ -254,6 +497,11 @@ async def one_round(binary: Path, calls: int, arguments: argparse.Namespace) -> 
 async def main(arguments: argparse.Namespace) -> None:
     print(f"machine: {machine()}", flush=True)
     counts = [int(n) for n in arguments.calls.split(",")]
+    if arguments.tick_only:
+        for calls in counts:
+            for _ in range(arguments.repeat):
+                await tick_only(calls, arguments.ticks)
+        return
     if arguments.capture_only:
         for calls in counts:
             with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
@@ -262,6 +510,11 @@ async def main(arguments: argparse.Namespace) -> None:
         return
     with tempfile.TemporaryDirectory() as build:
         binary = build_generator(Path(build))
+        if arguments.alternate:
+            for calls in counts:
+                await alternate(binary, calls, arguments)
+            print(f"machine after: {machine()}")
+            return
         for calls in counts:
             added = [await one_round(binary, calls, arguments) for _ in range(arguments.repeat)]
             if len(added) > 1:
@@ -285,6 +538,26 @@ def parse_arguments() -> argparse.Namespace:
         "--repeat", type=int, default=1, help="rounds per N (the machine is noisy: a median)"
     )
     parser.add_argument("--capture-only", action="store_true", help="the capture alone, no RTP")
+    parser.add_argument(
+        "--tick-only", action="store_true", help="the media loop's side alone, in memory"
+    )
+    parser.add_argument("--ticks", type=int, default=3000, help="--tick-only: ticks per run")
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="plain and recorded windows in turns in one engine and one generator run",
+    )
+    parser.add_argument("--pairs", type=int, default=6, help="--alternate: recorded windows")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="--alternate: the GIL switch interval in ms while recording (default: the capture's)",
+    )
+    parser.add_argument("--window", type=float, default=6.0, help="--alternate: seconds")
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="--alternate: seconds after starting"
+    )
     parser.add_argument("--seconds", type=int, default=30, help="audio per capture-only run")
     parser.add_argument(
         "--directory", default=None, help="where the sealed files go (default: the temp dir)"
