@@ -115,7 +115,9 @@ def _add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def _add_recording_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    recording = commands.add_parser("recording", help="verify, export or purge sealed recordings")
+    recording = commands.add_parser(
+        "recording", help="verify, export, purge or recover sealed recordings"
+    )
     recording_commands = recording.add_subparsers(dest="recording_command", required=True)
     verify = recording_commands.add_parser(
         "verify", help="check the manifest signature, every digest and decryption; exit 1 if not"
@@ -133,6 +135,70 @@ def _add_recording_commands(
     )
     purge.add_argument("--batch-size", type=int, default=100, help="recordings per batch")
     _add_settings_flags(purge)
+    recover = recording_commands.add_parser(
+        "recover",
+        help="close the recordings a node that is gone for good left open (incomplete)",
+    )
+    recover.add_argument("--node", required=True, help="the node id of the node that is gone")
+    _add_settings_flags(recover)
+
+
+def _recover_recordings(settings: Settings, node_id: str) -> int:
+    """`callwarden recording recover --node ID`: a node's start-up recovery, for a node that
+    will not start again (its machine lost), run from another node's data directory."""
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from callwarden.recording.keyring import FileKeyRing
+    from callwarden.recording.numbers import SealedNumbers, catalogue_secret
+    from callwarden.recording.recovery import (
+        RecoveryServices,
+        node_identity,
+        recover_open_recordings,
+    )
+    from callwarden.recording.signing import NodeSigningKey
+    from callwarden.recording.storage_s3 import StorageConfigError, open_recording_storage
+    from callwarden.store.database import Database
+
+    try:
+        node_identity(settings.data_dir, node_id)  # the id's form
+    except ValueError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    if node_id == node_identity(settings.data_dir, settings.node_id):
+        sys.stderr.write(
+            f"callwarden: {node_id} is this data directory's node: its start recovers them\n"
+        )
+        return 2
+    try:
+        storage = open_recording_storage(
+            settings.data_dir,
+            settings.recording_storage,
+            endpoint=settings.recording_s3_endpoint,
+            region=settings.recording_s3_region,
+        )
+    except StorageConfigError as error:
+        sys.stderr.write(f"callwarden: {error}\n")
+        return 2
+    try:
+        with Database(settings.effective_database_url) as database:
+            services = RecoveryServices(
+                database.sessions,
+                SealedNumbers(catalogue_secret(settings.data_dir)),
+                FileKeyRing.for_data_dir(settings.data_dir),
+                storage,
+                NodeSigningKey.for_data_dir(settings.data_dir),
+                partial(datetime.now, UTC),
+                node_id=node_id,
+            )
+            report = recover_open_recordings(services)
+    finally:
+        storage.close()
+    sys.stdout.write(
+        f"node {node_id}: {len(report.incomplete)} recordings closed incomplete,"
+        f" {len(report.failed)} failed\n"
+    )
+    return 1 if report.failed else 0
 
 
 def _add_recording_flags(command: argparse.ArgumentParser) -> None:
@@ -258,6 +324,8 @@ def _recording(settings: Settings, arguments: argparse.Namespace) -> int:
 
     if arguments.recording_command == "purge":
         return _purge_recordings(settings, arguments.batch_size)
+    if arguments.recording_command == "recover":
+        return _recover_recordings(settings, arguments.node)
     database = None
     try:
         if arguments.file is not None:

@@ -4,7 +4,10 @@ another node's live ones; a node's id survives restarts (`node_identity`)."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callwarden.domain.ids import RecordingId
 from callwarden.recording.keyring import FileKeyRing
 from callwarden.recording.models import RecordingStatus
-from callwarden.recording.numbers import SealedNumbers
+from callwarden.recording.numbers import SealedNumbers, catalogue_secret
 from callwarden.recording.recovery import (
     RecoveryServices,
     node_identity,
@@ -23,9 +26,11 @@ from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage
 from callwarden.recording.writer import SealedWriter
+from callwarden.store.database import Database, data_dir_url
+from callwarden.store.migrations import upgrade
 
 from .catalogued import START, open_row
-from .conftest import Center
+from .conftest import Center, make_center
 from .sealed import FRAME, SAMPLE_RATE, tone
 
 
@@ -51,9 +56,11 @@ def _open_recording(
     return recording_id
 
 
-def _status(sessions: sessionmaker[Session], recording_id: RecordingId) -> RecordingStatus:
+def _status(
+    sessions: sessionmaker[Session], recording_id: RecordingId, secret: bytes = bytes(32)
+) -> RecordingStatus:
     with sessions() as session:
-        return RecordingRepository(session, SealedNumbers(bytes(32))).get(recording_id).status
+        return RecordingRepository(session, SealedNumbers(secret)).get(recording_id).status
 
 
 def test_a_node_recovers_its_own_recordings_and_leaves_the_others_alone(
@@ -102,3 +109,45 @@ def test_a_nodes_identity_is_configured_or_kept_in_its_data_directory(tmp_path: 
     (tmp_path / "node-id").write_text("not a node id!\n")
     with pytest.raises(ValueError, match="does not hold a node id"):
         node_identity(tmp_path)
+
+
+def _recover(data_dir: Path, node: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("CALLWARDEN_")
+    }
+    command = ["recording", "recover", "--node", node, "--data-dir", str(data_dir)]
+    return subprocess.run(
+        [sys.executable, "-m", "callwarden.cli", *command],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_node_gone_for_good_is_recovered_from_another_data_directory(tmp_path: Path) -> None:
+    """`callwarden recording recover --node ID`, as a real process: the gone node's open
+    recordings are closed, a live node's are not; this node's own id and a bad id are refused."""
+    data_dir = tmp_path / "data"
+    url = data_dir_url(data_dir)
+    upgrade(url)
+    with Database(url) as database:
+        center = make_center(database.sessions)
+        keys, storage = FileKeyRing.for_data_dir(data_dir), LocalStorage.for_data_dir(data_dir)
+        gone = _open_recording(database.sessions, storage, keys, center, "node-gone")
+        live = _open_recording(database.sessions, storage, keys, center, "node-live")
+    done = _recover(data_dir, "node-gone")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "node node-gone: 1 recordings closed incomplete, 0 failed\n"
+    with Database(url) as database:
+        assert _status(database.sessions, gone, catalogue_secret(data_dir)) is (
+            RecordingStatus.INCOMPLETE
+        )
+        assert _status(database.sessions, live, catalogue_secret(data_dir)) is (
+            RecordingStatus.RECORDING
+        )
+    own = _recover(data_dir, node_identity(data_dir))
+    assert own.returncode == 2 and "is this data directory's node" in own.stderr
+    bad = _recover(data_dir, "no/such node")
+    assert bad.returncode == 2 and "1 to 64 letters" in bad.stderr
