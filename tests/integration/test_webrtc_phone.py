@@ -6,7 +6,8 @@ certificate):
   so the customer's queue call (pjsua2, 440 Hz) rings both, the browser answers, and the SIP
   phone is cancelled (first to answer wins);
 - the customer's recording shows the browser's 880 Hz by FFT, and the browser's received audio
-  (the phone module's WebAudio analyser) shows the customer's 440 Hz;
+  (the phone module's WebAudio analyser) shows the customer's 440 Hz; on hold (a re-INVITE,
+  sendonly) the customer hears none of the browser, and after resuming hears it again;
 - a supervisor's SIP phone (1300 Hz) listens (*91 + extension) then whispers (key 5): the
   browser hears the whisper, and the customer's audio keeps it at least 50 dB under the
   browser's tone, over the whole recording and every half second of it;
@@ -24,9 +25,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import node as node_module
 import pytest
 from audio import Samples, Wav, read_wav, tone_level_db, tone_snr_db, write_tone_wav
+from monitoring_api import CSRF_HEADER, SESSION_COOKIE
 from node import LOOPBACK, Node, start_node
 from phones import Phone, PhoneBook
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
@@ -199,6 +202,25 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         assert received > 20.0, f"the browser hears {CUSTOMER_HZ} Hz at {received:.1f} dB"
         assert _received_db(page, SUPERVISOR_HZ) < received - 20.0
 
+        page.get_by_role("button", name="保留", exact=True).click()
+        phones.wait_until(lambda: _state(page) == "held", 10.0, "the call on hold")
+        phones.run_for(0.5)
+        call.record(phones.wav("customer-on-hold"))
+        phones.run_for(1.5)
+        held = read_wav(call.stop_recording())
+        talking = tone_level_db(heard.samples, heard.rate, BROWSER_HZ)
+        down = talking - tone_level_db(held.samples, held.rate, BROWSER_HZ)
+        logger.info("on hold the browser's tone is %.1f dB under its level in the call", down)
+        assert down > 50.0, f"on hold the customer hears the browser only {down:.1f} dB less"
+        page.get_by_role("button", name="保留解除").click()
+        phones.wait_until(lambda: _state(page) == "talking", 10.0, "the call resumed")
+        phones.run_for(0.5)
+        call.record(phones.wav("customer-resumed"))
+        phones.run_for(1.5)
+        resumed = read_wav(call.stop_recording())
+        back = tone_snr_db(resumed.samples, resumed.rate, BROWSER_HZ, exclude_hz=(CUSTOMER_HZ,))
+        assert back > 30.0, f"resumed, the customer hears the browser at {back:.1f} dB"
+
         supervisor = _phone(phones, node, "sup", tones[1300])
         call.record(phones.wav("customer-during-monitoring"))
         monitor = supervisor.dial("*912001")
@@ -213,16 +235,14 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "desk-browser-phone.png"))
 
-        signed_out = time.monotonic()
-        status = page.evaluate(
-            """async () => {
-                const token = document.querySelector('meta[name="csrf-token"]').content;
-                const response = await fetch("/api/v1/sessions/logout", {
-                    method: "POST", headers: {"X-CSRF-Token": token}});
-                return response.status;
-            }"""
-        )
-        assert status == 204
+        # Signed out from outside the page (its own fetch would race the reload the desk's
+        # live feed does when it closes with 4401).
+        csrf = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+        cookies = {c["name"]: c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE}
+        with httpx.Client(base_url=base, verify=node.tls_context(), cookies=cookies) as client:
+            signed_out = time.monotonic()
+            status = client.post("/api/v1/sessions/logout", headers={CSRF_HEADER: csrf})
+        assert status.status_code == 204, status.text
         call.wait_disconnected(timeout=5.0)
         ended = time.monotonic() - signed_out
         logger.info("call ended %.3f s after signing out", ended)

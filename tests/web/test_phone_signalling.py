@@ -81,6 +81,8 @@ async def test_bad_messages_get_an_error_and_change_nothing(env: Env, node: Phon
         ({"type": "hang_up"}, "no_call"),
         ({"type": "dtmf", "digit": "x"}, "bad_digit"),
         ({"type": "dtmf", "digit": "5"}, "no_call"),
+        ({"type": "hold"}, "no_call"),
+        ({"type": "resume"}, "no_call"),
     ]
     for message, error_id in cases:
         await socket.send_json(message)

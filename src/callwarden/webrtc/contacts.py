@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
 from callwarden.sip.addressing import Source
@@ -20,9 +21,15 @@ from callwarden.sip.clock import Clock
 from callwarden.sip.dialog import Dialog
 from callwarden.sip.errors import SipError, SipParseError
 from callwarden.sip.headers import NameAddress
-from callwarden.sip.invite_usage import InviteServerUsage
+from callwarden.sip.invite_usage import InviteClientUsage, InviteServerUsage
 from callwarden.sip.message import SipRequest, SipResponse, make_response
-from callwarden.sip.sdp import DEFAULT_CODECS, NegotiatedMedia, negotiate_answer
+from callwarden.sip.sdp import (
+    DEFAULT_CODECS,
+    NegotiatedMedia,
+    build_offer,
+    negotiate_answer,
+    parse_answer,
+)
 from callwarden.sip.server_transaction import InviteServerTransaction
 from callwarden.sip.session_description import SessionDescription
 from callwarden.sip.transaction import TransactionLayer
@@ -70,6 +77,10 @@ class BrowserCall:
         self.dialog: Dialog | None = None
         self._usage: InviteServerUsage | None = None
         self._answer: tuple[SessionDescription, NegotiatedMedia] | None = None
+        self._session_id = secrets.randbelow(2**31)
+        self._session_version = 1
+        self._local = ("", 0)
+        self._reoffer: InviteClientUsage | None = None
         self.holder: CallHolder | None = None
 
     def prepare(self, host: str, port: int) -> NegotiatedMedia:
@@ -78,15 +89,51 @@ class BrowserCall:
             offer = SessionDescription.parse(self.request.body)
         except SipParseError as error:
             raise SipError(f"unusable offer: {error}", 488) from error
+        self._local = (host, port)
         self._answer = negotiate_answer(
             offer,
             DEFAULT_CODECS,
             local_address=host,
             local_port=port,
-            session_id=secrets.randbelow(2**31),
-            session_version=1,
+            session_id=self._session_id,
+            session_version=self._session_version,
         )
         return self._answer[1]
+
+    def reoffer(self, *, hold: bool, on_done: Callable[[NegotiatedMedia | None], None]) -> None:
+        """Put the call on hold (`sendonly`) or take it off (`sendrecv`) with a re-INVITE
+        (RFC 3264 8.4); `on_done` gets what was agreed, or None when the node refused."""
+        if self.phase is not CallPhase.TALKING or self.dialog is None:
+            raise SipError("no call to hold", 481)
+        if self._reoffer is not None:
+            raise SipError("a re-INVITE is in progress", 491)
+        self._session_version += 1
+        offer = build_offer(
+            local_address=self._local[0],
+            local_port=self._local[1],
+            session_id=self._session_id,
+            session_version=self._session_version,
+            direction="sendonly" if hold else "sendrecv",
+        )
+        invite = self.dialog.create_request("INVITE", body=bytes(offer))
+        invite.headers.add("Contact", str(self._contacts.contact(None)))
+
+        def answered(response: SipResponse, dialog: Dialog | None) -> None:
+            if response.status < 200:
+                return
+            self._reoffer = None
+            negotiated = None
+            if response.status < 300:
+                try:
+                    negotiated = parse_answer(offer, SessionDescription.parse(response.body))
+                except SipError as error:
+                    logger.warning("re-INVITE answer unusable (call %s): %s", self.call_id, error)
+            on_done(negotiated)
+
+        self._reoffer = InviteClientUsage(
+            self._contacts.layer, invite, self.dialog.next_hop(), answered, dialog=self.dialog
+        )
+        self._reoffer.start()
 
     def _response(self, status: int) -> SipResponse:
         response = make_response(self.request, status, to_tag=self.local_tag)

@@ -1,8 +1,9 @@
 """One browser phone: a web session's peer connection, its relay and the call ringing or
 connected on it, driven by the signalling messages of the page (docs/webrtc.md).
 
-From the page: `offer` (SDP), `candidate`, `answer_call`, `hang_up`, `dtmf`, `ping`. To the
-page: `answer` (SDP), `ready` (reachable for calls), `ringing`, `connected`, `ended`, `error`
+From the page: `offer` (SDP), `candidate`, `answer_call`, `hang_up`, `dtmf`, `hold`, `resume`,
+`ping`. To the page: `answer` (SDP), `ready` (reachable for calls), `ringing`, `connected`,
+`held`, `resumed`, `ended`, `error`
 (with an `error_id`), `pong`, and `closed` (with the reason) when the phone is closed.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from callwarden.domain.ids import UserId
 from callwarden.media.g711 import Encoding
 from callwarden.security.sessions import SessionId
 from callwarden.sip.errors import SipError
+from callwarden.sip.sdp import NegotiatedMedia
 from callwarden.webrtc.audio import BridgeAudioTrack
 from callwarden.webrtc.contacts import BrowserCall, CallPhase
 from callwarden.webrtc.peer import BrowserPeer, SignallingError
@@ -65,6 +68,7 @@ class BrowserPhone:
         self._finished = asyncio.Event()
         self.close_reason = ""
         self.reachable = False
+        self.held = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -97,6 +101,8 @@ class BrowserPhone:
                 await self._hang_up()
             elif kind == "dtmf":
                 await self._dtmf(message.get("digit"))
+            elif kind in ("hold", "resume"):
+                self._hold(hold=kind == "hold")
             else:
                 raise SignallingError("unknown_type", f"unknown message type {kind[:30]!r}")
         except SignallingError as error:
@@ -113,16 +119,8 @@ class BrowserPhone:
             negotiated = call.answer()
         except SipError as error:
             raise SignallingError("no_ringing_call", str(error)) from error
-        encoding = Encoding.from_name(negotiated.encoding)
-        self.relay.connect(
-            RelayTarget(
-                negotiated.remote_address,
-                negotiated.remote_port,
-                negotiated.payload_type,
-                encoding,
-                negotiated.dtmf_payload_type,
-            )
-        )
+        self._connect_relay(negotiated)
+        self.relay.muted = self.held = False
         logger.info("browser phone of %s answered call %s", self.username, call.call_id)
         await self._tell({"type": "connected", "call_id": call.call_id, "codec": self.peer.codec})
 
@@ -141,6 +139,39 @@ class BrowserPhone:
             raise SignallingError("no_call", "no call to send a digit on")
         if not self.relay.send_digit(digit):
             raise SignallingError("dtmf_not_negotiated", "the call has no telephone-event")
+
+    def _hold(self, *, hold: bool) -> None:
+        """Hold (RFC 3264 8.4 `sendonly`: the customer hears nothing from this side) or resume;
+        the page hears `held` or `resumed` once the node agreed."""
+        call = self.call
+        if call is None or call.phase is not CallPhase.TALKING:
+            raise SignallingError("no_call", "no call to hold")
+        try:
+            call.reoffer(hold=hold, on_done=partial(self._held, call, hold))
+        except SipError as error:
+            raise SignallingError("hold_in_progress", str(error)) from error
+
+    def _held(self, call: BrowserCall, hold: bool, negotiated: NegotiatedMedia | None) -> None:
+        if call is not self.call:
+            return
+        if negotiated is None:
+            self._spawn(self._tell({"type": "error", "error_id": "hold_refused"}))
+            return
+        self._connect_relay(negotiated)
+        self.relay.muted = hold
+        self.held = hold
+        self._spawn(self._tell({"type": "held" if hold else "resumed", "call_id": call.call_id}))
+
+    def _connect_relay(self, negotiated: NegotiatedMedia) -> None:
+        self.relay.connect(
+            RelayTarget(
+                negotiated.remote_address,
+                negotiated.remote_port,
+                negotiated.payload_type,
+                Encoding.from_name(negotiated.encoding),
+                negotiated.dtmf_payload_type,
+            )
+        )
 
     # -- from the SIP side (CallHolder) -----------------------------------------------------------
 

@@ -43,6 +43,8 @@ class RtpRelay(asyncio.DatagramProtocol):
         self._track = track
         self._transport: asyncio.DatagramTransport | None = None
         self.target: RelayTarget | None = None
+        self.muted = False
+        """On hold: nothing of the browser's voice goes to the bridge."""
         self._ssrc = secrets.randbits(32)
         self._sequence = secrets.randbits(16)
         self._timestamp = secrets.randbits(32)
@@ -96,7 +98,7 @@ class RtpRelay(asyncio.DatagramProtocol):
     def send_payload(self, payload: bytes) -> None:
         """One 20 ms G.711 payload of the browser's voice."""
         target, transport = self.target, self._transport
-        if target is None or transport is None:
+        if target is None or transport is None or self.muted:
             return
         packet = RtpPacket(
             payload_type=target.payload_type,

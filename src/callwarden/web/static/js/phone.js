@@ -1,7 +1,7 @@
 // The browser phone of the operator desktop: one WebRTC peer connection to the node (audio
 // only), signalled over /api/v1/phone (the signed-in session is the identity). While it is up
 // the operator's calls and queue offers ring here too; answer, hang up, mute, keypad (RFC 4733
-// through the node), microphone choice, ringing tone, call timer and level meter. When the
+// through the node), hold, microphone choice, ringing tone, call timer and level meter. When the
 // signalling drops the phone shows it, closes its media and connects again.
 // `window.callwardenPhone` exposes the received audio's analyser (the level meter's) to tests
 // and diagnostics.
@@ -14,6 +14,7 @@ const connectButton = document.getElementById("phone-connect");
 const answerButton = document.getElementById("phone-answer");
 const hangUpButton = document.getElementById("phone-hang-up");
 const muteButton = document.getElementById("phone-mute");
+const holdButton = document.getElementById("phone-hold");
 const timer = document.getElementById("phone-time");
 const meter = document.getElementById("phone-level");
 const remoteAudio = document.getElementById("phone-audio");
@@ -30,10 +31,14 @@ function show(state) {
   status.textContent = t(`phone.state_${state}`);
   connectButton.hidden = state !== "off" && state !== "unavailable";
   answerButton.hidden = state !== "ringing";
-  hangUpButton.hidden = state !== "ringing" && state !== "talking";
+  const inCall = state === "talking" || state === "held";
+  hangUpButton.hidden = state !== "ringing" && !inCall;
   muteButton.hidden = state !== "talking";
+  holdButton.hidden = !inCall;
+  holdButton.setAttribute("aria-pressed", String(state === "held"));
+  holdButton.textContent = t(state === "held" ? "phone.resume" : "phone.hold");
   document.getElementById("phone-keypad").hidden = state !== "talking";
-  if (state !== "talking") timer.textContent = "";
+  if (!inCall) timer.textContent = "";
   ring(state === "ringing");
 }
 
@@ -158,6 +163,8 @@ const handlers = {
     phone.since = Date.now();
     show("talking");
   },
+  held: () => show("held"),
+  resumed: () => show("talking"),
   ended: () => {
     phone.callId = null;
     show("ready");
@@ -202,6 +209,7 @@ deviceChoice.addEventListener("change", () =>
 );
 answerButton.addEventListener("click", () => send({ type: "answer_call" }));
 hangUpButton.addEventListener("click", () => send({ type: "hang_up" }));
+holdButton.addEventListener("click", () => send({ type: phone.state === "held" ? "resume" : "hold" }));
 muteButton.addEventListener("click", () => {
   phone.muted = !phone.muted;
   for (const track of phone.microphone?.getAudioTracks() ?? []) track.enabled = !phone.muted;
@@ -220,7 +228,7 @@ function level() {
     for (const sample of samples) sum += sample * sample;
     meter.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
   }
-  if (phone.state === "talking") timer.textContent = formatDuration((Date.now() - phone.since) / 1000);
+  if (phone.state === "talking" || phone.state === "held") timer.textContent = formatDuration((Date.now() - phone.since) / 1000);
 }
 window.setInterval(level, 200);
 window.setInterval(() => send({ type: "ping" }), 20000);
