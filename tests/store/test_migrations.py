@@ -61,9 +61,9 @@ def test_empty_database_has_no_revision_until_upgraded(database_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(database_url)
-        assert current_revision(engine) == head_revision() == "0011"
+        assert current_revision(engine) == head_revision() == "0010"
         upgrade(database_url)
-        assert current_revision(engine) == "0011"
+        assert current_revision(engine) == "0010"
     finally:
         engine.dispose()
 

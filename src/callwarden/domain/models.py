@@ -41,6 +41,15 @@ class RecordingPolicy(enum.Enum):
     ON_DEMAND = "on_demand"
 
 
+class MonitoringTransparency(enum.Enum):
+    """Whether a team's operators are told they are monitored: not at all, on their screen, or
+    on their screen and with a short tone only they hear. The customer is never told."""
+
+    SILENT = "silent"
+    SCREEN = "screen"
+    SCREEN_AND_TONE = "screen_and_tone"
+
+
 class QueueOverflow(enum.Enum):
     """Where a queue sends a call that waited its maximum (the ACD carries it out)."""
 
@@ -72,6 +81,9 @@ class Team:
     parent_id: TeamId | None = None
     recording: RecordingPolicy | None = None
     """How its members' direct calls (not queue calls) are recorded; None: as the parent."""
+    monitoring_transparency: MonitoringTransparency | None = None
+    """Whether its operators are told they are monitored; None: as the node's
+    `monitor_notify_teams` setting says (revision 0010)."""
 
 
 @dataclass(frozen=True)

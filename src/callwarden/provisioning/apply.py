@@ -227,6 +227,8 @@ class Applier:
                 changed = _set(row, "display_name", spec.display_name or spec.name)
             if created or spec.given("recording"):
                 changed |= _set(row, "recording", spec.recording)
+            if created or spec.given("monitoring_transparency"):
+                changed |= _set(row, "monitoring_transparency", spec.monitoring_transparency)
             self._record(ObjectKind.TEAM, spec.name, created=created, changed=changed)
         self._session.flush()
         for spec in teams:

@@ -29,6 +29,7 @@ from pydantic import (
 from callwarden.domain.models import (
     DEFAULT_ROLE_NAMES,
     HoldMusic,
+    MonitoringTransparency,
     QueueOverflow,
     QueueStrategy,
     RecordingPolicy,
@@ -177,6 +178,9 @@ class TeamSpec(Spec):
     recording: RecordingPolicy | None = None
     """Direct calls of its members (not queue calls): `all`, `none`, `on_demand`; unset: as
     the parent team, and `none` at the top."""
+    monitoring_transparency: MonitoringTransparency | None = None
+    """Whether its operators are told they are monitored: `silent`, `screen`,
+    `screen_and_tone`; unset: as the node's `monitor_notify_teams` setting."""
 
 
 class RoleSpec(Spec):

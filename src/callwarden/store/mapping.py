@@ -80,6 +80,7 @@ def team_from_row(row: TeamRow) -> Team:
         display_name=row.display_name,
         parent_id=parent,
         recording=row.recording,
+        monitoring_transparency=row.monitoring_transparency,
     )
 
 

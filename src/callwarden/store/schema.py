@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from callwarden.domain.cdr import CallDirection, Disposition, HangupSide, LegRole, RouteKind
 from callwarden.domain.models import (
     HoldMusic,
+    MonitoringTransparency,
     QueueOverflow,
     QueueStrategy,
     RecordingPolicy,
@@ -112,6 +113,11 @@ class TeamRow(Base):
         _enum(RecordingPolicy, "recording"), nullable=True
     )
     """Direct calls' recording policy (revision 0007); None: the parent team's."""
+    monitoring_transparency: Mapped[MonitoringTransparency | None] = mapped_column(
+        _enum(MonitoringTransparency, "monitoring_transparency"), nullable=True
+    )
+    """Whether its operators are told they are monitored (revision 0010); None: as the node's
+    `monitor_notify_teams` setting."""
 
 
 class RoleRow(Base):

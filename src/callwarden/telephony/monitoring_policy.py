@@ -12,7 +12,7 @@ from typing import Protocol
 
 from callwarden.domain.cdr import RouteKind
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.models import User
+from callwarden.domain.models import MonitoringTransparency, User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Principal
 from callwarden.media.matrix import Mode
@@ -87,9 +87,11 @@ class Asker:
 
 
 class TeamTransparency:
-    """The teams' policies from the `monitor_notify_teams` setting: `north` tells north's
-    operators on screen, `south:tone` on screen and with a short tone; any other team is
-    silent."""
+    """The teams' policies: a team's own (`Team.monitoring_transparency`, set in the admin
+    console or the provisioning file) when it has one; otherwise the `monitor_notify_teams`
+    setting: `north` tells north's operators on screen, `south:tone` on screen and with a short
+    tone; any other team is silent. Read from the current directory at each decision, so a
+    change applies to the next monitoring session."""
 
     def __init__(self, entries: Iterable[str], directory: Callable[[], DirectorySnapshot]):
         self._notified: set[str] = set()
@@ -103,19 +105,27 @@ class TeamTransparency:
                 self._tone.add(name)
         self._directory = directory
 
-    def _team_name(self, call: CallView) -> str | None:
+    def _policy(self, call: CallView) -> MonitoringTransparency:
         snapshot = self._directory()
         operator = snapshot.user(call.operator_id)
-        if operator is None or operator.team_id is None:
-            return None
-        team = snapshot.team(operator.team_id)
-        return None if team is None else team.name
+        team = None
+        if operator is not None and operator.team_id is not None:
+            team = snapshot.team(operator.team_id)
+        if team is None:
+            return MonitoringTransparency.SILENT
+        if team.monitoring_transparency is not None:
+            return team.monitoring_transparency
+        if team.name in self._tone:
+            return MonitoringTransparency.SCREEN_AND_TONE
+        if team.name in self._notified:
+            return MonitoringTransparency.SCREEN
+        return MonitoringTransparency.SILENT
 
     def operator_notified(self, call: CallView) -> bool:
-        return self._team_name(call) in self._notified
+        return self._policy(call) is not MonitoringTransparency.SILENT
 
     def operator_tone(self, call: CallView) -> bool:
-        return self._team_name(call) in self._tone
+        return self._policy(call) is MonitoringTransparency.SCREEN_AND_TONE
 
 
 def phone_targets(

@@ -11,17 +11,26 @@ from callwarden.domain.models import Team
 from callwarden.provisioning.document import DisplayName, Name
 from callwarden.web.schemas import MAX_PAGE_SIZE, ObjectId, RequestModel, ResponseModel
 
+Transparency = Literal["silent", "screen", "screen_and_tone"]
+
 
 class TeamView(ResponseModel):
     id: int
     name: str
     display_name: str
     parent_id: int | None
+    monitoring_transparency: str | None
+    """Whether its operators are told they are monitored; null: as the node's setting."""
 
     @classmethod
     def of(cls, team: Team) -> TeamView:
+        transparency = team.monitoring_transparency
         return cls(
-            id=team.id, name=team.name, display_name=team.display_name, parent_id=team.parent_id
+            id=team.id,
+            name=team.name,
+            display_name=team.display_name,
+            parent_id=team.parent_id,
+            monitoring_transparency=None if transparency is None else transparency.value,
         )
 
 
@@ -29,13 +38,17 @@ class NewTeam(RequestModel):
     name: Name
     display_name: DisplayName | None = None
     parent_id: ObjectId | None = None
+    monitoring_transparency: Transparency | None = None
 
 
 class TeamPatch(RequestModel):
-    """`display_name` and where the team sits (`parent_id`, null for the top level)."""
+    """`display_name`, where the team sits (`parent_id`, null for the top level) and whether
+    its operators are told they are monitored (`monitoring_transparency`, null: as the node's
+    `monitor_notify_teams` setting)."""
 
     display_name: DisplayName | None = None
     parent_id: ObjectId | None = None
+    monitoring_transparency: Transparency | None = None
 
     @field_validator("display_name")
     @classmethod

@@ -1,5 +1,6 @@
 """Use cases of the team routes (`teams.manage`, checked by the routes). Changes go through the
-provisioning rules (names, no nesting cycles) and are audited with before and after."""
+provisioning rules (names, no nesting cycles) and are audited with before and after. A team's
+monitoring transparency applies to the next monitoring session of its operators."""
 
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ class _Create:
             data["display_name"] = body.display_name
         if body.parent_id is not None:
             data["parent"] = _parent_name(stored, body.parent_id)
+        if body.monitoring_transparency is not None:
+            data["monitoring_transparency"] = body.monitoring_transparency
         return ProvisioningDocument(teams=[TeamSpec.model_validate(data)])
 
     def finish(self, session: Session) -> tuple[TeamView, Sequence[AuditEvent]]:
@@ -102,6 +105,8 @@ class _Update:
         if self.body.given("parent_id"):
             parent = self.body.parent_id
             data["parent"] = None if parent is None else _parent_name(stored, parent)
+        if self.body.given("monitoring_transparency"):
+            data["monitoring_transparency"] = self.body.monitoring_transparency
         return ProvisioningDocument(teams=[TeamSpec.model_validate(data)])
 
     def finish(self, session: Session) -> tuple[TeamView, Sequence[AuditEvent]]:
