@@ -95,6 +95,23 @@ async def test_bad_messages_get_an_error_and_change_nothing(env: Env, node: Phon
     assert len(node.phones) == 0
 
 
+async def test_one_session_opens_at_most_two_phones(env: Env, node: PhoneNode) -> None:
+    headers = websocket_headers(env.sign_in_directly("operator"))
+    sockets = [WebSocketSession(node.app, PATH, headers) for _ in range(3)]
+    for socket in sockets:
+        assert await socket.connect()
+    for socket in sockets[:2]:
+        assert (await socket.receive_json())["type"] == "welcome"
+    assert await sockets[2].receive_json() is None
+    assert (sockets[2].close_code, sockets[2].close_reason) == (4503, "too_many_phones")
+    other = WebSocketSession(node.app, PATH, websocket_headers(env.sign_in_directly("operator")))
+    assert await other.connect()
+    assert (await other.receive_json())["type"] == "welcome"  # another session is not refused
+    for socket in (*sockets[:2], other):
+        await socket.disconnect()
+    assert len(node.phones) == 0
+
+
 async def _receive_until(socket: WebSocketSession, kind: str) -> dict[str, object]:
     while True:
         message = await socket.receive_json()

@@ -45,11 +45,13 @@ class TooManyPhones(Exception):  # noqa: N818 - named after what it is
 class WebRtcSettings:
     """`host`: the loopback address of the browser phones' SIP agent and relays;
     `ice`: the STUN and TURN servers of the pages (docs/webrtc.md);
-    `max_phones`: browser phones the node carries at once."""
+    `max_phones`: browser phones the node carries at once; `max_per_session`: open at once by
+    one web session (a page and its reload), so one session cannot take them all."""
 
     host: str = "127.0.0.1"
     ice: IceSettings = field(default_factory=IceSettings)
     max_phones: int = 500
+    max_per_session: int = 2
 
 
 class BrowserPhones:
@@ -96,6 +98,8 @@ class BrowserPhones:
         """A new phone of `session_id`'s page (not yet reachable: it needs its media up)."""
         if len(self) >= self.settings.max_phones:
             raise TooManyPhones(f"{self.settings.max_phones} browser phones are open")
+        if len(self._phones.get(session_id, ())) >= self.settings.max_per_session:
+            raise TooManyPhones(f"{self.settings.max_per_session} browser phones of this session")
         key = self._contacts.new_key()
         phone = BrowserPhone(
             session_id=session_id,
