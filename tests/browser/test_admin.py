@@ -508,3 +508,22 @@ def test_an_admin_sets_the_teams_a_supervisor_supervises(
     assert teams["south"] in principal.supervised_team_ids
     [entry] = site.env.audit_details("user.update")
     assert entry["after"]["supervised_team_ids"] == read["supervised_team_ids"]
+
+
+def test_an_admin_sets_a_teams_monitoring_transparency(
+    site: Site, new_page: NewPage, problems: Problems
+) -> None:
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, "/admin/teams")
+    north = row_of(page, "teams", "north")
+    expect(north).to_contain_text("ノードの設定に従う")
+    north.get_by_role("button", name="変更").click()
+    page.locator("#e-transparency").select_option(label="画面と通知音で通知")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator("#d-status")).to_have_text("チーム north を保存しました。")
+    expect(north).to_contain_text("画面と通知音で通知")
+    team_id = next(team.id for team in site.env.snapshot.teams if team.name == "north")
+    read = page.request.get(site.url(f"/api/v1/teams/{team_id}")).json()
+    assert read["monitoring_transparency"] == "screen_and_tone"
+    [entry] = site.env.audit_details("team.update")
+    assert entry["after"] == {"monitoring_transparency": "screen_and_tone"}

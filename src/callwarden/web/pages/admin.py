@@ -28,6 +28,7 @@ from starlette.responses import Response
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import (
     HoldMusic,
+    MonitoringTransparency,
     QueueOverflow,
     QueueStrategy,
     RecordingPolicy,
@@ -122,6 +123,7 @@ async def roles_page(caller: ManageRoles, request: Request, renderer: Renderer) 
 @router.get("/admin/teams")
 async def teams_page(caller: ManageTeams, request: Request, renderer: Renderer) -> Response:
     context = admin_context(services_of(request).directory.snapshot)
+    context["transparencies"] = [policy.value for policy in MonitoringTransparency]
     return renderer.render(
         request, "admin_teams.html", caller, title_key="admin.teams.title", context=context
     )

@@ -1,7 +1,7 @@
 // The teams page of the admin console: the teams (GET /api/v1/teams), create (POST), rename
 // and move under another team or to the top level (PATCH /api/v1/teams/{id}; the server
 // refuses a cycle). The parent lists follow the list as it is loaded.
-import { api, formatNumber, t } from "./common.js";
+import { api, formatNumber, label, t } from "./common.js";
 import { cell, formFields, showDone, showRefusal } from "./admin_common.js";
 
 const tbody = document.querySelector("#teams tbody");
@@ -32,6 +32,8 @@ function renderRow(team) {
   const parent = team.parent_id === null ? null : byId.get(team.parent_id);
   if (parent) cell(row, teamName(parent));
   else cell(row, team.parent_id === null ? t("admin.teams.top_level") : String(team.parent_id), true);
+  const policy = team.monitoring_transparency ?? "default";
+  cell(row, label("admin.teams.transparency", policy), true);
   const edit = document.createElement("button");
   edit.type = "button";
   edit.className = "secondary";
@@ -64,6 +66,7 @@ function show(team) {
   document.getElementById("d-name").textContent = team.name;
   document.getElementById("e-display").value = team.display_name || team.name;
   document.getElementById("e-parent").value = team.parent_id === null ? "" : String(team.parent_id);
+  document.getElementById("e-transparency").value = team.monitoring_transparency ?? "";
   detailStatus.textContent = "";
   detail.hidden = false;
   document.getElementById("e-display").focus();
@@ -89,6 +92,7 @@ document.getElementById("edit").addEventListener("submit", async (event) => {
   const body = {
     display_name: document.getElementById("e-display").value.trim(),
     parent_id: parent ? Number(parent) : null,
+    monitoring_transparency: document.getElementById("e-transparency").value || null,
   };
   const result = await api("PATCH", `/api/v1/teams/${selected.id}`, body);
   if (!result.ok) {
