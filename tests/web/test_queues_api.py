@@ -231,3 +231,39 @@ async def test_the_running_acd_follows_a_queue_change(env: Env) -> None:
         skilled = await client.patch(f"/api/v1/queues/{queue_id}", json={"required_skill_level": 5})
         assert skilled.status_code == 200
         assert await ringing("call-3") == 0
+
+
+async def test_the_auditor_finds_every_admin_console_change_in_the_audit_trail(env: Env) -> None:
+    """Queue, trunk, sign-in network and team changes, as the audit trail's API shows them."""
+    queue_id = (await _create(env))["id"]
+    async with env.client(env.sign_in_directly("admin")) as client:
+        await client.patch(f"/api/v1/queues/{queue_id}", json={"strategy": "skills"})
+        trunk = await client.post(
+            "/api/v1/trunks", json={"name": "carrier", "host": "sip.x.example"}
+        )
+        assert trunk.status_code == 201
+        quality = env.snapshot.role_by_name("quality")
+        assert quality is not None
+        network = await client.post(
+            "/api/v1/sign-in-networks", json={"network": "10.8.0.0/16", "role_id": quality.id}
+        )
+        assert network.status_code == 201
+        north = next(team.id for team in env.snapshot.teams if team.name == "north")
+        team = await client.patch(
+            f"/api/v1/teams/{north}", json={"monitoring_transparency": "screen"}
+        )
+        assert team.status_code == 200
+    async with env.client(env.sign_in_directly("auditor")) as auditor:
+        for prefix, action, object_id in (
+            ("queue.", "queue.update", str(queue_id)),
+            ("trunk.", "trunk.create", str(trunk.json()["id"])),
+            ("sign_in_network.", "sign_in_network.create", str(network.json()["id"])),
+            ("team.", "team.update", str(north)),
+        ):
+            response = await auditor.get("/api/v1/audit/entries", params={"action_prefix": prefix})
+            assert response.status_code == 200
+            entry = response.json()[0]  # newest first
+            assert (entry["action"], entry["object_id"]) == (action, object_id), prefix
+            assert entry["actor_name"] == "admin" and entry["outcome"] == "success"
+        verified = await auditor.post("/api/v1/audit/verify", json={})
+        assert verified.status_code == 200 and verified.json()["intact"] is True, verified.text
