@@ -2,10 +2,11 @@
 
 The node prefers G.711 (PCMU, then PCMA) when the browser offers it, so nothing is transcoded
 but the 8 kHz framing; otherwise Opus, which aiortc decodes to PCM frames and `FrameEncoder`
-resamples. The node uses no STUN or TURN server itself: it offers its host candidates. The
-answer is complete (every local candidate gathered: no trickle from the node); the browser may
-trickle its candidates (`add_candidate`). Once the description is set, the
-ICE connection's sockets accept DTLS only from validated pairs (`DtlsSourceGuard`).
+resamples. G.711 from the browser skips aiortc's decoder: its payloads go to the relay as they
+arrive (`_bypass_decoder`). The node uses no STUN or TURN server itself: it offers its host
+candidates. The answer is complete (every local candidate gathered: no trickle from the node);
+the browser may trickle its candidates (`add_candidate`). Once the description is set, the ICE
+connection's sockets accept DTLS only from validated pairs (`DtlsSourceGuard`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from collections.abc import Callable
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
+from av import AudioFrame
 
-from callwarden.webrtc.audio import BridgeAudioTrack, FrameEncoder
+from callwarden.media.g711 import Encoding, decode
+from callwarden.webrtc.audio import FRAME_SAMPLES, SAMPLE_RATE, BridgeAudioTrack, FrameEncoder
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
 from callwarden.webrtc.relay import RtpRelay
 
@@ -115,6 +120,8 @@ class BrowserPeer:
             raise SignallingError("no_common_codec", str(error)) from error
         codecs = transceiver._codecs
         self.codec = codecs[0].mimeType if codecs else None
+        if self.codec in _G711 and codecs[0].payloadType is not None:
+            self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
         self._guard()
         description = self._pc.localDescription
         return str(description.sdp)
@@ -124,6 +131,37 @@ class BrowserPeer:
             guard = DtlsSourceGuard(transceiver.sender.transport.transport._connection)
             guard.install()
             self._guards.append(guard)
+
+    def _bypass_decoder(self, receiver: RTCRtpReceiver, payload_type: int) -> None:
+        """G.711 from the browser goes to the relay as it arrives: no jitter buffer, decoder
+        thread or resampling in aiortc (the bridge has its own jitter buffer). aiortc keeps its
+        receive statistics and RTCP; only the hand-over to its decoder is replaced."""
+        jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+        if jitter is None or not hasattr(jitter, "add"):
+            logger.warning("aiortc's receiver has changed: G.711 goes through its decoder")
+            return
+        encoding = Encoding.PCMU if self.codec == "audio/PCMU" else Encoding.PCMA
+        original = jitter.add
+        framer = FrameEncoder()
+
+        def add(packet: RtpPacket) -> tuple[bool, None]:
+            if packet.payload_type != payload_type:
+                return original(packet)  # type: ignore[no-any-return]
+            self.frames_received += 1
+            target = self._relay.target
+            if target is None or not packet.payload:
+                return False, None
+            if target.encoding is encoding and len(packet.payload) == FRAME_SAMPLES:
+                self._relay.send_payload(packet.payload)
+                return False, None
+            pcm = decode(packet.payload, encoding)
+            frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for payload in framer.payloads(frame, target.encoding):
+                self._relay.send_payload(payload)
+            return False, None
+
+        jitter.add = add
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
         """A trickled remote candidate (`candidate:...` of RFC 8839 5.1); empty: no more."""
