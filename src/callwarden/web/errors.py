@@ -162,6 +162,18 @@ def validation_problems(errors: Sequence[Any]) -> list[dict[str, JsonValue]]:
     return problems
 
 
+def body_field_error(field: str, problem: str) -> ValidationFailed:
+    """A 422 about one body field that a check past the request model found (an unknown id),
+    in the shape of `validation_problems`."""
+    return ValidationFailed(
+        f"{field}: {problem}",
+        details={
+            "field": field,
+            "problems": [{"location": "body", "field": field, "problem": problem}],
+        },
+    )
+
+
 def request_validation_response(errors: Sequence[Any]) -> JSONResponse:
     problems = validation_problems(errors)
     first = problems[0] if problems else {"field": "body", "problem": "invalid request"}

@@ -31,18 +31,9 @@ from callwarden.security.network_policy import (
 from callwarden.store.database import WRITE_TRANSACTION
 from callwarden.store.schema import RoleRow, SignInNetworkRow, TeamRow
 from callwarden.web.access import Caller
+from callwarden.web.errors import body_field_error
 from callwarden.web.networks.schemas import NetworkList, NetworkView, NewNetwork
 from callwarden.web.services import WebServices
-
-
-def _invalid(field: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {problem}",
-        details={
-            "field": field,
-            "problems": [{"location": "body", "field": field, "problem": problem}],
-        },
-    )
 
 
 def _event(caller: Caller, action: str, view: NetworkView) -> AuditEvent:
@@ -95,15 +86,15 @@ class NetworkAdmin:
             try:
                 nearest = ipaddress.ip_network(body.network.strip(), strict=False)
             except ValueError:
-                raise _invalid("network", problem) from None
-            raise _invalid("network", f"host bits set: did you mean {nearest}?") from None
+                raise body_field_error("network", problem) from None
+            raise body_field_error("network", f"host bits set: did you mean {nearest}?") from None
         created: list[NetworkView] = []
 
         def change(db: Session) -> AuditEvent:
             if body.role_id is not None and db.get(RoleRow, body.role_id) is None:
-                raise _invalid("role_id", f"unknown role {body.role_id}")
+                raise body_field_error("role_id", f"unknown role {body.role_id}")
             if body.team_id is not None and db.get(TeamRow, body.team_id) is None:
-                raise _invalid("team_id", f"unknown team {body.team_id}")
+                raise body_field_error("team_id", f"unknown team {body.team_id}")
             row = SignInNetworkRow(
                 role_id=None if body.role_id is None else RoleId(body.role_id),
                 team_id=None if body.team_id is None else TeamId(body.team_id),

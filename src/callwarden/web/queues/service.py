@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from callwarden.domain.errors import Conflict, JsonValue, ValidationFailed
+from callwarden.domain.errors import Conflict, JsonValue
 from callwarden.domain.ids import QueueId
 from callwarden.domain.policy import not_found
 from callwarden.provisioning.document import ProvisioningDocument, QueueSpec
@@ -30,6 +30,7 @@ from callwarden.store.mapping import queue_from_row
 from callwarden.store.schema import QueueRow
 from callwarden.web.access import Caller
 from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.errors import body_field_error
 from callwarden.web.queues.schemas import (
     NewQueue,
     QueueListQuery,
@@ -58,28 +59,18 @@ _PLAIN = (
 )
 
 
-def _unknown(field_name: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field_name}: {problem}",
-        details={
-            "field": field_name,
-            "problems": [{"location": "body", "field": field_name, "problem": problem}],
-        },
-    )
-
-
 def _username(stored: StoredState, user_id: int, field_name: str) -> str:
     for name, row in stored.users.items():
         if row.id == user_id:
             return name
-    raise _unknown(field_name, f"unknown user {user_id}")
+    raise body_field_error(field_name, f"unknown user {user_id}")
 
 
 def _queue_name(stored: StoredState, queue_id: int, field_name: str) -> str:
     for name, row in stored.queues.items():
         if row.id == queue_id:
             return name
-    raise _unknown(field_name, f"unknown queue {queue_id}")
+    raise body_field_error(field_name, f"unknown queue {queue_id}")
 
 
 def _stored_row(stored: StoredState, queue_id: QueueId) -> QueueRow:
@@ -95,7 +86,7 @@ def _spec_data(stored: StoredState, body: QueueSettings) -> dict[str, Any]:
     if body.given("team_id") and body.team_id is not None:
         team = stored.team_name(body.team_id)
         if team is None:
-            raise _unknown("team_id", f"unknown team {body.team_id}")
+            raise body_field_error("team_id", f"unknown team {body.team_id}")
         data["team"] = team
     if body.members is not None:
         data["members"] = [
