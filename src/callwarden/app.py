@@ -648,7 +648,9 @@ class Node:
             clock=clock,
             realm=settings.realm,
             settings=WebSettings(
-                allowed_origins=frozenset(settings.allowed_origins), time_zone=settings.time_zone
+                allowed_origins=frozenset(settings.allowed_origins),
+                time_zone=settings.time_zone,
+                sip_trusted_networks=tuple(settings.sip_trusted_networks),
             ),
             status=self.status,
             bus=self.bus,

@@ -5,6 +5,7 @@ Chromium."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from callwarden.domain.directory import DirectorySnapshot
@@ -16,6 +17,7 @@ from callwarden.domain.models import (
     User,
 )
 from callwarden.domain.permissions import Permission
+from callwarden.web.app import create_app
 from callwarden.web.pages.admin import queue_context
 from callwarden.web.pages.render import TEMPLATE_DIR
 from web.support import Env
@@ -250,3 +252,14 @@ async def test_the_trunks_page_follows_trunks_manage(env: Env) -> None:
     assert {"f-host", "f-port", "f-transport", "f-password", "f-inbound", "f-outbound"} <= controls
     for transport in ("udp", "tcp", "tls"):
         assert f'<option value="{transport}" translate="no">' in page
+
+
+async def test_the_network_page_shows_the_configured_sip_trusted_networks(env: Env) -> None:
+    assert "設定されていません。" in (await get(env, "admin", "/admin/network")).text
+    settings = dataclasses.replace(
+        env.services.settings, sip_trusted_networks=("10.20.0.0/16", "2001:db8::/32")
+    )
+    env.app = create_app(dataclasses.replace(env.services, settings=settings))
+    page = (await get(env, "admin", "/admin/network")).text
+    assert '<li translate="no">10.20.0.0/16</li>' in page
+    assert '<li translate="no">2001:db8::/32</li>' in page

@@ -90,10 +90,13 @@ class WebSettings:
     opened from; empty refuses every handshake. `live_queue`: how many events a live connection
     may fall behind before its oldest are dropped; `live_recheck_seconds`: how often an idle
     live connection checks that its user's principal (role grants, teams) is unchanged;
-    `time_zone`: the center's (pages, reports, the wallboard's midnight)."""
+    `time_zone`: the center's (pages, reports, the wallboard's midnight);
+    `sip_trusted_networks`: the node's configured SIP trusted networks, shown (read-only) on the
+    admin console's network page."""
 
     allowed_origins: frozenset[str] = frozenset()
     time_zone: str = "Asia/Tokyo"
+    sip_trusted_networks: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     live_queue: int = 256
     live_recheck_seconds: float = 1.0

@@ -147,7 +147,9 @@ async def trunks_page(caller: ManageTrunks, request: Request, renderer: Renderer
 
 @router.get("/admin/network")
 async def network_page(caller: ManageSettings, request: Request, renderer: Renderer) -> Response:
-    context = admin_context(services_of(request).directory.snapshot)
+    services = services_of(request)
+    context = admin_context(services.directory.snapshot)
+    context["sip_trusted_networks"] = services.settings.sip_trusted_networks
     return renderer.render(
         request, "admin_network.html", caller, title_key="admin.network.title", context=context
     )
