@@ -27,13 +27,14 @@ from pathlib import Path
 
 import httpx
 import node as node_module
+import pyotp
 import pytest
 from audio import Samples, Wav, read_wav, tone_level_db, tone_snr_db, write_tone_wav
-from monitoring_api import CSRF_HEADER, SESSION_COOKIE
+from monitoring_api import CSRF_HEADER, SESSION_COOKIE, ApiClient
 from node import LOOPBACK, Node, start_node
 from phones import Phone, PhoneBook
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
-from test_wallboard_browser import CHROMIUM_ARGS, CSP_LISTENER, chromium
+from test_wallboard_browser import CHROMIUM_ARGS, CSP_LISTENER, _shows, chromium
 
 from tls_pin import chromium_pin_arguments
 
@@ -116,16 +117,16 @@ def _received_db(page: Page, freq_hz: float) -> float:
     return float(max(decibels[centre - 2 : centre + 3]) - band[len(band) // 2])
 
 
-def _whisper_never_reaches(wav: Wav) -> None:
-    """The supervisor's tone stays 50 dB under the browser's in the customer's audio, over the
-    whole recording and over every half second of it."""
+def _whisper_never_reaches(wav: Wav, reference_hz: float = BROWSER_HZ) -> None:
+    """The supervisor's tone stays 50 dB under the operator's (`reference_hz`) in the customer's
+    audio, over the whole recording and over every half second of it."""
     samples = wav.samples[round(0.1 * wav.rate) :]
 
     def margin(part: Samples) -> float:
         supervisor = tone_level_db(part, wav.rate, SUPERVISOR_HZ)
-        return supervisor - tone_level_db(part, wav.rate, BROWSER_HZ)
+        return supervisor - tone_level_db(part, wav.rate, reference_hz)
 
-    logger.info("whisper %.1f dB under the browser's tone for the customer", -margin(samples))
+    logger.info("whisper %.1f dB under the operator's tone for the customer", -margin(samples))
     assert margin(samples) <= -WHISPER_MARGIN_DB, f"whisper at {margin(samples):.1f} dB"
     window = wav.rate // 2
     for start in range(0, len(samples) - window + 1, window // 2):
@@ -250,6 +251,109 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         monitor.wait_disconnected(timeout=5.0)
         # The desk's live feed closes with 4401 too, and the page goes to the sign-in page.
         expect(page).to_have_url(re.compile(r"/sign-in\?next="), timeout=WAIT_MS)
+        context.close()
+        browser.close()
+    assert problems == []
+
+
+def _sign_in_supervisor(page: Page, base: str) -> None:
+    page.goto(f"{base}/sign-in")
+    page.get_by_label("ユーザー名").fill("sup")
+    page.get_by_label("パスワード").fill(WEB_PASSWORD)
+    page.get_by_role("button", name="サインイン", exact=True).click()
+    expect(page.locator("#mfa-secret")).not_to_be_empty(timeout=WAIT_MS)
+    secret = page.locator("#mfa-secret").inner_text().strip()
+    page.locator("#step-enrol").get_by_label("確認コード").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="設定を完了").click()
+    page.get_by_role("button", name="保管しました。続ける").click()
+    expect(page).to_have_url(f"{base}/wallboard", timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
+
+
+def test_the_supervisor_console_whispers_from_the_browser(
+    chromium: Path, node: Node, phones: PhoneBook, tmp_path: Path
+) -> None:
+    """A supervisor's browser phone (1300 Hz microphone) on the wallboard: the page's whisper
+    rings it, it answers there, the operator (a SIP phone, 880 Hz) hears the whisper and the
+    customer (440 Hz) does not, by at least 50 dB."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    microphone = write_tone_wav(tmp_path / "sup-1300.wav", SUPERVISOR_HZ, 90.0, 0.25, 48000)
+    tones = {hz: write_tone_wav(tmp_path / f"{hz}.wav", hz, 90.0, 0.25) for hz in (440, 880)}
+    base = node.base_url
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                *chromium_pin_arguments(node.certificate),
+                *MEDIA_ARGS,
+                f"--use-file-for-fake-audio-capture={microphone}",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+        context.add_init_script(CSP_LISTENER)
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        _sign_in_supervisor(page, base)
+        page.get_by_role("button", name="ブラウザー電話を接続").click()
+        expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
+
+        operator = _phone(phones, node, "op", tones[880])
+        customer = _phone(phones, node, "cust", tones[440])
+        api = ApiClient(node, "op", WEB_PASSWORD).sign_in()
+        try:
+            assert api.request("POST", "/api/v1/agents/me/state", {"state": "available"}).is_success
+        finally:
+            api.close()
+        call = customer.dial("5001")
+        call.wait_confirmed()
+        operator_call = operator.wait_incoming()
+        operator_call.wait_confirmed()
+        phones.wait_until(
+            lambda: page.evaluate(
+                "document.querySelector('#calls tbody tr[data-call-id]') !== null"
+            ),
+            10.0,
+            "the call on the wallboard",
+        )
+        row = page.locator("#calls tbody tr").first
+        row.get_by_label("方法").select_option("whisper")
+        row.get_by_label("理由").fill("新人指導 QA-8")
+        with page.expect_response("**/api/v1/monitoring") as started:
+            row.get_by_role("button", name="モニタリング開始").click()
+        assert started.value.status == 201, started.value.text()
+        phones.wait_until(
+            lambda: _state(page) == "ringing", 20.0, "the supervisor's browser ringing"
+        )
+        page.get_by_role("button", name="応答").click()
+        phones.wait_until(lambda: _shows(row, "whisper"), 20.0, "whisper shown as joined")
+        phones.run_for(1.0)
+        call.record(phones.wav("customer-whispered"))
+        operator_call.record(phones.wav("operator-whispered"))
+        phones.run_for(2.5)
+        customer_heard = read_wav(call.stop_recording())
+        operator_heard = read_wav(operator_call.stop_recording())
+        whisper = tone_snr_db(
+            operator_heard.samples, operator_heard.rate, SUPERVISOR_HZ, exclude_hz=(CUSTOMER_HZ,)
+        )
+        logger.info("the operator hears the supervisor's browser at %.1f dB", whisper)
+        assert whisper > 30.0, f"the operator hears the whisper at {whisper:.1f} dB"
+        _whisper_never_reaches(customer_heard, BROWSER_HZ)
+        heard = _received_db(page, CUSTOMER_HZ)
+        assert heard > 20.0, f"the supervisor's browser hears the customer at {heard:.1f} dB"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "wallboard-browser-whisper.png"))
+        row.get_by_role("button", name="モニタリング終了").click()
+        phones.wait_until(lambda: _state(page) == "ready", 10.0, "the supervisor's phone free")
+        call.hangup()
+        operator_call.wait_disconnected()
         context.close()
         browser.close()
     assert problems == []

@@ -178,7 +178,9 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/phone`);
   phone.socket = socket;
+  let opened = false;
   socket.addEventListener("open", () => {
+    opened = true;
     phone.delay = 500;
   });
   socket.addEventListener("message", (event) => {
@@ -188,6 +190,10 @@ function connect() {
   socket.addEventListener("close", (event) => {
     closeMedia();
     phone.socket = null;
+    if (!opened) {
+      show("unavailable"); // refused (no access to a phone here) or unreachable: ask again by hand
+      return;
+    }
     if (event.code === SESSION_ENDED || !phone.wanted) {
       show(event.code === 4503 ? "unavailable" : "off");
       return;

@@ -16,6 +16,7 @@ import {
   openLive,
   t,
 } from "./common.js";
+import "./phone.js";
 
 const board = JSON.parse(document.getElementById("board").textContent);
 const queueNames = Object.fromEntries(board.tiles.map((tile) => [String(tile.id), tile.name]));
