@@ -669,27 +669,32 @@ async def worker_main(pipe: Connection, spec: dict[str, Any]) -> None:
         )
         return near, [c.media.received for c in live]
 
-    async def rtp_received() -> list[int]:
-        """The browser peers' RTP packets received (inbound-rtp), before their jitter buffer."""
-        totals = []
+    async def rtp_received() -> tuple[list[int], int]:
+        """The browser peers' RTP packets received (inbound-rtp), before their jitter buffer,
+        and the packets their sequence numbers say were lost on the way (sent by the node but
+        not received): a shortfall not in the second was never sent."""
+        totals, lost = [], 0
         for op in talking_ops:
             stats = (await op.peer.getStats()).values() if op.peer is not None else []
-            totals.append(sum(s.packetsReceived for s in stats if s.type == "inbound-rtp"))
-        return totals
+            inbound = [s for s in stats if s.type == "inbound-rtp"]
+            totals.append(sum(s.packetsReceived for s in inbound))
+            lost += sum(s.packetsLost for s in inbound)
+        return totals, lost
 
     if await receive(pipe) == "start":
         near0, far0 = counts()
         cpu0 = time.process_time()
-        rtp0 = await rtp_received() if kind == "webrtc" else near0
+        rtp0, lost0 = await rtp_received() if kind == "webrtc" else (near0, 0)
         await receive(pipe)  # "stop"
         near1, far1 = counts()
         cpu = time.process_time() - cpu0
-        rtp1 = await rtp_received() if kind == "webrtc" else near1
+        rtp1, lost1 = await rtp_received() if kind == "webrtc" else (near1, 0)
         pipe.send(
             {
                 "near": [b - a for a, b in zip(near0, near1, strict=True)],
                 "near_rtp": [b - a for a, b in zip(rtp0, rtp1, strict=True)],
                 "far": [b - a for a, b in zip(far0, far1, strict=True)],
+                "near_seq_lost": lost1 - lost0,
                 "cpu_s": cpu,
             }
         )
@@ -785,6 +790,7 @@ class Result:
     rss_before: float
     rss_with: float
     udp_drops: int = 0  # the kernel's, machine-wide, over the window
+    near_seq_lost: float = 0.0  # the operator end's gaps in RTP sequence numbers, of expected
     note: str = ""
 
     def line(self) -> str:
@@ -794,7 +800,7 @@ class Result:
             f"{self.kind:7} {self.legs:5d} {self.up:4d} {self.node_cpu:8.1f} {per_leg:8.2f} "
             f"{self.workers_cpu:8.1f} {self.machine_busy:6.0f} "
             f"{100 * self.near_loss:6.2f}/{100 * self.near_worst:5.1f} "
-            f"{100 * self.near_rtp_loss:6.2f} "
+            f"{100 * self.near_rtp_loss:6.2f} {100 * self.near_seq_lost:6.2f} "
             f"{100 * self.far_loss:6.2f}/{100 * self.far_worst:5.1f} "
             f"{self.rss_with:7.0f} {grown:6.2f} {self.udp_drops:6d}  {self.note}"
         )
@@ -802,7 +808,7 @@ class Result:
 
 HEADER = (
     f"{'kind':7} {'legs':>5} {'up':>4} {'node %':>8} {'%/leg':>8} {'load %':>8} {'mach%':>6} "
-    f"{'op loss/worst %':>15} {'op RTP':>6} {'cust loss/worst':>15} {'RSS MiB':>7} "
+    f"{'op loss/worst %':>15} {'op RTP':>6} {'gaps':>6} {'cust loss/worst':>15} {'RSS MiB':>7} "
     f"{'MiB/leg':>6} {'drops':>6}"
 )
 
@@ -912,6 +918,8 @@ def run_step(
         result.near_loss, result.near_worst = loss(near, duration)
         result.far_loss, result.far_worst = loss(far, duration)
         result.near_rtp_loss = loss([n for r in counted for n in r["near_rtp"]], duration)[0]
+        expected = PACKETS_PER_SECOND * duration * max(1, len(near))
+        result.near_seq_lost = sum(r["near_seq_lost"] for r in counted) / expected
         gather(60)
         if spy is not None:
             spy.wait(30)
@@ -1066,27 +1074,43 @@ def main() -> int:
 
 
 PROFILE_GROUPS = (
-    (
-        "aiortc RTP/RTCP, sender, receiver, jitter buffer",
-        ("/aiortc/rtc", "/aiortc/rtp", "/aiortc/jitter", "/aiortc/stats"),
-    ),
-    ("aiortc codecs (G.711 via PyAV)", ("/aiortc/codecs/",)),
-    (
-        "DTLS / SRTP (aiortc rtcdtlstransport, pylibsrtp, OpenSSL)",
-        ("rtcdtlstransport", "pylibsrtp", "OpenSSL"),
-    ),
-    ("ICE (aioice)", ("/aioice/",)),
-    ("callwarden.webrtc (track, relay, ice guard)", ("/callwarden/webrtc/",)),
-    ("callwarden, the rest", ("/callwarden/",)),
-    ("PyAV frames and resampling", ("/av/",)),
-    ("asyncio / uvloop / threads", ("asyncio", "uvloop", "threading", "concurrent/futures")),
+    ("aiortc RTP/RTCP, sender, receiver", ("(aiortc/rtc", "(aiortc/rtp", "(aiortc/jitter")),
+    ("aiortc codecs (G.711 via PyAV)", ("(aiortc/codecs/",)),
+    ("DTLS / SRTP (pylibsrtp, OpenSSL)", ("rtcdtlstransport", "pylibsrtp", "OpenSSL")),
+    ("ICE (aioice)", ("(aioice/",)),
+    ("callwarden.webrtc (track, relay, ice guard)", ("(callwarden/webrtc/",)),
+    ("database (SQLAlchemy)", ("sqlalchemy",)),
+    ("callwarden, the rest", ("(callwarden/",)),
+    ("web server (uvicorn, starlette)", ("uvicorn", "starlette", "fastapi")),
+    ("PyAV frames and resampling", ("(av/",)),
+)
+ENTRY_FRAMES = ("(callwarden/cli.py", "run_node (callwarden/app.py")
+FALLBACK_GROUPS = (
+    ("thread hand-offs (thread pool workers, submit, locks)", ("concurrent/futures", "threading")),
+    ("event loop (uvloop, asyncio: polling, callbacks, sockets)", ("asyncio", "uvloop")),
 )
 
 
+def _group(frames: list[str]) -> str:
+    """The innermost named group of a stack; thread and loop machinery only when no other."""
+    fallback = ""
+    for frame in reversed(frames):
+        if any(mark in frame for mark in ENTRY_FRAMES):
+            break  # the process's start: `callwarden serve` running its event loop
+        for name, marks in PROFILE_GROUPS:
+            if any(mark in frame for mark in marks):
+                return name
+        if not fallback:
+            for name, marks in FALLBACK_GROUPS:
+                if any(mark in frame for mark in marks):
+                    fallback = name
+                    break
+    return fallback or "other"
+
+
 def summarize_profile(path: Path, top: int = 15) -> str:
-    """py-spy's raw stacks (`frame;frame;... count`): the leaf functions by their own samples,
-    and the share of the samples under each group of modules (the innermost group of a stack,
-    the event loop's only when there is no other)."""
+    """py-spy's raw stacks (`frame;frame;... count`): the share of the samples under each group
+    of modules, and the functions with the most samples of their own."""
     leaves: dict[str, int] = {}
     groups: dict[str, int] = {}
     total = 0
@@ -1098,13 +1122,7 @@ def summarize_profile(path: Path, top: int = 15) -> str:
         total += count
         frames = stack.split(";")
         leaves[frames[-1]] = leaves.get(frames[-1], 0) + count
-        group = "other"
-        for frame in reversed(frames):  # the innermost library frame, the event loop last
-            found = [name for name, marks in PROFILE_GROUPS if any(m in frame for m in marks)]
-            if found and (group == "other" or group == PROFILE_GROUPS[-1][0]):
-                group = found[0]
-                if group != PROFILE_GROUPS[-1][0]:
-                    break
+        group = _group(frames)
         groups[group] = groups.get(group, 0) + count
     if not total:
         return f"profile {path}: no samples"
