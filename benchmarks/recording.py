@@ -51,9 +51,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -237,7 +239,9 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
     into a sink that drops its batches, and with every call recorded, in turns (P T R P T R
     ... P), each compared with the plain windows on either side (see the module docstring)."""
     window, settle, pairs = arguments.window, arguments.settle, arguments.pairs
-    duration = arguments.warmup + pairs * (3 * window + settle + 5.0) + window + 10.0
+    # Generous: on a busy machine stopping hundreds of recordings takes tens of seconds; the
+    # generator is stopped at the end.
+    duration = arguments.warmup + pairs * (3 * window + settle + 60.0) + window + 30.0
     interval = arguments.switch_interval
     provider = (
         CaptureProvider() if interval is None else CaptureProvider(switch_interval=interval / 1000)
@@ -321,8 +325,12 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
                 flush=True,
             )
         process.stdin.close()
-        process.terminate()
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
         await process.wait()
+        if len(plain) < pairs + 1 or process.returncode not in (0, -signal.SIGTERM):
+            print(f"  the generator stopped early (exit {process.returncode})", flush=True)
     shutil.rmtree(directory)
     ratios = sorted(
         100 * (r - (plain[i] + plain[i + 1]) / 2) / ((plain[i] + plain[i + 1]) / 2)
