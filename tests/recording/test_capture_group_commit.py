@@ -108,3 +108,35 @@ async def test_a_recording_process_gets_a_short_gil_switch_interval(tmp_path: Pa
     finally:
         await engine.close()
         sys.setswitchinterval(before)
+
+
+async def test_batches_wait_for_the_group_hand_over_and_a_pause_takes_them_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of every recording go to the writer thread together, after HANDOVER_SECONDS;
+    a pause hands over what waits, in order, at once."""
+    monkeypatch.setattr(capture, "HANDOVER_SECONDS", 30.0)  # only a pause can hand them over
+    engine, sinks, specs = await _record_two_batches(tmp_path)
+    try:
+        provider = sinks[0]._provider
+        for _ in range(200):  # opening went at once; two batches each wait
+            if provider.pending == 2 * RECORDINGS and all(s.writer is not None for s in sinks):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert provider.pending == 2 * RECORDINGS  # none handed over
+        assert all(s.writer is not None for s in sinks)
+        bridge = next(iter(specs))
+        await engine.pause_recording(bridge)
+        for _ in range(200):
+            if provider.pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert provider.pending == 0
+        await engine.resume_recording(bridge)
+    finally:
+        await engine.close()
+    for spec in specs.values():
+        reader = SealedReader.open(Path(spec.path), spec.recording_id, spec.data_key)
+        assert reader.complete
+        assert reader.track_duration("customer") >= BATCH_SAMPLES  # both batches written
