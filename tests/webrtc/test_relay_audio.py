@@ -1,5 +1,6 @@
 """The browser leg's relay and audio framing: RTP to and from the bridge's endpoint only, RFC
-4733 key presses, 20 ms G.711 frames from any browser frame, the browser's track paced."""
+4733 key presses, 20 ms G.711 frames from any browser frame, the browser's track paced, and
+the bridge's G.711 handed to aiortc still encoded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import fractions
 
 import numpy as np
 import numpy.typing as npt
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from callwarden.media.g711 import Encoding, decode, encode
 from callwarden.media.rtp import RtpPacket
@@ -113,4 +114,22 @@ async def test_the_browser_hears_silence_paced_in_real_time() -> None:
     assert 0.15 <= elapsed < 0.5  # 9 frame periods of 20 ms after the first
     assert [frame.pts for frame in frames] == [160 * i for i in range(10)]
     assert not any(frame.to_ndarray().any() for frame in frames)
+    track.stop()
+
+
+async def test_a_g711_browser_gets_the_bridges_payloads_as_packets() -> None:
+    track = BridgeAudioTrack()
+    track.pass_encoded(Encoding.PCMA)
+    spoken = encode(tone(440, 8000, 320), Encoding.PCMU)
+    track.push_payload(spoken, Encoding.PCMU)  # two frames of the other law, in one packet
+    track.push_payload(encode(tone(880, 8000, 160), Encoding.PCMA), Encoding.PCMA)
+    packets = [await track.recv() for _ in range(4)]
+    assert all(isinstance(packet, Packet) for packet in packets)
+    assert [packet.pts for packet in packets] == [0, 160, 320, 480]
+    payloads = [bytes(packet) for packet in packets]
+    assert payloads[0] == encode(decode(spoken[:160], Encoding.PCMU), Encoding.PCMA)
+    assert payloads[1] == encode(decode(spoken[160:], Encoding.PCMU), Encoding.PCMA)
+    assert payloads[2] == encode(tone(880, 8000, 160), Encoding.PCMA)
+    assert payloads[3] == bytes([Encoding.PCMA.silence_code]) * FRAME_SAMPLES
+    assert (track.frames_sent, track.frames_from_bridge) == (4, 3)
     track.stop()

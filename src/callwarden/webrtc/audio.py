@@ -1,7 +1,10 @@
 """Audio between aiortc's frames and the bridge's 8 kHz G.711 packets.
 
 `BridgeAudioTrack` is what the browser hears: a track whose `recv()` is paced in real time
-(20 ms frames) and returns the newest audio the bridge sent, or silence. `FrameEncoder` turns
+(20 ms frames) and returns the newest audio the bridge sent, or silence. When the browser
+negotiated G.711 (`pass_encoded`), `recv()` returns the bridge's payloads as encoded packets
+(`av.Packet`), which aiortc's sender only packs: no decoding here, and no resampling or encoding
+on aiortc's executor thread; otherwise (Opus) it returns decoded frames. `FrameEncoder` turns
 the browser's decoded frames (8 kHz mono for PCMU/PCMA, 48 kHz for Opus) into 20 ms G.711
 payloads for the bridge.
 """
@@ -13,9 +16,9 @@ import collections
 import fractions
 
 import numpy as np
-import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, AudioResampler
+from av import AudioFrame, AudioResampler, Packet
+from av.stream import Stream
 
 from callwarden.media.g711 import Encoding, decode, encode
 
@@ -30,52 +33,72 @@ _MAX_QUEUED = 6
 
 
 class BridgeAudioTrack(MediaStreamTrack):
-    """The audio the browser hears: the bridge's packets, decoded, paced in real time."""
+    """The audio the browser hears: the bridge's packets, paced in real time."""
 
     kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
-        self._frames: collections.deque[npt.NDArray[np.int16]] = collections.deque(
+        self._payloads: collections.deque[tuple[bytes, Encoding]] = collections.deque(
             maxlen=_MAX_QUEUED
         )
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._encoded: Encoding | None = None
+        self._encoded_silence = b""
         self._started: float | None = None
         self._pts = 0
         self.frames_sent = 0
         self.frames_from_bridge = 0
 
+    def pass_encoded(self, encoding: Encoding) -> None:
+        """The browser negotiated `encoding`: `recv()` returns its payloads as packets."""
+        self._encoded = encoding
+        self._encoded_silence = bytes([encoding.silence_code]) * FRAME_SAMPLES
+
     def push_payload(self, payload: bytes, encoding: Encoding) -> None:
-        """One packet's G.711 payload from the bridge (any length; split into 20 ms)."""
-        pcm = decode(payload, encoding)
-        for start in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-            self._frames.append(pcm[start : start + FRAME_SAMPLES])
+        """One packet's G.711 payload from the bridge (any length; split into 20 ms).
+
+        G.711 is one byte a sample, so the payload is split as it is, not decoded."""
+        if len(payload) == FRAME_SAMPLES:
+            self._payloads.append((payload, encoding))
+            return
+        for start in range(0, len(payload) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            self._payloads.append((payload[start : start + FRAME_SAMPLES], encoding))
 
     def clear(self) -> None:
-        self._frames.clear()
+        self._payloads.clear()
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> AudioFrame | Packet[Stream]:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
         if self._started is None:
-            self._started = loop.time()
+            self._started = asyncio.get_running_loop().time()
         else:
-            wait = self._started + self._pts / SAMPLE_RATE - loop.time()
+            wait = self._started + self._pts / SAMPLE_RATE - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)
-        if self._frames:
-            samples = self._frames.popleft()
+        queued = self._payloads.popleft() if self._payloads else None
+        if queued is not None:
             self.frames_from_bridge += 1
+        wanted = self._encoded
+        media: AudioFrame | Packet[Stream]
+        if wanted is not None:
+            if queued is None:
+                payload = self._encoded_silence
+            elif queued[1] is wanted:
+                payload = queued[0]
+            else:  # the bridge speaks the other G.711 law
+                payload = encode(decode(queued[0], queued[1]), wanted)
+            media = Packet(payload)
         else:
-            samples = self._silence
-        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = _TIME_BASE
+            samples = self._silence if queued is None else decode(*queued)
+            media = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+            media.sample_rate = SAMPLE_RATE
+        media.pts = self._pts
+        media.time_base = _TIME_BASE
         self._pts += FRAME_SAMPLES
         self.frames_sent += 1
-        return frame
+        return media
 
 
 class FrameEncoder:

@@ -3,10 +3,12 @@
 The node prefers G.711 (PCMU, then PCMA) when the browser offers it, so nothing is transcoded
 but the 8 kHz framing; otherwise Opus, which aiortc decodes to PCM frames and `FrameEncoder`
 resamples. G.711 from the browser skips aiortc's decoder: its payloads go to the relay as they
-arrive (`_bypass_decoder`). The node uses no STUN or TURN server itself: it offers its host
-candidates. The answer is complete (every local candidate gathered: no trickle from the node);
-the browser may trickle its candidates (`add_candidate`). Once the description is set, the ICE
-connection's sockets accept DTLS only from validated pairs (`DtlsSourceGuard`).
+arrive (`_bypass_decoder`), and the bridge's payloads go to aiortc's sender as encoded packets
+(`BridgeAudioTrack.pass_encoded`), so it neither resamples nor encodes. The node uses no STUN
+or TURN server itself: it offers its host candidates. The answer is complete (every local
+candidate gathered: no trickle from the node); the browser may trickle its candidates
+(`add_candidate`). Once the description is set, the ICE connection's sockets accept DTLS only
+from validated pairs (`DtlsSourceGuard`).
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class BrowserPeer:
         codecs = transceiver._codecs
         self.codec = codecs[0].mimeType if codecs else None
         if self.codec in _G711 and codecs[0].payloadType is not None:
+            self._track.pass_encoded(self._g711_encoding())
             self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
         self._guard()
         description = self._pc.localDescription
@@ -132,6 +135,9 @@ class BrowserPeer:
             guard.install()
             self._guards.append(guard)
 
+    def _g711_encoding(self) -> Encoding:
+        return Encoding.PCMU if self.codec == "audio/PCMU" else Encoding.PCMA
+
     def _bypass_decoder(self, receiver: RTCRtpReceiver, payload_type: int) -> None:
         """G.711 from the browser goes to the relay as it arrives: no jitter buffer, decoder
         thread or resampling in aiortc (the bridge has its own jitter buffer). aiortc keeps its
@@ -140,7 +146,7 @@ class BrowserPeer:
         if jitter is None or not hasattr(jitter, "add"):
             logger.warning("aiortc's receiver has changed: G.711 goes through its decoder")
             return
-        encoding = Encoding.PCMU if self.codec == "audio/PCMU" else Encoding.PCMA
+        encoding = self._g711_encoding()
         original = jitter.add
         framer = FrameEncoder()
 
