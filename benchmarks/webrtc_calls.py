@@ -1073,7 +1073,7 @@ def main() -> int:
     return 0
 
 
-PROFILE_GROUPS = (
+PROFILE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aiortc RTP/RTCP, sender, receiver", ("(aiortc/rtc", "(aiortc/rtp", "(aiortc/jitter")),
     ("aiortc codecs (G.711 via PyAV)", ("(aiortc/codecs/",)),
     ("DTLS / SRTP (pylibsrtp, OpenSSL)", ("rtcdtlstransport", "pylibsrtp", "OpenSSL")),
@@ -1085,7 +1085,7 @@ PROFILE_GROUPS = (
     ("PyAV frames and resampling", ("(av/",)),
 )
 ENTRY_FRAMES = ("(callwarden/cli.py", "run_node (callwarden/app.py")
-FALLBACK_GROUPS = (
+FALLBACK_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("thread hand-offs (thread pool workers, submit, locks)", ("concurrent/futures", "threading")),
     ("event loop (uvloop, asyncio: polling, callbacks, sockets)", ("asyncio", "uvloop")),
 )
