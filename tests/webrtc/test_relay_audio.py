@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import time
 
 import numpy as np
 import numpy.typing as npt
@@ -132,4 +133,19 @@ async def test_a_g711_browser_gets_the_bridges_payloads_as_packets() -> None:
     assert payloads[2] == encode(tone(880, 8000, 160), Encoding.PCMA)
     assert payloads[3] == bytes([Encoding.PCMA.silence_code]) * FRAME_SAMPLES
     assert (track.frames_sent, track.frames_from_bridge) == (4, 3)
+    track.stop()
+
+
+async def test_a_stalled_track_skips_the_missed_frames_instead_of_bursting() -> None:
+    track = BridgeAudioTrack()
+    first = await track.recv()
+    time.sleep(0.3)  # noqa: ASYNC251 (the event loop stalls for 15 frame periods)
+    after = await track.recv()
+    assert first.pts == 0 and after.pts is not None and after.pts >= 160 * 12
+    assert track.frames_skipped == after.pts // 160 - 1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(3):
+        await track.recv()
+    assert loop.time() - started >= 0.03  # paced again: about 20 ms a frame, not a burst
     track.stop()

@@ -30,6 +30,9 @@ FRAME_SAMPLES = 160
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _MAX_QUEUED = 6
 """Frames kept for the browser (120 ms): older ones are dropped so the delay stays bounded."""
+_MAX_LATE = 0.06
+"""How far (s) the track may fall behind real time and catch up by sending without pause;
+beyond it (a stalled event loop) the missed frames are skipped, not sent in a burst."""
 
 
 class BridgeAudioTrack(MediaStreamTrack):
@@ -49,6 +52,7 @@ class BridgeAudioTrack(MediaStreamTrack):
         self._pts = 0
         self.frames_sent = 0
         self.frames_from_bridge = 0
+        self.frames_skipped = 0
 
     def pass_encoded(self, encoding: Encoding) -> None:
         """The browser negotiated `encoding`: `recv()` returns its payloads as packets."""
@@ -71,12 +75,17 @@ class BridgeAudioTrack(MediaStreamTrack):
     async def recv(self) -> AudioFrame | Packet[Stream]:
         if self.readyState != "live":
             raise MediaStreamError
+        now = asyncio.get_running_loop().time()
         if self._started is None:
-            self._started = asyncio.get_running_loop().time()
+            self._started = now
         else:
-            wait = self._started + self._pts / SAMPLE_RATE - asyncio.get_running_loop().time()
+            wait = self._started + self._pts / SAMPLE_RATE - now
             if wait > 0:
                 await asyncio.sleep(wait)
+            elif wait < -_MAX_LATE:  # the timestamps move on over the gap, as real time did
+                skipped = int(-wait * SAMPLE_RATE) // FRAME_SAMPLES
+                self._pts += skipped * FRAME_SAMPLES
+                self.frames_skipped += skipped
         queued = self._payloads.popleft() if self._payloads else None
         if queued is not None:
             self.frames_from_bridge += 1
