@@ -26,6 +26,7 @@ from tls_pin import client_context
 
 LOOPBACK = "127.0.0.1"
 CALLWARDEN = Path(sys.executable).parent / "callwarden"
+START_TIMEOUT_S = 60.0
 
 
 def free_port() -> int:
@@ -149,7 +150,9 @@ def start_node(
     )
     log.close()
     node = Node(process, data_dir, log_path, sip_port, http_port, rtp_ports)
-    deadline = time.monotonic() + 30
+    # A node is up in about 6 s on a quiet machine (most of it imports); a loaded CI machine
+    # has been seen to need more than 30 s.
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"callwarden exited with {process.returncode}:\n{node.log()}")
@@ -157,4 +160,6 @@ def start_node(
             return node
         time.sleep(0.1)
     node.stop()
-    raise RuntimeError(f"callwarden did not answer OPTIONS within 30 s:\n{node.log()}")
+    raise RuntimeError(
+        f"callwarden did not answer OPTIONS within {START_TIMEOUT_S:.0f} s:\n{node.log()}"
+    )
