@@ -221,7 +221,7 @@ class Figures:
 async def node_side(kind: str, legs: int, duration: float) -> Figures:
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
-    process = context.Process(target=child, args=(theirs, kind, legs, duration))
+    process = context.Process(target=child, args=(theirs, kind, legs, duration), daemon=True)
     process.start()
     loop = asyncio.get_running_loop()
     ports = await loop.run_in_executor(None, mine.recv)

@@ -17,7 +17,7 @@ from typing import cast
 
 from callwarden.media.dtmf import dtmf_packets
 from callwarden.media.g711 import Encoding
-from callwarden.media.rtp import RtpPacket, RtpParseError
+from callwarden.media.rtp import FIXED_HEADER, RTP_VERSION, RtpParseError, payload_bounds
 from callwarden.webrtc.audio import FRAME_SAMPLES, BridgeAudioTrack
 
 __all__ = ["RelayTarget", "RtpRelay"]
@@ -25,6 +25,8 @@ __all__ = ["RelayTarget", "RtpRelay"]
 logger = logging.getLogger(__name__)
 
 _DTMF_DURATION = 800  # 100 ms at 8 kHz
+_FIRST_OCTET = RTP_VERSION << 6
+"""Version 2, no padding, extension or CSRCs: every packet the relay sends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,31 +87,27 @@ class RtpRelay(asyncio.DatagramProtocol):
         if target is None or (addr[0], addr[1]) != (target.host, target.port):
             self.dropped += 1
             return
-        try:
-            packet = RtpPacket.parse(data)
+        try:  # the payload's bounds only (RFC 3550 5.1 framing checked): one packet a 20 ms
+            start, end = payload_bounds(data)
         except RtpParseError:
             self.dropped += 1
             return
-        if packet.payload_type != target.payload_type:
+        if data[1] & 0x7F != target.payload_type:
             return  # telephone-event or comfort noise: nothing the browser plays
         self.received += 1
-        self._track.push_payload(packet.payload, target.encoding)
+        self._track.push_payload(data[start:end], target.encoding)
 
     def send_payload(self, payload: bytes) -> None:
         """One 20 ms G.711 payload of the browser's voice."""
         target, transport = self.target, self._transport
         if target is None or transport is None or self.muted:
             return
-        packet = RtpPacket(
-            payload_type=target.payload_type,
-            sequence_number=self._sequence,
-            timestamp=self._timestamp,
-            ssrc=self._ssrc,
-            payload=payload,
+        header = FIXED_HEADER.pack(
+            _FIRST_OCTET, target.payload_type, self._sequence, self._timestamp, self._ssrc
         )
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
-        transport.sendto(bytes(packet), (target.host, target.port))
+        transport.sendto(header + payload, (target.host, target.port))
         self.sent += 1
 
     def send_digit(self, digit: str) -> bool:
