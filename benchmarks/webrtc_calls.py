@@ -43,6 +43,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import struct
 import subprocess
 import sys
@@ -1009,6 +1010,7 @@ def main() -> int:
         help="sample the node's main process with py-spy during the largest WebRTC step and "
         "write the raw stacks next to this path (a summary is printed)",
     )
+    parser.add_argument("--keep", action="store_true", help="keep the node's work directory")
     options = parser.parse_args()
     steps = [int(n) for n in options.legs.split(",")]
     kinds = options.kinds.split(",")
@@ -1069,6 +1071,10 @@ def main() -> int:
         return 1
     finally:
         callwarden.stop()
+        if options.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(f"machine after: {machine_description()}")
     return 0
 
