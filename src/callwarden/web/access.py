@@ -43,7 +43,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.errors import DomainError, Forbidden
+from callwarden.domain.errors import DomainError, Forbidden, JsonValue
 from callwarden.domain.models import User
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import (
@@ -136,6 +136,20 @@ class Caller:
     @property
     def actor(self) -> AuditActor:
         return AuditActor.user(self.user.id, self.user.username)
+
+    def succeeded(
+        self, action: str, object_kind: str, object_id: int, details: Mapping[str, JsonValue]
+    ) -> AuditEvent:
+        """The audit entry of a change this caller made to one object of the configuration."""
+        return AuditEvent(
+            action=action,
+            actor=self.actor,
+            outcome=AuditOutcome.SUCCESS,
+            object_kind=object_kind,
+            object_id=object_id,
+            source_address=self.source_address,
+            details=details,
+        )
 
 
 def source_address(connection: HTTPConnection) -> str | None:

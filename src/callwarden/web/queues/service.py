@@ -25,7 +25,7 @@ from callwarden.domain.ids import QueueId
 from callwarden.domain.policy import not_found
 from callwarden.provisioning.document import ProvisioningDocument, QueueSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.store.mapping import queue_from_row
 from callwarden.store.schema import QueueRow
 from callwarden.web.access import Caller
@@ -120,18 +120,6 @@ def _details(view: QueueView) -> dict[str, JsonValue]:
     return dict(view.model_dump(mode="json"))
 
 
-def _event(caller: Caller, action: str, queue_id: int, details: dict[str, JsonValue]) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="queue",
-        object_id=queue_id,
-        source_address=caller.source_address,
-        details=details,
-    )
-
-
 @dataclass
 class _Create:
     caller: Caller
@@ -145,7 +133,9 @@ class _Create:
 
     def finish(self, session: Session) -> tuple[QueueView, Sequence[AuditEvent]]:
         view = _load(session, self.body.name)
-        event = _event(self.caller, AuditAction.QUEUE_CREATE, view.id, {"after": _details(view)})
+        event = self.caller.succeeded(
+            AuditAction.QUEUE_CREATE, "queue", view.id, {"after": _details(view)}
+        )
         return view, [event]
 
 
@@ -173,7 +163,7 @@ class _Update:
             "before": {k: v for k, v in self.before.items() if after.get(k) != v},
             "after": {k: v for k, v in after.items() if self.before.get(k) != v},
         }
-        return view, [_event(self.caller, AuditAction.QUEUE_UPDATE, view.id, details)]
+        return view, [self.caller.succeeded(AuditAction.QUEUE_UPDATE, "queue", view.id, details)]
 
 
 @dataclass
@@ -201,8 +191,8 @@ class _Delete:
         return ProvisioningDocument()
 
     def finish(self, session: Session) -> tuple[None, Sequence[AuditEvent]]:
-        event = _event(
-            self.caller, AuditAction.QUEUE_DELETE, int(self.queue_id), {"before": self.before}
+        event = self.caller.succeeded(
+            AuditAction.QUEUE_DELETE, "queue", int(self.queue_id), {"before": self.before}
         )
         return None, [event]
 

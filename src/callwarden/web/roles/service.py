@@ -48,18 +48,6 @@ def _load(session: Session, name: str) -> RoleView:
     return RoleView.of(role_from_row(row))
 
 
-def _event(caller: Caller, action: str, role_id: int, details: dict[str, JsonValue]) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="role",
-        object_id=role_id,
-        source_address=caller.source_address,
-        details=details,
-    )
-
-
 @dataclass
 class _Create:
     caller: Caller
@@ -77,7 +65,9 @@ class _Create:
     def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
         view = _load(session, self.body.name)
         after: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-        return view, [_event(self.caller, AuditAction.ROLE_CREATE, view.id, {"after": after})]
+        return view, [
+            self.caller.succeeded(AuditAction.ROLE_CREATE, "role", view.id, {"after": after})
+        ]
 
 
 @dataclass
@@ -117,7 +107,7 @@ class _ChangeGrants:
             "added": sorted(set(after) - set(self.before)),
             "removed": sorted(set(self.before) - set(after)),
         }
-        return view, [_event(self.caller, AuditAction.ROLE_UPDATE, view.id, details)]
+        return view, [self.caller.succeeded(AuditAction.ROLE_UPDATE, "role", view.id, details)]
 
 
 @dataclass
@@ -145,7 +135,7 @@ class _ChangePatterns:
             "before": {"outbound_patterns": list[JsonValue](self.before)},
             "after": {"outbound_patterns": list[JsonValue](view.outbound_patterns)},
         }
-        return view, [_event(self.caller, AuditAction.ROLE_UPDATE, view.id, details)]
+        return view, [self.caller.succeeded(AuditAction.ROLE_UPDATE, "role", view.id, details)]
 
 
 class RoleAdmin:

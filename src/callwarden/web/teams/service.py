@@ -18,7 +18,7 @@ from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Resource, ResourceKind, list_scope, not_found
 from callwarden.provisioning.document import ProvisioningDocument, TeamSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.store.mapping import team_from_row
 from callwarden.store.schema import TeamRow
 from callwarden.web.access import Caller
@@ -49,18 +49,6 @@ def _load(session: Session, name: str) -> TeamView:
     return TeamView.of(team_from_row(row))
 
 
-def _event(caller: Caller, action: str, team_id: int, details: dict[str, JsonValue]) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="team",
-        object_id=team_id,
-        source_address=caller.source_address,
-        details=details,
-    )
-
-
 @dataclass
 class _Create:
     caller: Caller
@@ -82,7 +70,9 @@ class _Create:
     def finish(self, session: Session) -> tuple[TeamView, Sequence[AuditEvent]]:
         view = _load(session, self.body.name)
         after: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-        return view, [_event(self.caller, AuditAction.TEAM_CREATE, view.id, {"after": after})]
+        return view, [
+            self.caller.succeeded(AuditAction.TEAM_CREATE, "team", view.id, {"after": after})
+        ]
 
 
 @dataclass
@@ -116,7 +106,7 @@ class _Update:
             "before": {k: v for k, v in self.before.items() if after.get(k) != v},
             "after": {k: v for k, v in after.items() if self.before.get(k) != v},
         }
-        return view, [_event(self.caller, AuditAction.TEAM_UPDATE, view.id, details)]
+        return view, [self.caller.succeeded(AuditAction.TEAM_UPDATE, "team", view.id, details)]
 
 
 class TeamAdmin:

@@ -22,7 +22,7 @@ from callwarden.domain.ids import TrunkId
 from callwarden.domain.policy import not_found
 from callwarden.provisioning.document import ProvisioningDocument, TrunkSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.store.mapping import trunk_from_row
 from callwarden.store.schema import TrunkRow
 from callwarden.web.access import Caller
@@ -69,18 +69,6 @@ def _details(view: TrunkView) -> dict[str, JsonValue]:
     return dict(view.model_dump(mode="json", by_alias=True))
 
 
-def _event(caller: Caller, action: str, trunk_id: int, details: dict[str, JsonValue]) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="trunk",
-        object_id=trunk_id,
-        source_address=caller.source_address,
-        details=details,
-    )
-
-
 @dataclass
 class _Create:
     caller: Caller
@@ -94,7 +82,9 @@ class _Create:
 
     def finish(self, session: Session) -> tuple[TrunkView, Sequence[AuditEvent]]:
         view = _load(session, self.body.name)
-        event = _event(self.caller, AuditAction.TRUNK_CREATE, view.id, {"after": _details(view)})
+        event = self.caller.succeeded(
+            AuditAction.TRUNK_CREATE, "trunk", view.id, {"after": _details(view)}
+        )
         return view, [event]
 
 
@@ -130,7 +120,7 @@ class _Update:
             "after": {k: v for k, v in after.items() if self.before.get(k) != v},
             "credentials_changed": self.body.given("password"),
         }
-        return view, [_event(self.caller, AuditAction.TRUNK_UPDATE, view.id, details)]
+        return view, [self.caller.succeeded(AuditAction.TRUNK_UPDATE, "trunk", view.id, details)]
 
 
 @dataclass
@@ -147,8 +137,8 @@ class _Delete:
         return ProvisioningDocument()
 
     def finish(self, session: Session) -> tuple[None, Sequence[AuditEvent]]:
-        event = _event(
-            self.caller, AuditAction.TRUNK_DELETE, int(self.trunk_id), {"before": self.before}
+        event = self.caller.succeeded(
+            AuditAction.TRUNK_DELETE, "trunk", int(self.trunk_id), {"before": self.before}
         )
         return None, [event]
 

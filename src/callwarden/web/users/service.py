@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,20 +133,6 @@ def _load_view(session: Session, username: str) -> tuple[User, UserView]:
     return user, UserView.of(user, role.name)
 
 
-def _event(
-    caller: Caller, action: str, user_id: int, details: Mapping[str, JsonValue]
-) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="user",
-        object_id=user_id,
-        source_address=caller.source_address,
-        details=details,
-    )
-
-
 @dataclass
 class _Create:
     caller: Caller
@@ -182,7 +168,9 @@ class _Create:
     def finish(self, session: Session) -> tuple[UserView, Sequence[AuditEvent]]:
         user, view = _load_view(session, self.username)
         return view, [
-            _event(self.caller, AuditAction.USER_CREATE, user.id, {"after": _view_details(view)})
+            self.caller.succeeded(
+                AuditAction.USER_CREATE, "user", user.id, {"after": _view_details(view)}
+            )
         ]
 
 
@@ -238,7 +226,7 @@ class _Change:
             "after": {key: value for key, value in after.items() if before.get(key) != value},
             "fields": list(self.changed),
         }
-        return view, [_event(self.caller, self.action, user.id, details)]
+        return view, [self.caller.succeeded(self.action, "user", user.id, details)]
 
 
 class UserAdmin:
