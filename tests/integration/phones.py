@@ -47,6 +47,10 @@ RTP_PORTS_PER_PHONE = 40
 RTP_PHONE_SLOTS = 25
 # PJSUA_MAX_ACC (8) and the transport table (8) are compile-time limits of the wheel.
 MAX_PHONES = 8
+# uaConfig.maxCalls (32, also the wheel's PJSUA_MAX_CALLS): new outgoing calls wait while this
+# many are taken, for up to a BYE's or an INVITE's transaction timeout (32 s) and a margin.
+CALLS_IN_USE_LIMIT = 24
+CALL_SLOT_WAIT_S = 40.0
 _CODEC_PRIORITIES = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}
 _DTMF_IS_END = 2  # PJMEDIA_STREAM_DTMF_IS_END (pjmedia/stream.h), not exported by SWIG
 _REQUEST_URI = re.compile(r"^[A-Z]+ sips?:(?:[^@\s]*@)?(\[[^\]]+\]|[^:;>\s?]+)(?::(\d+))?")
@@ -386,10 +390,16 @@ class PhoneCall:
         )
 
     def release(self) -> None:
-        """Free the pjsua call object and recorder (the call should have ended)."""
+        """Free the pjsua call object and recorder. A call that has not ended yet is hung up
+        and handed to the endpoint, which frees it once pjsua reports it ended: pjsua keeps
+        the call's slot until then (its BYE or CANCEL may wait up to 32 s for a node that is
+        gone), and a call object freed before that no longer hears how it ends."""
         _destroy(self._recorder)
         self._recorder = None
         self._audio = None
+        if self._pj is not None and self.is_active:
+            self.phone.endpoint.drain(self)
+            return
         _destroy(self._pj)
         self._pj = None
 
@@ -518,6 +528,7 @@ class Phone:
 
     def call(self, uri: str) -> PhoneCall:
         """INVITE ``uri``; returns at once (use the call's ``wait_*`` helpers)."""
+        self.endpoint.wait_for_call_slot()
         call = PhoneCall(self, Direction.OUTGOING)
         pj_call = _Call(call, self._require_account(), pj.PJSUA_INVALID_ID)
         call.attach(pj_call)
@@ -627,6 +638,8 @@ class SipEndpoint:
         self._errors: list[str] = []
         self._timers: list[tuple[float, Callable[[], None]]] = []
         self._phones: list[Phone] = []
+        # Released calls that pjsua has not finished yet (see PhoneCall.release).
+        self._draining: list[PhoneCall] = []
         self._next_slot = 0
         # Spread concurrent test processes over 40000-59999; pjsua retries busy ports in range.
         self._rtp_base = rtp_base if rtp_base is not None else 40000 + (os.getpid() % 20) * 1000
@@ -704,6 +717,7 @@ class SipEndpoint:
             action()
         for poll in list(self.pollers):
             poll()
+        self._reap_drained()
         if self._errors:
             errors, self._errors = self._errors, []
             raise CallbackError("; ".join(errors))
@@ -728,6 +742,35 @@ class SipEndpoint:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.pump(min(10, max(1, int(left * 1000))))
+
+    # -- call slots ------------------------------------------------------------------------
+
+    def drain(self, call: PhoneCall) -> None:
+        """Hang up a released call that has not ended, and free it once it has."""
+        with contextlib.suppress(PhoneError):
+            call.hangup()
+        self._draining.append(call)
+
+    def _reap_drained(self) -> None:
+        for call in [c for c in self._draining if not c.is_active]:
+            self._draining.remove(call)
+            call.release()
+
+    def calls_in_use(self) -> int:
+        """The pjsua call slots taken: live calls of open phones and released calls still
+        ending."""
+        return sum(len(phone.active_calls) for phone in self._phones) + len(self._draining)
+
+    def wait_for_call_slot(self) -> None:
+        """Before a new outgoing call: wait while nearly all of pjsua's call slots are taken
+        (calls of earlier tests still ending). Without this a long run of the suite ran out
+        of slots (PJ_ETOOMANY in makeCall)."""
+        if self.calls_in_use() >= CALLS_IN_USE_LIMIT:
+            self.wait_until(
+                lambda: self.calls_in_use() < CALLS_IN_USE_LIMIT,
+                CALL_SLOT_WAIT_S,
+                f"a free pjsua call slot ({self.calls_in_use()} in use)",
+            )
 
     # -- phones and transports -------------------------------------------------------------
 
@@ -773,6 +816,12 @@ class SipEndpoint:
             return
         for phone in list(self._phones):
             self.close_phone(phone)
+        with contextlib.suppress(PhoneError):
+            self.wait_until(lambda: not self._draining, 2.0, "released calls to end")
+        for call in self._draining:  # before libDestroy: see the module doc
+            _destroy(call._pj)
+            call._pj = None
+        self._draining.clear()
         self._timers.clear()
         gc.collect()
         self._ep.libDestroy()
