@@ -121,6 +121,7 @@ from callwarden.web.pages.figures import start_page_figures
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.reports.history_audit import HistoryPurgeAudit
 from callwarden.web.services import WebAudit
+from callwarden.web.ws_protocol import WebSocketProtocol
 from callwarden.webrtc.contacts import BrowserContacts
 from callwarden.webrtc.phones import BrowserPhones, WebRtcSettings
 from callwarden.webrtc.turn import IceSettings
@@ -718,6 +719,7 @@ class Node:
             # Live frames are small JSON: per-connection zlib state would cost ~35 % more CPU
             # per message sent (benchmarks/live.py) and memory for every open live socket.
             ws_per_message_deflate=False,
+            ws=WebSocketProtocol,
             ssl_certfile=None if identity is None else identity.certificate_path,
             ssl_keyfile=None if identity is None else identity.private_key_path,
             ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,

@@ -38,6 +38,7 @@ from callwarden.store.database import Database, sqlite_url
 from callwarden.store.migrations import upgrade
 from callwarden.web.app import create_app
 from callwarden.web.services import WebSettings
+from callwarden.web.ws_protocol import WebSocketProtocol
 from web.support import ORGANISATION, PASSWORD, REALM, Env, FakeClock, build_env, cheap_hasher
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def serve(directory: Path, identity: TlsIdentity) -> Iterator[Site]:
             port=port,
             log_level="warning",
             lifespan="off",
+            ws=WebSocketProtocol,
             ssl_certfile=identity.certificate_path,
             ssl_keyfile=identity.private_key_path,
             ssl_ciphers=FORWARD_SECRET_TLS12_CIPHERS,
