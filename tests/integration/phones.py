@@ -536,9 +536,19 @@ class Phone:
         pj_call = _Call(call, self._require_account(), pj.PJSUA_INVALID_ID)
         call.attach(pj_call)
         self.calls.append(call)
-        with _pjsua(f"{self!r} INVITE {uri}"):
-            pj_call.makeCall(uri, pj.CallOpParam(True))
-        return call
+        deadline = time.monotonic() + CALL_SLOT_WAIT_S
+        while True:
+            try:
+                with _pjsua(f"{self!r} INVITE {uri}"):
+                    pj_call.makeCall(uri, pj.CallOpParam(True))
+                return call
+            except PhoneError as error:
+                # No free call slot yet: pjsua frees an ended call's slot a while after
+                # reporting it disconnected (a killed node's unanswered BYE: up to 32 s).
+                if "PJ_ETOOMANY" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                logger.info("%r: no free pjsua call slot yet, waiting", self)
+                self.endpoint.run_for(0.2)
 
     def dial(self, number: str) -> PhoneCall:
         """Call ``number`` at the registrar: sip:number@registrar."""
