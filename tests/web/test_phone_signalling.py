@@ -70,7 +70,12 @@ async def test_bad_messages_get_an_error_and_change_nothing(env: Env, node: Phon
     socket = WebSocketSession(node.app, PATH, websocket_headers(env.sign_in_directly("operator")))
     assert await socket.connect()
     welcome = await socket.receive_json()
-    assert welcome == {"type": "welcome", "user_id": env.user("operator").id, "ice_servers": []}
+    assert welcome == {
+        "type": "welcome",
+        "user_id": env.user("operator").id,
+        "ice_servers": [],
+        "ice_transport_policy": "all",
+    }
     cases = [
         ({"type": "nope"}, "unknown_type"),
         ({"kind": "offer"}, "bad_message"),

@@ -4,6 +4,9 @@ A TURN server such as coturn configured with `use-auth-secret` and `static-auth-
 accepts the "TURN REST API" credentials (draft-uberti-behave-turn-rest-00): the username is
 `<expiry unix time>:<user id>` and the password is base64(HMAC-SHA1(secret, username)). The
 shared secret never leaves the node; each page gets credentials that expire (docs/webrtc.md).
+With `transport_policy` "relay" the pages gather only TURN relay candidates
+(RTCConfiguration.iceTransportPolicy): the node never learns an operator's home address, and
+media flows through TURN or not at all.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["IceSettings", "turn_credentials"]
+__all__ = ["TRANSPORT_POLICIES", "IceSettings", "turn_credentials"]
+
+TRANSPORT_POLICIES = ("all", "relay")
+"""RTCIceTransportPolicy (W3C webrtc-pc 4.2.4): every candidate, or TURN relays only."""
 
 
 def turn_credentials(secret: bytes, user: str, now: float, ttl: int) -> tuple[str, str]:
@@ -27,12 +33,14 @@ def turn_credentials(secret: bytes, user: str, now: float, ttl: int) -> tuple[st
 @dataclass(frozen=True)
 class IceSettings:
     """`stun_urls` (`stun:host:3478`), `turn_urls` (`turn:host:3478?transport=udp`,
-    `turns:host:5349`) with the TURN server's `turn_secret`; credentials last `turn_ttl`."""
+    `turns:host:5349`) with the TURN server's `turn_secret`; credentials last `turn_ttl`;
+    `transport_policy`: the pages' iceTransportPolicy, "all" or "relay" (TURN only)."""
 
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: bytes = field(default=b"", repr=False)
     turn_ttl: int = 12 * 3600
+    transport_policy: str = "all"
 
     def __post_init__(self) -> None:
         for url in self.stun_urls:
@@ -45,6 +53,12 @@ class IceSettings:
             raise ValueError("TURN needs its shared secret (at least 16 bytes)")
         if self.turn_ttl < 60:
             raise ValueError("turn_ttl must be at least 60 seconds")
+        if self.transport_policy not in TRANSPORT_POLICIES:
+            raise ValueError(
+                f"the ICE transport policy is 'all' or 'relay', not {self.transport_policy[:20]!r}"
+            )
+        if self.transport_policy == "relay" and not self.turn_urls:
+            raise ValueError("the ICE transport policy 'relay' needs TURN servers (turn URLs)")
 
     def for_page(self, user: str, now: float) -> list[dict[str, Any]]:
         """The `iceServers` of the page's RTCPeerConnection (RTCIceServer dictionaries)."""

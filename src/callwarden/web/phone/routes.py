@@ -66,7 +66,9 @@ async def phone(websocket: WebSocket, caller: Annotated[Caller, Depends(_caller)
     try:
         now = services.clock.now().timestamp()
         ice = phones.settings.ice.for_page(str(caller.user.id), now)
-        await send({"type": "welcome", "user_id": caller.user.id, "ice_servers": ice})
+        policy = phones.settings.ice.transport_policy
+        welcome = {"type": "welcome", "user_id": caller.user.id, "ice_servers": ice}
+        await send({**welcome, "ice_transport_policy": policy})
         await _serve(websocket, handset, send)
     except _GONE:
         pass

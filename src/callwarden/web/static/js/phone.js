@@ -110,12 +110,12 @@ async function chooseDevice() {
   phone.microphone = chosen;
 }
 
-async function startMedia(iceServers) {
+async function startMedia(iceServers, iceTransportPolicy = "all") {
   if (phone.microphone === null) {
     phone.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
     await listDevices();
   }
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
   phone.pc = pc;
   const [track] = phone.microphone.getAudioTracks();
   track.enabled = !phone.muted;
@@ -131,6 +131,10 @@ async function startMedia(iceServers) {
   });
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
+  if (iceTransportPolicy === "relay" && !pc.localDescription.sdp.includes(" typ relay")) {
+    closeMedia(); // relay only (the node's setting) and the TURN server gave no relay
+    throw new Error("relay_failed");
+  }
   send({ type: "offer", sdp: pc.localDescription.sdp });
 }
 
@@ -148,9 +152,9 @@ function gathered(pc) {
 const handlers = {
   welcome: (message) => {
     show("connecting");
-    startMedia(message.ice_servers).catch((error) => {
+    startMedia(message.ice_servers, message.ice_transport_policy).catch((error) => {
       console.warn(`browser phone: ${error}`);
-      show("no_microphone");
+      show(error.message === "relay_failed" ? "relay_failed" : "no_microphone");
     });
   },
   answer: (message) => phone.pc?.setRemoteDescription({ type: "answer", sdp: message.sdp }),
