@@ -204,7 +204,12 @@ def _ice_settings(settings: Settings) -> IceSettings:
         except OSError as error:
             raise ConfigError(f"webrtc_turn_secret_file: {error}") from error
     try:
-        return IceSettings(settings.webrtc_stun_urls, settings.webrtc_turn_urls, secret)
+        return IceSettings(
+            settings.webrtc_stun_urls,
+            settings.webrtc_turn_urls,
+            secret,
+            transport_policy=settings.webrtc_ice_transport_policy,
+        )
     except ValueError as error:
         raise ConfigError(f"webrtc: {error}") from error
 
@@ -502,7 +507,7 @@ class Node:
             BrowserContacts(clock, host="127.0.0.1"),
             registrar,
             web_services.revocations,
-            WebRtcSettings(ice=_ice_settings(settings)),
+            WebRtcSettings(ice=_ice_settings(settings), codecs=settings.webrtc_codecs),
         )
         await self.browser_phones.start()
         await self._start_http(web_services, web_app)
@@ -691,6 +696,8 @@ class Node:
             shredder,
             PlaybackGrants(secret, lifetime=lifetime),
             now,
+            # Playback trusts the manifests this node's key signed, as `verify` does.
+            signers=(NodeSigningKey.for_data_dir(settings.data_dir).public_key(),),
             alert=alert,
             purges=self.purge_runs,
         )

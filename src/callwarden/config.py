@@ -11,11 +11,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from callwarden.webrtc.codecs import DEFAULT_CODECS, codec_preference
 
 ENV_PREFIX = "CALLWARDEN_"
 _NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -130,6 +132,13 @@ class Settings(BaseModel):
     strict NAT; they need `webrtc_turn_secret_file` (docs/webrtc.md)."""
     webrtc_turn_secret_file: Path | None = None
     """The TURN server's shared secret (coturn `static-auth-secret`), in a file of its own."""
+    webrtc_ice_transport_policy: Literal["all", "relay"] = "all"
+    """`relay`: the browser phones use only their TURN relay (the node never sees an operator's
+    home address; no media without TURN); needs `webrtc_turn_urls` (docs/webrtc.md)."""
+    webrtc_codecs: tuple[str, ...] = DEFAULT_CODECS
+    """The browser phones' codecs in order of preference (`pcmu`, `pcma`, `opus`): the first the
+    browser offers is used. G.711 costs the node least; `opus` first suits operators on lossy
+    home networks, at more CPU per call (docs/webrtc.md)."""
     monitor_notify_teams: tuple[str, ...] = ()
     """Teams (by name) whose operators are told when they are monitored (an event their screen
     shows); `name:tone` also plays them a short tone only they hear. Every other team's policy
@@ -206,6 +215,7 @@ class Settings(BaseModel):
         "encrypted_media_teams",
         "webrtc_stun_urls",
         "webrtc_turn_urls",
+        "webrtc_codecs",
         mode="before",
     )
     @classmethod
@@ -214,6 +224,11 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("webrtc_codecs")
+    @classmethod
+    def _are_browser_codecs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return codec_preference(value)
 
     @field_validator("trunk_realms", mode="before")
     @classmethod

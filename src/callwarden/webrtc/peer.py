@@ -1,8 +1,9 @@
 """One browser's peer connection (aiortc): the browser offers, the node answers.
 
-The node prefers G.711 (PCMU, then PCMA) when the browser offers it, so nothing is transcoded
-but the 8 kHz framing; otherwise Opus, which aiortc decodes to PCM frames and `FrameEncoder`
-resamples. G.711 from the browser skips aiortc's decoder: its payloads go to the relay as they
+The node answers with the first codec of its preference (`webrtc_codecs`, by default PCMU,
+PCMA, Opus) that the browser offered. With G.711 nothing is transcoded but the 8 kHz framing;
+with Opus, aiortc decodes to PCM frames that `FrameEncoder` resamples, and encodes the bridge's
+8 kHz frames. G.711 from the browser skips aiortc's decoder: its payloads go to the relay as they
 arrive (`_bypass_decoder`), and the bridge's payloads go to aiortc's sender as encoded packets
 (`BridgeAudioTrack.pass_encoded`), so it neither resamples nor encodes. The node uses no STUN
 or TURN server itself: it offers its host candidates. The answer is complete (every local
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiortc import (
     RTCConfiguration,
@@ -32,6 +33,7 @@ from av import AudioFrame
 
 from callwarden.media.g711 import Encoding, decode
 from callwarden.webrtc.audio import FRAME_SAMPLES, SAMPLE_RATE, BridgeAudioTrack, FrameEncoder
+from callwarden.webrtc.codecs import BROWSER_CODECS, DEFAULT_CODECS, codec_preference
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
 from callwarden.webrtc.relay import RtpRelay
 
@@ -61,8 +63,10 @@ class BrowserPeer:
         *,
         on_connected: Callable[[], None],
         on_closed: Callable[[], None],
+        codecs: Sequence[str] = DEFAULT_CODECS,
     ) -> None:
         self._relay = relay
+        self._mime_types = [BROWSER_CODECS[name] for name in codec_preference(codecs)]
         self._track = track
         # No ICE servers of its own (aiortc's default would ask a public STUN server): the node
         # offers its host candidates; a browser behind strict NAT relays through TURN.
@@ -105,12 +109,10 @@ class BrowserPeer:
             raise SignallingError("already_negotiated", "this phone has already negotiated")
         self._negotiated = True
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        capabilities = RTCRtpSender.getCapabilities("audio").codecs
-        offered = offer_sdp.upper()
-        g711 = [c for c in capabilities if c.mimeType in _G711 and c.mimeType[6:] in offered]
-        g711.sort(key=lambda codec: _G711.index(codec.mimeType))
-        if g711:
-            transceiver.setCodecPreferences(g711)
+        # aiortc keeps the offered codecs it has in the order of these preferences: the answer
+        # names the first one the browser offered (and none of those not preferred).
+        capabilities = {c.mimeType.lower(): c for c in RTCRtpSender.getCapabilities("audio").codecs}
+        transceiver.setCodecPreferences([capabilities[m.lower()] for m in self._mime_types])
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await self._pc.setLocalDescription(await self._pc.createAnswer())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -21,6 +21,7 @@ from callwarden.security.sessions import SessionId
 from callwarden.sip.errors import SipError
 from callwarden.sip.sdp import NegotiatedMedia
 from callwarden.webrtc.audio import BridgeAudioTrack
+from callwarden.webrtc.codecs import DEFAULT_CODECS
 from callwarden.webrtc.contacts import BrowserCall, CallPhase
 from callwarden.webrtc.peer import BrowserPeer, SignallingError
 from callwarden.webrtc.relay import RelayTarget, RtpRelay
@@ -43,6 +44,7 @@ class BrowserPhone:
         key: str,
         host: str,
         send: Send,
+        codecs: Sequence[str] = DEFAULT_CODECS,
         on_reachable: Callable[[BrowserPhone], None],
         on_closed: Callable[[BrowserPhone], None],
     ) -> None:
@@ -61,6 +63,7 @@ class BrowserPhone:
             self.track,
             on_connected=self._connected,
             on_closed=self._peer_closed,
+            codecs=codecs,
         )
         self.call: BrowserCall | None = None
         self.relay_port = 0

@@ -20,6 +20,7 @@ from callwarden.domain.ids import UserId
 from callwarden.security.sessions import SessionId, SessionRevocations, SessionsRevoked
 from callwarden.sip.addressing import Destination
 from callwarden.sip.uri import SipUri
+from callwarden.webrtc.codecs import DEFAULT_CODECS, codec_preference
 from callwarden.webrtc.contacts import BrowserContacts
 from callwarden.webrtc.phone import BrowserPhone, Send
 from callwarden.webrtc.turn import IceSettings
@@ -46,12 +47,17 @@ class WebRtcSettings:
     """`host`: the loopback address of the browser phones' SIP agent and relays;
     `ice`: the STUN and TURN servers of the pages (docs/webrtc.md);
     `max_phones`: browser phones the node carries at once; `max_per_session`: open at once by
-    one web session (a page and its reload), so one session cannot take them all."""
+    one web session (a page and its reload), so one session cannot take them all;
+    `codecs`: the browser codecs in order of preference (`webrtc.codecs`)."""
 
     host: str = "127.0.0.1"
     ice: IceSettings = field(default_factory=IceSettings)
     max_phones: int = 500
     max_per_session: int = 2
+    codecs: tuple[str, ...] = DEFAULT_CODECS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codecs", codec_preference(self.codecs))
 
 
 class BrowserPhones:
@@ -107,6 +113,7 @@ class BrowserPhones:
             username=username,
             key=key,
             host=self.settings.host,
+            codecs=self.settings.codecs,
             send=send,
             on_reachable=self._reachable,
             on_closed=self._closed,
