@@ -22,11 +22,13 @@ run: $(VENV)/.installed
 	CALLWARDEN_ALLOWED_ORIGINS=$${CALLWARDEN_ALLOWED_ORIGINS:-https://127.0.0.1:8080,https://localhost:8080} \
 		$(BIN)/callwarden demo --data-dir $(DATA_DIR)
 
-# Debian packages the tests and benchmarks drive: SIPp (SIP load), rtpengine (media reference).
+# Debian packages the tests and benchmarks drive: SIPp (SIP load), rtpengine (media reference),
+# coturn (the browser phone's TURN relay, tests/integration/test_webrtc_codecs_turn.py).
 system-deps:
 	@missing=""; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v rtpengine >/dev/null || missing="$$missing rtpengine-daemon"; \
+	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
