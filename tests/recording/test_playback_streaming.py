@@ -175,7 +175,7 @@ def test_the_service_streams_at_once_and_cuts_a_corrupted_stream_with_an_alert(
     path = world.file(recording)
     assert recording.kek_id is not None and recording.wrapped_key is not None
     key = world.keyring.unwrap(WrappedKey(recording.kek_id, recording.wrapped_key), recording.id)
-    seal_manifest(path, recording.id, key, NodeSigningKey.generate(), sealed_at=T0, call={})
+    seal_manifest(path, recording.id, key, setup.signing_key, sealed_at=T0, call={})
     auditor = principal(center, "auditor")
     grant = setup.service.start_playback(auditor, 1, recording.id, Rendition(PlaybackMode.MIX))
     whole = b"".join(stream_and_close(setup.service.open_grant(auditor, 1, grant.token), None))

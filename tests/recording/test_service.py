@@ -16,6 +16,7 @@ from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.playback import PlaybackGrants, PlaybackMode, Rendition
 from callwarden.recording.search import RecordingQuery
 from callwarden.recording.service import RecordingService
+from callwarden.recording.signing import NodeSigningKey
 from callwarden.store.database import Database
 
 from .conftest import Center
@@ -36,6 +37,7 @@ class Setup:
     def __init__(self, world: World) -> None:
         self.world = world
         self.alerts: list[Event] = []
+        self.signing_key = NodeSigningKey.generate()  # the node's: its manifests play
         self.service = RecordingService(
             world.sessions,
             world.numbers,
@@ -44,6 +46,7 @@ class Setup:
             world.shredder,
             PlaybackGrants(b"g" * 32),
             world.clock,
+            signers=(self.signing_key.public_key(),),
             alert=self.alerts.append,
         )
         self.ours = world.sealer.make(world.support(), started_at=T0, caller="+49 30 1234567")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callwarden.bus.event import Event
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.models import User
 from callwarden.recording.keyring import FileKeyRing, WrappedKey
@@ -39,6 +40,8 @@ class RecordingWorld:
     storage: LocalStorage
     signing_key_path: Path
     by_team: dict[str, Recording] = field(default_factory=dict)
+    #: The `recording.corrupted` alerts the service raised.
+    alerts: list[Event] = field(default_factory=list)
     _directory: tempfile.TemporaryDirectory[str] | None = None
 
     def owner(self, user: User) -> Owner:
@@ -81,13 +84,23 @@ def build_recordings(
     keyring = FileKeyRing(root / "keys")
     shredder = Shredder(sessions, numbers, storage, RecordingAuditPort(audit), now)
     runs = PurgeRuns(Purger(sessions, numbers, shredder, now), now)
-    service = RecordingService(
-        sessions, numbers, keyring, storage, shredder, PlaybackGrants(SECRET), now, purges=runs
-    )
     signing_key_path = root / "keys" / "node-signing.key"
-    NodeSigningKey.load_or_create(signing_key_path)
+    signers = (NodeSigningKey.load_or_create(signing_key_path).public_key(),)
+    alerts: list[Event] = []
+    service = RecordingService(
+        sessions,
+        numbers,
+        keyring,
+        storage,
+        shredder,
+        PlaybackGrants(SECRET),
+        now,
+        signers=signers,
+        alert=alerts.append,
+        purges=runs,
+    )
     sealer = Sealer(sessions, numbers, storage, keyring)
-    world = RecordingWorld(service, runs, sealer, storage, signing_key_path)
+    world = RecordingWorld(service, runs, sealer, storage, signing_key_path, alerts=alerts)
     world._directory = directory
     start = now() - timedelta(hours=1)
     for team, username in (("north", "operator"), ("south", "stranger")):

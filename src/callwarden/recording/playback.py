@@ -10,6 +10,12 @@ as Vorbis comments (TITLE, DATE, COMMENT); the FLAC is encoded block by block in
 needs the whole stream to finish its header), never on disk. The waveform is the minimum and
 maximum of the mix in each of N equal buckets.
 
+Before a byte is served, `manifest_chunk_digests` checks the manifest beside the sealed file:
+its Ed25519 signature against the node's signing key (the key `verify` and the export trust),
+that it names this recording, and hands its chunk digests to the reader, which checks every
+chunk against them as it is read. A manifest whose signature fails (edited, or signed by
+another key) is corruption like an altered chunk.
+
 Playback links (`PlaybackGrants`) are self-contained tokens signed with HMAC-SHA256: recording,
 mode, web session and expiry. A token is accepted only from the session it was made for and
 until it expires, so a link copied elsewhere is useless and a signed-out session's links die
@@ -24,19 +30,25 @@ import enum
 import hashlib
 import hmac
 import io
+import json
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import soundfile  # type: ignore[import-untyped]  # no stubs; libsndfile bundled
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from callwarden.domain.errors import NotFound, ValidationFailed
 from callwarden.domain.ids import RecordingId
+from callwarden.recording.errors import RecordingCorrupted
+from callwarden.recording.manifest import FORMAT, manifest_paths
 from callwarden.recording.reader import STEREO_LEFT, STEREO_RIGHT, SealedReader
+from callwarden.recording.signing import signature_valid
 
 SAMPLE_WIDTH = 2
 STREAM_BLOCK_FRAMES = 8000
@@ -158,6 +170,42 @@ def parse_range(header: str | None, total: int) -> ByteRange | None:
     if first < 0 or first > last:
         raise RangeNotSatisfiable("range not satisfiable", details={"size": total})
     return ByteRange(first, last, total)
+
+
+def manifest_chunk_digests(
+    path: Path, recording_id: str, signers: Sequence[Ed25519PublicKey]
+) -> tuple[str, ...] | None:
+    """The chunk digests of the signed manifest beside the sealed file `path`, once its
+    signature verifies with one of `signers` and it names `recording_id`; None when there is
+    no manifest (a recording closed with "manifest not written": the reader then authenticates
+    the whole file). A manifest that is there but fails a check raises `RecordingCorrupted`."""
+    body_path, signature_path = manifest_paths(path)
+    try:
+        body = body_path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+    def fail(reason: str) -> RecordingCorrupted:
+        return RecordingCorrupted(recording_id, reason)
+
+    try:
+        signature = signature_path.read_bytes()
+    except FileNotFoundError:
+        raise fail("the manifest's signature is missing") from None
+    if not any(signature_valid(signer, body, signature) for signer in signers):
+        raise fail("manifest signature does not verify (altered, or signed by another key)")
+    try:
+        fields = json.loads(body)
+    except ValueError as error:
+        raise fail(f"manifest is not readable JSON: {error}") from None
+    if not isinstance(fields, dict):
+        raise fail("manifest is not a JSON object")
+    if fields.get("format") != FORMAT or fields.get("recording_id") != recording_id:
+        raise fail("manifest is for another recording or format")
+    digests = fields.get("chunk_sha256")
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        raise fail("manifest lists no chunk digests")
+    return tuple(digests)
 
 
 class RecordingAudio:

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from callwarden.bus.event import Event
@@ -42,7 +42,6 @@ from callwarden.recording.catalogue_events import RecordingIntegrityAlert
 from callwarden.recording.errors import RecordingCorrupted
 from callwarden.recording.holds import LegalHoldRepository, RetentionPolicyRepository
 from callwarden.recording.keyring import KeyEncryptionService, WrappedKey
-from callwarden.recording.manifest import SignedManifest
 from callwarden.recording.models import (
     HoldTargetKind,
     LegalHold,
@@ -63,6 +62,7 @@ from callwarden.recording.playback import (
     RecordingAudio,
     Rendition,
     Waveform,
+    manifest_chunk_digests,
     waveform,
 )
 from callwarden.recording.purge import Deletion, Shredder
@@ -122,12 +122,18 @@ class RecordingService:
         grants: PlaybackGrants,
         clock: WallClock,
         *,
+        signers: Sequence[Ed25519PublicKey],
         alert: Callable[[Event], None] | None = None,
         purges: PurgeRuns | None = None,
     ) -> None:
-        """`alert` publishes a `RecordingIntegrityAlert` when a recording fails its integrity
-        check (it is called from worker threads: the composition root makes it thread-safe);
-        `purges` runs the purge in this node (status and start on demand)."""
+        """`signers`: the public keys a recording's manifest must be signed with to be played
+        (the node's signing key); `alert` publishes a `RecordingIntegrityAlert` when a
+        recording fails its integrity check (it is called from worker threads: the composition
+        root makes it thread-safe); `purges` runs the purge in this node (status and start on
+        demand)."""
+        if not signers:
+            raise ValueError("playback needs the public key manifests are signed with")
+        self._signers = tuple(signers)
         self._alert = alert
         self._purges = purges
         self._sessions = sessions
@@ -406,11 +412,12 @@ class RecordingService:
     ) -> OpenedAudio:
         """Unwrap the data key, open the sealed file, present it as a WAV.
 
-        With its manifest (every closed recording has one) the open reads only the records'
-        headers and checks them against the manifest; each audio chunk is then verified (its
-        digest, then AES-GCM) as it is read, so streaming starts at once and a chunk altered in
-        place stops the stream (`refuse`). Without a manifest the whole file is authenticated
-        first."""
+        With its manifest (every closed recording has one) the manifest's signature is checked,
+        then the open reads only the records' headers and checks them against the manifest;
+        each audio chunk is then verified (its digest, then AES-GCM) as it is read, so
+        streaming starts at once and a chunk altered in place stops the stream (`refuse`). A
+        manifest whose signature fails is refused like any corruption. Without a manifest the
+        whole file is authenticated first."""
         _require_playable(recording)
         assert recording.kek_id is not None and recording.wrapped_key is not None
         data_key = self._keys.unwrap(
@@ -419,7 +426,7 @@ class RecordingService:
         stack = contextlib.ExitStack()
         try:
             path = stack.enter_context(self._storage.local_copy(recording.storage_key))
-            digests = _manifest_digests(path)
+            digests = manifest_chunk_digests(path, recording.id, self._signers)
             reader = (
                 SealedReader.open(
                     path,
@@ -481,15 +488,3 @@ def stream_and_close(opened: OpenedAudio, byte_range: ByteRange | None) -> Itera
         raise opened.refuse(error) from None
     finally:
         opened.close()
-
-
-def _manifest_digests(path: Path) -> tuple[str, ...] | None:
-    """The chunk digests of the manifest beside `path`; None without a readable one."""
-    try:
-        fields = SignedManifest.load(path).fields()
-    except (OSError, ValueError):
-        return None
-    digests = fields.get("chunk_sha256")
-    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
-        return None
-    return tuple(digests)
