@@ -73,6 +73,10 @@ PACKETS_PER_SECOND = 50
 FRAME = 160
 WARM_UP_S = 2.0
 SETUP_TIMEOUT_S = 120.0
+COUNT_TIMEOUT_S = 120.0
+"""A loaded worker hands its counts over within this after the window ends."""
+TEARDOWN_TIMEOUT_S = 120.0
+"""Hanging up and signing out every leg; a slower teardown is noted, the figures kept."""
 READY_TIMEOUT_S = 60.0
 
 
@@ -684,11 +688,11 @@ async def worker_main(pipe: Connection, spec: dict[str, Any]) -> None:
 
     if await receive(pipe) == "start":
         near0, far0 = counts()
-        cpu0 = time.process_time()
+        cpu0, wall0 = time.process_time(), time.monotonic()
         rtp0, lost0 = await rtp_received() if kind == "webrtc" else (near0, 0)
         await receive(pipe)  # "stop"
         near1, far1 = counts()
-        cpu = time.process_time() - cpu0
+        cpu, window = time.process_time() - cpu0, time.monotonic() - wall0
         rtp1, lost1 = await rtp_received() if kind == "webrtc" else (near1, 0)
         pipe.send(
             {
@@ -697,6 +701,7 @@ async def worker_main(pipe: Connection, spec: dict[str, Any]) -> None:
                 "far": [b - a for a, b in zip(far0, far1, strict=True)],
                 "near_seq_lost": lost1 - lost0,
                 "cpu_s": cpu,
+                "window_s": window,
             }
         )
         await receive(pipe)  # "end"
@@ -814,7 +819,7 @@ HEADER = (
 )
 
 
-def loss(counts: list[int], duration: float) -> tuple[float, float]:
+def loss(counts: list[float], duration: float) -> tuple[float, float]:
     expected = PACKETS_PER_SECOND * duration
     if not counts:
         return 1.0, 1.0
@@ -908,22 +913,29 @@ def run_step(
             pipe.send("stop")
         busy1, cpu1, drops1 = machine_busy(), process_tree_cpu_s(pid), udp_receive_drops()
         result.udp_drops = drops1 - drops0
-        counted = gather(60)
+        counted = gather(COUNT_TIMEOUT_S)
         for pipe in pipes:
             pipe.send("end")
         result.node_cpu = 100 * (cpu1 - cpu0) / duration
-        result.workers_cpu = 100 * sum(r["cpu_s"] for r in counted) / duration
+        result.workers_cpu = 100 * sum(r["cpu_s"] / r["window_s"] for r in counted)
         result.machine_busy = 100 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
-        near = [n for r in counted for n in r["near"]]
-        far = [n for r in counted for n in r["far"]]
+        # A loaded worker sees "start" and "stop" late: each counted over the window it saw.
+        windows = [r["window_s"] for r in counted]
+        notes.append(f"workers counted {min(windows):.1f}-{max(windows):.1f} s")
+        near = [n / r["window_s"] * duration for r in counted for n in r["near"]]
+        far = [n / r["window_s"] * duration for r in counted for n in r["far"]]
         result.near_loss, result.near_worst = loss(near, duration)
         result.far_loss, result.far_worst = loss(far, duration)
-        result.near_rtp_loss = loss([n for r in counted for n in r["near_rtp"]], duration)[0]
+        near_rtp = [n / r["window_s"] * duration for r in counted for n in r["near_rtp"]]
+        result.near_rtp_loss = loss(near_rtp, duration)[0]
         expected = PACKETS_PER_SECOND * duration * max(1, len(near))
         result.near_seq_lost = sum(r["near_seq_lost"] for r in counted) / expected
-        gather(60)
         if spy is not None:
             spy.wait(30)
+        try:  # hanging up and signing out: the figures are already taken
+            gather(TEARDOWN_TIMEOUT_S)
+        except (TimeoutError, EOFError, OSError) as error:
+            notes.append(f"after the window, teardown: {type(error).__name__}: {error}")
     except (TimeoutError, EOFError, OSError) as error:
         notes.append(f"{type(error).__name__}: {error}")
     finally:
