@@ -8,6 +8,9 @@ Usage: .venv/bin/python benchmarks/recording_playback.py [--minutes N] [--purge 
 * indexed open: `SealedReader.open_indexed` against the manifest's chunk digests (what the
   playback route does now: headers only; each chunk is verified as it is read);
 * first 64 KiB: open + the first 64 KiB of the stereo WAV, each way (a player's first request);
+* with the manifest: the same indexed first 64 KiB, the manifest beside the file read for its
+  chunk digests without checking its signature (what the route did before) and with its
+  Ed25519 signature checked (`manifest_chunk_digests`, what it does now);
 * range: one 64 KiB byte range of the stereo WAV (what a browser asks for while playing);
 * whole: the whole stereo WAV streamed, decrypted block by block;
 * waveform: 500 buckets of the mix;
@@ -34,6 +37,7 @@ from callwarden.domain.cdr import CallDirection
 from callwarden.domain.ids import CallId, RecordingId
 from callwarden.recording.holds import RetentionPolicyRepository
 from callwarden.recording.keyring import FileKeyRing, new_data_key
+from callwarden.recording.manifest import SignedManifest, seal_manifest
 from callwarden.recording.models import (
     NewRecording,
     RecordingStatus,
@@ -42,15 +46,18 @@ from callwarden.recording.models import (
 )
 from callwarden.recording.numbers import SealedNumbers
 from callwarden.recording.playback import (
+    ByteRange,
     PlaybackMode,
     RecordingAudio,
     Rendition,
+    manifest_chunk_digests,
     parse_range,
     waveform,
 )
 from callwarden.recording.purge import AuditRecord, Purger, Shredder
 from callwarden.recording.reader import SealedReader
 from callwarden.recording.repository import RecordingRepository
+from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage, recording_storage_key
 from callwarden.recording.writer import SealedWriter
 from callwarden.store.database import Database, sqlite_url
@@ -123,10 +130,42 @@ def playback(directory: Path, minutes: float) -> None:
         f"  open + first 64 KiB:            {statistics.median(full_first):.1f} ms full,"
         f" {statistics.median(indexed_first):.1f} ms indexed"
     )
+    signed_first(path, key, first)
     print(f"  64 KiB range of the stereo WAV:  {timed(lambda: audio.read(middle), 20):.2f} ms")
     whole = timed(lambda: sum(len(b) for b in audio.iter_bytes()), 3)
     print(f"  whole stereo WAV ({audio.size / 1e6:.1f} MB):    {whole:.0f} ms")
     print(f"  waveform, 500 buckets:          {timed(lambda: waveform(reader, 500), 3):.0f} ms")
+
+
+def signed_first(path: Path, key: bytes, first: ByteRange | None) -> None:
+    """The indexed first 64 KiB with the manifest read from beside the file: its signature
+    unchecked (before) and checked (now), interleaved."""
+    signing = NodeSigningKey.generate()
+    seal_manifest(path, "long", key, signing, sealed_at=datetime.now(UTC), call={})
+    signers = (signing.public_key(),)
+
+    def unsigned() -> None:
+        digests = tuple(SignedManifest.load(path).fields()["chunk_sha256"])
+        opened = SealedReader.open_indexed(path, "long", key, digests)
+        RecordingAudio(opened, Rendition(PlaybackMode.STEREO)).read(first)
+
+    def signed() -> None:
+        digests = manifest_chunk_digests(path, "long", signers)
+        assert digests is not None
+        opened = SealedReader.open_indexed(path, "long", key, digests)
+        RecordingAudio(opened, Rendition(PlaybackMode.STEREO)).read(first)
+
+    before, after, check = [], [], []
+    for _ in range(7):
+        before.append(timed(unsigned, 1))
+        after.append(timed(signed, 1))
+        check.append(timed(lambda: manifest_chunk_digests(path, "long", signers), 1))
+    size = len(SignedManifest.load(path).body)
+    print(
+        f"  first 64 KiB with the manifest:  {statistics.median(before):.1f} ms signature"
+        f" unchecked, {statistics.median(after):.1f} ms checked (manifest {size / 1e3:.0f} kB;"
+        f" reading and checking it alone {statistics.median(check):.2f} ms)"
+    )
 
 
 class Kept:
