@@ -1,6 +1,7 @@
 """A browser's audio both ways through the node's peer connection, with an aiortc peer as the
-browser: its PCMU reaches the bridge's endpoint as it arrives (aiortc's decoder bypassed), and
-what the endpoint sends reaches the browser, each tone found by FFT."""
+browser: its PCMU reaches the bridge's endpoint as it arrives (aiortc's decoder bypassed), or
+its Opus decoded and resampled to 8 kHz when the node prefers Opus, and what the endpoint sends
+reaches the browser, each tone found by FFT."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import fractions
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
@@ -57,7 +59,11 @@ class Endpoint(asyncio.DatagramProtocol):
         self.payloads.append(RtpPacket.parse(data).payload)
 
 
-async def test_audio_both_ways_through_the_node_peer() -> None:
+@pytest.mark.parametrize(
+    ("codecs", "chosen"),
+    [(("pcmu", "pcma", "opus"), "audio/PCMU"), (("opus", "pcmu"), "audio/opus")],
+)
+async def test_audio_both_ways_through_the_node_peer(codecs: tuple[str, ...], chosen: str) -> None:
     loop = asyncio.get_running_loop()
     endpoint = Endpoint()
     transport, _ = await loop.create_datagram_endpoint(
@@ -68,7 +74,9 @@ async def test_audio_both_ways_through_the_node_peer() -> None:
     relay = RtpRelay(track)
     relay_port = await relay.open("127.0.0.1")
     relay.connect(RelayTarget("127.0.0.1", endpoint_port, 0, Encoding.PCMU, None))
-    node = BrowserPeer(relay, track, on_connected=lambda: None, on_closed=lambda: None)
+    node = BrowserPeer(
+        relay, track, on_connected=lambda: None, on_closed=lambda: None, codecs=codecs
+    )
     browser = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     heard: list[npt.NDArray[np.int16]] = []
     rates: set[int] = set()
@@ -78,9 +86,10 @@ async def test_audio_both_ways_through_the_node_peer() -> None:
         async def listen() -> None:
             while True:
                 frame = await remote.recv()
-                assert isinstance(frame, AudioFrame) and frame.layout.name == "mono"
+                assert isinstance(frame, AudioFrame) and frame.format.name == "s16"
                 rates.add(frame.sample_rate)
-                heard.append(frame.to_ndarray().reshape(-1).astype(np.int16))
+                channels = len(frame.layout.channels)  # Opus: 48 kHz stereo, interleaved
+                heard.append(frame.to_ndarray().reshape(-1, channels)[:, 0].astype(np.int16))
 
         listening.append(loop.create_task(listen()))
 
@@ -89,7 +98,7 @@ async def test_audio_both_ways_through_the_node_peer() -> None:
         browser.addTransceiver(Tone(440), direction="sendrecv")
         await browser.setLocalDescription(await browser.createOffer())
         answer = await node.answer(browser.localDescription.sdp)
-        assert node.codec == "audio/PCMU"
+        assert node.codec == chosen
         await browser.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         bridge_says = encode(tone(880, 8000), Encoding.PCMU)
         sender = await loop.create_datagram_endpoint(

@@ -22,18 +22,26 @@ from collections.abc import Callable, Sequence
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpCodecCapability,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 from av import AudioFrame
 
 from callwarden.media.g711 import Encoding, decode
 from callwarden.webrtc.audio import FRAME_SAMPLES, SAMPLE_RATE, BridgeAudioTrack, FrameEncoder
 from callwarden.webrtc.codecs import BROWSER_CODECS, DEFAULT_CODECS, codec_preference
+from callwarden.webrtc.fast_rtp import (
+    FastReceiver,
+    SenderPacer,
+    install_receiver,
+    install_sender,
+    loop_pacer,
+)
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
 from callwarden.webrtc.relay import RtpRelay
 
@@ -64,6 +72,7 @@ class BrowserPeer:
         on_connected: Callable[[], None],
         on_closed: Callable[[], None],
         codecs: Sequence[str] = DEFAULT_CODECS,
+        pacer: SenderPacer | None = None,
     ) -> None:
         self._relay = relay
         self._mime_types = [BROWSER_CODECS[name] for name in codec_preference(codecs)]
@@ -77,6 +86,9 @@ class BrowserPeer:
         self._reader: asyncio.Task[None] | None = None
         self.codec: str | None = None
         self._negotiated = False
+        self._pacer = pacer
+        self._framer = FrameEncoder()
+        self.fast_receiver: FastReceiver | None = None
         self.frames_received = 0
 
         @self._pc.on("connectionstatechange")
@@ -109,10 +121,8 @@ class BrowserPeer:
             raise SignallingError("already_negotiated", "this phone has already negotiated")
         self._negotiated = True
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        # aiortc keeps the offered codecs it has in the order of these preferences: the answer
-        # names the first one the browser offered (and none of those not preferred).
-        capabilities = {c.mimeType.lower(): c for c in RTCRtpSender.getCapabilities("audio").codecs}
-        transceiver.setCodecPreferences([capabilities[m.lower()] for m in self._mime_types])
+        install_sender(transceiver.sender, self._track, self._pacer or loop_pacer(), _G711)
+        transceiver.setCodecPreferences(self._answer_codecs(offer_sdp))
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await self._pc.setLocalDescription(await self._pc.createAnswer())
@@ -128,8 +138,30 @@ class BrowserPeer:
             self._track.pass_encoded(self._g711_encoding())
             self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
         self._guard()
+        if self.codec in _G711:  # after the guard: the lean path takes validated sources only
+            self.fast_receiver = install_receiver(transceiver.receiver, codecs[0], self._payload)
         description = self._pc.localDescription
         return str(description.sdp)
+
+    def _answer_codecs(self, offer_sdp: str) -> list[RTCRtpCodecCapability]:
+        """The answer's one codec: the first of the node's preference that the offer names
+        (when it names none, all of them, and aiortc refuses the offer: `no_common_codec`)."""
+        try:
+            offer = SessionDescription.parse(offer_sdp)
+        except (ValueError, KeyError, IndexError) as error:
+            raise SignallingError("bad_offer", str(error)) from error
+        offered = {
+            codec.mimeType.lower()
+            for media in offer.media
+            if media.kind == "audio"
+            for codec in media.rtp.codecs
+        }
+        capabilities = {c.mimeType.lower(): c for c in RTCRtpSender.getCapabilities("audio").codecs}
+        preferred = [capabilities[mime_type.lower()] for mime_type in self._mime_types]
+        for codec in preferred:
+            if codec.mimeType.lower() in offered:
+                return [codec]
+        return preferred
 
     def _guard(self) -> None:
         for transceiver in self._pc.getTransceivers():
@@ -148,28 +180,32 @@ class BrowserPeer:
         if jitter is None or not hasattr(jitter, "add"):
             logger.warning("aiortc's receiver has changed: G.711 goes through its decoder")
             return
-        encoding = self._g711_encoding()
         original = jitter.add
-        framer = FrameEncoder()
 
         def add(packet: RtpPacket) -> tuple[bool, None]:
             if packet.payload_type != payload_type:
                 return original(packet)  # type: ignore[no-any-return]
-            self.frames_received += 1
-            target = self._relay.target
-            if target is None or not packet.payload:
-                return False, None
-            if target.encoding is encoding and len(packet.payload) == FRAME_SAMPLES:
-                self._relay.send_payload(packet.payload)
-                return False, None
-            pcm = decode(packet.payload, encoding)
-            frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = SAMPLE_RATE
-            for payload in framer.payloads(frame, target.encoding):
-                self._relay.send_payload(payload)
+            self._payload(packet.payload)
             return False, None
 
         jitter.add = add
+
+    def _payload(self, payload: bytes) -> None:
+        """One G.711 payload from the browser, to the relay (from `_bypass_decoder` or the
+        lean receive path of `fast_rtp`)."""
+        self.frames_received += 1
+        target = self._relay.target
+        if target is None or not payload:
+            return
+        encoding = self._g711_encoding()
+        if target.encoding is encoding and len(payload) == FRAME_SAMPLES:
+            self._relay.send_payload(payload)
+            return
+        pcm = decode(payload, encoding)
+        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for encoded in self._framer.payloads(frame, target.encoding):
+            self._relay.send_payload(encoded)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
         """A trickled remote candidate (`candidate:...` of RFC 8839 5.1); empty: no more."""
