@@ -35,13 +35,6 @@ from av import AudioFrame
 from callwarden.media.g711 import Encoding, decode
 from callwarden.webrtc.audio import FRAME_SAMPLES, SAMPLE_RATE, BridgeAudioTrack, FrameEncoder
 from callwarden.webrtc.codecs import BROWSER_CODECS, DEFAULT_CODECS, codec_preference
-from callwarden.webrtc.fast_rtp import (
-    FastReceiver,
-    SenderPacer,
-    install_receiver,
-    install_sender,
-    loop_pacer,
-)
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
 from callwarden.webrtc.relay import RtpRelay
 
@@ -72,7 +65,6 @@ class BrowserPeer:
         on_connected: Callable[[], None],
         on_closed: Callable[[], None],
         codecs: Sequence[str] = DEFAULT_CODECS,
-        pacer: SenderPacer | None = None,
     ) -> None:
         self._relay = relay
         self._mime_types = [BROWSER_CODECS[name] for name in codec_preference(codecs)]
@@ -86,9 +78,6 @@ class BrowserPeer:
         self._reader: asyncio.Task[None] | None = None
         self.codec: str | None = None
         self._negotiated = False
-        self._pacer = pacer
-        self._framer = FrameEncoder()
-        self.fast_receiver: FastReceiver | None = None
         self.frames_received = 0
 
         @self._pc.on("connectionstatechange")
@@ -121,7 +110,6 @@ class BrowserPeer:
             raise SignallingError("already_negotiated", "this phone has already negotiated")
         self._negotiated = True
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        install_sender(transceiver.sender, self._track, self._pacer or loop_pacer(), _G711)
         transceiver.setCodecPreferences(self._answer_codecs(offer_sdp))
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -138,8 +126,6 @@ class BrowserPeer:
             self._track.pass_encoded(self._g711_encoding())
             self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
         self._guard()
-        if self.codec in _G711:  # after the guard: the lean path takes validated sources only
-            self.fast_receiver = install_receiver(transceiver.receiver, codecs[0], self._payload)
         description = self._pc.localDescription
         return str(description.sdp)
 
@@ -180,32 +166,28 @@ class BrowserPeer:
         if jitter is None or not hasattr(jitter, "add"):
             logger.warning("aiortc's receiver has changed: G.711 goes through its decoder")
             return
+        encoding = self._g711_encoding()
         original = jitter.add
+        framer = FrameEncoder()
 
         def add(packet: RtpPacket) -> tuple[bool, None]:
             if packet.payload_type != payload_type:
                 return original(packet)  # type: ignore[no-any-return]
-            self._payload(packet.payload)
+            self.frames_received += 1
+            target = self._relay.target
+            if target is None or not packet.payload:
+                return False, None
+            if target.encoding is encoding and len(packet.payload) == FRAME_SAMPLES:
+                self._relay.send_payload(packet.payload)
+                return False, None
+            pcm = decode(packet.payload, encoding)
+            frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for payload in framer.payloads(frame, target.encoding):
+                self._relay.send_payload(payload)
             return False, None
 
         jitter.add = add
-
-    def _payload(self, payload: bytes) -> None:
-        """One G.711 payload from the browser, to the relay (from `_bypass_decoder` or the
-        lean receive path of `fast_rtp`)."""
-        self.frames_received += 1
-        target = self._relay.target
-        if target is None or not payload:
-            return
-        encoding = self._g711_encoding()
-        if target.encoding is encoding and len(payload) == FRAME_SAMPLES:
-            self._relay.send_payload(payload)
-            return
-        pcm = decode(payload, encoding)
-        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for encoded in self._framer.payloads(frame, target.encoding):
-            self._relay.send_payload(encoded)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
         """A trickled remote candidate (`candidate:...` of RFC 8839 5.1); empty: no more."""
