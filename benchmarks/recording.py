@@ -33,6 +33,13 @@ two-party bridges ticked by the mixer, plain, tap-only and recorded by the captu
 that drops the batches; the loop thread's CPU per call-minute of each (the pushes into the
 jitter buffers, the pump's work, not counted).
 
+``--supervisor MODE`` (listen, whisper, barge) and ``--hold-music`` change every call's
+topology, in every mode: a third leg (a supervisor, one more generator stream per call) in that
+monitoring mode, whose track is recorded too, and/or a tone player that the customer hears
+instead of the operator (the customer is then mixed). Mixed listeners get mixed audio, which the
+generator cannot time: with a supervisor or hold music only the CPU figures mean something
+(``--alternate``, ``--tick-only``), not the loss and delay bounds.
+
 ``--capture-only`` measures the capture alone, without RTP: N recordings fed 160-sample frames
 of both tracks as the media loop feeds them, as fast as the machine goes, for ``--seconds`` of
 audio each; it prints the CPU of the loop side (sorting frames into batches) and of the writer
@@ -45,6 +52,7 @@ Usage: .venv/bin/python benchmarks/recording.py [--calls 50,100,200] [--duration
                                                 [--window 6] [--settle 2]
        .venv/bin/python benchmarks/recording.py --capture-only [--calls 100] [--seconds 30]
        .venv/bin/python benchmarks/recording.py --tick-only [--calls 100] [--ticks 3000]
+       any of them but --capture-only with [--supervisor listen|whisper|barge] [--hold-music]
 """
 
 from __future__ import annotations
@@ -72,7 +80,9 @@ from callwarden.media.control import BridgeId, EngineStats, MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.fastpath import Tap
 from callwarden.media.g711 import Encoding
+from callwarden.media.matrix import Mode
 from callwarden.media.mixer import Mixer
+from callwarden.media.player import ToneSource
 from callwarden.media.recording_sink import RecordingContext
 from callwarden.media.stream import OutgoingStream
 from callwarden.recording.capture import BATCH_SAMPLES, CaptureProvider, SealSpec
@@ -90,6 +100,28 @@ from media import (
 )
 
 TRACKS = 2
+HOLD_TONE = (392.0, 494.0)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Every call's bridge: the two parties, a supervisor in ``supervisor`` mode (None: none),
+    and hold music that the customer hears instead of the operator."""
+
+    supervisor: str | None = None
+    hold_music: bool = False
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The RTP legs of a call (each a generator stream and a recorded track)."""
+        return ("customer", "operator") + (("supervisor",) if self.supervisor else ())
+
+    def __str__(self) -> str:
+        parts = ["two-party"] if self.supervisor is None else [f"supervisor {self.supervisor}"]
+        return " + ".join(parts + (["hold music"] if self.hold_music else []))
+
+
+TWO_PARTY = Topology()
 
 
 class NullCodeTracks(NullTracks):
@@ -104,6 +136,7 @@ class NullCodeTracks(NullTracks):
         for tap in taps:
             tap.capacity = BATCH_SAMPLES
             tap.owner = self.take
+            tap.recording = tap.buffer is not None  # players are not recorded
 
     def take(self, tap: Tap) -> None:
         taken = tap.take()
@@ -120,24 +153,35 @@ class Recorded:
     stop_seconds: float
 
 
-async def setup(engine: MediaEngine, calls: int) -> tuple[list[int], list[BridgeId]]:
-    """``calls`` two-party bridges for the generator's streams; their ports and bridge ids."""
+async def setup(
+    engine: MediaEngine, calls: int, topology: Topology = TWO_PARTY
+) -> tuple[list[int], list[BridgeId]]:
+    """``calls`` bridges of the topology for the generator's streams (one per leg); their ports
+    and bridge ids."""
     ports, bridges = [], []
+    roles = topology.roles
     for call in range(calls):
         bridge = await engine.create_bridge()
         bridges.append(bridge)
-        for leg, role in enumerate(("customer", "operator")):
+        endpoints = []
+        for leg, role in enumerate(roles):
             local = await engine.create_endpoint(bridge_id=bridge)
             await engine.set_remote(
                 local.endpoint_id,
                 host="127.0.0.1",
-                port=GENERATOR_BASE_PORT + 2 * call + leg,
+                port=GENERATOR_BASE_PORT + len(roles) * call + leg,
                 payload_type=0,
                 encoding="PCMU",
             )
             await engine.add_to_bridge(bridge, local.endpoint_id, role)
             await engine.enable(local.endpoint_id)
             ports.append(local.rtp_port)
+            endpoints.append(local.endpoint_id)
+        if topology.supervisor is not None:
+            await engine.set_mode(bridge, topology.supervisor)
+        if topology.hold_music:
+            player = await engine.add_tone(bridge, HOLD_TONE, level_dbfs=-18.0)
+            await engine.set_hearing(bridge, endpoints[0], frozenset({player}))
     return ports, bridges
 
 
@@ -148,6 +192,7 @@ async def measure(
     warmup: float,
     directory: Path | None,
     tap_only: bool = False,
+    topology: Topology = TWO_PARTY,
 ) -> Recorded:
     """One run; ``directory`` None: nothing recorded (``tap_only``: tracks tapped into a sink
     that drops them, the media side of recording without the capture)."""
@@ -158,7 +203,7 @@ async def measure(
         first: list[EngineStats] = []
 
         async def destinations() -> list[int]:
-            ports, made = await setup(engine, calls)
+            ports, made = await setup(engine, calls, topology)
             bridges.extend(made)
             if tap_only:
                 for bridge in made:
@@ -179,7 +224,13 @@ async def measure(
             return f"tick-max={stats.tick_work_max_ms:.1f}ms late-ticks={stats.late_ticks}" + share
 
         report, cpu, note = await run_generator(
-            binary, 2 * calls, duration, warmup, destinations, time.process_time, window
+            binary,
+            len(topology.roles) * calls,
+            duration,
+            warmup,
+            destinations,
+            time.process_time,
+            window,
         )
         summaries: list[Mapping[str, object]] = []
         started = time.monotonic()
@@ -258,7 +309,7 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
     async with MediaEngine(config, recording_sinks=provider) as engine:
         process = await asyncio.create_subprocess_exec(
             str(binary),
-            str(2 * calls),
+            str(len(arguments.topology.roles) * calls),
             str(GENERATOR_BASE_PORT),
             str(duration),
             str(arguments.warmup),
@@ -268,7 +319,7 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
         assert process.stdin is not None and process.stdout is not None
         if (await process.stdout.readline()).strip() != b"ready":
             raise RuntimeError("the generator did not start")
-        ports, bridges = await setup(engine, calls)
+        ports, bridges = await setup(engine, calls, arguments.topology)
         gc.freeze()
         process.stdin.write((" ".join(map(str, ports)) + "\n").encode())
         await process.stdin.drain()
@@ -340,7 +391,8 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
         (r - (plain[i] + plain[i + 1]) / 2) / 100 * 60_000 / calls for i, r in enumerate(recorded)
     )
     print(
-        f"  N={calls}, {pairs} pairs of {window:.0f} s windows: recording adds"
+        f"  N={calls} ({arguments.topology}), {pairs} pairs of {window:.0f} s windows:"
+        " recording adds"
         f" {', '.join(f'{a:+.0f}' for a in ratios)} % of the plain windows;"
         f" median {ratios[len(ratios) // 2]:+.0f} %,"
         f" {per_minute[len(per_minute) // 2]:.1f} ms per recorded call-minute;"
@@ -388,8 +440,8 @@ class _Discard:
         pass
 
 
-async def tick_only(calls: int, ticks: int) -> float:
-    """The media loop's side alone, in memory: ``calls`` two-party bridges (PCMU legs whose
+async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> float:
+    """The media loop's side alone, in memory: ``calls`` bridges of the topology (PCMU legs whose
     payloads are pushed into their jitter buffers as the pump does), ticked ``ticks`` times by
     the mixer, each run plain, tapped into a sink that drops the frames, and recorded by the
     capture with a writer that drops the batches; prints the loop thread's CPU per call-minute
@@ -402,12 +454,17 @@ async def tick_only(calls: int, ticks: int) -> float:
         for index in range(calls):
             bridge = Bridge(f"b{index}", jitter_depth=1)
             mixer.add(bridge)
-            for leg, role in enumerate(("customer", "operator")):
+            for leg, role in enumerate(topology.roles):
                 stream = OutgoingStream(0x7000 + leg, 100, 9000, encoding=Encoding.PCMU)
                 stream.payload_type = 0
                 stream.transport = _Discard()
                 stream.address = ("192.0.2.20", 41000 + leg)
                 bridge.add(role[0], role, stream=stream)
+            if topology.supervisor is not None:
+                bridge.apply(Mode(topology.supervisor))
+            if topology.hold_music:
+                bridge.add("m", "player", frame_source=ToneSource(HOLD_TONE, level_dbfs=-18.0))
+                bridge.set_hearing("c", ["m"])
             bridges.append(bridge)
         provider = CaptureProvider(lambda spec: DroppingWriter())
         for bridge in bridges:
@@ -451,7 +508,7 @@ async def tick_only(calls: int, ticks: int) -> float:
             f"/{1000 * durations[int(len(durations) * 0.99)]:.2f}/{1000 * durations[-1]:.2f}"
         )
     print(
-        f"tick-only N={calls} x {ticks} ticks: loop thread per call-minute: plain"
+        f"tick-only N={calls} ({topology}) x {ticks} ticks: loop thread per call-minute: plain"
         f" {figures['plain']:.2f} ms, tap-only {figures['tap-only']:.2f} ms, capture"
         f" {figures['capture']:.2f} ms: recording adds"
         f" {figures['capture'] - figures['plain']:.2f} ms on the loop; one tick of all"
@@ -485,17 +542,20 @@ def machine() -> str:
 async def one_round(binary: Path, calls: int, arguments: argparse.Namespace) -> float:
     """Plain, tap-only and recorded runs of ``calls`` calls in turn; returns what recording adds
     in percent of the plain run's CPU."""
-    plain = await measure(binary, calls, arguments.duration, arguments.warmup, None)
+    topology: Topology = arguments.topology
+    duration, warmup = arguments.duration, arguments.warmup
+    plain = await measure(binary, calls, duration, warmup, None, topology=topology)
     print(plain.result.line("plain"), flush=True)
-    tapped = await measure(binary, calls, arguments.duration, arguments.warmup, None, tap_only=True)
+    tapped = await measure(binary, calls, duration, warmup, None, True, topology)
     print(tapped.result.line("tap-only"), flush=True)
     with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
-        recorded = await measure(binary, calls, arguments.duration, arguments.warmup, Path(files))
+        recorded = await measure(binary, calls, duration, warmup, Path(files), topology=topology)
     print(recorded.result.line("recorded"), flush=True)
     added = recorded.result.cpu_percent - plain.result.cpu_percent
     per_call_minute_ms = added / 100 * 60 * 1000 / calls
     minutes = recorded.seconds_recorded / 60
-    per_track = recorded.bytes_written / (minutes * TRACKS) if minutes else 0.0
+    tracks = len(topology.roles)
+    per_track = recorded.bytes_written / (minutes * tracks) if minutes else 0.0
     verdict = "ok" if recorded.result.passed and not recorded.failed else "FAIL"
     tap_added = tapped.result.cpu_percent - plain.result.cpu_percent
     print(
@@ -512,12 +572,12 @@ async def one_round(binary: Path, calls: int, arguments: argparse.Namespace) -> 
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine()}; every call: {arguments.topology}", flush=True)
     counts = [int(n) for n in arguments.calls.split(",")]
     if arguments.tick_only:
         for calls in counts:
             for _ in range(arguments.repeat):
-                await tick_only(calls, arguments.ticks)
+                await tick_only(calls, arguments.ticks, arguments.topology)
         return
     if arguments.capture_only:
         for calls in counts:
@@ -577,9 +637,22 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=int, default=30, help="audio per capture-only run")
     parser.add_argument(
+        "--supervisor",
+        choices=[Mode.LISTEN.value, Mode.WHISPER.value, Mode.BARGE.value],
+        default=None,
+        help="a third leg per call, a supervisor in this mode (mixed), recorded as a track",
+    )
+    parser.add_argument(
+        "--hold-music",
+        action="store_true",
+        help="a tone player per call that the customer hears (the customer is mixed)",
+    )
+    parser.add_argument(
         "--directory", default=None, help="where the sealed files go (default: the temp dir)"
     )
-    return parser.parse_args()
+    arguments = parser.parse_args()
+    arguments.topology = Topology(arguments.supervisor, arguments.hold_music)
+    return arguments
 
 
 if __name__ == "__main__":

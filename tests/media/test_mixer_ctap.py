@@ -1,7 +1,8 @@
 """Recorded participants tapped in C (``csrc/tap.c``): one ``tap_frames`` call per tick pops
 every tapped participant's jitter buffer and gathers its µ-law codes; the sink hears of a tap
 only when it holds ``capacity`` samples. Checked against the Python tap (``on_codes``) frame for
-frame, and when the bridge must leave the C tap (a player or a mixed listener joins)."""
+frame, and when a player or a mixed listener joins (the bridge stays in C: see also
+``test_tap_topology.py``)."""
 
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ def test_not_recording_pops_and_drops_unseen_and_the_clock_goes_on() -> None:
     )
 
 
-def test_a_player_joining_moves_the_bridge_back_to_the_python_tap_without_a_gap() -> None:
+def test_a_player_joining_gets_a_fed_tap_and_the_legs_keep_theirs_without_a_gap() -> None:
     sink = TapTracks(capacity=1 << 20)
     bridge = Bridge("b", jitter_depth=1)
     mixer = Mixer()
@@ -161,11 +162,15 @@ def test_a_player_joining_moves_the_bridge_back_to_the_python_tap_without_a_gap(
     _leg(bridge, "o", "operator", Encoding.PCMU)
     bridge.set_track_sink(sink)
     assert len(bridge.taps) == 2 and sink.on_taps_calls == 1
+    customer_tap = bridge.taps[0]
     payloads = _payloads(20, 4)
     for tick in range(20):
         if tick == 8:
             bridge.add("m", "player", frame_source=ToneSource([440.0]))
-            assert bridge.taps == [] and sink.taps == [] and sink.on_taps_calls == 2
+            bridge.set_hearing("c", ["m"])  # the customer is mixed: hears the player
+            assert len(bridge.taps) == 3 and sink.on_taps_calls == 2
+            assert [tap.buffer is None for tap in bridge.taps] == [False, False, True]
+            assert bridge.taps[0] is customer_tap and bridge.tapped_in_c
         if tick == 14:
             bridge.remove("m")
             assert len(bridge.taps) == 2 and sink.on_taps_calls == 3
@@ -173,22 +178,24 @@ def test_a_player_joining_moves_the_bridge_back_to_the_python_tap_without_a_gap(
         mixer.tick(tick * 0.02)
     sink.drain()
     assert b"".join(sink.frames["c"]) == b"".join(payloads)
-    assert len(sink.frames["m"]) == 6  # the player, while it was there, through on_codes
-    assert [start for pid, start, _ in sink.batches if pid == "c"] == [0, 14 * 160]
+    assert len(sink.frames["m"]) == 6  # the player's frames, fed to its tap while it was there
+    # taken when the list changed (the player came, the player went) and at the end
+    assert [start for pid, start, _ in sink.batches if pid == "c"] == [0, 8 * 160, 14 * 160]
 
 
-def test_a_mixed_listener_or_a_sink_without_taps_keeps_the_python_tap() -> None:
+def test_a_mixed_listener_is_tapped_in_c_and_a_sink_without_taps_keeps_the_python_tap() -> None:
     bridge = Bridge("b", jitter_depth=1)
     _leg(bridge, "c", "customer", Encoding.PCMU)
     _leg(bridge, "o", "operator", Encoding.PCMU)
     _leg(bridge, "s", "supervisor", Encoding.PCMU)
     bridge.set_hearing("s", ["c", "o"])  # a monitoring supervisor is mixed
     bridge.set_track_sink(TapTracks(capacity=160))
-    assert bridge.taps == [] and len(bridge.frame_members) == 3
+    assert len(bridge.taps) == 3 and len(bridge.buffer_taps) == 3
+    assert [m.id for m in bridge.frame_members] == ["c", "o"]  # what the mixer mixes
     plain = Bridge("p", jitter_depth=1)
     _leg(plain, "c", "customer", Encoding.PCMU)
     plain.set_track_sink(CodeTracks())
-    assert plain.taps == [] and len(plain.frame_members) == 1
+    assert plain.taps == [] and len(plain.frame_members) == 1 and not plain.tapped_in_c
 
 
 def test_tap_arguments_are_checked() -> None:

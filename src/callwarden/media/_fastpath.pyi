@@ -87,10 +87,16 @@ class JitterBuffer:
     def pop(self) -> bytes | None: ...
 
 class Tap:
-    """One recorded participant's µ-law track, gathered in C each tick (see tap_frames)."""
+    """One recorded participant's µ-law track, gathered in C each tick (see tap_frames).
 
-    buffer: Final[JitterBuffer]
+    A buffer tap (an RTP leg) pops its jitter buffer in ``tap_frames`` and keeps the payload as
+    ``frame`` for the mixer; a fed tap (``buffer`` None: a player) is given its frame with
+    ``feed``."""
+
+    buffer: Final[JitterBuffer | None]
     participant_id: Final[str]
+    frame: Final[bytes | None]
+    table: Final[bytes | None]
     clock: Final[int]
     frames: Final[int]
     count: Final[int]
@@ -99,12 +105,13 @@ class Tap:
     capacity: int
     def __init__(
         self,
-        buffer: JitterBuffer,
+        buffer: JitterBuffer | None,
         participant_id: str,
         clock: int,
         capacity: int,
         table: bytes | None = None,
     ) -> None: ...
     def take(self) -> tuple[int, bytes] | None: ...
+    def feed(self, codes: bytes | None, /) -> bool: ...
 
 def tap_frames(taps: list[Tap], /) -> list[Tap] | None: ...

@@ -6,6 +6,11 @@ packets are forwarded the moment they arrive, with the listener's own header) or
 every 20 ms tick by :class:`callwarden.media.mixer.Mixer`. A source is buffered (reordered and
 paced into frames) only while a mixed listener hears it or a track sink records the bridge.
 
+A recorded bridge whose sink takes taps (:class:`TapSink`) is tapped in C whatever its topology
+(two parties, hold music, a supervisor listening, whispering or barging): every participant has
+a :class:`~callwarden.media.fastpath.Tap` for as long as it is in the bridge, kept across changes
+of the matrix, so a switch of topology moves no frame between two paths.
+
 Decisions, so they are made once:
 
 * Silence: a mixed listener gets a frame every tick, silence when none of its sources has audio;
@@ -68,12 +73,15 @@ class TrackSink(Protocol):
 class TapSink(TrackSink, Protocol):
     """A track sink that also takes participants tapped in C (``callwarden.media.fastpath.Tap``).
 
-    When every participant of the bridge is an RTP leg and every listener is on the fast path,
-    the bridge taps its participants in C and hands the sink the taps with :meth:`on_taps`
-    (again, with new taps, whenever the bridge is rebuilt; an empty list when it goes back to
-    ``on_codes``/``on_frame``). Before adopting new taps the sink takes what the old ones still
-    hold. The sink sets each tap's ``capacity`` and ``owner``: the mixer calls ``owner(tap)`` on
-    the loop when the tap holds ``capacity`` samples.
+    When every RTP leg of the bridge is paced by the extension's jitter buffer, the bridge taps
+    each participant in C (an RTP leg's tap pops its buffer; a player's is fed its frames) and
+    hands the sink the taps with :meth:`on_taps`: again whenever the list changes (a participant
+    joins or leaves, a leg changes encoding; a tap kept across a change is the same object, and
+    a new one starts at the bridge's sample clock), an empty list when the bridge goes back to
+    ``on_codes``/``on_frame``. Before adopting the new list the sink takes what the old taps
+    still hold. The sink sets each tap's ``capacity``, ``owner`` and ``recording`` (False for a
+    participant it does not record: the tap then gathers nothing): the mixer calls
+    ``owner(tap)`` on the loop when the tap holds ``capacity`` samples.
     """
 
     def on_taps(self, taps: Sequence[Tap]) -> None: ...
@@ -84,7 +92,7 @@ class Member(MemberCore):
 
     # last_active, fast_listeners and buffer live in MemberCore, where the C pump reads them:
     # see callwarden.media.fastpath.
-    __slots__ = ("fast_source", "frame_source", "id", "role", "row", "sources", "stream")
+    __slots__ = ("fast_source", "frame_source", "id", "role", "row", "sources", "stream", "tap")
     fast_listeners: list[OutgoingStream]
     buffer: JitterBuffer | None
 
@@ -107,6 +115,8 @@ class Member(MemberCore):
         self.sources: list[Member] = []
         self.buffer = None
         self.row = -1
+        #: Its tap in C while the bridge is tapped in C (see :class:`TapSink`).
+        self.tap: Tap | None = None
 
     @property
     def encoding(self) -> Encoding | None:
@@ -159,8 +169,15 @@ class Bridge:
         self.frame_members: list[Member] = []
         self.mix_listeners: list[Member] = []
         self.fast_path_listeners: list[Member] = []
-        #: The participants tapped in C for the track sink (then ``frame_members`` is empty).
+        #: Every participant's tap in C, as handed to the track sink (see :class:`TapSink`);
+        #: then ``frame_members`` holds only what the mixer mixes, and the players.
         self.taps: list[Tap] = []
+        #: The taps of RTP legs (``tap_frames`` pops their buffers each tick).
+        self.buffer_taps: list[Tap] = []
+        #: The sink the taps were handed to (a new sink gets new taps).
+        self._taps_sink: TrackSink | None = None
+        #: The track sink takes taps in C: the mixer hands it nothing per tick.
+        self.tapped_in_c = False
 
     def add(
         self,
@@ -269,49 +286,71 @@ class Bridge:
                 mixed.append(listener)
                 needed.update(source.id for source in sources)
         tapped = self.track_sink is not None
-        frame_members = []
         for member in members.values():
             if tapped or member.id in needed:
-                frame_members.append(member)
                 if member.stream is not None and member.buffer is None:
                     member.buffer = JitterBuffer(self.jitter_depth, self.jitter_max_depth)
             else:
                 member.buffer = None
-        self.frame_members = frame_members
+        in_c = self._taps_in_c()
+        # Mixed sources; when tapped, every participant (the Python tap) or, tapped in C, the
+        # players too (their frames feed their taps).
+        self.frame_members = [
+            member
+            for member in members.values()
+            if member.id in needed or (tapped and (not in_c or member.frame_source is not None))
+        ]
         self.mix_listeners = mixed
         self.fast_path_listeners = fast
-        self._retap()
+        self._retap(in_c)
         logger.debug(
-            "bridge %s: %d fast-path, %d mixed listeners, %d buffered sources, %d taps in C",
+            "bridge %s: %d fast-path, %d mixed listeners, %d sources read by the mixer, %d taps",
             self.id,
             len(fast),
             len(mixed),
-            len(frame_members),
+            len(self.frame_members),
             len(self.taps),
         )
 
-    def _retap(self) -> None:
-        """Tap the participants in C when the sink takes taps, no mixed listener hears anyone
-        (a lone party hears silence) and every participant is an RTP leg paced by the C jitter
-        buffer (see :class:`TapSink`)."""
-        on_taps = getattr(self.track_sink, "on_taps", None)
-        members = self.frame_members
-        taps: list[Tap] = []
-        if (
-            on_taps is not None
+    def _taps_in_c(self) -> bool:
+        """The sink takes taps and every RTP leg is paced by the C jitter buffer."""
+        return (
+            getattr(self.track_sink, "on_taps", None) is not None
             and Tap is not None
-            and members
-            and not any(listener.sources for listener in self.mix_listeners)
-            and all(m.stream is not None and _in_c(m.buffer) for m in members)
-        ):
+            and all(m.stream is None or _in_c(m.buffer) for m in self.members.values())
+        )
+
+    def _retap(self, in_c: bool) -> None:
+        """Tap every participant in C (``in_c``) or none, and tell the sink (see
+        :class:`TapSink`).
+
+        A participant keeps its tap while it stays (same buffer, same encoding, same sink), so
+        a change of matrix or of who is in the bridge moves no frame between taps; a new tap
+        starts at the bridge's sample clock, where the tick that follows will put its frame.
+        """
+        sink = self.track_sink
+        on_taps = getattr(sink, "on_taps", None)
+        members = self.members.values()
+        taps: list[Tap] = []
+        if in_c:
+            kept = {tap.participant_id: tap for tap in self.taps} if sink is self._taps_sink else {}
             for member in members:
                 table = ALAW_TO_ULAW if member.encoding is Encoding.PCMA else None
-                buffer = cast(CJitterBuffer, member.buffer)
-                taps.append(Tap(buffer, member.id, self.sample_clock, _UNBOUNDED, table))
-            self.frame_members = []
-        if on_taps is not None and (taps or self.taps):
+                buffer = cast("CJitterBuffer | None", member.buffer)  # checked: _taps_in_c
+                tap = kept.get(member.id)
+                if tap is None or tap.buffer is not buffer or tap.table != table:
+                    tap = Tap(buffer, member.id, self.sample_clock, _UNBOUNDED, table)
+                member.tap = tap
+                taps.append(tap)
+        else:
+            for member in members:
+                member.tap = None
+        if on_taps is not None and taps != self.taps:
             on_taps(taps)
         self.taps = taps
+        self.buffer_taps = [tap for tap in taps if tap.buffer is not None]
+        self._taps_sink = sink if taps else None
+        self.tapped_in_c = in_c
 
 
 def _in_c(buffer: object) -> bool:

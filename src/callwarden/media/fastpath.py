@@ -25,16 +25,17 @@ package's own build from ``csrc/``) removes the Python part of the plain case:
   ``RtpEndpoint.datagram_received`` unchanged. Sends the pump
   has queued are flushed first, so the order on the wire stays the order of arrival.
 
-* **Recording taps** (:class:`Tap`, :func:`tap_frames`, ``csrc/tap.c``): in a recorded bridge
-  whose participants are all RTP legs and whose listeners are all on the fast path (the recorded
-  two-party call), the mixer's tick pops each participant's jitter buffer and appends the frame's
-  µ-law codes (PCMU as received, PCMA by table, silence for a missing frame) to the participant's
-  tap in one C call for all such participants; the recorder gets a tap back only when it holds a
-  whole batch (1.2 s), so a recorded call costs no Python per tick (see
+* **Recording taps** (:class:`Tap`, :func:`tap_frames`, ``csrc/tap.c``): in a recorded bridge,
+  whatever its topology (two parties, hold music, a supervisor mixed in), the mixer's tick pops
+  every RTP participant's jitter buffer and appends the frame's µ-law codes (PCMU as received,
+  PCMA by table, silence for a missing frame) to the participant's tap in one C call for all of
+  them, and keeps the popped frame on the tap for the mixing; a player's tap is fed its encoded
+  frame (``Tap.feed``). The recorder gets a tap back only when it holds a whole batch (1.2 s),
+  so recording costs no Python per tick and participant (see
   :mod:`callwarden.recording.capture`).
 
 RTCP sockets stay asyncio transports. Silence to idle fast-path listeners, DTMF forwarding and
-detection, mixing, and recording of the other bridges are the Python code they always were.
+detection, and mixing are the Python code they always were.
 
 Without the extension (not built), the core types are plain slotted classes
 (:mod:`callwarden.media._pycores`), :data:`AVAILABLE` is False and the engine uses asyncio

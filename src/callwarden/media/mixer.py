@@ -3,16 +3,18 @@
 One :class:`Mixer` serves every bridge of an engine and is driven by one timer (the engine's
 ticker, or a test calling :meth:`Mixer.tick` with a fake time). Per tick it
 
-1. takes one frame from every source that a mixed listener hears or a track sink records
-   (jitter buffers for RTP sources, ``read_frame`` for players),
-2. decodes all G.711 frames of all bridges in one table lookup,
-3. hands each participant's own frame to its bridge's track sink: in a bridge tapped in C
-   (:class:`~callwarden.media.bridge.TapSink`: all RTP legs, nobody mixed) one C call pops and
-   gathers every such participant's µ-law frame and the sink hears of a tap only when it holds
-   a whole batch; otherwise a sink with ``on_codes`` (the recorder) gets one call per bridge
-   with every participant's G.711 µ-law frame as received (A-law through a 256-byte table,
-   players encoded), and decoding is skipped when nothing else needs PCM; other sinks get
-   ``on_frame`` with int16 PCM,
+1. pops, in one C call (``tap_frames``), the jitter buffer of every participant of every
+   bridge tapped in C (:class:`~callwarden.media.bridge.TapSink`: a recorded bridge, whatever
+   its topology), appending each frame's µ-law codes to the participant's tap; the sink hears
+   of a tap only when it holds a whole batch,
+2. takes one frame from every source that a mixed listener hears or a track sink records
+   (the frame a tap popped in step 1, else the jitter buffer; ``read_frame`` for players, whose
+   frames, µ-law encoded, also feed their taps) and decodes the G.711 frames of all bridges in
+   one table lookup when something needs PCM,
+3. in a recorded bridge not tapped in C, hands each participant's own frame to its bridge's
+   track sink: a sink with ``on_codes`` (the recorder) gets one call per bridge with every
+   participant's G.711 µ-law frame as received (A-law through a 256-byte table, players
+   encoded); other sinks get ``on_frame`` with int16 PCM,
 4. sums each mixed listener's sources in int32 with one ``np.add.reduceat`` over all
    listeners of all bridges, clips to int16 and encodes all of them in one lookup,
 5. sends each listener its frame through its own outgoing stream, and silence to listeners
@@ -79,6 +81,11 @@ class _Frames:
         return self._ulaw
 
 
+def _ulaw(samples: PcmArray) -> bytes:
+    """A player's frame as µ-law codes (as :meth:`_Frames.ulaw` encodes it)."""
+    return ULAW_ENCODE[np.asarray(samples, dtype=np.int16).view(np.uint16)].tobytes()
+
+
 class Mixer:
     """Ticks every registered bridge; holds no audio between ticks (the buffers do)."""
 
@@ -101,20 +108,22 @@ class Mixer:
         """Produce and send one 20 ms frame for every listener that needs one."""
         self.ticks += 1
         bridges = list(self._bridges.values())
-        frames = self._collect(bridges)
         taps: list[Tap] = []
         for bridge in bridges:
+            if bridge.buffer_taps:
+                taps += bridge.buffer_taps
+        # Participants tapped in C (bridge.TapSink): one call pops and gathers all of them,
+        # before the mixing, which takes the popped frames from the taps.
+        full = tap_frames(taps) if taps else None
+        frames, fed_full = self._collect(bridges)
+        for bridge in bridges:
             sink = bridge.track_sink
-            if sink is not None:
-                if bridge.taps:
-                    taps += bridge.taps
-                else:
-                    self._tap(bridge, sink, frames)
+            if sink is not None and not bridge.tapped_in_c:
+                self._tap(bridge, sink, frames)
             bridge.sample_clock += FRAME_SAMPLES
-        if taps:  # participants tapped in C (bridge.TapSink): one call for all of them
-            full = tap_frames(taps)
-            if full is not None:
-                for tap in full:
+        for batch in (full, fed_full):
+            if batch:
+                for tap in batch:
                     owner = tap.owner
                     if owner is not None:
                         owner(tap)
@@ -140,19 +149,26 @@ class Mixer:
             sink.on_frame(member.id, pcm[row] if row >= 0 else _SILENT_PCM, timestamp)
 
     @staticmethod
-    def _collect(bridges: list[Bridge]) -> _Frames:
-        """Pull this tick's frame of every needed source, by row."""
+    def _collect(bridges: list[Bridge]) -> tuple[_Frames, list[Tap]]:
+        """Pull this tick's frame of every needed source, by row (an RTP leg tapped in C: the
+        frame its tap popped this tick); feed the players' frames to their taps. Returns the
+        frames and the players' taps now full."""
         frames = _Frames()
         codes, code_encodings = frames.codes, frames.encodings
         players: list[tuple[Member, PcmArray]] = []
+        full: list[Tap] = []
         for bridge in bridges:
             for member in bridge.frame_members:
                 member.row = -1
-                buffer = member.buffer
-                if buffer is not None:
-                    frame = buffer.pop()
-                    stream = member.stream
-                    if frame is not None and stream is not None:
+                tap = member.tap
+                stream = member.stream
+                if stream is not None:
+                    if tap is not None:
+                        frame = tap.frame
+                    else:
+                        buffer = member.buffer
+                        frame = buffer.pop() if buffer is not None else None
+                    if frame is not None:
                         member.row = len(codes)
                         codes.append(frame)
                         code_encodings.append(stream.encoding)
@@ -160,11 +176,15 @@ class Mixer:
                     samples = member.frame_source.read_frame()
                     if samples is not None:
                         players.append((member, samples))
+                    if tap is not None and tap.feed(
+                        _ulaw(samples) if samples is not None and tap.recording else None
+                    ):
+                        full.append(tap)
         base = len(codes)
         for index, (member, samples) in enumerate(players):
             member.row = base + index
             frames.players.append(samples)
-        return frames
+        return frames, full
 
     @staticmethod
     def _mix(bridges: list[Bridge], frames: _Frames, now: float) -> None:

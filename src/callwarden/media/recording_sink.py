@@ -8,7 +8,9 @@ bridge, the caller's ``spec`` (plain values that crossed the command pipe, opaqu
 the role of each participant, the bridge's sample clock and a way to report trouble.
 
 The sink is a :class:`~callwarden.media.bridge.TrackSink` (called on the event loop every tick
-with each participant's own frame) that can also pause, resume and stop. ``pause`` takes effect
+with each participant's own frame; or a :class:`~callwarden.media.bridge.TapSink`, whose bridge
+taps every participant in C whatever its topology and hands it whole batches) that can also
+pause, resume and stop. ``pause`` takes effect
 before it returns: no frame handed over after it belongs to the recording until ``resume``, so
 the engine's reply to ``pause_recording`` is the confirmation that nothing more is recorded.
 """
