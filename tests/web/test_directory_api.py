@@ -8,23 +8,9 @@ from typing import Any
 
 import httpx
 
-from callwarden.security.sessions import IssuedSession
+from web.admin_support import admin_client, role_id, team_id
 from web.dbstate import configuration
 from web.support import Env, sign_in
-
-
-def _role_id(env: Env, name: str) -> int:
-    role = env.snapshot.role_by_name(name)
-    assert role is not None
-    return role.id
-
-
-def _team_id(env: Env, name: str) -> int:
-    return next(team.id for team in env.snapshot.teams if team.name == name)
-
-
-async def _admin(env: Env) -> IssuedSession:
-    return env.sign_in_directly("admin")
 
 
 async def test_an_operator_cannot_make_themselves_admin(env: Env) -> None:
@@ -32,7 +18,7 @@ async def test_an_operator_cannot_make_themselves_admin(env: Env) -> None:
     me = env.user("operator")
     async with env.client(env.sign_in_directly("operator")) as client:
         for body in (
-            {"role_id": _role_id(env, "admin")},
+            {"role_id": role_id(env, "admin")},
             {"role": "admin"},
             {"display_name": "Me"},
         ):
@@ -40,21 +26,21 @@ async def test_an_operator_cannot_make_themselves_admin(env: Env) -> None:
             assert response.status_code == 403, body
             assert response.json()["error_id"] == "forbidden"
         role = await client.put(
-            f"/api/v1/users/{me.id}/role", json={"role_id": _role_id(env, "admin")}
+            f"/api/v1/users/{me.id}/role", json={"role_id": role_id(env, "admin")}
         )
         assert role.status_code == 403
     assert configuration(env.database) == before
-    assert env.user("operator").role_id == _role_id(env, "operator")
+    assert env.user("operator").role_id == role_id(env, "operator")
     assert len(env.audit_details("permission.denied")) == 4
 
 
 async def test_a_patch_cannot_reach_fields_it_does_not_own(env: Env) -> None:
     before = configuration(env.database)
     me = env.user("admin")
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         for field, value in (
             ("role", "auditor"),
-            ("role_id", _role_id(env, "auditor")),
+            ("role_id", role_id(env, "auditor")),
             ("enabled", False),
             ("username", "root"),
             ("id", 1),
@@ -76,9 +62,9 @@ async def test_a_patch_cannot_reach_fields_it_does_not_own(env: Env) -> None:
 async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> None:
     before = configuration(env.database)
     colleague = env.user("colleague").id
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         to_auditor = await client.put(
-            f"/api/v1/users/{colleague}/role", json={"role_id": _role_id(env, "auditor")}
+            f"/api/v1/users/{colleague}/role", json={"role_id": role_id(env, "auditor")}
         )
         assert to_auditor.status_code == 403
         assert to_auditor.json()["error_id"] == "grant_not_held"
@@ -90,7 +76,7 @@ async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> No
             "/api/v1/users",
             json={
                 "username": "puppet",
-                "role_id": _role_id(env, "supervisor"),
+                "role_id": role_id(env, "supervisor"),
                 "password": "glacier-pepper-violin-5521",
             },
         )
@@ -101,7 +87,7 @@ async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> No
         assert exporter_role.status_code == 403
         assert exporter_role.json()["details"]["grants"] == ["recordings.download:all"]
         wider = await client.put(
-            f"/api/v1/roles/{_role_id(env, 'quality')}/grants",
+            f"/api/v1/roles/{role_id(env, 'quality')}/grants",
             json={"grants": ["reports.view:all", "audit.view:team"]},
         )
         assert wider.status_code == 403
@@ -111,7 +97,7 @@ async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> No
         )
         assert take_over.status_code == 403 and take_over.json()["error_id"] == "grant_not_held"
         builtin = await client.put(
-            f"/api/v1/roles/{_role_id(env, 'admin')}/grants", json={"grants": []}
+            f"/api/v1/roles/{role_id(env, 'admin')}/grants", json={"grants": []}
         )
         assert builtin.status_code == 409 and builtin.json()["error_id"] == "builtin_role_fixed"
     assert configuration(env.database) == before
@@ -123,13 +109,13 @@ async def test_the_admin_creates_an_operator_and_sets_their_password(env: Env) -
     """Own-scope grants are exempt from the granting rule for `users.manage:all` (docs/api.md):
     the admin gives the operator role, which holds only own-scope grants it lacks."""
     first, second = "lantern-orchard-pebble-3390", "velvet-harbour-quartz-4417"
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         created = await client.post(
             "/api/v1/users",
             json={
                 "username": "newdesk",
-                "role_id": _role_id(env, "operator"),
-                "team_id": _team_id(env, "south"),
+                "role_id": role_id(env, "operator"),
+                "team_id": team_id(env, "south"),
                 "extension": "2005",
                 "password": first,
                 "sip_password": "desk-phone-secret-1",
@@ -142,14 +128,14 @@ async def test_the_admin_creates_an_operator_and_sets_their_password(env: Env) -
         assert changed.status_code == 200, changed.text
         back = await client.put(
             f"/api/v1/users/{env.user('colleague').id}/role",
-            json={"role_id": _role_id(env, "operator")},
+            json={"role_id": role_id(env, "operator")},
         )
         assert back.status_code == 200
     async with env.client() as client:
         assert (await sign_in(client, "newdesk", first)).status_code == 401
     async with env.client() as client:
         assert (await sign_in(client, "newdesk", second)).status_code == 200
-    assert env.user("newdesk").role_id == _role_id(env, "operator")
+    assert env.user("newdesk").role_id == role_id(env, "operator")
     created_entries = env.audit_details("user.create")
     assert created_entries and created_entries[-1]["after"]["username"] == "newdesk"
 
@@ -162,23 +148,23 @@ async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
                 "/api/v1/users",
                 json={
                     "username": f"by-supervisor-{role}",
-                    "role_id": _role_id(env, role),
+                    "role_id": role_id(env, role),
                     "password": "glacier-pepper-violin-5521",
                 },
             )
             assert response.status_code == 403, role
         promote = await client.put(
             f"/api/v1/users/{env.user('operator').id}/role",
-            json={"role_id": _role_id(env, "supervisor")},
+            json={"role_id": role_id(env, "supervisor")},
         )
         assert promote.status_code == 403
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         # The exemption is for own-scope grants only: team and all scopes must be held.
         puppet = await client.post(
             "/api/v1/users",
             json={
                 "username": "puppet",
-                "role_id": _role_id(env, "supervisor"),
+                "role_id": role_id(env, "supervisor"),
                 "password": "glacier-pepper-violin-5521",
             },
         )
@@ -189,14 +175,14 @@ async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
 
 
 async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         created = await client.post(
             "/api/v1/users",
             json={
                 "username": "newadmin",
-                "role_id": _role_id(env, "admin"),
+                "role_id": role_id(env, "admin"),
                 "display_name": "Robert'); DROP TABLE users;--",
-                "team_id": _team_id(env, "south"),
+                "team_id": team_id(env, "south"),
                 "extension": "2002",
                 "password": "harbour-mosaic-thistle-8812",
                 "sip_password": "phone-secret-1",
@@ -222,23 +208,23 @@ async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
         )
         assert grants.json()["grants"] == ["live.view:team", "reports.view:all"]
         team = await client.post(
-            "/api/v1/teams", json={"name": "west", "parent_id": _team_id(env, "south")}
+            "/api/v1/teams", json={"name": "west", "parent_id": team_id(env, "south")}
         )
-        assert team.status_code == 201 and team.json()["parent_id"] == _team_id(env, "south")
+        assert team.status_code == 201 and team.json()["parent_id"] == team_id(env, "south")
         moved = await client.patch(f"/api/v1/teams/{team.json()['id']}", json={"parent_id": None})
         assert moved.json()["parent_id"] is None
         cycle = await client.patch(
-            f"/api/v1/teams/{_team_id(env, 'north')}",
-            json={"parent_id": _team_id(env, "north-east")},
+            f"/api/v1/teams/{team_id(env, 'north')}",
+            json={"parent_id": team_id(env, "north-east")},
         )
         assert cycle.status_code == 422 and cycle.json()["details"]["field"] == "parent"
         taken = await client.post(
-            "/api/v1/users", json={"username": "newadmin", "role_id": _role_id(env, "admin")}
+            "/api/v1/users", json={"username": "newadmin", "role_id": role_id(env, "admin")}
         )
         assert taken.status_code == 409 and taken.json()["error_id"] == "username_taken"
         clash = await client.post(
             "/api/v1/users",
-            json={"username": "other", "role_id": _role_id(env, "admin"), "extension": "1001"},
+            json={"username": "other", "role_id": role_id(env, "admin"), "extension": "1001"},
         )
         assert clash.status_code == 422 and clash.json()["details"]["field"] == "extension"
     async with env.client() as client:
@@ -264,8 +250,8 @@ async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
 
 async def test_passwords_set_through_the_api_follow_the_policy(env: Env) -> None:
     before = configuration(env.database)
-    admin_role = _role_id(env, "admin")
-    async with env.client(await _admin(env)) as client:
+    admin_role = role_id(env, "admin")
+    async with admin_client(env) as client:
 
         async def create(password: str, username: str = "carol") -> httpx.Response:
             return await client.post(
@@ -306,15 +292,15 @@ async def _list(client: httpx.AsyncClient, **query: Any) -> dict[str, Any]:
 
 
 async def test_users_are_listed_with_filters_an_allowed_sort_and_pages(env: Env) -> None:
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         everyone = await _list(client)
         assert everyone["total"] == len(env.snapshot.users)
         assert [u["username"] for u in everyone["items"]] == sorted(
             u.username for u in env.snapshot.users
         )
-        north = await _list(client, team_id=_team_id(env, "north"), sort="extension", order="desc")
+        north = await _list(client, team_id=team_id(env, "north"), sort="extension", order="desc")
         assert [u["username"] for u in north["items"]][:2] == ["colleague", "operator"]
-        operators = await _list(client, role_id=_role_id(env, "operator"))
+        operators = await _list(client, role_id=role_id(env, "operator"))
         assert {u["username"] for u in operators["items"]} == {"operator", "colleague", "stranger"}
         page = await _list(client, sort="id", limit=2, offset=2)
         assert [u["id"] for u in page["items"]] == [3, 4] and page["total"] == everyone["total"]
@@ -322,7 +308,7 @@ async def test_users_are_listed_with_filters_an_allowed_sort_and_pages(env: Env)
         assert [u["username"] for u in prefix["items"]] == ["operator"]
         assert (await _list(client, enabled=False))["total"] == 0
         one = await client.get(f"/api/v1/users/{env.user('stranger').id}")
-        assert one.json()["team_id"] == _team_id(env, "south")
+        assert one.json()["team_id"] == team_id(env, "south")
         missing = await client.get("/api/v1/users/999999")
         assert missing.status_code == 404
         assert missing.json() == {
@@ -373,17 +359,17 @@ def _enrol(env: Env, username: str) -> None:
 
 
 async def test_an_admin_resets_a_lost_second_factor_and_the_users_sessions_end(env: Env) -> None:
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         # A role whose grants the admin holds (the granting rule: see the next test).
         created = await client.post(
             "/api/v1/users",
-            json={"username": "analyst", "role_id": _role_id(env, "quality")},
+            json={"username": "analyst", "role_id": role_id(env, "quality")},
         )
         assert created.status_code == 201
     _enrol(env, "analyst")
     colleague = env.user("analyst")
     theirs = env.sign_in_directly("analyst")
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         reset = await client.post(f"/api/v1/users/{colleague.id}/mfa/reset")
         assert reset.status_code == 200
         assert reset.json() == {"user_id": colleague.id, "had_mfa": True}
@@ -407,7 +393,7 @@ async def test_nobody_resets_the_second_factor_of_someone_holding_more_or_their_
     _enrol(env, "auditor")
     auditor = env.user("auditor")
     admin = env.user("admin")
-    async with env.client(await _admin(env)) as client:
+    async with admin_client(env) as client:
         # Whoever then knows the auditor's password could enrol their own factor and play
         # recordings the admin may not: the same granting rule as for setting a password.
         beyond = await client.post(f"/api/v1/users/{auditor.id}/mfa/reset")

@@ -29,6 +29,35 @@ ADMIN_PAGES = (
     ("/admin/roles", "admin_roles", 'id="roles"'),
     ("/admin/teams", "admin_teams", 'id="teams"'),
 )
+CONTROL = r'<(?:input|select|textarea) id="([^"]+)"'
+TYPED_CONTROL = r'<(?:input|select|textarea) (?:type="[a-z]+" )?id="([^"]+)"'
+
+
+async def refused_to(env: Env, path: str, *usernames: str) -> list[str]:
+    """`path` answers 403 to each of `usernames`; the bodies of the refusals."""
+    bodies = []
+    for username in usernames:
+        refused = await get(env, username, path)
+        assert refused.status_code == 403, (username, path)
+        bodies.append(refused.text)
+    return bodies
+
+
+async def opened_by(env: Env, username: str, path: str) -> str:
+    """`path` as `username` opens it (200), its own link marked current."""
+    response = await get(env, username, path)
+    assert response.status_code == 200, path
+    page = response.text
+    assert f'<a href="{path}" aria-current="page">' in page
+    return page
+
+
+def labelled_controls(page: str, pattern: str = CONTROL, *unlabelled: str) -> set[str]:
+    """The page's controls (ids), each with its `<label for>` (`unlabelled`: inside theirs)."""
+    controls = set(re.findall(pattern, page))
+    labelled = set(re.findall(r'<label for="([^"]+)"', page)) | set(unlabelled)
+    assert controls <= labelled, controls - labelled
+    return controls
 
 
 async def test_operators_supervisors_and_auditors_have_no_admin_page(env: Env) -> None:
@@ -149,20 +178,16 @@ async def test_the_admin_pages_are_in_the_chosen_language(env: Env) -> None:
 
 async def test_the_retention_page_follows_retention_manage(env: Env) -> None:
     """No built-in role manages retention (admins neither); the `records` custom role does."""
-    for username in ("operator", "supervisor", "auditor", "admin"):
-        refused = await get(env, username, "/admin/retention")
-        assert refused.status_code == 403, username
-        assert 'id="policies"' not in refused.text
-    response = await get(env, "keeper", "/admin/retention")
-    assert response.status_code == 200
-    page = response.text
-    assert 'id="policies"' in page and '<a href="/admin/retention" aria-current="page">' in page
+    refusals = await refused_to(
+        env, "/admin/retention", "operator", "supervisor", "auditor", "admin"
+    )
+    assert all('id="policies"' not in refused for refused in refusals)
+    page = await opened_by(env, "keeper", "/admin/retention")
+    assert 'id="policies"' in page
     assert 'href="/admin/users"' not in page
     assert 'src="/static/js/admin_retention.js"' in page
     assert not re.search(r"\s(style|on[a-z]+)=", page)
-    controls = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page))
-    assert controls == {"r-scope", "r-team", "r-queue", "r-days"}
-    assert controls <= set(re.findall(r'<label for="([^"]+)"', page))
+    assert labelled_controls(page) == {"r-scope", "r-team", "r-queue", "r-days"}
     assert re.search(r"<table[^>]*>\s*<caption>", page)
     served = await get(env, "keeper", "/static/js/admin_retention.js")
     assert served.status_code == 200
@@ -171,20 +196,13 @@ async def test_the_retention_page_follows_retention_manage(env: Env) -> None:
 
 async def test_the_legal_holds_page_follows_recordings_legal_hold(env: Env) -> None:
     """No built-in role holds recordings (admins neither); the `records` custom role does."""
-    for username in ("operator", "supervisor", "auditor", "admin"):
-        refused = await get(env, username, "/admin/holds")
-        assert refused.status_code == 403, username
-        assert 'id="holds"' not in refused.text
-    response = await get(env, "keeper", "/admin/holds")
-    assert response.status_code == 200
-    page = response.text
-    assert '<a href="/admin/holds" aria-current="page">' in page
+    refusals = await refused_to(env, "/admin/holds", "operator", "supervisor", "auditor", "admin")
+    assert all('id="holds"' not in refused for refused in refusals)
+    page = await opened_by(env, "keeper", "/admin/holds")
     assert '<script type="module" src="/static/js/admin_holds.js">' in page
     assert not re.search(r"\s(style|on[a-z]+)=", page)
-    controls = set(re.findall(r'<(?:input|select|textarea) (?:type="[a-z]+" )?id="([^"]+)"', page))
+    controls = labelled_controls(page, TYPED_CONTROL, "show-released")
     assert {"p-kind", "p-text", "p-user", "p-queue", "p-reason", "r-reason"} <= controls
-    labelled = set(re.findall(r'<label for="([^"]+)"', page)) | {"show-released"}
-    assert controls <= labelled
     for kind in ("recording", "call", "user", "queue"):
         assert f'<option value="{kind}">' in page
     assert page.count('<option value="') >= 4 + len(env.snapshot.users)
@@ -193,12 +211,8 @@ async def test_the_legal_holds_page_follows_recordings_legal_hold(env: Env) -> N
 
 
 async def test_the_queues_page_is_for_queues_manage_and_offers_every_choice(env: Env) -> None:
-    for username in ("operator", "supervisor", "auditor", "keeper"):
-        assert (await get(env, username, "/admin/queues")).status_code == 403, username
-    response = await get(env, "admin", "/admin/queues")
-    assert response.status_code == 200
-    page = response.text
-    assert '<a href="/admin/queues" aria-current="page">' in page
+    await refused_to(env, "/admin/queues", "operator", "supervisor", "auditor", "keeper")
+    page = await opened_by(env, "admin", "/admin/queues")
     assert '<script type="module" src="/static/js/admin_queues.js">' in page
     for strategy in QueueStrategy:
         assert f'<option value="{strategy.value}">' in page, strategy
@@ -221,34 +235,21 @@ def test_the_queue_form_names_people_and_teams() -> None:
 
 
 async def test_the_network_page_follows_settings_manage(env: Env) -> None:
-    for username in ("operator", "supervisor", "auditor", "keeper"):
-        refused = await get(env, username, "/admin/network")
-        assert refused.status_code == 403, username
-    response = await get(env, "admin", "/admin/network")
-    assert response.status_code == 200
-    page = response.text
-    assert '<a href="/admin/network" aria-current="page">' in page
+    await refused_to(env, "/admin/network", "operator", "supervisor", "auditor", "keeper")
+    page = await opened_by(env, "admin", "/admin/network")
     assert '<script type="module" src="/static/js/admin_network.js">' in page
     assert not re.search(r"\s(style|on[a-z]+)=", page)
-    controls = set(re.findall(r'<(?:input|select|textarea) id="([^"]+)"', page))
+    controls = labelled_controls(page)
     assert controls == {"n-network", "n-kind", "n-role", "n-team", "n-description"}
-    assert controls <= set(re.findall(r'<label for="([^"]+)"', page))
     assert page.count('<option value="') == 2 + len(env.snapshot.roles) + len(env.snapshot.teams)
 
 
 async def test_the_trunks_page_follows_trunks_manage(env: Env) -> None:
-    for username in ("operator", "supervisor", "auditor", "keeper"):
-        refused = await get(env, username, "/admin/trunks")
-        assert refused.status_code == 403, username
-    response = await get(env, "admin", "/admin/trunks")
-    assert response.status_code == 200
-    page = response.text
-    assert '<a href="/admin/trunks" aria-current="page">' in page
+    await refused_to(env, "/admin/trunks", "operator", "supervisor", "auditor", "keeper")
+    page = await opened_by(env, "admin", "/admin/trunks")
     assert '<script type="module" src="/static/js/admin_trunks.js">' in page
     assert not re.search(r"\s(style|on[a-z]+)=", page)
-    controls = set(re.findall(r'<(?:input|select|textarea) (?:type="[a-z]+" )?id="([^"]+)"', page))
-    labelled = set(re.findall(r'<label for="([^"]+)"', page)) | {"f-register", "f-enabled"}
-    assert controls <= labelled
+    controls = labelled_controls(page, TYPED_CONTROL, "f-register", "f-enabled")
     assert {"f-host", "f-port", "f-transport", "f-password", "f-inbound", "f-outbound"} <= controls
     for transport in ("udp", "tcp", "tls"):
         assert f'<option value="{transport}" translate="no">' in page

@@ -12,30 +12,23 @@ import pytest
 from callwarden.acd.agent import AgentState
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import CallId, QueueId
+from web.admin_support import admin_client, create_as_admin, refused_as_invalid, team_id
 from web.dbstate import configuration
 from web.support import Env
-
-
-def _team_id(env: Env, name: str) -> int:
-    return next(team.id for team in env.snapshot.teams if team.name == name)
 
 
 def _new_queue(env: Env, **changes: Any) -> dict[str, Any]:
     return {
         "name": "sales",
         "number": "7300",
-        "team_id": _team_id(env, "north"),
+        "team_id": team_id(env, "north"),
         "members": [{"user_id": env.user("operator").id, "skill_level": 3}],
         **changes,
     }
 
 
 async def _create(env: Env, **changes: Any) -> dict[str, Any]:
-    async with env.client(env.sign_in_directly("admin")) as client:
-        response = await client.post("/api/v1/queues", json=_new_queue(env, **changes))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await create_as_admin(env, "/api/v1/queues", _new_queue(env, **changes))
 
 
 async def test_the_admin_creates_reads_changes_and_deletes_a_queue(env: Env) -> None:
@@ -52,8 +45,8 @@ async def test_the_admin_creates_reads_changes_and_deletes_a_queue(env: Env) -> 
     }
     queue_id = created["id"]
     assert env.snapshot.queue(QueueId(queue_id)) is not None
-    async with env.client(env.sign_in_directly("admin")) as client:
-        listed = await client.get("/api/v1/queues", params={"team_id": _team_id(env, "north")})
+    async with admin_client(env) as client:
+        listed = await client.get("/api/v1/queues", params={"team_id": team_id(env, "north")})
         assert [item["name"] for item in listed.json()["items"]] == ["sales"]
         changed = await client.patch(
             f"/api/v1/queues/{queue_id}",
@@ -117,16 +110,9 @@ async def test_bad_input_is_a_422_naming_the_field_and_nothing_changes(
     env: Env, body: dict[str, Any], field: str
 ) -> None:
     queue_id = (await _create(env))["id"]
-    before = configuration(env.database)
     audit_before = env.audit_actions()
-    async with env.client(env.sign_in_directly("admin")) as client:
-        response = await client.patch(f"/api/v1/queues/{queue_id}", json=body)
-    assert response.status_code == 422, response.text
-    answer = response.json()
-    assert answer["error_id"] == "validation_failed"
-    fields = [problem["field"] for problem in answer["details"]["problems"]]
-    assert field in fields, answer
-    assert configuration(env.database) == before
+    response = await refused_as_invalid(env, "PATCH", f"/api/v1/queues/{queue_id}", body, field)
+    assert response.json()["error_id"] == "validation_failed"
     assert env.audit_actions() == audit_before
 
 
@@ -136,7 +122,7 @@ async def test_clashes_and_overflow_targets_are_409s(env: Env) -> None:
         env, name="support", number="7301", overflow={"action": "queue", "queue_id": first["id"]}
     )
     before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         taken = await client.post("/api/v1/queues", json=_new_queue(env, number="7302"))
         assert taken.status_code == 409 and taken.json()["error_id"] == "queue_name_taken"
         extension = await client.post(
@@ -170,9 +156,7 @@ async def test_only_queues_manage_reads_or_changes_queues(
     env: Env, username: str, own_team: int, other_team: int
 ) -> None:
     north = (await _create(env))["id"]
-    south = (await _create(env, name="south-q", number="7310", team_id=_team_id(env, "south")))[
-        "id"
-    ]
+    south = (await _create(env, name="south-q", number="7310", team_id=team_id(env, "south")))["id"]
     before = configuration(env.database)
     denials = len(env.audit_details("permission.denied"))
     async with env.client(env.sign_in_directly(username)) as client:
@@ -224,7 +208,7 @@ async def test_the_running_acd_follows_a_queue_change(env: Env) -> None:
         return states.count(AgentState.RINGING)
 
     assert await ringing("call-1") == 1
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         changed = await client.patch(f"/api/v1/queues/{queue_id}", json={"strategy": "ring_all"})
         assert changed.status_code == 200
         assert await ringing("call-2") == 2
@@ -236,7 +220,7 @@ async def test_the_running_acd_follows_a_queue_change(env: Env) -> None:
 async def test_the_auditor_finds_every_admin_console_change_in_the_audit_trail(env: Env) -> None:
     """Queue, trunk, sign-in network and team changes, as the audit trail's API shows them."""
     queue_id = (await _create(env))["id"]
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         await client.patch(f"/api/v1/queues/{queue_id}", json={"strategy": "skills"})
         trunk = await client.post(
             "/api/v1/trunks", json={"name": "carrier", "host": "sip.x.example"}

@@ -8,30 +8,25 @@ from typing import Any
 
 import pytest
 
+from web.admin_support import admin_client, role_id
 from web.dbstate import configuration
 from web.support import Env
 
 
-def _role_id(env: Env, name: str) -> int:
-    role = env.snapshot.role_by_name(name)
-    assert role is not None
-    return role.id
-
-
 def _path(env: Env, role: str) -> str:
-    return f"/api/v1/roles/{_role_id(env, role)}/outbound-patterns"
+    return f"/api/v1/roles/{role_id(env, role)}/outbound-patterns"
 
 
 async def test_the_admin_sets_the_operators_outbound_allow_list(env: Env) -> None:
     operator = env.snapshot.role_by_name("operator")
     assert operator is not None and not operator.allows_dialling("0312345678")
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         changed = await client.put(
             _path(env, "operator"), json={"outbound_patterns": ["0[1-9]X.", "+81."]}
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["outbound_patterns"] == ["0[1-9]X.", "+81."]
-        read = await client.get(f"/api/v1/roles/{_role_id(env, 'operator')}")
+        read = await client.get(f"/api/v1/roles/{role_id(env, 'operator')}")
         assert read.json()["outbound_patterns"] == ["0[1-9]X.", "+81."]
     role = env.snapshot.role_by_name("operator")
     assert role is not None
@@ -43,7 +38,7 @@ async def test_the_admin_sets_the_operators_outbound_allow_list(env: Env) -> Non
         "before": {"outbound_patterns": []},
         "after": {"outbound_patterns": ["0[1-9]X.", "+81."]},
     }
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         cleared = await client.put(_path(env, "operator"), json={"outbound_patterns": []})
         assert cleared.json()["outbound_patterns"] == []
     cleared_role = env.snapshot.role_by_name("operator")
@@ -65,7 +60,7 @@ async def test_the_admin_sets_the_operators_outbound_allow_list(env: Env) -> Non
 )
 async def test_bad_patterns_are_422s_and_nothing_changes(env: Env, body: dict[str, Any]) -> None:
     before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         response = await client.put(_path(env, "quality"), json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error_id"] == "validation_failed"

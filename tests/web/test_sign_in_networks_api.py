@@ -8,31 +8,22 @@ from typing import Any
 
 import pytest
 
+from web.admin_support import admin_client, refused_as_invalid, role_id, team_id
 from web.dbstate import configuration
 from web.support import Env, sign_in
 
 ROUTE = "/api/v1/sign-in-networks"
 
 
-def _role_id(env: Env, name: str) -> int:
-    role = env.snapshot.role_by_name(name)
-    assert role is not None
-    return role.id
-
-
-def _team_id(env: Env, name: str) -> int:
-    return next(team.id for team in env.snapshot.teams if team.name == name)
-
-
 async def test_the_admin_restricts_a_team_and_its_members_sign_in_from_there_only(
     env: Env,
 ) -> None:
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         created = await client.post(
             ROUTE,
             json={
                 "network": "10.8.0.0/16",
-                "team_id": _team_id(env, "south"),
+                "team_id": team_id(env, "south"),
                 "description": "南拠点 VPN",
             },
         )
@@ -42,7 +33,7 @@ async def test_the_admin_restricts_a_team_and_its_members_sign_in_from_there_onl
             "id": rule["id"],
             "network": "10.8.0.0/16",
             "role_id": None,
-            "team_id": _team_id(env, "south"),
+            "team_id": team_id(env, "south"),
             "description": "南拠点 VPN",
         }
         assert (await client.get(ROUTE)).json()["items"] == [rule]
@@ -51,7 +42,7 @@ async def test_the_admin_restricts_a_team_and_its_members_sign_in_from_there_onl
         assert refused.status_code != 200
     async with env.client(address="10.8.3.4") as inside:
         assert (await sign_in(inside, "stranger", "lantern-quartz-meadow-1987")).status_code == 200
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         removed = await client.delete(f"{ROUTE}/{rule['id']}")
         assert removed.status_code == 204
         again = await client.delete(f"{ROUTE}/{rule['id']}")
@@ -66,16 +57,16 @@ async def test_the_admin_restricts_a_team_and_its_members_sign_in_from_there_onl
 
 async def test_the_admin_cannot_shut_themselves_out(env: Env) -> None:
     before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:  # from 127.0.0.1
+    async with admin_client(env) as client:  # from 127.0.0.1
         for body in (
-            {"network": "10.0.0.0/8", "role_id": _role_id(env, "admin")},
-            {"network": "10.0.0.0/8", "team_id": _team_id(env, "north")},
+            {"network": "10.0.0.0/8", "role_id": role_id(env, "admin")},
+            {"network": "10.0.0.0/8", "team_id": team_id(env, "north")},
         ):
             response = await client.post(ROUTE, json=body)
             assert response.status_code == 409, body
             assert response.json()["error_id"] == "would_lock_you_out"
         allowed = await client.post(
-            ROUTE, json={"network": "127.0.0.0/8", "role_id": _role_id(env, "admin")}
+            ROUTE, json={"network": "127.0.0.0/8", "role_id": role_id(env, "admin")}
         )
         assert allowed.status_code == 201
         last = await client.delete(f"{ROUTE}/{allowed.json()['id']}")
@@ -103,13 +94,7 @@ async def test_the_admin_cannot_shut_themselves_out(env: Env) -> None:
 async def test_bad_input_is_a_422_naming_the_field_and_nothing_changes(
     env: Env, body: dict[str, Any], field: str
 ) -> None:
-    before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
-        response = await client.post(ROUTE, json=body)
-    assert response.status_code == 422, response.text
-    fields = [problem["field"] for problem in response.json()["details"]["problems"]]
-    assert field in fields, response.json()
-    assert configuration(env.database) == before
+    response = await refused_as_invalid(env, "POST", ROUTE, body, field)
     assert "not a network" not in response.json()["message"].replace(
         "not a network in CIDR", ""
     )  # the value sent is not echoed
@@ -117,17 +102,17 @@ async def test_bad_input_is_a_422_naming_the_field_and_nothing_changes(
 
 @pytest.mark.parametrize("username", ["operator", "supervisor", "auditor", "keeper"])
 async def test_only_settings_manage_reads_or_changes_them(env: Env, username: str) -> None:
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         rule = (
             await client.post(
-                ROUTE, json={"network": "198.51.100.0/24", "role_id": _role_id(env, "quality")}
+                ROUTE, json={"network": "198.51.100.0/24", "role_id": role_id(env, "quality")}
             )
         ).json()
     before = configuration(env.database)
     async with env.client(env.sign_in_directly(username)) as client:
         assert (await client.get(ROUTE)).status_code == 403
         posted = await client.post(
-            ROUTE, json={"network": "0.0.0.0/0", "role_id": _role_id(env, "operator")}
+            ROUTE, json={"network": "0.0.0.0/0", "role_id": role_id(env, "operator")}
         )
         assert posted.status_code == 403
         assert (await client.delete(f"{ROUTE}/{rule['id']}")).status_code == 403

@@ -5,12 +5,9 @@ nothing changed; audited with before and after."""
 from __future__ import annotations
 
 from callwarden.domain.models import MonitoringTransparency
+from web.admin_support import admin_client, problem_fields, team_id
 from web.dbstate import configuration
 from web.support import Env
-
-
-def _team_id(env: Env, name: str) -> int:
-    return next(team.id for team in env.snapshot.teams if team.name == name)
 
 
 def _policy(env: Env, name: str) -> MonitoringTransparency | None:
@@ -19,9 +16,9 @@ def _policy(env: Env, name: str) -> MonitoringTransparency | None:
 
 
 async def test_the_admin_sets_and_clears_a_teams_transparency(env: Env) -> None:
-    north = _team_id(env, "north")
+    north = team_id(env, "north")
     assert _policy(env, "north") is None
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         changed = await client.patch(
             f"/api/v1/teams/{north}", json={"monitoring_transparency": "screen_and_tone"}
         )
@@ -46,16 +43,15 @@ async def test_the_admin_sets_and_clears_a_teams_transparency(env: Env) -> None:
 
 
 async def test_a_bad_value_or_caller_changes_nothing(env: Env) -> None:
-    north = _team_id(env, "north")
+    north = team_id(env, "north")
     before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         for value in ("loud", 1, True, ["screen"]):
             response = await client.patch(
                 f"/api/v1/teams/{north}", json={"monitoring_transparency": value}
             )
             assert response.status_code == 422, value
-            fields = [p["field"] for p in response.json()["details"]["problems"]]
-            assert "monitoring_transparency" in fields
+            assert "monitoring_transparency" in problem_fields(response)
     for username in ("supervisor", "operator", "auditor"):
         async with env.client(env.sign_in_directly(username)) as client:
             response = await client.patch(

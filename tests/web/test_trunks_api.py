@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from web.admin_support import admin_client, create_as_admin, refused_as_invalid
 from web.dbstate import configuration
 from web.support import Env
 
@@ -32,11 +33,7 @@ def _new_trunk(**changes: Any) -> dict[str, Any]:
 
 
 async def _create(env: Env, **changes: Any) -> dict[str, Any]:
-    async with env.client(env.sign_in_directly("admin")) as client:
-        response = await client.post(ROUTE, json=_new_trunk(**changes))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await create_as_admin(env, ROUTE, _new_trunk(**changes))
 
 
 async def test_the_admin_adds_changes_and_removes_a_trunk(env: Env) -> None:
@@ -56,7 +53,7 @@ async def test_the_admin_adds_changes_and_removes_a_trunk(env: Env) -> None:
     }
     trunk = env.snapshot.trunk_by_name("carrier")
     assert trunk is not None and trunk.routes_outbound("0312345678")
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         changed = await client.patch(
             f"{ROUTE}/{created['id']}",
             json={"outbound_patterns": ["0[1-9]X."], "password": "another-secret-22"},
@@ -105,19 +102,13 @@ async def test_bad_input_is_a_422_naming_the_field_and_nothing_changes(
     env: Env, body: dict[str, Any], field: str
 ) -> None:
     trunk_id = (await _create(env))["id"]
-    before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
-        response = await client.patch(f"{ROUTE}/{trunk_id}", json=body)
-    assert response.status_code == 422, response.text
-    fields = [problem["field"] for problem in response.json()["details"]["problems"]]
-    assert field in fields, response.json()
-    assert configuration(env.database) == before
+    await refused_as_invalid(env, "PATCH", f"{ROUTE}/{trunk_id}", body, field)
 
 
 async def test_registering_needs_credentials_and_names_are_unique(env: Env) -> None:
     trunk_id = (await _create(env))["id"]
     before = configuration(env.database)
-    async with env.client(env.sign_in_directly("admin")) as client:
+    async with admin_client(env) as client:
         cleared = await client.patch(f"{ROUTE}/{trunk_id}", json={"password": None})
         assert cleared.status_code == 422  # it registers: it needs its password
         taken = await client.post(ROUTE, json=_new_trunk(inbound_numbers=[]))

@@ -21,7 +21,7 @@ from callwarden.domain.errors import InvalidState, JsonValue, ValidationFailed
 from callwarden.domain.ids import RoleId, TeamId
 from callwarden.domain.policy import not_found
 from callwarden.security import audit
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.security.network_policy import (
     NetworkPolicy,
     parse_client_address,
@@ -38,15 +38,7 @@ from callwarden.web.services import WebServices
 
 def _event(caller: Caller, action: str, view: NetworkView) -> AuditEvent:
     rule: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-    return AuditEvent(
-        action=action,
-        actor=caller.actor,
-        outcome=AuditOutcome.SUCCESS,
-        object_kind="sign_in_network",
-        object_id=view.id,
-        source_address=caller.source_address,
-        details={"rule": rule},
-    )
+    return caller.succeeded(action, "sign_in_network", view.id, {"rule": rule})
 
 
 def _check_not_locked_out(db: Session, caller: Caller) -> None:
@@ -72,7 +64,7 @@ class NetworkAdmin:
             audit.append(db, event, self._services.clock)
             db.commit()
 
-    def list(self) -> NetworkList:
+    def list(self, caller: Caller) -> NetworkList:
         with self._services.database() as db:
             rows = db.scalars(select(SignInNetworkRow).order_by(SignInNetworkRow.id))
             return NetworkList(items=[NetworkView.of(rule_from_row(row)) for row in rows])

@@ -66,6 +66,15 @@ async def _renderer(request: Request) -> PageRenderer:
 Renderer = Annotated[PageRenderer, Depends(_renderer)]
 
 
+def _render(
+    renderer: PageRenderer, request: Request, caller: Caller, page: str, context: dict[str, Any]
+) -> Response:
+    """The page `admin_{page}.html`, titled `admin.{page}.title`."""
+    return renderer.render(
+        request, f"admin_{page}.html", caller, title_key=f"admin.{page}.title", context=context
+    )
+
+
 def _roles(snapshot: DirectorySnapshot) -> list[tuple[str, str]]:
     return [(str(role.id), role.name) for role in snapshot.roles]
 
@@ -107,42 +116,34 @@ def admin_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
 @router.get("/admin/users")
 async def users_page(caller: ManageUsers, request: Request, renderer: Renderer) -> Response:
     context = admin_context(services_of(request).directory.snapshot)
-    return renderer.render(
-        request, "admin_users.html", caller, title_key="admin.users.title", context=context
-    )
+    return _render(renderer, request, caller, "users", context)
 
 
 @router.get("/admin/roles")
 async def roles_page(caller: ManageRoles, request: Request, renderer: Renderer) -> Response:
     context = {"permissions": permission_rows()}
-    return renderer.render(
-        request, "admin_roles.html", caller, title_key="admin.roles.title", context=context
-    )
+    return _render(renderer, request, caller, "roles", context)
 
 
 @router.get("/admin/teams")
 async def teams_page(caller: ManageTeams, request: Request, renderer: Renderer) -> Response:
     context = admin_context(services_of(request).directory.snapshot)
     context["transparencies"] = [policy.value for policy in MonitoringTransparency]
-    return renderer.render(
-        request, "admin_teams.html", caller, title_key="admin.teams.title", context=context
-    )
+    return _render(renderer, request, caller, "teams", context)
 
 
 @router.get("/admin/retention")
 async def retention_page(caller: ManageRetention, request: Request, renderer: Renderer) -> Response:
     context = admin_context(services_of(request).directory.snapshot)
-    return renderer.render(
-        request, "admin_retention.html", caller, title_key="admin.retention.title", context=context
-    )
+    return _render(renderer, request, caller, "retention", context)
 
 
 @router.get("/admin/trunks")
 async def trunks_page(caller: ManageTrunks, request: Request, renderer: Renderer) -> Response:
-    context = {"transports": [transport.value for transport in Transport]}
-    return renderer.render(
-        request, "admin_trunks.html", caller, title_key="admin.trunks.title", context=context
-    )
+    context = {
+        "transports": [(transport.value, transport.value.upper()) for transport in Transport]
+    }
+    return _render(renderer, request, caller, "trunks", context)
 
 
 @router.get("/admin/network")
@@ -150,9 +151,7 @@ async def network_page(caller: ManageSettings, request: Request, renderer: Rende
     services = services_of(request)
     context = admin_context(services.directory.snapshot)
     context["sip_trusted_networks"] = services.settings.sip_trusted_networks
-    return renderer.render(
-        request, "admin_network.html", caller, title_key="admin.network.title", context=context
-    )
+    return _render(renderer, request, caller, "network", context)
 
 
 def holds_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
@@ -170,9 +169,7 @@ def holds_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
 @router.get("/admin/holds")
 async def holds_page(caller: HoldRecordings, request: Request, renderer: Renderer) -> Response:
     context = holds_context(services_of(request).directory.snapshot)
-    return renderer.render(
-        request, "admin_holds.html", caller, title_key="admin.holds.title", context=context
-    )
+    return _render(renderer, request, caller, "holds", context)
 
 
 def queue_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
@@ -194,6 +191,4 @@ def queue_context(snapshot: DirectorySnapshot) -> dict[str, Any]:
 @router.get("/admin/queues")
 async def queues_page(caller: ManageQueues, request: Request, renderer: Renderer) -> Response:
     context = queue_context(services_of(request).directory.snapshot)
-    return renderer.render(
-        request, "admin_queues.html", caller, title_key="admin.queues.title", context=context
-    )
+    return _render(renderer, request, caller, "queues", context)

@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from callwarden.domain.models import Queue
 from callwarden.provisioning.document import Digits, DisplayName, Name
-from callwarden.web.schemas import MAX_PAGE_SIZE, ObjectId, RequestModel, ResponseModel
+from callwarden.web.schemas import (
+    MAX_PAGE_SIZE,
+    ObjectId,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+)
 
 Strategy = Literal["longest_idle", "round_robin", "fewest_calls", "ring_all", "skills"]
 Recording = Literal["all", "none", "on_demand"]
@@ -117,17 +123,10 @@ class NewQueue(QueueSettings):
         return self
 
 
-class QueuePatch(QueueSettings):
+class QueuePatch(QueueSettings, PatchModel):
     """Any of the settings; `max_wait_seconds` and `announce_seconds` may be null (none)."""
 
-    @model_validator(mode="after")
-    def _something_and_not_null(self) -> QueuePatch:
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        nulls = [key for key in _NOT_NULL if self.given(key) and getattr(self, key) is None]
-        if nulls:
-            raise ValueError(f"cannot be null: {', '.join(nulls)}")
-        return self
+    not_null = _NOT_NULL
 
 
 class MemberView(ResponseModel):

@@ -12,9 +12,7 @@ the other queue would be left overflowing nowhere.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import functools
 from typing import Any
 
 from sqlalchemy import select
@@ -22,14 +20,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from callwarden.domain.errors import Conflict, JsonValue
 from callwarden.domain.ids import QueueId
-from callwarden.domain.policy import not_found
 from callwarden.provisioning.document import ProvisioningDocument, QueueSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.store.mapping import queue_from_row
 from callwarden.store.schema import QueueRow
 from callwarden.web.access import Caller
-from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.admin_api import found, page_of
+from callwarden.web.directory_writes import Create, Delete, DirectoryWriter, ObjectKind, Update
 from callwarden.web.errors import body_field_error
 from callwarden.web.queues.schemas import (
     NewQueue,
@@ -73,13 +70,6 @@ def _queue_name(stored: StoredState, queue_id: int, field_name: str) -> str:
     raise body_field_error(field_name, f"unknown queue {queue_id}")
 
 
-def _stored_row(stored: StoredState, queue_id: QueueId) -> QueueRow:
-    for row in stored.queues.values():
-        if row.id == queue_id:
-            return row
-    raise not_found(f"queue {queue_id}")
-
-
 def _spec_data(stored: StoredState, body: QueueSettings) -> dict[str, Any]:
     """The provisioning keys for what `body` states, names resolved from ids (422 if unknown)."""
     data: dict[str, Any] = {key: getattr(body, key) for key in _PLAIN if body.given(key)}
@@ -116,85 +106,32 @@ def _load(session: Session, name: str) -> QueueView:
     return QueueView.of(queue_from_row(row))
 
 
-def _details(view: QueueView) -> dict[str, JsonValue]:
-    return dict(view.model_dump(mode="json"))
+def _update_data(body: QueuePatch, stored: StoredState, row: QueueRow) -> dict[str, Any]:
+    team = stored.team_name(row.team_id)
+    return {"name": row.name, "number": row.number, "team": team, **_spec_data(stored, body)}
 
 
-@dataclass
-class _Create:
-    caller: Caller
-    body: NewQueue
-
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        if self.body.name in stored.queues:
-            raise Conflict(f"queue name {self.body.name!r} is taken", error_id="queue_name_taken")
-        data = {"name": self.body.name, **_spec_data(stored, self.body)}
-        return ProvisioningDocument(queues=[QueueSpec.model_validate(data)])
-
-    def finish(self, session: Session) -> tuple[QueueView, Sequence[AuditEvent]]:
-        view = _load(session, self.body.name)
-        event = self.caller.succeeded(
-            AuditAction.QUEUE_CREATE, "queue", view.id, {"after": _details(view)}
+def _not_an_overflow_target(stored: StoredState, row: QueueRow) -> None:
+    sources = sorted(
+        name
+        for name, other in stored.queues.items()
+        if other.overflow_queue_id == row.id and other.id != row.id
+    )
+    if sources:
+        raise Conflict(
+            f"queue {row.name!r} is the overflow of {', '.join(sources)}: change theirs first",
+            error_id="queue_is_overflow_target",
+            details={"queues": list[JsonValue](sources)},
         )
-        return view, [event]
 
 
-@dataclass
-class _Update:
-    caller: Caller
-    queue_id: QueueId
-    body: QueuePatch
-    name: str = ""
-    before: dict[str, JsonValue] = field(default_factory=dict)
-
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = _stored_row(stored, self.queue_id)
-        self.name = row.name
-        self.before = _details(QueueView.of(queue_from_row(row)))
-        team = stored.team_name(row.team_id)
-        data = {"name": row.name, "number": row.number, "team": team}
-        data.update(_spec_data(stored, self.body))
-        return ProvisioningDocument(queues=[QueueSpec.model_validate(data)])
-
-    def finish(self, session: Session) -> tuple[QueueView, Sequence[AuditEvent]]:
-        view = _load(session, self.name)
-        after = _details(view)
-        details: dict[str, JsonValue] = {
-            "before": {k: v for k, v in self.before.items() if after.get(k) != v},
-            "after": {k: v for k, v in after.items() if self.before.get(k) != v},
-        }
-        return view, [self.caller.succeeded(AuditAction.QUEUE_UPDATE, "queue", view.id, details)]
-
-
-@dataclass
-class _Delete:
-    caller: Caller
-    queue_id: QueueId
-    before: dict[str, JsonValue] = field(default_factory=dict)
-
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = _stored_row(stored, self.queue_id)
-        sources = sorted(
-            name
-            for name, other in stored.queues.items()
-            if other.overflow_queue_id == row.id and other.id != row.id
-        )
-        if sources:
-            raise Conflict(
-                f"queue {row.name!r} is the overflow of {', '.join(sources)}: change theirs first",
-                error_id="queue_is_overflow_target",
-                details={"queues": list[JsonValue](sources)},
-            )
-        self.before = _details(QueueView.of(queue_from_row(row)))
-        session.delete(row)
-        session.flush()
-        return ProvisioningDocument()
-
-    def finish(self, session: Session) -> tuple[None, Sequence[AuditEvent]]:
-        event = self.caller.succeeded(
-            AuditAction.QUEUE_DELETE, "queue", int(self.queue_id), {"before": self.before}
-        )
-        return None, [event]
+QUEUE = ObjectKind[QueueRow, QueueView](
+    "queue",
+    rows=lambda stored: stored.queues,
+    view=lambda row: QueueView.of(queue_from_row(row)),
+    load=_load,
+    document=lambda data: ProvisioningDocument(queues=[QueueSpec.model_validate(data)]),
+)
 
 
 class QueueAdmin:
@@ -202,41 +139,26 @@ class QueueAdmin:
         self._services = services
         self._writer = writer
 
-    def list(self, query: QueueListQuery) -> Page[QueueView]:
+    def list(self, caller: Caller, query: QueueListQuery) -> Page[QueueView]:
         """From the directory snapshot (`queues.manage` is held at scope `all` only)."""
         queues = [
             queue
             for queue in self._services.directory.snapshot.queues
             if query.team_id is None or queue.team_id == query.team_id
         ]
-        key = query.sort
-        queues.sort(
-            key=lambda queue: (getattr(queue, key), queue.id), reverse=query.order == "desc"
-        )
-        page = queues[query.offset : query.offset + query.limit]
-        return Page(
-            items=[QueueView.of(queue) for queue in page],
-            total=len(queues),
-            limit=query.limit,
-            offset=query.offset,
-        )
+        return page_of(queues, query, QueueView.of)
 
-    def get(self, caller: Caller) -> QueueView:
-        assert caller.target is not None
-        queue = self._services.directory.snapshot.queue(QueueId(int(caller.target.object_id)))
-        if queue is None:
-            raise not_found(caller.target.what)
-        return QueueView.of(queue)
+    def get(self, caller: Caller, queue_id: int) -> QueueView:
+        queue = self._services.directory.snapshot.queue(QueueId(queue_id))
+        return QueueView.of(found(queue, f"queue {queue_id}"))
 
     async def create(self, caller: Caller, body: NewQueue) -> QueueView:
-        return await asyncio.to_thread(self._writer.write, _Create(caller, body))
+        change = Create(QUEUE, caller, body.name, lambda stored: _spec_data(stored, body))
+        return await self._writer.run(change)
 
-    async def update(self, caller: Caller, body: QueuePatch) -> QueueView:
-        assert caller.target is not None
-        change = _Update(caller, QueueId(int(caller.target.object_id)), body)
-        return await asyncio.to_thread(self._writer.write, change)
+    async def update(self, caller: Caller, queue_id: int, body: QueuePatch) -> QueueView:
+        data = functools.partial(_update_data, body)
+        return await self._writer.run(Update(QUEUE, caller, queue_id, data))
 
-    async def delete(self, caller: Caller) -> None:
-        assert caller.target is not None
-        change = _Delete(caller, QueueId(int(caller.target.object_id)))
-        await asyncio.to_thread(self._writer.write, change)
+    async def delete(self, caller: Caller, queue_id: int) -> None:
+        await self._writer.run(Delete(QUEUE, caller, queue_id, _not_an_overflow_target))

@@ -8,7 +8,7 @@ changes with before and after.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,17 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from callwarden.domain.errors import Conflict, Forbidden, InvalidState, JsonValue
+from callwarden.domain.errors import InvalidState, JsonValue
 from callwarden.domain.ids import RoleId
 from callwarden.domain.permissions import Grant
-from callwarden.domain.policy import not_found
 from callwarden.provisioning.document import ProvisioningDocument, RoleSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditEvent
 from callwarden.store.mapping import grants_from_rows, role_from_row
 from callwarden.store.schema import RoleRow
 from callwarden.web.access import Caller
-from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.admin_api import found, page_of
+from callwarden.web.directory_writes import Create, DirectoryChange, DirectoryWriter, ObjectKind
 from callwarden.web.roles.schemas import (
     GrantsChange,
     NewRole,
@@ -48,26 +48,19 @@ def _load(session: Session, name: str) -> RoleView:
     return RoleView.of(role_from_row(row))
 
 
-@dataclass
-class _Create:
-    caller: Caller
-    body: NewRole
+def _create_data(caller: Caller, body: NewRole, stored: StoredState) -> dict[str, Any]:
+    grants = [Grant.parse(text) for text in body.grants]
+    check_may_give(caller, grants, "grants", f"role {body.name!r}", to_person=False)
+    return body.model_dump()
 
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        body = self.body
-        if body.name in stored.roles:
-            raise Conflict(f"role name {body.name!r} is taken", error_id="role_name_taken")
-        grants = [Grant.parse(text) for text in body.grants]
-        check_may_give(self.caller, grants, "grants", f"role {body.name!r}", to_person=False)
-        data: dict[str, Any] = body.model_dump()
-        return ProvisioningDocument(roles=[RoleSpec.model_validate(data)])
 
-    def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
-        view = _load(session, self.body.name)
-        after: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-        return view, [
-            self.caller.succeeded(AuditAction.ROLE_CREATE, "role", view.id, {"after": after})
-        ]
+ROLE = ObjectKind[RoleRow, RoleView](
+    "role",
+    rows=lambda stored: stored.roles,
+    view=lambda row: RoleView.of(role_from_row(row)),
+    load=_load,
+    document=lambda data: ProvisioningDocument(roles=[RoleSpec.model_validate(data)]),
+)
 
 
 @dataclass
@@ -79,9 +72,7 @@ class _ChangeGrants:
     before: list[str] = field(default_factory=list)
 
     def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = next((row for row in stored.roles.values() if row.id == self.role_id), None)
-        if row is None:
-            raise not_found(f"role {self.role_id}")
+        row = ROLE.stored(stored, self.role_id)
         if row.builtin:
             raise InvalidState(
                 f"the grants of built-in role {row.name!r} are fixed; define a custom role",
@@ -94,9 +85,7 @@ class _ChangeGrants:
         )
         self.name = row.name
         self.before = sorted(str(grant) for grant in current)
-        return ProvisioningDocument(
-            roles=[RoleSpec.model_validate({"name": row.name, "grants": list(self.body.grants)})]
-        )
+        return ROLE.document({"name": row.name, "grants": list(self.body.grants)})
 
     def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
         view = _load(session, self.name)
@@ -107,7 +96,7 @@ class _ChangeGrants:
             "added": sorted(set(after) - set(self.before)),
             "removed": sorted(set(self.before) - set(after)),
         }
-        return view, [self.caller.succeeded(AuditAction.ROLE_UPDATE, "role", view.id, details)]
+        return view, [ROLE.succeeded(self.caller, "update", view.id, details)]
 
 
 @dataclass
@@ -121,13 +110,12 @@ class _ChangePatterns:
     before: list[str] = field(default_factory=list)
 
     def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = next((row for row in stored.roles.values() if row.id == self.role_id), None)
-        if row is None:
-            raise not_found(f"role {self.role_id}")
+        row = ROLE.stored(stored, self.role_id)
         self.name = row.name
         self.before = list(row.outbound_patterns)
-        data = {"name": row.name, "outbound_patterns": list(self.body.outbound_patterns)}
-        return ProvisioningDocument(roles=[RoleSpec.model_validate(data)])
+        return ROLE.document(
+            {"name": row.name, "outbound_patterns": list(self.body.outbound_patterns)}
+        )
 
     def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
         view = _load(session, self.name)
@@ -135,7 +123,7 @@ class _ChangePatterns:
             "before": {"outbound_patterns": list[JsonValue](self.before)},
             "after": {"outbound_patterns": list[JsonValue](view.outbound_patterns)},
         }
-        return view, [self.caller.succeeded(AuditAction.ROLE_UPDATE, "role", view.id, details)]
+        return view, [ROLE.succeeded(self.caller, "update", view.id, details)]
 
 
 class RoleAdmin:
@@ -149,52 +137,21 @@ class RoleAdmin:
             for role in self._services.directory.snapshot.roles
             if query.builtin is None or role.builtin == query.builtin
         ]
-        key = query.sort
-        roles.sort(key=lambda role: (getattr(role, key), role.id), reverse=query.order == "desc")
-        page = roles[query.offset : query.offset + query.limit]
-        return Page(
-            items=[RoleView.of(role) for role in page],
-            total=len(roles),
-            limit=query.limit,
-            offset=query.offset,
-        )
+        return page_of(roles, query, RoleView.of)
 
-    def get(self, caller: Caller) -> RoleView:
-        assert caller.target is not None
-        role = self._services.directory.snapshot.role(RoleId(int(caller.target.object_id)))
-        if role is None:
-            raise not_found(caller.target.what)
-        return RoleView.of(role)
+    def get(self, caller: Caller, role_id: int) -> RoleView:
+        role = self._services.directory.snapshot.role(RoleId(role_id))
+        return RoleView.of(found(role, f"role {role_id}"))
 
     async def create(self, caller: Caller, body: NewRole) -> RoleView:
-        return await self._write(caller, _Create(caller, body))
+        data = functools.partial(_create_data, caller, body)
+        return await self._write(caller, Create(ROLE, caller, body.name, data))
 
-    async def change_grants(self, caller: Caller, body: GrantsChange) -> RoleView:
-        assert caller.target is not None
-        change = _ChangeGrants(caller, RoleId(int(caller.target.object_id)), body)
-        return await self._write(caller, change)
+    async def change_grants(self, caller: Caller, role_id: int, body: GrantsChange) -> RoleView:
+        return await self._write(caller, _ChangeGrants(caller, RoleId(role_id), body))
 
-    async def change_patterns(self, caller: Caller, body: PatternsChange) -> RoleView:
-        assert caller.target is not None
-        change = _ChangePatterns(caller, RoleId(int(caller.target.object_id)), body)
-        return await self._write(caller, change)
+    async def change_patterns(self, caller: Caller, role_id: int, body: PatternsChange) -> RoleView:
+        return await self._write(caller, _ChangePatterns(caller, RoleId(role_id), body))
 
-    async def _write(
-        self, caller: Caller, change: _Create | _ChangeGrants | _ChangePatterns
-    ) -> RoleView:
-        try:
-            view: RoleView = await asyncio.to_thread(self._writer.write, change)
-        except Forbidden as refusal:
-            await self._services.audit.record_quietly(
-                AuditEvent(
-                    action=AuditAction.PERMISSION_DENIED,
-                    actor=caller.actor,
-                    outcome=AuditOutcome.DENIED,
-                    object_kind="role",
-                    object_id=None if caller.target is None else caller.target.object_id,
-                    source_address=caller.source_address,
-                    details={"decision": refusal.error_id, **refusal.details},
-                )
-            )
-            raise
-        return view
+    async def _write(self, caller: Caller, change: DirectoryChange[RoleView]) -> RoleView:
+        return await self._writer.run_or_audit_refusal(change, caller, "role", self._services)

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callwarden.domain.models import Team
 from callwarden.provisioning.document import DisplayName, Name
-from callwarden.web.schemas import MAX_PAGE_SIZE, ObjectId, RequestModel, ResponseModel
+from callwarden.web.schemas import (
+    MAX_PAGE_SIZE,
+    ObjectId,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+    not_null,
+)
 
 Transparency = Literal["silent", "screen", "screen_and_tone"]
 
@@ -41,7 +48,7 @@ class NewTeam(RequestModel):
     monitoring_transparency: Transparency | None = None
 
 
-class TeamPatch(RequestModel):
+class TeamPatch(PatchModel):
     """`display_name`, where the team sits (`parent_id`, null for the top level) and whether
     its operators are told they are monitored (`monitoring_transparency`, null: as the node's
     `monitor_notify_teams` setting)."""
@@ -50,18 +57,7 @@ class TeamPatch(RequestModel):
     parent_id: ObjectId | None = None
     monitoring_transparency: Transparency | None = None
 
-    @field_validator("display_name")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
-
-    @model_validator(mode="after")
-    def _something_to_change(self) -> TeamPatch:
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        return self
+    _not_null = field_validator("display_name")(not_null)
 
 
 class TeamListQuery(BaseModel):

@@ -4,25 +4,23 @@ monitoring transparency applies to the next monitoring session of its operators.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import functools
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callwarden.domain.errors import Conflict, JsonValue, ValidationFailed
 from callwarden.domain.ids import TeamId
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import Resource, ResourceKind, list_scope, not_found
+from callwarden.domain.policy import Resource, ResourceKind, list_scope
 from callwarden.provisioning.document import ProvisioningDocument, TeamSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.store.mapping import team_from_row
 from callwarden.store.schema import TeamRow
 from callwarden.web.access import Caller
-from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.admin_api import found, page_of
+from callwarden.web.directory_writes import Create, DirectoryWriter, ObjectKind, Update
+from callwarden.web.errors import body_field_error
 from callwarden.web.schemas import Page
 from callwarden.web.services import WebServices
 from callwarden.web.teams.schemas import NewTeam, TeamListQuery, TeamPatch, TeamView
@@ -31,14 +29,7 @@ from callwarden.web.teams.schemas import NewTeam, TeamListQuery, TeamPatch, Team
 def _parent_name(stored: StoredState, parent_id: int) -> str:
     name = stored.team_name(parent_id)
     if name is None:
-        problem = f"unknown team {parent_id}"
-        raise ValidationFailed(
-            f"parent_id: {problem}",
-            details={
-                "field": "parent_id",
-                "problems": [{"location": "body", "field": "parent_id", "problem": problem}],
-            },
-        )
+        raise body_field_error("parent_id", f"unknown team {parent_id}")
     return name
 
 
@@ -49,64 +40,35 @@ def _load(session: Session, name: str) -> TeamView:
     return TeamView.of(team_from_row(row))
 
 
-@dataclass
-class _Create:
-    caller: Caller
-    body: NewTeam
-
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        body = self.body
-        if body.name in stored.teams:
-            raise Conflict(f"team name {body.name!r} is taken", error_id="team_name_taken")
-        data: dict[str, Any] = {"name": body.name}
-        if body.display_name is not None:
-            data["display_name"] = body.display_name
-        if body.parent_id is not None:
-            data["parent"] = _parent_name(stored, body.parent_id)
-        if body.monitoring_transparency is not None:
-            data["monitoring_transparency"] = body.monitoring_transparency
-        return ProvisioningDocument(teams=[TeamSpec.model_validate(data)])
-
-    def finish(self, session: Session) -> tuple[TeamView, Sequence[AuditEvent]]:
-        view = _load(session, self.body.name)
-        after: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-        return view, [
-            self.caller.succeeded(AuditAction.TEAM_CREATE, "team", view.id, {"after": after})
-        ]
+def _create_data(body: NewTeam, stored: StoredState) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if body.display_name is not None:
+        data["display_name"] = body.display_name
+    if body.parent_id is not None:
+        data["parent"] = _parent_name(stored, body.parent_id)
+    if body.monitoring_transparency is not None:
+        data["monitoring_transparency"] = body.monitoring_transparency
+    return data
 
 
-@dataclass
-class _Update:
-    caller: Caller
-    team_id: TeamId
-    body: TeamPatch
-    name: str = ""
-    before: dict[str, JsonValue] = field(default_factory=dict)
+def _update_data(body: TeamPatch, stored: StoredState, row: TeamRow) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": row.name}
+    if body.given("display_name"):
+        data["display_name"] = body.display_name
+    if body.given("parent_id"):
+        data["parent"] = None if body.parent_id is None else _parent_name(stored, body.parent_id)
+    if body.given("monitoring_transparency"):
+        data["monitoring_transparency"] = body.monitoring_transparency
+    return data
 
-    def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = next((row for row in stored.teams.values() if row.id == self.team_id), None)
-        if row is None:
-            raise not_found(f"team {self.team_id}")
-        self.name = row.name
-        self.before = dict(TeamView.of(team_from_row(row)).model_dump(mode="json"))
-        data: dict[str, Any] = {"name": row.name}
-        if self.body.given("display_name"):
-            data["display_name"] = self.body.display_name
-        if self.body.given("parent_id"):
-            parent = self.body.parent_id
-            data["parent"] = None if parent is None else _parent_name(stored, parent)
-        if self.body.given("monitoring_transparency"):
-            data["monitoring_transparency"] = self.body.monitoring_transparency
-        return ProvisioningDocument(teams=[TeamSpec.model_validate(data)])
 
-    def finish(self, session: Session) -> tuple[TeamView, Sequence[AuditEvent]]:
-        view = _load(session, self.name)
-        after: dict[str, JsonValue] = dict(view.model_dump(mode="json"))
-        details: dict[str, JsonValue] = {
-            "before": {k: v for k, v in self.before.items() if after.get(k) != v},
-            "after": {k: v for k, v in after.items() if self.before.get(k) != v},
-        }
-        return view, [self.caller.succeeded(AuditAction.TEAM_UPDATE, "team", view.id, details)]
+TEAM = ObjectKind[TeamRow, TeamView](
+    "team",
+    rows=lambda stored: stored.teams,
+    view=lambda row: TeamView.of(team_from_row(row)),
+    load=_load,
+    document=lambda data: ProvisioningDocument(teams=[TeamSpec.model_validate(data)]),
+)
 
 
 class TeamAdmin:
@@ -123,27 +85,16 @@ class TeamAdmin:
             if scope.admits(Resource.of(ResourceKind.TEAM, team=team.id))
             and (query.parent_id is None or team.parent_id == query.parent_id)
         ]
-        key = query.sort
-        teams.sort(key=lambda team: (getattr(team, key), team.id), reverse=query.order == "desc")
-        page = teams[query.offset : query.offset + query.limit]
-        return Page(
-            items=[TeamView.of(team) for team in page],
-            total=len(teams),
-            limit=query.limit,
-            offset=query.offset,
-        )
+        return page_of(teams, query, TeamView.of)
 
-    def get(self, caller: Caller) -> TeamView:
-        assert caller.target is not None
-        team = self._services.directory.snapshot.team(TeamId(int(caller.target.object_id)))
-        if team is None:
-            raise not_found(caller.target.what)
-        return TeamView.of(team)
+    def get(self, caller: Caller, team_id: int) -> TeamView:
+        team = self._services.directory.snapshot.team(TeamId(team_id))
+        return TeamView.of(found(team, f"team {team_id}"))
 
     async def create(self, caller: Caller, body: NewTeam) -> TeamView:
-        return await asyncio.to_thread(self._writer.write, _Create(caller, body))
+        data = functools.partial(_create_data, body)
+        return await self._writer.run(Create(TEAM, caller, body.name, data))
 
-    async def update(self, caller: Caller, body: TeamPatch) -> TeamView:
-        assert caller.target is not None
-        change = _Update(caller, TeamId(int(caller.target.object_id)), body)
-        return await asyncio.to_thread(self._writer.write, change)
+    async def update(self, caller: Caller, team_id: int, body: TeamPatch) -> TeamView:
+        data = functools.partial(_update_data, body)
+        return await self._writer.run(Update(TEAM, caller, team_id, data))

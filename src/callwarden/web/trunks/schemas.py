@@ -16,7 +16,7 @@ from callwarden.provisioning.document import (
     PhoneNumber,
     SecretText,
 )
-from callwarden.web.schemas import RequestModel, ResponseModel
+from callwarden.web.schemas import PatchModel, RequestModel, ResponseModel
 
 TransportName = Literal["udp", "tcp", "tls"]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
@@ -76,15 +76,8 @@ class NewTrunk(TrunkSettings):
         return self
 
 
-class TrunkPatch(TrunkSettings):
-    @model_validator(mode="after")
-    def _something_and_not_null(self) -> TrunkPatch:
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        nulls = [key for key in _NOT_NULL if self.given(key) and getattr(self, key) is None]
-        if nulls:
-            raise ValueError(f"cannot be null: {', '.join(nulls)}")
-        return self
+class TrunkPatch(TrunkSettings, PatchModel):
+    not_null = _NOT_NULL
 
 
 class InboundView(ResponseModel):

@@ -11,11 +11,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callwarden.domain.models import User
 from callwarden.provisioning.document import Digits, DisplayName, SipPassword, Username, WebPassword
-from callwarden.web.schemas import MAX_PAGE_SIZE, ObjectId, RequestModel, ResponseModel
+from callwarden.web.schemas import (
+    MAX_PAGE_SIZE,
+    ObjectId,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+    not_null,
+)
 
 USER_SORT_FIELDS = ("username", "display_name", "id", "extension")
 UserSortField = Literal["username", "display_name", "id", "extension"]
@@ -67,7 +74,7 @@ class NewUser(RequestModel):
     supervises: Annotated[list[ObjectId], Field(max_length=100)] = Field(default_factory=list)
 
 
-class UserPatch(RequestModel):
+class UserPatch(PatchModel):
     """What `PATCH /users/{id}` may change; a field left out keeps its value, `null` clears
     an optional one (team, extension, web password, SIP password)."""
 
@@ -78,18 +85,7 @@ class UserPatch(RequestModel):
     sip_password: SipPassword | None = None
     supervises: Annotated[list[ObjectId], Field(max_length=100)] | None = None
 
-    @field_validator("display_name", "supervises")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
-
-    @model_validator(mode="after")
-    def _something_to_change(self) -> UserPatch:
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        return self
+    _not_null = field_validator("display_name", "supervises")(not_null)
 
 
 class RoleChange(RequestModel):

@@ -34,50 +34,41 @@ from callwarden.domain.permissions import (
     grants_beyond,
     grants_beyond_for_person,
 )
-from callwarden.domain.policy import list_scope, not_found
+from callwarden.domain.policy import list_scope
 from callwarden.provisioning.document import ProvisioningDocument, UserSpec
 from callwarden.provisioning.state import StoredState
-from callwarden.security.audit import AuditAction, AuditEvent, AuditOutcome
+from callwarden.security.audit import AuditAction, AuditEvent
 from callwarden.security.sessions import SessionEndReason, SessionId
 from callwarden.store.mapping import grants_from_rows, user_from_row
 from callwarden.store.schema import RoleRow, UserRow
 from callwarden.web.access import Caller
-from callwarden.web.directory_writes import DirectoryWriter
+from callwarden.web.admin_api import found
+from callwarden.web.directory_writes import DirectoryWriter, changes, denial, row_by_id
+from callwarden.web.errors import body_field_error
 from callwarden.web.schemas import Page
 from callwarden.web.services import WebServices
-from callwarden.web.users.schemas import NewUser, RoleChange, UserListQuery, UserPatch, UserView
-
-
-def _invalid(field: str, problem: str, error_id: str = "validation_failed") -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {problem}",
-        error_id=error_id,
-        details={
-            "field": field,
-            "problems": [{"location": "body", "field": field, "problem": problem}],
-        },
-    )
+from callwarden.web.users.schemas import (
+    MfaResetView,
+    NewUser,
+    RoleChange,
+    UserListQuery,
+    UserPatch,
+    UserView,
+)
 
 
 def _role_row(stored: StoredState, role_id: int, field: str) -> RoleRow:
     for row in stored.roles.values():
         if row.id == role_id:
             return row
-    raise _invalid(field, f"unknown role {role_id}")
+    raise body_field_error(field, f"unknown role {role_id}")
 
 
 def _team_name(stored: StoredState, team_id: int, field: str) -> str:
     name = stored.team_name(team_id)
     if name is None:
-        raise _invalid(field, f"unknown team {team_id}")
+        raise body_field_error(field, f"unknown team {team_id}")
     return name
-
-
-def _user_row(stored: StoredState, user_id: UserId) -> UserRow:
-    for row in stored.users.values():
-        if row.id == user_id:
-            return row
-    raise not_found(f"user {user_id}")
 
 
 def _grants_of(row: RoleRow) -> frozenset[Grant]:
@@ -99,21 +90,6 @@ def check_may_give(
             error_id="grant_not_held",
             details={"field": field, "grants": listed},
         )
-
-
-def _denial(
-    caller: Caller, refusal: Forbidden, kind: str, object_id: int | str | None
-) -> AuditEvent:
-    """The audit entry of a refusal decided by the change itself (a grant not held)."""
-    return AuditEvent(
-        action=AuditAction.PERMISSION_DENIED,
-        actor=caller.actor,
-        outcome=AuditOutcome.DENIED,
-        object_kind=kind,
-        object_id=object_id,
-        source_address=caller.source_address,
-        details={"decision": refusal.error_id, **refusal.details},
-    )
 
 
 def _view_details(view: UserView) -> dict[str, JsonValue]:
@@ -182,9 +158,12 @@ def check_password(
         password, username=username, display_name=display_name
     )
     if rejected is not None:
-        error = _invalid("password", rejected.reason_message, "password_rejected")
-        error.details = {**error.details, "reason": rejected.reason.value}
-        raise error
+        error = body_field_error("password", rejected.reason_message)
+        raise ValidationFailed(
+            error.message,
+            error_id="password_rejected",
+            details={**error.details, "reason": rejected.reason.value},
+        )
 
 
 Builder = Callable[[StoredState, UserRow, RoleRow], dict[str, Any]]
@@ -197,14 +176,13 @@ class _Change:
 
     caller: Caller
     user_id: UserId
-    action: str
     build: Builder
     username: str = ""
     before: UserView | None = None
     changed: tuple[str, ...] = ()
 
     def prepare(self, session: Session, stored: StoredState) -> ProvisioningDocument:
-        row = _user_row(stored, self.user_id)
+        row = row_by_id(stored.users.values(), self.user_id, "user")
         role = session.get_one(RoleRow, row.role_id)
         self.username = row.username
         self.before = UserView.of(user_from_row(row), role.name)
@@ -219,14 +197,9 @@ class _Change:
     def finish(self, session: Session) -> tuple[UserView, Sequence[AuditEvent]]:
         user, view = _load_view(session, self.username)
         assert self.before is not None
-        before = _view_details(self.before)
-        after = _view_details(view)
-        details: dict[str, JsonValue] = {
-            "before": {key: value for key, value in before.items() if after.get(key) != value},
-            "after": {key: value for key, value in after.items() if before.get(key) != value},
-            "fields": list(self.changed),
-        }
-        return view, [self.caller.succeeded(self.action, "user", user.id, details)]
+        details = changes(_view_details(self.before), _view_details(view))
+        details["fields"] = list(self.changed)
+        return view, [self.caller.succeeded(AuditAction.USER_UPDATE, "user", user.id, details)]
 
 
 class UserAdmin:
@@ -281,18 +254,15 @@ class UserAdmin:
             items = [UserView.of(user_from_row(row), roles[row.role_id]) for row in rows]
         return Page(items=items, total=total or 0, limit=query.limit, offset=query.offset)
 
-    def get(self, caller: Caller) -> UserView:
-        assert caller.target is not None
+    def get(self, caller: Caller, user_id: int) -> UserView:
         snapshot = self._services.directory.snapshot
-        user = snapshot.user(UserId(int(caller.target.object_id)))
-        if user is None:
-            raise not_found(caller.target.what)
+        user = found(snapshot.user(UserId(user_id)), f"user {user_id}")
         return UserView.of(user, snapshot.role_of(user).name)
 
     async def create(self, caller: Caller, body: NewUser) -> UserView:
         return await self._write(caller, _Create(caller, body, self._services))
 
-    async def update(self, caller: Caller, body: UserPatch) -> UserView:
+    async def update(self, caller: Caller, user_id: int, body: UserPatch) -> UserView:
         services = self._services
 
         def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
@@ -320,43 +290,47 @@ class UserAdmin:
                 ]
             return data
 
-        view = await self._write(caller, self._change(caller, AuditAction.USER_UPDATE, build))
+        view = await self._write(caller, _Change(caller, UserId(user_id), build))
         if body.given("password"):
             # Changing one's own password keeps the session it was changed from (ASVS V7.4.3).
             keep = caller.session.id if view.id == caller.user.id else None
             await self._end_sessions(caller, view.id, SessionEndReason.PASSWORD_CHANGED, keep)
         return view
 
-    async def change_role(self, caller: Caller, body: RoleChange) -> UserView:
+    async def change_role(self, caller: Caller, user_id: int, body: RoleChange) -> UserView:
         def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
             new_role = _role_row(stored, body.role_id, "role_id")
             check_may_give(caller, _grants_of(new_role), "role_id", f"role {new_role.name!r}")
             return {"role": new_role.name}
 
-        change = self._change(caller, AuditAction.USER_UPDATE, build)
+        change = _Change(caller, UserId(user_id), build)
         view = await self._write(caller, change)
         if change.changed:
             await self._end_sessions(caller, view.id, SessionEndReason.ROLE_CHANGED)
         return view
 
-    async def set_enabled(self, caller: Caller, enabled: bool) -> UserView:
+    async def disable(self, caller: Caller, user_id: int) -> UserView:
+        return await self._set_enabled(caller, user_id, enabled=False)
+
+    async def enable(self, caller: Caller, user_id: int) -> UserView:
+        return await self._set_enabled(caller, user_id, enabled=True)
+
+    async def _set_enabled(self, caller: Caller, user_id: int, *, enabled: bool) -> UserView:
         def build(stored: StoredState, row: UserRow, role: RoleRow) -> dict[str, Any]:
             if not enabled and row.id == caller.user.id:
                 raise InvalidState("you cannot disable yourself", error_id="cannot_disable_self")
             return {"enabled": enabled}
 
-        view = await self._write(caller, self._change(caller, AuditAction.USER_UPDATE, build))
+        view = await self._write(caller, _Change(caller, UserId(user_id), build))
         if not enabled:
             await self._end_sessions(caller, view.id, SessionEndReason.DISABLED)
         return view
 
-    async def reset_mfa(self, caller: Caller) -> bool:
+    async def reset_mfa(self, caller: Caller, user_id: int) -> MfaResetView:
         """Remove the user's second factor (a lost phone): they enrol again at their next
         sign-in. Resetting it opens the account to whoever knows its password, so the granting
         rule applies as for setting a password, and all the user's sessions end. One's own
         factor is changed through the self-service MFA routes, not here."""
-        assert caller.target is not None
-        user_id = UserId(int(caller.target.object_id))
         services = self._services
         if user_id == caller.user.id:
             raise InvalidState(
@@ -364,43 +338,24 @@ class UserAdmin:
                 error_id="cannot_reset_own_mfa",
             )
         snapshot = services.directory.snapshot
-        user = snapshot.user(user_id)
-        if user is None:
-            raise not_found(caller.target.what)
+        user = found(snapshot.user(UserId(user_id)), f"user {user_id}")
         try:
             check_may_give(
                 caller, snapshot.role_of(user).grants, "user_id", f"user {user.username!r}"
             )
         except Forbidden as refusal:
-            await services.audit.record_quietly(_denial(caller, refusal, "user", int(user_id)))
+            await services.audit.record_quietly(denial(caller, refusal, "user", user_id))
             raise
-        removed = await asyncio.to_thread(services.mfa.reset, user_id)
+        removed = await asyncio.to_thread(services.mfa.reset, UserId(user_id))
+        details: dict[str, JsonValue] = {"reset_by_admin": True, "had_mfa": removed}
         await services.audit.record(
-            AuditEvent(
-                action=AuditAction.MFA_DISABLED,
-                actor=caller.actor,
-                outcome=AuditOutcome.SUCCESS,
-                object_kind="user",
-                object_id=int(user_id),
-                source_address=caller.source_address,
-                details={"reset_by_admin": True, "had_mfa": removed},
-            )
+            caller.succeeded(AuditAction.MFA_DISABLED, "user", user_id, details)
         )
         await self._end_sessions(caller, user_id, SessionEndReason.MFA_CHANGED)
-        return removed
-
-    def _change(self, caller: Caller, action: str, build: Builder) -> _Change:
-        assert caller.target is not None
-        return _Change(caller, UserId(int(caller.target.object_id)), action, build)
+        return MfaResetView(user_id=user_id, had_mfa=removed)
 
     async def _write(self, caller: Caller, change: _Create | _Change) -> UserView:
-        try:
-            view: UserView = await asyncio.to_thread(self._writer.write, change)
-        except Forbidden as refusal:
-            object_id = None if caller.target is None else caller.target.object_id
-            await self._services.audit.record_quietly(_denial(caller, refusal, "user", object_id))
-            raise
-        return view
+        return await self._writer.run_or_audit_refusal(change, caller, "user", self._services)
 
     async def _end_sessions(
         self,
@@ -414,14 +369,10 @@ class UserAdmin:
             services.sessions.revoke_all, UserId(user_id), reason, keep=keep
         )
         if ended:
+            details: dict[str, JsonValue] = {
+                "reason": reason.value,
+                "sessions": [int(session) for session in ended],
+            }
             await services.audit.record(
-                AuditEvent(
-                    action=AuditAction.SESSION_ENDED,
-                    actor=caller.actor,
-                    outcome=AuditOutcome.SUCCESS,
-                    object_kind="user",
-                    object_id=user_id,
-                    source_address=caller.source_address,
-                    details={"reason": reason.value, "sessions": [int(s) for s in ended]},
-                )
+                caller.succeeded(AuditAction.SESSION_ENDED, "user", user_id, details)
             )
