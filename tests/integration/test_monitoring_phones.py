@@ -7,7 +7,9 @@ the customer 440 Hz, the operator 880 Hz, the supervisor 1,300 Hz (a second supe
   below it, over the whole stretch of listening and whispering, switches included;
 - barge: everyone hears the other two;
 - take over: the customer hears 1,300, the operator's leg is gone (BYE) and the operator is in
-  wrap-up; the CDR keeps the operator's leg ended at the handover and the supervisor's leg.
+  wrap-up; the CDR keeps the operator's leg ended at the handover and the supervisor's leg;
+  on the operator's own outbound call through a trunk (the operator is the caller) the
+  operator's call is the one hung up, and the customer hears the supervisor.
 
 Modes are switched by DTMF from the supervisor's phone (4/5/6) and by the API (PATCH) while the
 tones play, and the customer's audio never drops out for more than 60 ms at any switch.
@@ -331,3 +333,75 @@ def _agent_state(api: ApiClient, username: str) -> str | None:
     agents = api.request("GET", "/api/v1/agents").json()["items"]
     states = [a["state"] for a in agents if a["username"] == username]
     return states[0] if states else None
+
+
+def _outbound_provisioning(carrier_port: int) -> str:
+    return (
+        """roles:
+  - {name: operator, outbound_patterns: ["0[1-9]XXXXXXXX"]}
+teams: [{name: north}]
+users:
+"""
+        + _user("op", "operator", "north", "2001")
+        + _user("sup", "supervisor", "north", "3001")
+        + f"""trunks:
+  - name: carrier
+    host: 127.0.0.1
+    port: {carrier_port}
+    outbound_patterns: ["0XXXXXXXXX"]
+"""
+    )
+
+
+@pytest.mark.integration
+def test_a_takeover_of_an_operators_own_outbound_call_keeps_the_customer(
+    phones: PhoneBook, tmp_path: Path, tones: dict[int, Path]
+) -> None:
+    """The operator is the caller: the operator dials a customer through the trunk (a pjsua2
+    phone plays the carrier and the customer, 440 Hz). After the takeover the customer hears
+    the supervisor (1,300 Hz) and no longer the operator (880 Hz), whose own call was hung up;
+    the customer's call goes on with the supervisor until the customer hangs up."""
+    carrier = phones.create("carrier")
+    node = start_node(
+        tmp_path,
+        _outbound_provisioning(carrier.sip_port),
+        rtp_ports=(36500, 36599),
+        extra_env={"CALLWARDEN_AUTH_FAILURES_BEFORE_THROTTLE": "1000"},
+    )
+    api: ApiClient | None = None
+    try:
+        op = _phone(phones, node, "op", tones[OPERATOR_HZ])
+        sup = _phone(phones, node, "sup", tones[SUPERVISOR_HZ])
+        carrier.play(tones[CUSTOMER_HZ])
+        outgoing = op.dial("0298765432")
+        customer = carrier.wait_incoming()
+        customer.wait_confirmed()
+        outgoing.wait_confirmed()
+        phones.run_for(0.5)
+        api = ApiClient(node, "sup", WEB_PASSWORD).sign_in()
+        monitor = sup.dial("*912001")  # listen to op's call (op is its caller)
+        monitor.wait_confirmed()
+        session = _wait_mode(phones, api, "listen")
+        heard = _record(phones, 1.5, sup=monitor)
+        assert _hears(heard["sup"], CUSTOMER_HZ, OPERATOR_HZ, SUPERVISOR_HZ)
+        assert _hears(heard["sup"], OPERATOR_HZ, CUSTOMER_HZ, SUPERVISOR_HZ)
+
+        taken = api.request("PATCH", f"/api/v1/monitoring/{session}", {"mode": "takeover"})
+        assert taken.status_code == 200, taken.text
+        outgoing.wait_disconnected()  # the operator's own call: gone
+        phones.run_for(0.5)
+        assert customer.state is CallState.CONFIRMED  # the customer's: still up
+        heard = _record(phones, 1.5, customer=customer, sup=monitor)
+        assert _hears(heard["customer"], SUPERVISOR_HZ, OPERATOR_HZ, CUSTOMER_HZ)
+        assert not _hears(heard["customer"], OPERATOR_HZ, SUPERVISOR_HZ, CUSTOMER_HZ)
+        assert _hears(heard["sup"], CUSTOMER_HZ, SUPERVISOR_HZ, OPERATOR_HZ)
+        assert not _hears(heard["sup"], OPERATOR_HZ, SUPERVISOR_HZ, CUSTOMER_HZ)
+
+        customer.hangup()  # the call ends with the customer, and the supervisor's leg with it
+        monitor.wait_disconnected()
+        takeovers = audit_rows(node, "monitoring.takeover")
+        assert takeovers[-1][:2] == ("sup", "success")
+    finally:
+        if api is not None:
+            api.close()
+        assert node.stop() == 0, node.log()

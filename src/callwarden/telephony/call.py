@@ -137,9 +137,12 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseOperator:
-    """A supervisor took the call over: hang up the operator's leg, keep the caller's."""
+    """A supervisor took the call over: hang up the operator's leg (the one on the media
+    endpoint `operator_endpoint`: the callee's, or the caller's on an operator's own outbound
+    call), keep the customer's."""
 
     cause: str
+    operator_endpoint: str | None
 
 
 CallEvent = OutboundResponse | InboundCancel | InDialogRequest | Hangup | ReleaseOperator
@@ -701,9 +704,20 @@ class Call:
                     self._hang_up_late_answer(event.dialog)
             elif isinstance(event, Hangup):
                 self._hang_up(HangupSide.SYSTEM, event.cause)
-            elif isinstance(event, ReleaseOperator) and self.outbound is not None:
-                logger.info("call %s: operator released (%s)", self.call_id, event.cause)
-                self._send_bye(self.outbound)
+            elif isinstance(event, ReleaseOperator):
+                self._release_operator(event)
+
+    def _release_operator(self, event: ReleaseOperator) -> None:
+        """BYE the operator's leg, whichever side of the call it is; the customer's stays."""
+        for leg in (self.inbound, self.outbound):
+            if leg is not None and leg.endpoint_id == event.operator_endpoint:
+                logger.info(
+                    "call %s: operator released (%s), %s leg",
+                    self.call_id,
+                    event.cause,
+                    leg.role.value,
+                )
+                self._send_bye(leg)
 
     async def _on_in_dialog_request(self, event: InDialogRequest) -> None:
         leg, request, tx = event.leg, event.request, event.transaction

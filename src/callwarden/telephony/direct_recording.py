@@ -6,10 +6,12 @@ nearest ancestor team's, else `none` (`direct_call_policy`). A call between two 
 stricter of their two policies (`all` over `on_demand` over `none`): a call is recorded when
 either side's policy says so. The recorded operator (whose call it is, for the pause permission,
 the search and the retention) is the side whose policy that is, the callee on a tie (a trunk
-is never one). That side joins the call's bridge as `operator` and the far party as `customer`
-(`bridge_roles`, asked by the call before its legs join the bridge), so the recorded operator
-is always on the `operator` track: the callee of an extension-to-extension call, the caller of
-an operator's own outbound call (to a trunk, or to a colleague whose policy records less).
+is never one): the rule is `callwarden.telephony.call_sides`, which monitoring follows too (the
+operator a supervisor whispers to and replaces on a takeover). That side joins the call's
+bridge as `operator` and the far party as `customer` (`bridge_roles`, asked by the call before
+its legs join the bridge), so the recorded operator is always on the `operator` track: the
+callee of an extension-to-extension call, the caller of an operator's own outbound call (to a
+trunk, or to a colleague whose policy records less).
 The number kept with the recording (sealed, searchable) is the far party's: an outside caller's,
 or the number an operator dialled through a trunk.
 
@@ -23,73 +25,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from callwarden.domain.directory import DirectorySnapshot
-from callwarden.domain.ids import TeamId, UserId
-from callwarden.domain.models import RecordingPolicy, User
+from callwarden.domain.models import RecordingPolicy
+from callwarden.telephony.call_sides import (
+    DirectCallSides,
+    direct_call_policy,
+    direct_call_sides,
+    stricter,
+    user_of,
+)
 from callwarden.telephony.recording_control import RecordingControl
 
 if TYPE_CHECKING:
     from callwarden.telephony.call import Call
 
+__all__ = [
+    "DirectCallRecording",
+    "DirectCallSides",
+    "direct_call_policy",
+    "direct_call_sides",
+    "stricter",
+]
+
 logger = logging.getLogger(__name__)
-
-_STRICTNESS = {RecordingPolicy.NONE: 0, RecordingPolicy.ON_DEMAND: 1, RecordingPolicy.ALL: 2}
-
-
-def direct_call_policy(snapshot: DirectorySnapshot, user: User | None) -> RecordingPolicy:
-    """The direct-call recording policy of `user`: their own, else the nearest team's up the
-    team tree, else `none` (also for no user: a trunk)."""
-    if user is None:
-        return RecordingPolicy.NONE
-    if user.recording is not None:
-        return user.recording
-    team_id = user.team_id
-    seen: set[TeamId] = set()
-    while team_id is not None and team_id not in seen:
-        seen.add(team_id)
-        team = snapshot.team(team_id)
-        if team is None:
-            break
-        if team.recording is not None:
-            return team.recording
-        team_id = team.parent_id
-    return RecordingPolicy.NONE
-
-
-def stricter(first: RecordingPolicy, second: RecordingPolicy) -> RecordingPolicy:
-    return first if _STRICTNESS[first] >= _STRICTNESS[second] else second
-
-
-@dataclass(frozen=True, slots=True)
-class DirectCallSides:
-    """Who the operator of a direct call is: the side whose policy applies (the callee on a
-    tie or when neither records; the caller when the callee is a trunk)."""
-
-    policy: RecordingPolicy
-    operator: User | None
-    operator_is_caller: bool
-
-    @property
-    def bridge_roles(self) -> tuple[str, str]:
-        """The bridge roles of (caller, callee): the operator's side is `operator`."""
-        return ("operator", "customer") if self.operator_is_caller else ("customer", "operator")
-
-
-def direct_call_sides(
-    snapshot: DirectorySnapshot, caller_id: UserId | None, callee_id: UserId | None
-) -> DirectCallSides:
-    """The policy of a call between `caller_id` and `callee_id` (None: a trunk) and its
-    operator's side."""
-    caller, callee = _user(snapshot, caller_id), _user(snapshot, callee_id)
-    caller_policy = direct_call_policy(snapshot, caller)
-    callee_policy = direct_call_policy(snapshot, callee)
-    policy = stricter(callee_policy, caller_policy)
-    if callee is not None and callee_policy is policy:
-        return DirectCallSides(policy, callee, operator_is_caller=False)
-    return DirectCallSides(policy, caller, operator_is_caller=caller is not None)
 
 
 class DirectCallRecording:
@@ -139,8 +99,4 @@ def _far_number(snapshot: DirectorySnapshot, call: Call, sides: DirectCallSides)
     through a trunk, or an outside caller's; None between two users."""
     if sides.operator_is_caller:
         return call.target.label if call.target.trunk_id is not None else None
-    return call.caller.label if _user(snapshot, call.caller.user_id) is None else None
-
-
-def _user(snapshot: DirectorySnapshot, user_id: UserId | None) -> User | None:
-    return None if user_id is None else snapshot.user(user_id)
+    return call.caller.label if user_of(snapshot, call.caller.user_id) is None else None

@@ -3,10 +3,12 @@ operator, who the operator is, and the call as the policy sees it.
 
 Only answered calls with an operator are monitorable: a queue call once an agent has answered
 (the agent is the operator), and a two-party call between one of our users and a customer or
-colleague. In a two-party call the user who is not the caller is the operator, except on an
-outbound call to a trunk, where the caller is the operator and the trunk's party the customer;
-the roles of the hearing matrix come from this, never from the order in which the legs were
-built, so a whisper can only ever reach the operator.
+colleague. In a two-party call the operator is the one the call's recording calls its operator
+(`callwarden.telephony.call_sides`): the callee of an extension-to-extension call, the caller
+of an operator's own outbound call (to a trunk, or to a colleague whose policy records less),
+and the far party is the customer. The roles of the hearing matrix come from this, never from
+the order in which the legs were built, so a whisper can only ever reach the operator, and a
+takeover replaces the operator's leg whichever side of the call it is.
 
 The call as a policy resource (`ResourceKind.CALL`) is owned by the users on it and belongs to
 the operator's team and the queue's team (or the caller's team for a call between colleagues):
@@ -19,11 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from callwarden.domain.cdr import RouteKind
 from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.ids import CallId, TeamId, UserId
 from callwarden.domain.policy import Resource, ResourceKind
 from callwarden.telephony.call import Call, CallEvent, CallState, Leg
+from callwarden.telephony.call_sides import direct_call_sides
 from callwarden.telephony.call_task import CallTask
 from callwarden.telephony.queue_call import QueueCall, QueueCallState
 
@@ -97,12 +99,13 @@ def _call_view(call: Call, snapshot: DirectorySnapshot) -> CallView | None:
     if bridge is None:
         return None
     target = call.target
-    if target.route_kind is RouteKind.TRUNK:
-        operator_id, operator_leg, customer_leg = call.caller.user_id, inbound, outbound
-    else:
-        operator_id, operator_leg, customer_leg = target.user_id, outbound, inbound
-    if operator_id is None:
+    sides = direct_call_sides(snapshot, call.caller.user_id, target.user_id)
+    if sides.operator is None:
         return None
+    operator_id = sides.operator.id
+    operator_leg, customer_leg = (
+        (inbound, outbound) if sides.operator_is_caller else (outbound, inbound)
+    )
     return CallView(
         call_id=call.call_id,
         task=call,

@@ -11,7 +11,9 @@ matrix of a call is worked out from all its sessions at once (`media.matrix.moni
 replaced in one media command, so a switch takes effect on the next 20 ms frame, and the
 customer's own hearing (the operator, and a barging supervisor) never goes through a state
 where it hears a whisper. Taking over cuts the operator out of the matrix first, then tells
-the call to release the operator's leg (the ACD starts their wrap-up). Ending a session
+the call to release the operator's leg (the ACD starts their wrap-up), whichever side of the
+call the operator is on (`monitored_call`: on an operator's own outbound call, the caller's
+leg), so the customer stays with the supervisor. Ending a session
 removes only the supervisor; after a takeover the supervisor is the customer's party, and the
 call ends when they hang up.
 """
@@ -353,7 +355,8 @@ class MonitoringService:
             with contextlib.suppress(MediaError):
                 # The operator's phone stops sending once released: that is no media timeout.
                 await self.services.media.set_rtp_timeout(call.operator_endpoint, None)
-        call.task.post(ReleaseOperator(f"taken over by {session.supervisor.username}"))
+        cause = f"taken over by {session.supervisor.username}"
+        call.task.post(ReleaseOperator(cause, call.operator_endpoint))
 
     def _publish(self, session: MonitorSession, kind: type[MonitoringEvent], **extra: str) -> None:
         call = session.call
