@@ -36,7 +36,7 @@ from callwarden.acd.round_robin import RedisRoundRobin
 from callwarden.acd.today import DailyCounts, stored_history
 from callwarden.bus import Event, EventBus, EventCodec, InProcessBus
 from callwarden.bus.claims import AgentClaims, InProcessAgentClaims
-from callwarden.bus.redis_bus import RedisBus, new_node_id
+from callwarden.bus.redis_bus import RedisBus
 from callwarden.bus.redis_claims import RedisAgentClaims
 from callwarden.config import ConfigError, Settings
 from callwarden.domain.directory import DirectorySnapshot
@@ -270,7 +270,8 @@ async def _start_event_bus(settings: Settings) -> tuple[EventBus, Redis | None]:
     if settings.redis_url is None:
         return InProcessBus(), None
     client = Redis.from_url(settings.redis_url)
-    node_id = settings.node_id or new_node_id()
+    # One stable id per node, the one its recordings carry: `node_id`, else `<data_dir>/node-id`.
+    node_id = await asyncio.to_thread(node_identity, settings.data_dir, settings.node_id)
     bus = RedisBus(client, EventCodec(NODE_EVENT_TYPES), node_id=node_id)
     try:
         await bus.start()

@@ -16,6 +16,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -543,7 +544,7 @@ def test_a_message_carries_every_field_as_json_and_is_encoded_once() -> None:
 
 
 @pytest.mark.redis
-async def test_the_node_builds_an_in_process_bus_unless_redis_url_is_set() -> None:
+async def test_the_node_builds_an_in_process_bus_unless_redis_url_is_set(tmp_path: Path) -> None:
     alone, no_client = await _start_event_bus(Settings())
     assert isinstance(alone, InProcessBus) and no_client is None
     settings = load_settings(
@@ -557,9 +558,9 @@ async def test_the_node_builds_an_in_process_bus_unless_redis_url_is_set() -> No
     finally:
         await shared.close()
         await client.aclose()
-    unnamed, client = await _start_event_bus(Settings(redis_url=redis_url()))
+    unnamed, client = await _start_event_bus(Settings(redis_url=redis_url(), data_dir=tmp_path))
     assert client is not None
-    try:
+    try:  # the id kept in the data directory (tests/bus/test_stable_node_id.py)
         assert isinstance(unnamed, RedisBus) and unnamed.node_id.startswith("node-")
     finally:
         await unnamed.close()

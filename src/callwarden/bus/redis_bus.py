@@ -11,7 +11,11 @@ other node's event at most once (Redis pub/sub does not redeliver after a discon
 events are dropped and counted (`dropped_outbound`); a batch Redis refuses is counted in
 `send_failures` and the sender retries the next batch after `retry_delay`.
 
-Node ids must be unique among the nodes sharing the channel (`new_node_id`).
+Node ids must be unique among the nodes sharing the channel. A node uses its one stable id
+(the `node_id` setting, else the id kept in its data directory, which its recordings carry
+too), so a node restarted on the same data directory is the same node on the bus: an event of
+its earlier run that arrives late is its own echo. `new_node_id` makes an id for tools and
+tests.
 """
 
 from __future__ import annotations
