@@ -2,8 +2,17 @@
 // placed on a recording, a call, a person or a queue (POST, reason required) and released
 // (POST .../release, reason required). Recordings under a hold are never purged or deleted.
 // The server audits each (`recording.hold`, `recording.release`); a refusal is shown.
-import { api, formatNumber, label, t } from "./common.js";
-import { cell, names, showDone, showRefusal } from "./admin_common.js";
+import { label, t } from "./common.js";
+import {
+  cell,
+  loadList,
+  names,
+  onCreate,
+  rowButton,
+  rowHeader,
+  send,
+  showDone,
+} from "./admin_common.js";
 import { formatDateTime } from "./when.js";
 
 const tbody = document.querySelector("#holds tbody");
@@ -13,7 +22,6 @@ const release = document.getElementById("release");
 const releaseStatus = document.getElementById("release-status");
 const kind = document.getElementById("p-kind");
 let releasing = null;
-document.body.dataset.loads = "true";
 
 function targetName(hold) {
   if (hold.target_kind === "user") return names.users[hold.target_id] ?? hold.target_id;
@@ -24,12 +32,7 @@ function targetName(hold) {
 function renderRow(hold) {
   const row = document.createElement("tr");
   row.dataset.holdId = String(hold.id);
-  const target = document.createElement("th");
-  target.scope = "row";
-  target.id = `hold-${hold.id}`;
-  target.setAttribute("translate", "no");
-  target.textContent = targetName(hold);
-  row.append(target);
+  const target = rowHeader(row, `hold-${hold.id}`, targetName(hold));
   cell(row, label("admin.holds.kind", hold.target_kind), true);
   cell(row, hold.reason);
   const placedBy = hold.placed_by === null ? "" : names.users[String(hold.placed_by)] ?? "";
@@ -43,15 +46,7 @@ function renderRow(hold) {
     true,
   );
   const actions = cell(row, "", true);
-  if (active) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "secondary";
-    button.textContent = t("admin.holds.release");
-    button.setAttribute("aria-describedby", target.id);
-    button.addEventListener("click", () => openRelease(hold));
-    actions.append(button);
-  }
+  if (active) actions.append(rowButton(target, t("admin.holds.release"), () => openRelease(hold)));
   return row;
 }
 
@@ -66,20 +61,14 @@ function openRelease(hold) {
 
 async function load() {
   const active = showReleased.checked ? "false" : "true";
-  const result = await api("GET", `/api/v1/legal-holds?active=${active}`);
-  document.body.dataset.loaded = "true";
-  if (!result.ok) {
-    showRefusal(result, listStatus);
-    return;
-  }
-  const holds = result.body.items;
-  if (holds.length) tbody.replaceChildren(...holds.map(renderRow));
-  else {
-    const row = document.createElement("tr");
-    cell(row, t("admin.holds.none"), true).colSpan = 6;
-    tbody.replaceChildren(row);
-  }
-  listStatus.textContent = t("admin.holds.count", { count: formatNumber(holds.length) });
+  await loadList(`/api/v1/legal-holds?active=${active}`, {
+    tbody,
+    status: listStatus,
+    render: renderRow,
+    countKey: "admin.holds.count",
+    empty: t("admin.holds.none"),
+    columns: 6,
+  });
 }
 
 function followKind() {
@@ -94,39 +83,34 @@ function targetId() {
   return document.getElementById("p-text").value.trim();
 }
 
-document.getElementById("place-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const status = document.getElementById("place-status");
-  const body = {
+onCreate(
+  "place-form",
+  "place-status",
+  "/api/v1/legal-holds",
+  () => ({
     target_kind: kind.value,
     target_id: targetId(),
     reason: document.getElementById("p-reason").value.trim(),
-  };
-  const result = await api("POST", "/api/v1/legal-holds", body);
-  if (!result.ok) {
-    showRefusal(result, status);
-    return;
-  }
-  showDone(status, t("admin.holds.placed_done", { target: targetName(result.body) }));
-  event.target.reset();
-  followKind();
-  await load();
-});
+  }),
+  (hold) => t("admin.holds.placed_done", { target: targetName(hold) }),
+  async () => {
+    followKind();
+    await load();
+  },
+);
 
 document.getElementById("release-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!releasing) return;
   const body = { hold_id: releasing.id, reason: document.getElementById("r-reason").value.trim() };
-  const result = await api("POST", "/api/v1/legal-holds/release", body);
-  if (!result.ok) {
-    showRefusal(result, releaseStatus);
-    return;
-  }
-  showDone(listStatus, t("admin.holds.released_done", { target: targetName(result.body) }));
+  const result = await send("POST", "/api/v1/legal-holds/release", body, releaseStatus);
+  if (!result) return;
+  const done = t("admin.holds.released_done", { target: targetName(result.body) });
+  showDone(listStatus, done);
   release.hidden = true;
   releasing = null;
   await load();
-  showDone(listStatus, t("admin.holds.released_done", { target: targetName(result.body) }));
+  showDone(listStatus, done);
 });
 
 document.getElementById("close-release").addEventListener("click", () => {

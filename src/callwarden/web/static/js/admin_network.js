@@ -1,13 +1,22 @@
 // The network page of the admin console: the address ranges each role or team may sign in
 // from (GET /api/v1/sign-in-networks), added (POST) and removed (DELETE). The server refuses a
 // change that would shut the admin out (409 would_lock_you_out) and audits each change.
-import { api, formatNumber, label, t } from "./common.js";
-import { cell, names, showDone, showRefusal } from "./admin_common.js";
+import { label, t } from "./common.js";
+import {
+  cell,
+  loadList,
+  names,
+  onCreate,
+  rowButton,
+  rowHeader,
+  send,
+  showDone,
+} from "./admin_common.js";
 
+const ROUTE = "/api/v1/sign-in-networks";
 const tbody = document.querySelector("#networks tbody");
 const listStatus = document.getElementById("list-status");
 const kind = document.getElementById("n-kind");
-document.body.dataset.loads = "true";
 
 function appliesTo(rule) {
   if (rule.role_id !== null) {
@@ -19,12 +28,7 @@ function appliesTo(rule) {
 function renderRow(rule) {
   const row = document.createElement("tr");
   row.dataset.networkId = String(rule.id);
-  const network = document.createElement("th");
-  network.scope = "row";
-  network.id = `network-${rule.id}`;
-  network.setAttribute("translate", "no");
-  network.textContent = rule.network;
-  row.append(network);
+  const network = rowHeader(row, `network-${rule.id}`, rule.network);
   const [kindText, name] = appliesTo(rule);
   const target = cell(row, `${kindText}: `, true);
   const span = document.createElement("span");
@@ -32,17 +36,8 @@ function renderRow(rule) {
   span.textContent = name;
   target.append(span);
   cell(row, rule.description);
-  const remove = document.createElement("button");
-  remove.type = "button";
-  remove.className = "secondary";
-  remove.textContent = t("admin.network.remove");
-  remove.setAttribute("aria-describedby", network.id);
-  remove.addEventListener("click", async () => {
-    const result = await api("DELETE", `/api/v1/sign-in-networks/${rule.id}`);
-    if (!result.ok) {
-      showRefusal(result, listStatus);
-      return;
-    }
+  const remove = rowButton(network, t("admin.network.remove"), async () => {
+    if (!(await send("DELETE", `${ROUTE}/${rule.id}`, undefined, listStatus))) return;
     await load();
     showDone(listStatus, t("admin.network.removed", { network: rule.network }));
   });
@@ -51,20 +46,14 @@ function renderRow(rule) {
 }
 
 async function load() {
-  const result = await api("GET", "/api/v1/sign-in-networks");
-  document.body.dataset.loaded = "true";
-  if (!result.ok) {
-    showRefusal(result, listStatus);
-    return;
-  }
-  const rules = result.body.items;
-  if (rules.length) tbody.replaceChildren(...rules.map(renderRow));
-  else {
-    const row = document.createElement("tr");
-    cell(row, t("admin.network.none"), true).colSpan = 4;
-    tbody.replaceChildren(row);
-  }
-  listStatus.textContent = t("admin.network.count", { count: formatNumber(rules.length) });
+  await loadList(ROUTE, {
+    tbody,
+    status: listStatus,
+    render: renderRow,
+    countKey: "admin.network.count",
+    empty: t("admin.network.none"),
+    columns: 4,
+  });
 }
 
 function followKind() {
@@ -72,25 +61,27 @@ function followKind() {
   document.getElementById("n-team-field").hidden = kind.value !== "team";
 }
 
-document.getElementById("add").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const status = document.getElementById("add-status");
+function addBody() {
   const body = {
     network: document.getElementById("n-network").value.trim(),
     description: document.getElementById("n-description").value.trim(),
   };
   if (kind.value === "role") body.role_id = Number(document.getElementById("n-role").value);
   else body.team_id = Number(document.getElementById("n-team").value);
-  const result = await api("POST", "/api/v1/sign-in-networks", body);
-  if (!result.ok) {
-    showRefusal(result, status);
-    return;
-  }
-  showDone(status, t("admin.network.added", { network: result.body.network }));
-  event.target.reset();
-  followKind();
-  await load();
-});
+  return body;
+}
+
+onCreate(
+  "add",
+  "add-status",
+  ROUTE,
+  addBody,
+  (rule) => t("admin.network.added", { network: rule.network }),
+  async () => {
+    followKind();
+    await load();
+  },
+);
 
 kind.addEventListener("change", followKind);
 followKind();

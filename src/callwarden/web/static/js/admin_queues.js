@@ -2,14 +2,11 @@
 // to change any setting, its members (skill level, penalty) and overflow (PATCH
 // /api/v1/queues/{id}), a new one (POST) and deletion (DELETE). The server checks everything
 // again (422 names the field, nothing changed) and audits the change; the running ACD follows.
-import { api, formatNumber, label, t } from "./common.js";
-import { cell, names, showDone, showRefusal } from "./admin_common.js";
+import { label, t } from "./common.js";
+import { cell, loadList, names, objectForm, rowButton, rowHeader } from "./admin_common.js";
 
 const tbody = document.querySelector("#queues tbody");
 const listStatus = document.getElementById("list-status");
-const detail = document.getElementById("detail");
-const detailStatus = document.getElementById("d-status");
-const form = document.getElementById("queue-form");
 const overflowQueue = document.getElementById("f-overflow-queue");
 
 const NUMBERS = [
@@ -50,8 +47,6 @@ const DEFAULTS = {
 };
 
 let queues = [];
-let selected = null; // the queue shown, or null for a new one
-document.body.dataset.loads = "true";
 
 const field = (id) => document.getElementById(id);
 
@@ -95,12 +90,7 @@ function seconds(value) {
 function renderRow(queue) {
   const row = document.createElement("tr");
   row.dataset.queueId = String(queue.id);
-  const name = document.createElement("th");
-  name.scope = "row";
-  name.id = `queue-${queue.id}`;
-  name.setAttribute("translate", "no");
-  name.textContent = queue.name;
-  row.append(name);
+  const name = rowHeader(row, `queue-${queue.id}`, queue.name);
   cell(row, queue.number);
   cell(row, names.teams[String(queue.team_id)] || String(queue.team_id));
   cell(row, label("admin.queues.strategy", queue.strategy), true);
@@ -125,13 +115,7 @@ function renderRow(queue) {
     span.textContent = target;
     overflowCell.append(": ", span);
   }
-  const edit = document.createElement("button");
-  edit.type = "button";
-  edit.className = "secondary";
-  edit.textContent = t("admin.queues.edit");
-  edit.setAttribute("aria-describedby", name.id);
-  edit.addEventListener("click", () => show(queue));
-  cell(row, "", true).append(edit);
+  cell(row, "", true).append(rowButton(name, t("admin.queues.edit"), () => editor.show(queue)));
   return row;
 }
 
@@ -155,15 +139,7 @@ function showOverflowTarget() {
   field("f-overflow-user-field").hidden = action !== "user";
 }
 
-function show(queue) {
-  selected = queue;
-  const values = queue || DEFAULTS;
-  field("d-title").textContent = t(queue ? "admin.queues.edit" : "admin.queues.create");
-  field("d-name").textContent = queue ? queue.name : "";
-  field("f-name-field").hidden = queue !== null;
-  field("f-name").value = "";
-  field("f-delete").hidden = queue === null;
-  field("f-submit").textContent = t(queue ? "admin.queues.save" : "admin.queues.create_button");
+function fill(values, queue) {
   field("f-display").value = queue ? queue.display_name : "";
   field("f-number").value = values.number;
   if (values.team_id !== null) field("f-team").value = String(values.team_id);
@@ -185,9 +161,6 @@ function show(queue) {
     row.querySelector(".m-skill").value = String(member ? member.skill_level : 1);
     row.querySelector(".m-penalty").value = String(member ? member.penalty : 0);
   }
-  detailStatus.textContent = "";
-  detail.hidden = false;
-  (queue ? field("f-strategy") : field("f-name")).focus();
 }
 
 /** A number field as sent: a number, or null when empty (for the optional ones), or the text
@@ -223,65 +196,34 @@ function formBody() {
 }
 
 async function load() {
-  const result = await api("GET", "/api/v1/queues?limit=200");
-  document.body.dataset.loaded = "true";
-  if (!result.ok) {
-    showRefusal(result, listStatus);
-    return;
-  }
-  queues = result.body.items;
-  if (queues.length) tbody.replaceChildren(...queues.map(renderRow));
-  else {
-    const row = document.createElement("tr");
-    cell(row, t("admin.queues.none"), true).colSpan = 12;
-    tbody.replaceChildren(row);
-  }
-  listStatus.textContent = t("admin.queues.count", { count: formatNumber(result.body.total) });
+  await loadList("/api/v1/queues?limit=200", {
+    tbody,
+    status: listStatus,
+    render: renderRow,
+    received: (items) => {
+      queues = items;
+    },
+    countKey: "admin.queues.count",
+    empty: t("admin.queues.none"),
+    columns: 12,
+  });
 }
-
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const body = formBody();
-  let result;
-  if (selected) {
-    if (body.display_name === null) delete body.display_name;
-    result = await api("PATCH", `/api/v1/queues/${selected.id}`, body);
-  } else {
-    body.name = field("f-name").value.trim();
-    result = await api("POST", "/api/v1/queues", body);
-  }
-  if (!result.ok) {
-    showRefusal(result, detailStatus);
-    return;
-  }
-  const key = selected ? "admin.queues.saved" : "admin.queues.created";
-  showDone(detailStatus, t(key, { name: result.body.name }));
-  await load();
-  show(result.body);
-  showDone(detailStatus, t(key, { name: result.body.name }));
-});
 
 field("f-overflow").addEventListener("change", showOverflowTarget);
 
-field("f-delete").addEventListener("click", async () => {
-  if (!selected) return;
-  const name = selected.name;
-  const result = await api("DELETE", `/api/v1/queues/${selected.id}`);
-  if (!result.ok) {
-    showRefusal(result, detailStatus);
-    return;
-  }
-  detail.hidden = true;
-  selected = null;
-  showDone(document.getElementById("create-status"), t("admin.queues.deleted", { name }));
-  await load();
+const editor = objectForm({
+  kind: "queues",
+  path: "/api/v1/queues",
+  form: "queue-form",
+  defaults: DEFAULTS,
+  fill,
+  body: formBody,
+  patch: (body) => {
+    if (body.display_name === null) delete body.display_name;
+    return body;
+  },
+  focus: "f-strategy",
+  load,
 });
-
-field("close-detail").addEventListener("click", () => {
-  detail.hidden = true;
-  selected = null;
-});
-
-field("open-create").addEventListener("click", () => show(null));
 
 load();

@@ -1,8 +1,8 @@
 // The retention page of the admin console: how long recordings are kept, by default, per team
 // and per queue (GET /api/v1/retention-policies), set or removed (PUT, `days: null` removes).
 // The server audits each change (`retention.update`); a refusal is shown with its reason.
-import { api, formatNumber, label, t } from "./common.js";
-import { cell, names, showDone, showRefusal } from "./admin_common.js";
+import { formatNumber, label, t } from "./common.js";
+import { cell, loadList, names, rowButton, rowHeader, send, showDone } from "./admin_common.js";
 import { formatDateTime } from "./when.js";
 
 const tbody = document.querySelector("#policies tbody");
@@ -11,7 +11,6 @@ const form = document.getElementById("set");
 const scope = document.getElementById("r-scope");
 const team = document.getElementById("r-team");
 const queue = document.getElementById("r-queue");
-document.body.dataset.loads = "true";
 
 function target(policy) {
   if (policy.scope === "team") return names.teams[String(policy.team_id)] ?? String(policy.team_id);
@@ -26,47 +25,25 @@ function body(policy, days) {
 function renderRow(policy, index) {
   const row = document.createElement("tr");
   row.dataset.scope = policy.scope;
-  const kind = document.createElement("th");
-  kind.scope = "row";
-  kind.id = `policy-${index}`;
-  kind.textContent = label("admin.retention.scope", policy.scope);
-  row.append(kind);
+  const kind = rowHeader(row, `policy-${index}`, label("admin.retention.scope", policy.scope), true);
   const name = target(policy);
   if (name === null) cell(row, t("admin.retention.everything"), true);
   else cell(row, name);
   cell(row, t("admin.retention.days_value", { days: formatNumber(policy.days) }), true);
-  const remove = document.createElement("button");
-  remove.type = "button";
-  remove.className = "secondary";
-  remove.textContent = t("admin.retention.remove");
-  remove.setAttribute("aria-describedby", kind.id);
-  remove.addEventListener("click", () => change(body(policy, null), listStatus));
-  cell(row, "", true).append(remove);
+  const remove = () => change(body(policy, null), listStatus);
+  cell(row, "", true).append(rowButton(kind, t("admin.retention.remove"), remove));
   return row;
 }
 
 async function load() {
-  const result = await api("GET", "/api/v1/retention-policies");
-  document.body.dataset.loaded = "true";
-  if (!result.ok) {
-    showRefusal(result, listStatus);
-    return;
-  }
-  render(result.body.items);
-}
-
-function render(policies) {
-  tbody.replaceChildren(...policies.map(renderRow));
+  await loadList("/api/v1/retention-policies", { tbody, status: listStatus, render: renderRow });
 }
 
 async function change(request, status) {
-  const result = await api("PUT", "/api/v1/retention-policies", request);
-  if (!result.ok) {
-    showRefusal(result, status);
-    return;
-  }
+  const result = await send("PUT", "/api/v1/retention-policies", request, status);
+  if (!result) return;
   showDone(status, t("admin.retention.saved"));
-  render(result.body.items);
+  tbody.replaceChildren(...result.body.items.map(renderRow));
 }
 
 function followScope() {
@@ -102,18 +79,13 @@ function showPurge(status) {
 }
 
 async function loadPurge() {
-  const result = await api("GET", "/api/v1/retention-policies/purge");
-  if (!result.ok) showRefusal(result, purgeStatus);
-  else showPurge(result.body);
+  const result = await send("GET", "/api/v1/retention-policies/purge", undefined, purgeStatus);
+  if (result) showPurge(result.body);
 }
 
 document.getElementById("purge-start").addEventListener("click", async () => {
-  const result = await api("POST", "/api/v1/retention-policies/purge");
-  if (!result.ok) {
-    showRefusal(result, purgeStatus);
-    return;
-  }
-  showPurge(result.body);
+  const result = await send("POST", "/api/v1/retention-policies/purge", undefined, purgeStatus);
+  if (result) showPurge(result.body);
 });
 
 document.getElementById("purge-refresh").addEventListener("click", loadPurge);

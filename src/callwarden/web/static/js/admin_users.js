@@ -2,8 +2,19 @@
 // (POST), and for one user: name, team and extension (PATCH), change role (PUT .../role), new SIP password and web password
 // (PATCH), MFA reset (POST .../mfa/reset), disable and enable. The server decides and audits
 // every change; a refusal is shown with its reason.
-import { api, formatNumber, t } from "./common.js";
-import { cell, formFields, names, showDone, showRefusal } from "./admin_common.js";
+import { t } from "./common.js";
+import {
+  cell,
+  detailPanel,
+  formFields,
+  loadList,
+  names,
+  onCreate,
+  rowButton,
+  rowHeader,
+  send,
+  showDone,
+} from "./admin_common.js";
 
 const PAGE = 50;
 const filters = document.getElementById("filters");
@@ -11,13 +22,10 @@ const tbody = document.querySelector("#users tbody");
 const listStatus = document.getElementById("list-status");
 const previousButton = document.getElementById("previous-page");
 const nextButton = document.getElementById("next-page");
-const detail = document.getElementById("detail");
-const detailStatus = document.getElementById("d-status");
 const toggle = document.getElementById("toggle-enabled");
+const panel = detailPanel();
 
 let offset = 0;
-let selected = null;
-document.body.dataset.loads = "true";
 
 function query() {
   const parameters = new URLSearchParams(formFields(filters));
@@ -34,49 +42,35 @@ function renderRow(user) {
   const row = document.createElement("tr");
   row.dataset.userId = String(user.id);
   row.dataset.enabled = String(user.enabled);
-  const name = document.createElement("th");
-  name.scope = "row";
-  name.id = `user-${user.id}`;
-  name.setAttribute("translate", "no");
-  name.textContent = user.username;
-  row.append(name);
+  const name = rowHeader(row, `user-${user.id}`, user.username);
   cell(row, user.display_name || "—");
   cell(row, user.role);
   cell(row, user.team_id === null ? "—" : names.teams[String(user.team_id)] ?? String(user.team_id));
   cell(row, user.extension ?? "—");
   cell(row, statusText(user), true).className = "user-status";
-  const actions = cell(row, "", true);
-  const manage = document.createElement("button");
-  manage.type = "button";
-  manage.className = "secondary";
-  manage.textContent = t("admin.manage");
-  manage.setAttribute("aria-describedby", name.id);
-  manage.addEventListener("click", () => open(user));
-  actions.append(manage);
+  cell(row, "", true).append(rowButton(name, t("admin.manage"), () => open(user)));
   return row;
 }
 
 async function load() {
-  const result = await api("GET", `/api/v1/users?${query()}`);
-  document.body.dataset.loaded = "true";
-  if (!result.ok) {
-    showRefusal(result, listStatus);
-    return;
-  }
-  const users = result.body.items;
-  tbody.replaceChildren(...users.map(renderRow));
-  listStatus.textContent = t("admin.users.count", { count: formatNumber(result.body.total) });
+  const body = await loadList(`/api/v1/users?${query()}`, {
+    tbody,
+    status: listStatus,
+    render: renderRow,
+    countKey: "admin.users.count",
+  });
+  if (!body) return;
   listStatus.dataset.kind = "";
   previousButton.disabled = offset === 0;
-  nextButton.disabled = offset + users.length >= result.body.total;
-  if (selected) {
-    const fresh = users.find((user) => user.id === selected.id);
+  nextButton.disabled = offset + body.items.length >= body.total;
+  if (panel.selected) {
+    const fresh = body.items.find((user) => user.id === panel.selected.id);
     if (fresh) showSelected(fresh);
   }
 }
 
 function showSelected(user) {
-  selected = user;
+  panel.selected = user;
   document.getElementById("d-username").textContent = user.username;
   document.getElementById("d-role").value = String(user.role_id);
   document.getElementById("d-display").value = user.display_name;
@@ -92,25 +86,22 @@ function showSelected(user) {
 
 function open(user) {
   showSelected(user);
-  detailStatus.textContent = "";
-  detail.hidden = false;
+  panel.open(user);
   document.getElementById("d-display").focus();
 }
 
 /** Runs one change of the selected user; on success says `doneKey` and reloads the list. */
 async function change(method, path, body, doneKey, values = {}) {
+  const selected = panel.selected;
   if (!selected) return null;
-  const result = await api(method, path, body);
-  if (!result.ok) {
-    showRefusal(result, detailStatus);
-    return null;
-  }
-  showDone(detailStatus, t(doneKey, { username: selected.username, ...values }));
+  const result = await send(method, path, body, panel.status);
+  if (!result) return null;
+  showDone(panel.status, t(doneKey, { username: selected.username, ...values }));
   await load();
   return result;
 }
 
-const base = () => `/api/v1/users/${selected.id}`;
+const base = () => `/api/v1/users/${panel.selected.id}`;
 
 document.getElementById("details-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -155,14 +146,12 @@ for (const [formId, field, doneKey] of [
 }
 
 document.getElementById("reset-mfa").addEventListener("click", async () => {
+  const selected = panel.selected;
   if (!selected) return;
-  const result = await api("POST", `${base()}/mfa/reset`);
-  if (!result.ok) {
-    showRefusal(result, detailStatus);
-    return;
-  }
+  const result = await send("POST", `${base()}/mfa/reset`, undefined, panel.status);
+  if (!result) return;
   const key = result.body.had_mfa ? "admin.users.mfa_reset_done" : "admin.users.mfa_none";
-  showDone(detailStatus, t(key, { username: selected.username }));
+  showDone(panel.status, t(key, { username: selected.username }));
 });
 
 toggle.addEventListener("click", async () => {
@@ -172,25 +161,14 @@ toggle.addEventListener("click", async () => {
   await change("POST", `${base()}/${action}`, undefined, doneKey);
 });
 
-document.getElementById("close-detail").addEventListener("click", () => {
-  detail.hidden = true;
-  selected = null;
-});
-
-document.getElementById("create").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  const body = formFields(form, ["role_id", "team_id"]);
-  const result = await api("POST", "/api/v1/users", body);
-  const status = document.getElementById("create-status");
-  if (!result.ok) {
-    showRefusal(result, status);
-    return;
-  }
-  showDone(status, t("admin.users.created", { username: result.body.username }));
-  form.reset();
-  await load();
-});
+onCreate(
+  "create",
+  "create-status",
+  "/api/v1/users",
+  (form) => formFields(form, ["role_id", "team_id"]),
+  (user) => t("admin.users.created", { username: user.username }),
+  load,
+);
 
 filters.addEventListener("submit", (event) => {
   event.preventDefault();
