@@ -12,7 +12,7 @@ import pytest
 
 from callwarden.media.control import MediaConfig
 from callwarden.media.engine import MediaEngine
-from callwarden.recording import capture
+from callwarden.recording import capture, capture_slot
 from callwarden.recording.capture import (
     BATCH_SAMPLES,
     GROUP_COMMIT_SECONDS,
@@ -64,8 +64,8 @@ async def test_batches_of_all_recordings_are_committed_together_and_read_back(
         calls.append(fd)
         return syncfs_available and real_syncfs(fd)
 
-    real_syncfs = capture.syncfs
-    monkeypatch.setattr(capture, "syncfs", fake_syncfs)
+    real_syncfs = capture_slot.syncfs
+    monkeypatch.setattr(capture_slot, "syncfs", fake_syncfs)
     engine, sinks, specs = await _record_two_batches(tmp_path)
     try:
         assert len(sinks) == RECORDINGS

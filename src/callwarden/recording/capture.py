@@ -16,6 +16,12 @@ commit**: one ``syncfs`` for every recording appended to in the last ``GROUP_COM
 file I/O and no encryption on the event loop (PERFORMANCE-NOTES), and plaintext audio never
 leaves the process's memory.
 
+In the node the writer is not a thread but a **process** of its own beside the media worker
+(``CAPTURE_PROVIDER``, :mod:`callwarden.recording.capture_process`): the same work, the same
+group commit, without taking the GIL from the media loop. The thread remains for providers
+given another writer (tests, tools); the writer's half of a recording is
+:class:`~callwarden.recording.capture_slot.WriterSlot` in both.
+
 Tracks: each participant with a recorded role (customer, operator, supervisor) is a track of
 its own, named by its role (a second participant with the same role gets ``operator-2``, ...).
 Players (hold music, tones) are not recorded.
@@ -35,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import sys
 import threading
@@ -59,8 +64,9 @@ from callwarden.recording.capture_io import (
     open_sealed,
     track_names,
 )
-from callwarden.recording.container import decode_pcm, encode_pcm
-from callwarden.recording.writer import syncfs
+from callwarden.recording.capture_process import WriterProcess
+from callwarden.recording.capture_slot import WriterSlot, group_commit
+from callwarden.recording.container import encode_pcm
 
 __all__ = [
     "BATCH_SAMPLES",
@@ -82,8 +88,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CAPTURE_PROVIDER = "callwarden.recording.capture:CaptureProvider"
-"""The import path the composition root gives the media engine (``MediaConfig``)."""
+CAPTURE_PROVIDER = "callwarden.recording.capture:sealing_process_provider"
+"""The import path the composition root gives the media engine (``MediaConfig``): recordings
+sealed by a writer process beside the media worker (see capture_process)."""
 RECORDED_ROLES = frozenset({"customer", "operator", "supervisor"})
 MAX_SAME_ROLE = 3
 SAMPLE_RATE = 8000
@@ -91,8 +98,6 @@ GROUP_COMMIT_SECONDS = 0.25
 """The writer thread makes sealed batches durable together at most this long after the first."""
 HANDOVER_SECONDS = 0.1
 """Work for the writer thread is handed over in groups at most this long after the first."""
-SLOW_COMMIT_SECONDS = 0.5
-"""A group commit slower than this is logged (the file system is too slow for the crash bound)."""
 QUEUE_BOUND = 5_000
 """Batches waiting for the writer thread, all recordings of the process together (~12 s of
 audio at 500 recorded calls, ~100 MB); beyond that a recording fails instead of memory growing."""
@@ -151,9 +156,10 @@ class CaptureSink:
         #: Set by the writer thread (a plain bool: read on the loop without a lock).
         self.failed = False
         self.failure: str | None = None
-        self.writer: TrackWriter | None = None
-        #: The writer again when it takes µ-law runs and group commits (the sealed one).
-        self.grouped: GroupCommitWriter | None = None
+        #: Its writer, on the writer thread (not used when the writer is a process).
+        self.slot = WriterSlot(self.recording_id, self.fail)
+        #: Its number for the writer process.
+        self.key = provider.next_key()
         #: The participants the bridge taps in C, with their tracks (None: not recorded).
         self._taps: list[tuple[Tap, _Track | None]] = []
 
@@ -299,7 +305,10 @@ class CaptureSink:
         self._send_batch()
         done: asyncio.Future[Mapping[str, object]] = asyncio.get_running_loop().create_future()
         self._provider.submit(self, "close", (end, done), force=True)
-        written = await done
+        try:
+            written = await done
+        finally:
+            self._provider.forget(self)
         return {
             "recording_id": self.recording_id,
             "sample_rate": SAMPLE_RATE,
@@ -337,75 +346,23 @@ class CaptureSink:
         it left sealed audio to make durable (see :attr:`unsynced`)."""
         if kind == "close":
             end, done = cast("tuple[int, asyncio.Future[Mapping[str, object]]]", payload)
-            self._close(end, done)
+            self._provider.resolve(done, self.slot.close(end))
             return False
         if kind == "open":
-            try:
-                self.writer = self._provider.open_writer(self._context.spec)
-                # checked once: a runtime protocol check costs microseconds
-                grouped = isinstance(self.writer, GroupCommitWriter)
-                self.grouped = cast(GroupCommitWriter, self.writer) if grouped else None
-            except Exception as error:
-                self.fail(f"cannot open the recording: {type(error).__name__}: {error}")
+            self.slot.open(self._provider.open_writer, self._context.spec)
             return False
-        if self.failed or self.writer is None:
-            return False
-        try:
-            if kind == "frames":
-                self._write_runs(cast("list[_Run]", payload))
-            elif kind == "pause":
-                self.writer.pause(cast(int, payload))
-            elif kind == "resume":
-                self.writer.resume(cast(int, payload))
-        except Exception as error:  # disk full, I/O error, a writer bug: the call goes on
-            self._abort(f"{type(error).__name__}: {error}")
-        return self.unsynced
+        if kind == "frames":
+            payload = [(r.track, r.start, r.codes) for r in cast("list[_Run]", payload)]
+        return self.slot.run(kind, payload)
+
+    @property
+    def writer(self) -> TrackWriter | None:
+        return self.slot.writer
 
     @property
     def unsynced(self) -> bool:
         """Its writer appended sealed chunks that no fsync covers yet (group commit)."""
-        grouped = self.grouped
-        return grouped is not None and grouped is self.writer and grouped.unsynced
-
-    def commit(self, synced: bool) -> None:
-        """After a group commit: ``synced`` when a ``syncfs`` covered the file, else fsync it."""
-        writer = self.grouped
-        if writer is None or writer is not self.writer or not writer.unsynced:
-            return
-        try:
-            if synced:
-                writer.mark_synced()
-            else:
-                writer.sync()
-        except Exception as error:
-            self._abort(f"{type(error).__name__}: {error}")
-
-    def _write_runs(self, runs: list[_Run]) -> None:
-        writer = self.writer
-        assert writer is not None
-        grouped = self.grouped
-        if grouped is not None:  # the sealed writer: the µ-law as it is
-            grouped.write_codes([(r.track, r.start, bytes(r.codes)) for r in runs], sync=False)
-            return
-        for run in runs:
-            writer.write(run.track, decode_pcm(bytes(run.codes)), run.start)
-
-    def _abort(self, reason: str) -> None:
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            writer.abort()
-        self.fail(reason)
-
-    def _close(self, end: int, done: asyncio.Future[Mapping[str, object]]) -> None:
-        written: Mapping[str, object] = {}
-        writer, self.writer = self.writer, None
-        if writer is not None:  # healthy (a writer error already aborted it): a trailer
-            try:
-                written = writer.close(end)
-            except Exception as error:
-                writer.abort()
-                self.fail(f"{type(error).__name__}: {error}")
-        self._provider.resolve(done, written)
+        return self.slot.unsynced
 
 
 _UNKNOWN = _Track("", "", "", -1)
@@ -421,7 +378,10 @@ class CaptureProvider:
         *,
         queue_bound: int = QUEUE_BOUND,
         switch_interval: float | None = WRITER_SWITCH_INTERVAL,
+        process: bool = False,
     ) -> None:
+        if process and open_writer is not None:
+            raise ValueError("a writer process opens the sealed writer; no other opener")
         self.open_writer: WriterOpener = open_writer if open_writer is not None else open_sealed
         self._queue: queue.SimpleQueue[list[_Work] | None] = queue.SimpleQueue()
         #: Work submitted on the loop since the last hand-over to the writer thread.
@@ -432,8 +392,14 @@ class CaptureProvider:
         self._bound = queue_bound
         self._switch_interval = switch_interval
         self._opened = 0
+        self._keys = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: A writer process instead of the thread (the node's default; see capture_process).
+        self._use_process = process
+        self._process: WriterProcess | None = None
+        #: The open recordings by key (writer process only: its replies name the key).
+        self._sinks: dict[int, CaptureSink] = {}
 
     def stagger(self) -> int:
         """Samples to take off a new recording's first batch: successive recordings spread
@@ -446,8 +412,25 @@ class CaptureProvider:
         """Pieces of work waiting for the writer thread (all recordings of the process)."""
         return self._submitted - self._done
 
+    def next_key(self) -> int:
+        self._keys += 1
+        return self._keys
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id, while it runs (None: a writer thread, or none yet)."""
+        return self._process.pid if self._process is not None and self._process.alive else None
+
     def open(self, context: RecordingContext) -> CaptureSink:
-        """A sink for one bridge; its file is opened on the writer thread."""
+        """A sink for one bridge; its file is opened on the writer thread or process."""
+        if self._use_process:
+            self._loop = asyncio.get_running_loop()
+            if self._process is None or not self._process.alive:
+                self._process = WriterProcess(self._loop, self._sinks, self._count_done)
+            sink = CaptureSink(self, context)
+            self._sinks[sink.key] = sink
+            self.submit(sink, "open", context.spec)
+            return sink
         if self._thread is None:
             self._loop = asyncio.get_running_loop()
             interval = self._switch_interval
@@ -459,8 +442,12 @@ class CaptureProvider:
             )
             self._thread.start()
         sink = CaptureSink(self, context)
-        self.submit(sink, "open", None)
+        self.submit(sink, "open", context.spec)
         return sink
+
+    def _count_done(self, count: int) -> None:
+        """Work handed to the writer process (on its sender thread only)."""
+        self._done += count
 
     def submit(self, sink: CaptureSink, kind: str, payload: object, *, force: bool = False) -> None:
         """Queue work for the writer thread; never blocks the loop. Beyond the bound the
@@ -486,7 +473,10 @@ class CaptureProvider:
             self._handover.cancel()
             self._handover = None
         if self._outbox:
-            self._queue.put(self._outbox)
+            if self._process is not None:
+                self._process.put(self._outbox)
+            else:
+                self._queue.put(self._outbox)
             self._outbox = []
 
     def resolve(
@@ -509,7 +499,7 @@ class CaptureProvider:
             except queue.Empty:
                 group = _NOTHING
             if group is None:
-                _commit(dirty)
+                group_commit(s.slot for s in dirty)
                 return
             for sink, kind, payload in group:
                 try:
@@ -521,11 +511,19 @@ class CaptureProvider:
                     logger.exception("recording %s: %s failed", sink.recording_id, kind)
                 self._done += 1
             if dirty and time.monotonic() - oldest >= GROUP_COMMIT_SECONDS:
-                _commit(dirty)
+                group_commit(s.slot for s in dirty)
                 dirty = {}
 
+    def forget(self, sink: CaptureSink) -> None:
+        """A sink has stopped (its close answered)."""
+        self._sinks.pop(sink.key, None)
+
     async def close(self) -> None:
-        """Let the writer thread finish what is queued, then stop it."""
+        """Let the writer thread or process finish what is queued, then stop it."""
+        if self._process is not None:
+            self._hand_over()
+            process, self._process = self._process, None
+            await process.close()
         thread, self._thread = self._thread, None
         if thread is not None:
             self._hand_over()
@@ -533,26 +531,11 @@ class CaptureProvider:
             await asyncio.to_thread(thread.join)
 
 
-def _commit(dirty: Mapping[CaptureSink, None]) -> None:
-    """Make every dirty recording durable: one ``syncfs`` when they share a file system (the
-    usual case: one recordings directory), else (or if it fails) one fdatasync each."""
-    writers = [s.grouped for s in dirty if s.grouped is not None and s.grouped is s.writer]
-    if not writers:
-        return
-    started = time.monotonic()
-    synced = False
-    try:
-        devices = {os.fstat(writer.fileno()).st_dev for writer in writers}
-        synced = len(devices) == 1 and syncfs(writers[0].fileno())
-    except OSError:
-        logger.exception("group commit: cannot stat a recording file; fsync each")
-    for sink in dirty:
-        sink.commit(synced)
-    took = time.monotonic() - started
-    if took > SLOW_COMMIT_SECONDS:  # the file system is slow: the 2 s crash bound is at risk
-        logger.warning("group commit of %d recordings took %.2f s", len(writers), took)
-
-
 def _set_result(done: asyncio.Future[Mapping[str, object]], value: Mapping[str, object]) -> None:
     if not done.done():
         done.set_result(value)
+
+
+def sealing_process_provider() -> CaptureProvider:
+    """The node's provider: sealed files, written by a process of their own."""
+    return CaptureProvider(process=True)
