@@ -9,14 +9,17 @@ loss, delay and jitter from kernel receive times) drives N two-party G.711 calls
   the media side of recording costs: buffering every party's packets and gathering each tick's
   µ-law frames, in C for these calls, a batch taken every 1.2 s);
 * recorded: the same, every call recorded by the real capture (``callwarden.recording.capture``:
-  the bridge taps each party's track, the capture's writer thread seals it with the sealed
-  writer, AES-256-GCM chunks fsync'd every 1.5 s) into files in a temporary directory on the
-  disk of the data directory's file system (``--directory``).
+  the bridge taps each party's track, the capture's writer process, as in the node, or its
+  writer thread with ``--writer thread``, seals it with the sealed writer, AES-256-GCM chunks
+  made durable by a group commit every 0.25 s) into files in a temporary directory on the disk
+  of the data directory's file system (``--directory``).
 
-CPU is the engine process's (all its threads, the writer thread included) over the counted
-window. Printed per N: both lines as media.py prints them, the CPU recording adds (percent of
-the plain run, and ms of CPU per recorded call-minute), and the sealed bytes per minute per
-track. A recorded run passes with media.py's bounds (loss < 0.1 %, p99 delay and jitter
+CPU is the engine process's (all its threads) and its writer process's over the counted
+window (the writer process starts with the first recording: its start-up, about 0.3-1.5 s of
+CPU once per media worker, falls in the warm-up, except with ``--capture-only``). Printed per
+N: both lines as media.py prints them, the CPU recording adds (percent of the plain run, and
+ms of CPU per recorded call-minute), and the sealed bytes per minute per track. A recorded run
+passes with media.py's bounds (loss < 0.1 %, p99 delay and jitter
 < 10 ms) and no recording failed.
 
 ``--alternate`` measures what recording adds on a noisy machine: one engine relays N calls from
@@ -193,11 +196,12 @@ async def measure(
     directory: Path | None,
     tap_only: bool = False,
     topology: Topology = TWO_PARTY,
+    writer: str = "process",
 ) -> Recorded:
     """One run; ``directory`` None: nothing recorded (``tap_only``: tracks tapped into a sink
     that drops them, the media side of recording without the capture)."""
     config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
-    provider = CaptureProvider() if directory is not None else None
+    provider = make_provider(writer) if directory is not None else None
     async with MediaEngine(config, recording_sinks=provider) as engine:
         bridges: list[str] = []
         first: list[EngineStats] = []
@@ -229,7 +233,7 @@ async def measure(
             duration,
             warmup,
             destinations,
-            time.process_time,
+            engine_cpu,
             window,
         )
         summaries: list[Mapping[str, object]] = []
@@ -246,9 +250,9 @@ async def measure(
     )
 
 
-async def capture_only(calls: int, seconds: int, directory: Path) -> None:
+async def capture_only(calls: int, seconds: int, directory: Path, writer: str) -> None:
     """The capture fed synthetic frames (see the module docstring)."""
-    provider = CaptureProvider()
+    provider = make_provider(writer)
     clock = [0]
     sinks = []
     for index in range(calls):
@@ -259,7 +263,7 @@ async def capture_only(calls: int, seconds: int, directory: Path) -> None:
         sinks.append(provider.open(context))
     pcm = (np.sin(np.arange(160) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
     frame = encode_pcm(pcm)  # the mixer taps the µ-law payloads as received
-    started, loop_started = time.process_time(), time.thread_time()
+    started, loop_started = engine_cpu(), time.thread_time()
     for tick in range(seconds * 50):
         frames = [("customer", frame), ("operator", frame)]
         for sink in sinks:
@@ -272,7 +276,7 @@ async def capture_only(calls: int, seconds: int, directory: Path) -> None:
                 await asyncio.sleep(0.001)
     loop_cpu = time.thread_time() - loop_started
     summaries = [await sink.stop() for sink in sinks]
-    total = time.process_time() - started
+    total = engine_cpu() - started
     await provider.close()
     minutes = calls * seconds / 60
     written = sum(f.stat().st_size for f in directory.iterdir())  # noqa: ASYNC240
@@ -295,7 +299,9 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
     duration = arguments.warmup + pairs * (3 * window + settle + 60.0) + window + 30.0
     interval = arguments.switch_interval
     provider = (
-        CaptureProvider() if interval is None else CaptureProvider(switch_interval=interval / 1000)
+        make_provider(arguments.writer)
+        if interval is None
+        else CaptureProvider(switch_interval=interval / 1000)
     )
     config = MediaConfig(ports=ENGINE_PORTS, rtp_timeout=None)
     directory = Path(tempfile.mkdtemp(dir=arguments.directory))
@@ -326,13 +332,13 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
         await asyncio.sleep(arguments.warmup + 0.5)
 
         async def cpu_over(seconds: float) -> float:
-            cpu, wall = time.process_time(), time.monotonic()
+            cpu, wall = engine_cpu(), time.monotonic()
             loop, writer = time.thread_time(), writer_cpu()
             await asyncio.sleep(seconds)
             elapsed = time.monotonic() - wall
             loop_share.append(100 * (time.thread_time() - loop) / elapsed)
             writer_share.append(100 * (writer_cpu() - writer) / elapsed)
-            return 100 * (time.process_time() - cpu) / elapsed
+            return 100 * (engine_cpu() - cpu) / elapsed
 
         plain.append(await cpu_over(window))
         for pair in range(pairs):
@@ -342,18 +348,18 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
             tapped.append(await cpu_over(window))
             for bridge in bridges:
                 engine.set_track_sink(bridge, None)
-            cpu, wall = time.process_time(), time.monotonic()
+            cpu, wall = engine_cpu(), time.monotonic()
             for index, bridge in enumerate(bridges):
                 spec = SealSpec(
                     f"p{pair}c{index}", str(directory / f"{pair}-{index}.cwr"), new_data_key()
                 )
                 await engine.start_recording(bridge, spec.to_plain())
             await asyncio.sleep(settle)
-            started_cpu, started_wall = time.process_time() - cpu, time.monotonic() - wall
+            started_cpu, started_wall = engine_cpu() - cpu, time.monotonic() - wall
             recorded.append(await cpu_over(window))
-            cpu, wall = time.process_time(), time.monotonic()
+            cpu, wall = engine_cpu(), time.monotonic()
             summaries = [await engine.stop_recording(bridge) for bridge in bridges]
-            stop_cpu, stop_wall = time.process_time() - cpu, time.monotonic() - wall
+            stop_cpu, stop_wall = engine_cpu() - cpu, time.monotonic() - wall
             failed += sum(1 for summary in summaries if summary["failed"])
             await asyncio.sleep(1.0)
             plain.append(await cpu_over(window))
@@ -518,8 +524,34 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
     return figures["capture"] - figures["plain"]
 
 
+def make_provider(writer: str) -> CaptureProvider:
+    return CaptureProvider(process=writer == "process")
+
+
+def writer_process_cpu() -> float:
+    """CPU seconds of this process's recording writer processes so far (those still running)."""
+    total = 0
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if b"callwarden.recording.capture_process" in command:
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def engine_cpu() -> float:
+    """CPU seconds of the engine's process (all its threads) and of its writer processes."""
+    return time.process_time() + writer_process_cpu()
+
+
 def writer_cpu() -> float:
-    """CPU seconds of the capture's writer thread so far (0 before it started)."""
+    """CPU seconds of the capture's writer process, or thread, so far (0 before it started)."""
+    if spent := writer_process_cpu():
+        return spent
     for thread in threading.enumerate():
         if thread.name == "callwarden-recording-writer" and thread.ident is not None:
             return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
@@ -549,7 +581,9 @@ async def one_round(binary: Path, calls: int, arguments: argparse.Namespace) -> 
     tapped = await measure(binary, calls, duration, warmup, None, True, topology)
     print(tapped.result.line("tap-only"), flush=True)
     with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
-        recorded = await measure(binary, calls, duration, warmup, Path(files), topology=topology)
+        recorded = await measure(
+            binary, calls, duration, warmup, Path(files), topology=topology, writer=arguments.writer
+        )
     print(recorded.result.line("recorded"), flush=True)
     added = recorded.result.cpu_percent - plain.result.cpu_percent
     per_call_minute_ms = added / 100 * 60 * 1000 / calls
@@ -582,7 +616,7 @@ async def main(arguments: argparse.Namespace) -> None:
     if arguments.capture_only:
         for calls in counts:
             with tempfile.TemporaryDirectory(dir=arguments.directory) as files:
-                await capture_only(calls, arguments.seconds, Path(files))
+                await capture_only(calls, arguments.seconds, Path(files), arguments.writer)
         print(f"machine after: {machine()}")
         return
     with tempfile.TemporaryDirectory() as build:
@@ -625,6 +659,12 @@ def parse_arguments() -> argparse.Namespace:
         help="plain and recorded windows in turns in one engine and one generator run",
     )
     parser.add_argument("--pairs", type=int, default=6, help="--alternate: recorded windows")
+    parser.add_argument(
+        "--writer",
+        choices=("process", "thread"),
+        default="process",
+        help="the recording writer: a process of its own (the node's) or a thread",
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,
