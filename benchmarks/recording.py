@@ -43,6 +43,11 @@ instead of the operator (the customer is then mixed). Mixed listeners get mixed 
 generator cannot time: with a supervisor or hold music only the CPU figures mean something
 (``--alternate``, ``--tick-only``), not the loss and delay bounds.
 
+``--python-tap`` (with ``--alternate``) adds to each pair a window recorded through the per-tick
+Python tap (the capture's sinks without ``on_taps``: what bridges with a player or a mixed
+supervisor took before they were tapped in C), compared with the same plain windows; the window
+goes after the tapped-in-C one in odd pairs and before it in even ones.
+
 ``--capture-only`` measures the capture alone, without RTP: N recordings fed 160-sample frames
 of both tracks as the media loop feeds them, as fast as the machine goes, for ``--seconds`` of
 audio each; it prints the CPU of the loop side (sorting frames into batches) and of the writer
@@ -82,13 +87,13 @@ from callwarden.media.bridge import Bridge, Member
 from callwarden.media.control import BridgeId, EngineStats, MediaConfig
 from callwarden.media.engine import MediaEngine
 from callwarden.media.fastpath import Tap
-from callwarden.media.g711 import Encoding
+from callwarden.media.g711 import Encoding, PcmArray
 from callwarden.media.matrix import Mode
 from callwarden.media.mixer import Mixer
 from callwarden.media.player import ToneSource
-from callwarden.media.recording_sink import RecordingContext
+from callwarden.media.recording_sink import RecordingContext, RecordingSink, RecordingSummary
 from callwarden.media.stream import OutgoingStream
-from callwarden.recording.capture import BATCH_SAMPLES, CaptureProvider, SealSpec
+from callwarden.recording.capture import BATCH_SAMPLES, CaptureProvider, CaptureSink, SealSpec
 from callwarden.recording.container import encode_pcm
 from callwarden.recording.keyring import new_data_key
 from media import (
@@ -312,7 +317,11 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
     loop_share: list[float] = []  # the event loop's thread's
     transitions: list[float] = []  # CPU of starting + stopping every recording, beyond plain
     failed = 0
-    async with MediaEngine(config, recording_sinks=provider) as engine:
+    choice = TapChoice(provider)
+    python_tapped: list[float] = []  # recorded through the per-tick Python tap (--python-tap)
+    if arguments.python_tap:
+        duration += pairs * (window + settle + 60.0)
+    async with MediaEngine(config, recording_sinks=choice) as engine:
         process = await asyncio.create_subprocess_exec(
             str(binary),
             str(len(arguments.topology.roles) * calls),
@@ -340,6 +349,23 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
             writer_share.append(100 * (writer_cpu() - writer) / elapsed)
             return 100 * (engine_cpu() - cpu) / elapsed
 
+        async def python_tap_window(pair: int) -> None:
+            """Every call recorded through the per-tick Python tap for a window (its CPU only)."""
+            nonlocal failed
+            choice.python_tap = True
+            for index, bridge in enumerate(bridges):
+                path = str(directory / f"{pair}-{index}-python.cwr")
+                spec = SealSpec(f"p{pair}py{index}", path, new_data_key())
+                await engine.start_recording(bridge, spec.to_plain())
+            choice.python_tap = False
+            await asyncio.sleep(settle)
+            cpu, wall = engine_cpu(), time.monotonic()
+            await asyncio.sleep(window)
+            python_tapped.append(100 * (engine_cpu() - cpu) / (time.monotonic() - wall))
+            summaries = [await engine.stop_recording(bridge) for bridge in bridges]
+            failed += sum(1 for summary in summaries if summary["failed"])
+            await asyncio.sleep(1.0)
+
         plain.append(await cpu_over(window))
         for pair in range(pairs):
             for bridge in bridges:
@@ -348,6 +374,8 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
             tapped.append(await cpu_over(window))
             for bridge in bridges:
                 engine.set_track_sink(bridge, None)
+            if arguments.python_tap and pair % 2:
+                await python_tap_window(pair)
             cpu, wall = engine_cpu(), time.monotonic()
             for index, bridge in enumerate(bridges):
                 spec = SealSpec(
@@ -362,6 +390,8 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
             stop_cpu, stop_wall = engine_cpu() - cpu, time.monotonic() - wall
             failed += sum(1 for summary in summaries if summary["failed"])
             await asyncio.sleep(1.0)
+            if arguments.python_tap and not pair % 2:
+                await python_tap_window(pair)
             plain.append(await cpu_over(window))
             base = (plain[-1] + plain[-2]) / 2
             extra = started_cpu + stop_cpu - base / 100 * (started_wall + stop_wall)
@@ -381,6 +411,14 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
                 f" load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+            if arguments.python_tap:
+                python = python_tapped[-1] - base
+                print(
+                    f"          recorded through the Python tap {python_tapped[-1]:.1f} %:"
+                    f" {python:+.1f} points ({100 * python / base:+.0f} %),"
+                    f" {python / 100 * 60_000 / calls:.1f} ms per recorded call-minute",
+                    flush=True,
+                )
         process.stdin.close()
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -406,6 +444,55 @@ async def alternate(binary: Path, calls: int, arguments: argparse.Namespace) -> 
         f" (median); {failed} recordings failed",
         flush=True,
     )
+    if python_tapped:
+        python_ratios = sorted(
+            100 * (r - (plain[i] + plain[i + 1]) / 2) / ((plain[i] + plain[i + 1]) / 2)
+            for i, r in enumerate(python_tapped)
+        )
+        print(
+            f"  through the Python tap instead: recording adds"
+            f" {', '.join(f'{a:+.0f}' for a in python_ratios)} %;"
+            f" median {python_ratios[len(python_ratios) // 2]:+.0f} %",
+            flush=True,
+        )
+
+
+class TapChoice:
+    """The engine's recording sink provider for ``--python-tap``: the capture's sinks, or while
+    ``python_tap`` is set, the same sinks without ``on_taps`` (the per-tick Python tap)."""
+
+    def __init__(self, provider: CaptureProvider) -> None:
+        self.provider = provider
+        self.python_tap = False
+
+    def open(self, context: RecordingContext) -> RecordingSink:
+        sink = self.provider.open(context)
+        return PythonTapSink(sink) if self.python_tap else sink
+
+    async def close(self) -> None:
+        await self.provider.close()
+
+
+class PythonTapSink:
+    """A capture sink without ``on_taps``: the bridge hands it every tick's frames in Python."""
+
+    def __init__(self, sink: CaptureSink) -> None:
+        self.sink = sink
+
+    def on_codes(self, frames: list[tuple[str, bytes | None]], timestamp: int) -> None:
+        self.sink.on_codes(frames, timestamp)
+
+    def on_frame(self, participant_id: str, pcm: PcmArray, timestamp: int) -> None:
+        self.sink.on_frame(participant_id, pcm, timestamp)
+
+    def pause(self) -> int:
+        return self.sink.pause()
+
+    def resume(self) -> int:
+        return self.sink.resume()
+
+    async def stop(self) -> RecordingSummary:
+        return await self.sink.stop()
 
 
 class DroppingWriter:
@@ -681,6 +768,11 @@ def parse_arguments() -> argparse.Namespace:
         choices=[Mode.LISTEN.value, Mode.WHISPER.value, Mode.BARGE.value],
         default=None,
         help="a third leg per call, a supervisor in this mode (mixed), recorded as a track",
+    )
+    parser.add_argument(
+        "--python-tap",
+        action="store_true",
+        help="--alternate: also a window per pair recorded through the per-tick Python tap",
     )
     parser.add_argument(
         "--hold-music",
