@@ -26,95 +26,44 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import node as node_module
 import pyotp
 import pytest
 from audio import Samples, Wav, read_wav, tone_level_db, tone_snr_db, write_tone_wav
+from browser_phone import (
+    BROWSER_HZ,
+    CSP_LISTENER,
+    CUSTOMER_HZ,
+    SUPERVISOR_HZ,
+    WAIT_MS,
+    WEB_PASSWORD,
+    chromium,
+    launch_chromium,
+    make_desk_phone_ready,
+    phone_state,
+    received_db,
+    sip_phone,
+    start_phone_node,
+)
 from monitoring_api import CSRF_HEADER, SESSION_COOKIE, ApiClient
-from node import LOOPBACK, Node, start_node
-from phones import Phone, PhoneBook
+from node import Node
+from phones import PhoneBook
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
-from test_wallboard_browser import CHROMIUM_ARGS, CSP_LISTENER, _shows, chromium
-
-from tls_pin import chromium_pin_arguments
+from test_wallboard_browser import _shows
 
 __all__ = ["chromium"]  # the module's fixture, shared with the wallboard's browser test
 
 logger = logging.getLogger(__name__)
 
-SIP_PASSWORD = "webrtc-sip-secret"
-WEB_PASSWORD = "webrtc-web-password-1"
-WAIT_MS = 20_000
-BROWSER_HZ = 880
-CUSTOMER_HZ = 440
-SUPERVISOR_HZ = 1300
 WHISPER_MARGIN_DB = 50.0
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-MEDIA_ARGS = [
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-PEOPLE = (
-    ("cust", "operator", "street", "1001"),
-    ("op", "operator", "north", "2001"),
-    ("sup", "supervisor", "north", "3001"),
-)
-PROVISIONING = (
-    "teams: [{name: north}, {name: street}]\nusers:\n"
-    + "".join(
-        f"  - {{username: {name}, role: {role}, team: {team}, extension: '{extension}',"
-        f" sip_password: {SIP_PASSWORD}, password: {WEB_PASSWORD}}}\n"
-        for name, role, team, extension in PEOPLE
-    )
-    + 'queues:\n  - {name: line, number: "5001", team: north, members: [op], wrap_up_seconds: 5}\n'
-)
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    sip_port, http_port = node_module.free_port(), node_module.free_port()
-    ports = iter((sip_port, http_port))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(node_module, "free_port", lambda: next(ports))
-        started = start_node(
-            tmp_path_factory.mktemp("webrtc-node"),
-            PROVISIONING,
-            rtp_ports=(37500, 37999),
-            extra_env={
-                "CALLWARDEN_ALLOWED_ORIGINS": f"https://{LOOPBACK}:{http_port}",
-                "CALLWARDEN_AUTH_FAILURES_BEFORE_THROTTLE": "1000",
-            },
-        )
+    started = start_phone_node(tmp_path_factory.mktemp("webrtc-node"), rtp_ports=(37500, 37999))
     yield started
     code = started.stop()
     assert code == 0, started.log()
-
-
-def _phone(
-    phones: PhoneBook, node: Node, name: str, tone: Path, answer_code: int | None = 200
-) -> Phone:
-    phone = phones.create(
-        name, password=SIP_PASSWORD, registrar=node.registrar, answer_code=answer_code
-    )
-    assert phone.register() == 200
-    phone.play(tone)
-    return phone
-
-
-def _state(page: Page) -> str | None:
-    return page.locator("#phone").get_attribute("data-phone")
-
-
-def _received_db(page: Page, freq_hz: float) -> float:
-    """The browser's received level at `freq_hz` over the spectrum's median (dB), from the
-    phone module's analyser."""
-    spectrum = page.evaluate("window.callwardenPhone.spectrum()")
-    assert spectrum is not None, "the phone has no analyser"
-    decibels, bin_hz = spectrum["decibels"], spectrum["binHz"]
-    centre = round(freq_hz / bin_hz)
-    band = sorted(d for i, d in enumerate(decibels) if i * bin_hz < 3800)
-    return float(max(decibels[centre - 2 : centre + 3]) - band[len(band) // 2])
 
 
 def _whisper_never_reaches(wav: Wav, reference_hz: float = BROWSER_HZ) -> None:
@@ -147,42 +96,26 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
     tones = {hz: write_tone_wav(tmp_path / f"{hz}.wav", hz, 90.0, 0.25) for hz in (440, 1300)}
     base = node.base_url
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                *chromium_pin_arguments(node.certificate),
-                *MEDIA_ARGS,
-                f"--use-file-for-fake-audio-capture={microphone}",
-            ],
-        )
+        browser = launch_chromium(playwright, chromium, node, microphone)
         context = browser.new_context(locale="ja-JP")
         context.add_init_script(CSP_LISTENER)
         page = context.new_page()
         page.on("console", on_console)
         page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-        page.goto(f"{base}/sign-in")
-        page.get_by_label("ユーザー名").fill("op")
-        page.get_by_label("パスワード").fill(WEB_PASSWORD)
-        page.get_by_role("button", name="サインイン", exact=True).click()
-        expect(page).to_have_url(f"{base}/desk", timeout=WAIT_MS)
-        expect(page.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
-        page.get_by_role("button", name="受付可能にする").click()
-        page.get_by_role("button", name="ブラウザー電話を接続").click()
+        make_desk_phone_ready(page, base)
         expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
         microphones = page.get_by_label("マイク")
         expect(microphones).to_be_visible()
         assert microphones.locator("option").count() >= 1  # the fake device, to choose from
         microphones.select_option(index=0)
 
-        desk_phone = _phone(phones, node, "op", tones[1300], answer_code=None)  # rings on
-        customer = _phone(phones, node, "cust", tones[440])
+        desk_phone = sip_phone(phones, node, "op", tones[1300], answer_code=None)  # rings on
+        customer = sip_phone(phones, node, "cust", tones[440])
         call = customer.dial("5001")
         ringing_sip = desk_phone.wait_incoming(timeout=20.0)
-        phones.wait_until(lambda: _state(page) == "ringing", 20.0, "the browser ringing")
+        phones.wait_until(lambda: phone_state(page) == "ringing", 20.0, "the browser ringing")
         page.get_by_role("button", name="応答").click()
-        phones.wait_until(lambda: _state(page) == "talking", 20.0, "the browser talking")
+        phones.wait_until(lambda: phone_state(page) == "talking", 20.0, "the browser talking")
         call.wait_confirmed()
         ringing_sip.wait_disconnected()  # cancelled: the browser answered first
 
@@ -192,7 +125,7 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         heard = read_wav(call.stop_recording())
         snr = tone_snr_db(heard.samples, heard.rate, BROWSER_HZ, exclude_hz=(CUSTOMER_HZ,))
         assert snr > 30.0, f"the customer hears the browser's {BROWSER_HZ} Hz at {snr:.1f} dB"
-        received = _received_db(page, CUSTOMER_HZ)
+        received = received_db(page, CUSTOMER_HZ)
         logger.info(
             "customer hears %d Hz at %.1f dB SNR, browser %d Hz %.1f dB",
             BROWSER_HZ,
@@ -201,10 +134,10 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
             received,
         )
         assert received > 20.0, f"the browser hears {CUSTOMER_HZ} Hz at {received:.1f} dB"
-        assert _received_db(page, SUPERVISOR_HZ) < received - 20.0
+        assert received_db(page, SUPERVISOR_HZ) < received - 20.0
 
         page.get_by_role("button", name="保留", exact=True).click()
-        phones.wait_until(lambda: _state(page) == "held", 10.0, "the call on hold")
+        phones.wait_until(lambda: phone_state(page) == "held", 10.0, "the call on hold")
         phones.run_for(0.5)
         call.record(phones.wav("customer-on-hold"))
         phones.run_for(1.5)
@@ -214,7 +147,7 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         logger.info("on hold the browser's tone is %.1f dB under its level in the call", down)
         assert down > 50.0, f"on hold the customer hears the browser only {down:.1f} dB less"
         page.get_by_role("button", name="保留解除").click()
-        phones.wait_until(lambda: _state(page) == "talking", 10.0, "the call resumed")
+        phones.wait_until(lambda: phone_state(page) == "talking", 10.0, "the call resumed")
         phones.run_for(0.5)
         call.record(phones.wav("customer-resumed"))
         phones.run_for(1.5)
@@ -222,14 +155,14 @@ def test_the_desk_answers_a_queue_call_in_the_browser(
         back = tone_snr_db(resumed.samples, resumed.rate, BROWSER_HZ, exclude_hz=(CUSTOMER_HZ,))
         assert back > 30.0, f"resumed, the customer hears the browser at {back:.1f} dB"
 
-        supervisor = _phone(phones, node, "sup", tones[1300])
+        supervisor = sip_phone(phones, node, "sup", tones[1300])
         call.record(phones.wav("customer-during-monitoring"))
         monitor = supervisor.dial("*912001")
         monitor.wait_confirmed()
         phones.run_for(1.0)
         monitor.send_dtmf("5")
         phones.run_for(2.5)
-        whispered = _received_db(page, SUPERVISOR_HZ)
+        whispered = received_db(page, SUPERVISOR_HZ)
         logger.info("the browser hears the whisper at %.1f dB", whispered)
         assert whispered > 20.0, f"the browser hears the whisper at {whispered:.1f} dB"
         _whisper_never_reaches(read_wav(call.stop_recording()))
@@ -286,16 +219,7 @@ def test_the_supervisor_console_whispers_from_the_browser(
     tones = {hz: write_tone_wav(tmp_path / f"{hz}.wav", hz, 90.0, 0.25) for hz in (440, 880)}
     base = node.base_url
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                *chromium_pin_arguments(node.certificate),
-                *MEDIA_ARGS,
-                f"--use-file-for-fake-audio-capture={microphone}",
-            ],
-        )
+        browser = launch_chromium(playwright, chromium, node, microphone)
         context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
         context.add_init_script(CSP_LISTENER)
         page = context.new_page()
@@ -305,8 +229,8 @@ def test_the_supervisor_console_whispers_from_the_browser(
         page.get_by_role("button", name="ブラウザー電話を接続").click()
         expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
 
-        operator = _phone(phones, node, "op", tones[880])
-        customer = _phone(phones, node, "cust", tones[440])
+        operator = sip_phone(phones, node, "op", tones[880])
+        customer = sip_phone(phones, node, "cust", tones[440])
         api = ApiClient(node, "op", WEB_PASSWORD).sign_in()
         try:
             assert api.request("POST", "/api/v1/agents/me/state", {"state": "available"}).is_success
@@ -330,7 +254,7 @@ def test_the_supervisor_console_whispers_from_the_browser(
             row.get_by_role("button", name="モニタリング開始").click()
         assert started.value.status == 201, started.value.text()
         phones.wait_until(
-            lambda: _state(page) == "ringing", 20.0, "the supervisor's browser ringing"
+            lambda: phone_state(page) == "ringing", 20.0, "the supervisor's browser ringing"
         )
         page.get_by_role("button", name="応答").click()
         phones.wait_until(lambda: _shows(row, "whisper"), 20.0, "whisper shown as joined")
@@ -346,12 +270,12 @@ def test_the_supervisor_console_whispers_from_the_browser(
         logger.info("the operator hears the supervisor's browser at %.1f dB", whisper)
         assert whisper > 30.0, f"the operator hears the whisper at {whisper:.1f} dB"
         _whisper_never_reaches(customer_heard, BROWSER_HZ)
-        heard = _received_db(page, CUSTOMER_HZ)
+        heard = received_db(page, CUSTOMER_HZ)
         assert heard > 20.0, f"the supervisor's browser hears the customer at {heard:.1f} dB"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "wallboard-browser-whisper.png"))
         row.get_by_role("button", name="モニタリング終了").click()
-        phones.wait_until(lambda: _state(page) == "ready", 10.0, "the supervisor's phone free")
+        phones.wait_until(lambda: phone_state(page) == "ready", 10.0, "the supervisor's phone free")
         call.hangup()
         operator_call.wait_disconnected()
         context.close()
