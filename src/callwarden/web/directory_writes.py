@@ -30,11 +30,12 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from callwarden.domain.directory import DirectorySnapshot
 from callwarden.domain.errors import Conflict, Forbidden, JsonValue, ValidationFailed
 from callwarden.domain.policy import not_found
 from callwarden.provisioning.apply import Applier
 from callwarden.provisioning.checks import cross_reference_problems
-from callwarden.provisioning.document import ProvisioningDocument
+from callwarden.provisioning.document import ProvisioningDocument, Spec
 from callwarden.provisioning.errors import Problem
 from callwarden.provisioning.source import Locator
 from callwarden.provisioning.state import StoredState, TargetState
@@ -217,17 +218,28 @@ def row_by_id(rows: Iterable[_Identified], object_id: int, what: str) -> _Identi
 @dataclass(frozen=True)
 class ObjectKind(Generic[_Row, _View]):
     """How the objects of one kind of the configuration (queues, trunks, teams, roles) are
-    found, read back and audited: `name` is the audit's object kind (`queue`, with the actions
-    `queue.create`, `queue.update`, `queue.delete`) and is said in messages."""
+    found, written and audited: `name` is the audit's object kind (`queue`, with the actions
+    `queue.create`, `queue.update`, `queue.delete`) and is said in messages; the provisioning
+    document lists such objects under its plural (`queues`), each a `spec`."""
 
     name: str
-    rows: Callable[[StoredState], Mapping[str, _Row]]
+    spec: type[Spec]
     view: Callable[[_Row], _View]
-    load: Callable[[Session, str], _View]
-    """The view of the object of this name, read back after the change is flushed."""
-    document: Callable[[dict[str, Any]], ProvisioningDocument]
-    """The document of one spec with these keys (validated by the spec's own rules)."""
     by_alias: bool = False
+
+    def rows(self, stored: StoredState) -> Mapping[str, _Row]:
+        rows: Mapping[str, _Row] = getattr(stored, f"{self.name}s")
+        return rows
+
+    def document(self, data: dict[str, Any]) -> ProvisioningDocument:
+        """The document of one object with these keys, checked by the spec's own rules."""
+        spec = self.spec.model_validate(data)
+        return ProvisioningDocument.model_validate({f"{self.name}s": [spec]})
+
+    def load(self, session: Session, name: str) -> _View:
+        """The object `name` read back after the change is flushed."""
+        session.expire_all()
+        return self.view(self.rows(StoredState(session))[name])
 
     def details(self, view: _View) -> dict[str, JsonValue]:
         return dict(view.model_dump(mode="json", by_alias=self.by_alias))
@@ -239,6 +251,19 @@ class ObjectKind(Generic[_Row, _View]):
         self, caller: Caller, verb: str, object_id: int, details: Mapping[str, JsonValue]
     ) -> AuditEvent:
         return caller.succeeded(AuditAction(f"{self.name}.{verb}"), self.name, object_id, details)
+
+
+class DirectoryAdmin:
+    """The use cases of an admin API over the directory: reads from its snapshot, changes
+    through the writer."""
+
+    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
+        self._services = services
+        self._writer = writer
+
+    @property
+    def _snapshot(self) -> DirectorySnapshot:
+        return self._services.directory.snapshot
 
 
 @dataclass

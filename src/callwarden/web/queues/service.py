@@ -15,18 +15,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from callwarden.domain.errors import Conflict, JsonValue
 from callwarden.domain.ids import QueueId
-from callwarden.provisioning.document import ProvisioningDocument, QueueSpec
+from callwarden.provisioning.document import QueueSpec
 from callwarden.provisioning.state import StoredState
 from callwarden.store.mapping import queue_from_row
 from callwarden.store.schema import QueueRow
 from callwarden.web.access import Caller
 from callwarden.web.admin_api import found, page_of
-from callwarden.web.directory_writes import Create, Delete, DirectoryWriter, ObjectKind, Update
+from callwarden.web.directory_writes import Create, Delete, DirectoryAdmin, ObjectKind, Update
 from callwarden.web.errors import body_field_error
 from callwarden.web.queues.schemas import (
     NewQueue,
@@ -36,7 +33,6 @@ from callwarden.web.queues.schemas import (
     QueueView,
 )
 from callwarden.web.schemas import Page
-from callwarden.web.services import WebServices
 
 # Settings copied as they are from the request into the provisioning document.
 _PLAIN = (
@@ -97,15 +93,6 @@ def _spec_data(stored: StoredState, body: QueueSettings) -> dict[str, Any]:
     return data
 
 
-def _load(session: Session, name: str) -> QueueView:
-    session.expire_all()  # read back what was flushed, members included
-    row = session.scalar(
-        select(QueueRow).options(selectinload(QueueRow.members)).where(QueueRow.name == name)
-    )
-    assert row is not None
-    return QueueView.of(queue_from_row(row))
-
-
 def _update_data(body: QueuePatch, stored: StoredState, row: QueueRow) -> dict[str, Any]:
     team = stored.team_name(row.team_id)
     return {"name": row.name, "number": row.number, "team": team, **_spec_data(stored, body)}
@@ -126,30 +113,22 @@ def _not_an_overflow_target(stored: StoredState, row: QueueRow) -> None:
 
 
 QUEUE = ObjectKind[QueueRow, QueueView](
-    "queue",
-    rows=lambda stored: stored.queues,
-    view=lambda row: QueueView.of(queue_from_row(row)),
-    load=_load,
-    document=lambda data: ProvisioningDocument(queues=[QueueSpec.model_validate(data)]),
+    "queue", QueueSpec, lambda row: QueueView.of(queue_from_row(row))
 )
 
 
-class QueueAdmin:
-    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
-        self._services = services
-        self._writer = writer
-
+class QueueAdmin(DirectoryAdmin):
     def list(self, caller: Caller, query: QueueListQuery) -> Page[QueueView]:
         """From the directory snapshot (`queues.manage` is held at scope `all` only)."""
         queues = [
             queue
-            for queue in self._services.directory.snapshot.queues
+            for queue in self._snapshot.queues
             if query.team_id is None or queue.team_id == query.team_id
         ]
         return page_of(queues, query, QueueView.of)
 
     def get(self, caller: Caller, queue_id: int) -> QueueView:
-        queue = self._services.directory.snapshot.queue(QueueId(queue_id))
+        queue = self._snapshot.queue(QueueId(queue_id))
         return QueueView.of(found(queue, f"queue {queue_id}"))
 
     async def create(self, caller: Caller, body: NewQueue) -> QueueView:

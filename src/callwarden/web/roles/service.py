@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from callwarden.domain.errors import InvalidState, JsonValue
 from callwarden.domain.ids import RoleId
@@ -26,7 +25,7 @@ from callwarden.store.mapping import grants_from_rows, role_from_row
 from callwarden.store.schema import RoleRow
 from callwarden.web.access import Caller
 from callwarden.web.admin_api import found, page_of
-from callwarden.web.directory_writes import Create, DirectoryChange, DirectoryWriter, ObjectKind
+from callwarden.web.directory_writes import Create, DirectoryAdmin, DirectoryChange, ObjectKind
 from callwarden.web.roles.schemas import (
     GrantsChange,
     NewRole,
@@ -35,17 +34,7 @@ from callwarden.web.roles.schemas import (
     RoleView,
 )
 from callwarden.web.schemas import Page
-from callwarden.web.services import WebServices
 from callwarden.web.users.service import check_may_give
-
-
-def _load(session: Session, name: str) -> RoleView:
-    session.expire_all()
-    row = session.scalar(
-        select(RoleRow).options(selectinload(RoleRow.grants)).where(RoleRow.name == name)
-    )
-    assert row is not None
-    return RoleView.of(role_from_row(row))
 
 
 def _create_data(caller: Caller, body: NewRole, stored: StoredState) -> dict[str, Any]:
@@ -54,13 +43,7 @@ def _create_data(caller: Caller, body: NewRole, stored: StoredState) -> dict[str
     return body.model_dump()
 
 
-ROLE = ObjectKind[RoleRow, RoleView](
-    "role",
-    rows=lambda stored: stored.roles,
-    view=lambda row: RoleView.of(role_from_row(row)),
-    load=_load,
-    document=lambda data: ProvisioningDocument(roles=[RoleSpec.model_validate(data)]),
-)
+ROLE = ObjectKind[RoleRow, RoleView]("role", RoleSpec, lambda row: RoleView.of(role_from_row(row)))
 
 
 @dataclass
@@ -88,7 +71,7 @@ class _ChangeGrants:
         return ROLE.document({"name": row.name, "grants": list(self.body.grants)})
 
     def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
-        view = _load(session, self.name)
+        view = ROLE.load(session, self.name)
         after = sorted(view.grants)
         details: dict[str, JsonValue] = {
             "before": {"grants": list(self.before)},
@@ -118,7 +101,7 @@ class _ChangePatterns:
         )
 
     def finish(self, session: Session) -> tuple[RoleView, Sequence[AuditEvent]]:
-        view = _load(session, self.name)
+        view = ROLE.load(session, self.name)
         details: dict[str, JsonValue] = {
             "before": {"outbound_patterns": list[JsonValue](self.before)},
             "after": {"outbound_patterns": list[JsonValue](view.outbound_patterns)},
@@ -126,21 +109,17 @@ class _ChangePatterns:
         return view, [ROLE.succeeded(self.caller, "update", view.id, details)]
 
 
-class RoleAdmin:
-    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
-        self._services = services
-        self._writer = writer
-
+class RoleAdmin(DirectoryAdmin):
     def list(self, caller: Caller, query: RoleListQuery) -> Page[RoleView]:
         roles = [
             role
-            for role in self._services.directory.snapshot.roles
+            for role in self._snapshot.roles
             if query.builtin is None or role.builtin == query.builtin
         ]
         return page_of(roles, query, RoleView.of)
 
     def get(self, caller: Caller, role_id: int) -> RoleView:
-        role = self._services.directory.snapshot.role(RoleId(role_id))
+        role = self._snapshot.role(RoleId(role_id))
         return RoleView.of(found(role, f"role {role_id}"))
 
     async def create(self, caller: Caller, body: NewRole) -> RoleView:

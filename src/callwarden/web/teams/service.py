@@ -7,22 +7,18 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from callwarden.domain.ids import TeamId
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import Resource, ResourceKind, list_scope
-from callwarden.provisioning.document import ProvisioningDocument, TeamSpec
+from callwarden.provisioning.document import TeamSpec
 from callwarden.provisioning.state import StoredState
 from callwarden.store.mapping import team_from_row
 from callwarden.store.schema import TeamRow
 from callwarden.web.access import Caller
 from callwarden.web.admin_api import found, page_of
-from callwarden.web.directory_writes import Create, DirectoryWriter, ObjectKind, Update
+from callwarden.web.directory_writes import Create, DirectoryAdmin, ObjectKind, Update
 from callwarden.web.errors import body_field_error
 from callwarden.web.schemas import Page
-from callwarden.web.services import WebServices
 from callwarden.web.teams.schemas import NewTeam, TeamListQuery, TeamPatch, TeamView
 
 
@@ -31,13 +27,6 @@ def _parent_name(stored: StoredState, parent_id: int) -> str:
     if name is None:
         raise body_field_error("parent_id", f"unknown team {parent_id}")
     return name
-
-
-def _load(session: Session, name: str) -> TeamView:
-    session.expire_all()
-    row = session.scalar(select(TeamRow).where(TeamRow.name == name))
-    assert row is not None
-    return TeamView.of(team_from_row(row))
 
 
 def _create_data(body: NewTeam, stored: StoredState) -> dict[str, Any]:
@@ -62,33 +51,23 @@ def _update_data(body: TeamPatch, stored: StoredState, row: TeamRow) -> dict[str
     return data
 
 
-TEAM = ObjectKind[TeamRow, TeamView](
-    "team",
-    rows=lambda stored: stored.teams,
-    view=lambda row: TeamView.of(team_from_row(row)),
-    load=_load,
-    document=lambda data: ProvisioningDocument(teams=[TeamSpec.model_validate(data)]),
-)
+TEAM = ObjectKind[TeamRow, TeamView]("team", TeamSpec, lambda row: TeamView.of(team_from_row(row)))
 
 
-class TeamAdmin:
-    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
-        self._services = services
-        self._writer = writer
-
+class TeamAdmin(DirectoryAdmin):
     def list(self, caller: Caller, query: TeamListQuery) -> Page[TeamView]:
         """From the directory snapshot, filtered to the teams the caller may manage."""
         scope = list_scope(caller.principal, Permission.TEAMS_MANAGE)
         teams = [
             team
-            for team in self._services.directory.snapshot.teams
+            for team in self._snapshot.teams
             if scope.admits(Resource.of(ResourceKind.TEAM, team=team.id))
             and (query.parent_id is None or team.parent_id == query.parent_id)
         ]
         return page_of(teams, query, TeamView.of)
 
     def get(self, caller: Caller, team_id: int) -> TeamView:
-        team = self._services.directory.snapshot.team(TeamId(team_id))
+        team = self._snapshot.team(TeamId(team_id))
         return TeamView.of(found(team, f"team {team_id}"))
 
     async def create(self, caller: Caller, body: NewTeam) -> TeamView:

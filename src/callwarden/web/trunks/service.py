@@ -12,18 +12,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from callwarden.domain.ids import TrunkId
-from callwarden.provisioning.document import ProvisioningDocument, TrunkSpec
+from callwarden.provisioning.document import TrunkSpec
 from callwarden.provisioning.state import StoredState
 from callwarden.store.mapping import trunk_from_row
 from callwarden.store.schema import TrunkRow
 from callwarden.web.access import Caller
 from callwarden.web.admin_api import found
-from callwarden.web.directory_writes import Create, Delete, DirectoryWriter, ObjectKind, Update
-from callwarden.web.services import WebServices
+from callwarden.web.directory_writes import Create, Delete, DirectoryAdmin, ObjectKind, Update
 from callwarden.web.trunks.schemas import NewTrunk, TrunkList, TrunkPatch, TrunkSettings, TrunkView
 
 _PLAIN = ("host", "port", "transport", "outbound_patterns", "password", "enabled")
@@ -43,17 +39,6 @@ def _spec_data(body: TrunkSettings) -> dict[str, Any]:
     return data
 
 
-def _load(session: Session, name: str) -> TrunkView:
-    session.expire_all()
-    row = session.scalar(
-        select(TrunkRow)
-        .options(selectinload(TrunkRow.inbound_numbers))
-        .where(TrunkRow.name == name)
-    )
-    assert row is not None
-    return TrunkView.of(trunk_from_row(row))
-
-
 def _update_data(body: TrunkPatch, stored: StoredState, row: TrunkRow) -> dict[str, Any]:
     # The stored credentials go along, so that the file's rule (registering needs both)
     # is judged on the trunk as it will be.
@@ -68,26 +53,17 @@ def _update_data(body: TrunkPatch, stored: StoredState, row: TrunkRow) -> dict[s
 
 
 TRUNK = ObjectKind[TrunkRow, TrunkView](
-    "trunk",
-    rows=lambda stored: stored.trunks,
-    view=lambda row: TrunkView.of(trunk_from_row(row)),
-    load=_load,
-    document=lambda data: ProvisioningDocument(trunks=[TrunkSpec.model_validate(data)]),
-    by_alias=True,
+    "trunk", TrunkSpec, lambda row: TrunkView.of(trunk_from_row(row)), by_alias=True
 )
 
 
-class TrunkAdmin:
-    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
-        self._services = services
-        self._writer = writer
-
+class TrunkAdmin(DirectoryAdmin):
     def list(self, caller: Caller) -> TrunkList:
-        trunks = self._services.directory.snapshot.trunks
+        trunks = self._snapshot.trunks
         return TrunkList(items=[TrunkView.of(trunk) for trunk in trunks])
 
     def get(self, caller: Caller, trunk_id: int) -> TrunkView:
-        trunk = self._services.directory.snapshot.trunk(TrunkId(trunk_id))
+        trunk = self._snapshot.trunk(TrunkId(trunk_id))
         return TrunkView.of(found(trunk, f"trunk {trunk_id}"))
 
     async def create(self, caller: Caller, body: NewTrunk) -> TrunkView:

@@ -43,7 +43,7 @@ from callwarden.store.mapping import grants_from_rows, user_from_row
 from callwarden.store.schema import RoleRow, UserRow
 from callwarden.web.access import Caller
 from callwarden.web.admin_api import found
-from callwarden.web.directory_writes import DirectoryWriter, changes, denial, row_by_id
+from callwarden.web.directory_writes import DirectoryAdmin, changes, denial, row_by_id
 from callwarden.web.errors import body_field_error
 from callwarden.web.schemas import Page
 from callwarden.web.services import WebServices
@@ -202,12 +202,8 @@ class _Change:
         return view, [self.caller.succeeded(AuditAction.USER_UPDATE, "user", user.id, details)]
 
 
-class UserAdmin:
+class UserAdmin(DirectoryAdmin):
     """The user routes' use cases; blocking work runs in worker threads."""
-
-    def __init__(self, services: WebServices, writer: DirectoryWriter) -> None:
-        self._services = services
-        self._writer = writer
 
     async def list(self, caller: Caller, query: UserListQuery) -> Page[UserView]:
         return await asyncio.to_thread(self._list, caller, query)
@@ -255,7 +251,7 @@ class UserAdmin:
         return Page(items=items, total=total or 0, limit=query.limit, offset=query.offset)
 
     def get(self, caller: Caller, user_id: int) -> UserView:
-        snapshot = self._services.directory.snapshot
+        snapshot = self._snapshot
         user = found(snapshot.user(UserId(user_id)), f"user {user_id}")
         return UserView.of(user, snapshot.role_of(user).name)
 
@@ -337,7 +333,7 @@ class UserAdmin:
                 "reset your own second factor through your MFA settings",
                 error_id="cannot_reset_own_mfa",
             )
-        snapshot = services.directory.snapshot
+        snapshot = self._snapshot
         user = found(snapshot.user(UserId(user_id)), f"user {user_id}")
         try:
             check_may_give(
