@@ -59,6 +59,11 @@ class BridgeAudioTrack(MediaStreamTrack):
         self._encoded = encoding
         self._encoded_silence = bytes([encoding.silence_code]) * FRAME_SAMPLES
 
+    @property
+    def encoded(self) -> Encoding | None:
+        """The G.711 law `recv()` and `take_encoded()` return (`pass_encoded`), or None."""
+        return self._encoded
+
     def push_payload(self, payload: bytes, encoding: Encoding) -> None:
         """One packet's G.711 payload from the bridge (any length; split into 20 ms).
 
@@ -86,28 +91,38 @@ class BridgeAudioTrack(MediaStreamTrack):
                 skipped = int(-wait * SAMPLE_RATE) // FRAME_SAMPLES
                 self._pts += skipped * FRAME_SAMPLES
                 self.frames_skipped += skipped
-        queued = self._payloads.popleft() if self._payloads else None
-        if queued is not None:
-            self.frames_from_bridge += 1
-        wanted = self._encoded
         media: AudioFrame | Packet[Stream]
-        if wanted is not None:
-            if queued is None:
-                payload = self._encoded_silence
-            elif queued[1] is wanted:
-                payload = queued[0]
-            else:  # the bridge speaks the other G.711 law
-                payload = encode(decode(queued[0], queued[1]), wanted)
-            media = Packet(payload)
+        pts = self._pts
+        if self._encoded is not None:
+            media = Packet(self.take_encoded())
         else:
+            queued = self._payloads.popleft() if self._payloads else None
+            if queued is not None:
+                self.frames_from_bridge += 1
             samples = self._silence if queued is None else decode(*queued)
             media = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
             media.sample_rate = SAMPLE_RATE
-        media.pts = self._pts
+            self._pts += FRAME_SAMPLES
+            self.frames_sent += 1
+        media.pts = pts
         media.time_base = _TIME_BASE
+        return media
+
+    def take_encoded(self) -> bytes:
+        """The next 20 ms in the negotiated G.711 law (`pass_encoded`), or its silence, without
+        pacing: `recv()` paces it for aiortc's sender, the node's `SenderPacer` for many."""
+        wanted = self._encoded
+        if wanted is None:
+            raise RuntimeError("take_encoded() before pass_encoded()")
+        queued = self._payloads.popleft() if self._payloads else None
+        if queued is None:
+            payload = self._encoded_silence
+        else:
+            self.frames_from_bridge += 1
+            payload = queued[0] if queued[1] is wanted else encode(decode(*queued), wanted)
         self._pts += FRAME_SAMPLES
         self.frames_sent += 1
-        return media
+        return payload
 
 
 class FrameEncoder:

@@ -5,7 +5,9 @@ PCMA, Opus) that the browser offered. With G.711 nothing is transcoded but the 8
 with Opus, aiortc decodes to PCM frames that `FrameEncoder` resamples, and encodes the bridge's
 8 kHz frames. G.711 from the browser skips aiortc's decoder: its payloads go to the relay as they
 arrive (`_bypass_decoder`), and the bridge's payloads go to aiortc's sender as encoded packets
-(`BridgeAudioTrack.pass_encoded`), so it neither resamples nor encodes. The node uses no STUN
+(`BridgeAudioTrack.pass_encoded`), so it neither resamples nor encodes; the packets themselves
+take a lean path (`fast_rtp`: taken in the socket's callback, sent by one pacer for all the
+node's peers) when aiortc's internals are the known ones. The node uses no STUN
 or TURN server itself: it offers its host candidates. The answer is complete (every local
 candidate gathered: no trickle from the node); the browser may trickle its candidates
 (`add_candidate`). Once the description is set, the ICE connection's sockets accept DTLS only
@@ -35,6 +37,13 @@ from av import AudioFrame
 from callwarden.media.g711 import Encoding, decode
 from callwarden.webrtc.audio import FRAME_SAMPLES, SAMPLE_RATE, BridgeAudioTrack, FrameEncoder
 from callwarden.webrtc.codecs import BROWSER_CODECS, DEFAULT_CODECS, codec_preference
+from callwarden.webrtc.fast_rtp import (
+    FastReceiver,
+    SenderPacer,
+    install_receiver,
+    install_sender,
+    loop_pacer,
+)
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
 from callwarden.webrtc.relay import RtpRelay
 
@@ -65,6 +74,7 @@ class BrowserPeer:
         on_connected: Callable[[], None],
         on_closed: Callable[[], None],
         codecs: Sequence[str] = DEFAULT_CODECS,
+        pacer: SenderPacer | None = None,
     ) -> None:
         self._relay = relay
         self._mime_types = [BROWSER_CODECS[name] for name in codec_preference(codecs)]
@@ -78,6 +88,9 @@ class BrowserPeer:
         self._reader: asyncio.Task[None] | None = None
         self.codec: str | None = None
         self._negotiated = False
+        self._pacer = pacer
+        self._framer = FrameEncoder()
+        self.fast_receiver: FastReceiver | None = None
         self.frames_received = 0
 
         @self._pc.on("connectionstatechange")
@@ -110,6 +123,8 @@ class BrowserPeer:
             raise SignallingError("already_negotiated", "this phone has already negotiated")
         self._negotiated = True
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
+        pacer = self._pacer if self._pacer is not None else loop_pacer()
+        install_sender(transceiver.sender, self._track, pacer, _G711)
         transceiver.setCodecPreferences(self._answer_codecs(offer_sdp))
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -126,6 +141,8 @@ class BrowserPeer:
             self._track.pass_encoded(self._g711_encoding())
             self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
         self._guard()
+        if self.codec in _G711:  # after the guard: the lean path takes validated sources only
+            self.fast_receiver = install_receiver(transceiver.receiver, codecs[0], self._payload)
         description = self._pc.localDescription
         return str(description.sdp)
 
@@ -166,28 +183,32 @@ class BrowserPeer:
         if jitter is None or not hasattr(jitter, "add"):
             logger.warning("aiortc's receiver has changed: G.711 goes through its decoder")
             return
-        encoding = self._g711_encoding()
         original = jitter.add
-        framer = FrameEncoder()
 
         def add(packet: RtpPacket) -> tuple[bool, None]:
             if packet.payload_type != payload_type:
                 return original(packet)  # type: ignore[no-any-return]
-            self.frames_received += 1
-            target = self._relay.target
-            if target is None or not packet.payload:
-                return False, None
-            if target.encoding is encoding and len(packet.payload) == FRAME_SAMPLES:
-                self._relay.send_payload(packet.payload)
-                return False, None
-            pcm = decode(packet.payload, encoding)
-            frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = SAMPLE_RATE
-            for payload in framer.payloads(frame, target.encoding):
-                self._relay.send_payload(payload)
+            self._payload(packet.payload)
             return False, None
 
         jitter.add = add
+
+    def _payload(self, payload: bytes) -> None:
+        """One G.711 payload from the browser, to the relay (from `_bypass_decoder` or the
+        lean receive path of `fast_rtp`)."""
+        self.frames_received += 1
+        target = self._relay.target
+        if target is None or not payload:
+            return
+        encoding = self._g711_encoding()
+        if target.encoding is encoding and len(payload) == FRAME_SAMPLES:
+            self._relay.send_payload(payload)
+            return
+        pcm = decode(payload, encoding)
+        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for encoded in self._framer.payloads(frame, target.encoding):
+            self._relay.send_payload(encoded)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
         """A trickled remote candidate (`candidate:...` of RFC 8839 5.1); empty: no more."""
