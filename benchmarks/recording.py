@@ -43,7 +43,8 @@ instead of the operator (the customer is then mixed). Mixed listeners get mixed 
 generator cannot time: with a supervisor or hold music only the CPU figures mean something
 (``--alternate``, ``--tick-only``), not the loss and delay bounds.
 
-``--python-tap`` (with ``--alternate``) adds to each pair a window recorded through the per-tick
+``--python-tap`` with ``--tick-only`` adds a run recorded through the per-tick Python tap; with
+``--alternate`` it adds to each pair a window recorded through the per-tick
 Python tap (the capture's sinks without ``on_taps``: what bridges with a player or a mixed
 supervisor took before they were tapped in C), compared with the same plain windows; the window
 goes after the tapped-in-C one in odd pairs and before it in even ones.
@@ -533,7 +534,9 @@ class _Discard:
         pass
 
 
-async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> float:
+async def tick_only(
+    calls: int, ticks: int, topology: Topology = TWO_PARTY, python_tap: bool = False
+) -> float:
     """The media loop's side alone, in memory: ``calls`` bridges of the topology (PCMU legs whose
     payloads are pushed into their jitter buffers as the pump does), ticked ``ticks`` times by
     the mixer, each run plain, tapped into a sink that drops the frames, and recorded by the
@@ -541,7 +544,8 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
     (the pushes not counted) and returns what the capture adds over plain."""
     figures: dict[str, float] = {}
     spans: dict[str, str] = {}  # one tick's wall time: median/p99/max in ms
-    for kind in ("plain", "tap-only", "capture"):
+    kinds = ("plain", "tap-only", "capture") + (("capture-python-tap",) if python_tap else ())
+    for kind in kinds:
         mixer = Mixer()
         bridges = []
         for index in range(calls):
@@ -563,7 +567,7 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
         for bridge in bridges:
             if kind == "tap-only":
                 bridge.set_track_sink(NullCodeTracks())
-            elif kind == "capture":
+            elif kind.startswith("capture"):
                 spec = SealSpec(bridge.id, os.devnull, new_data_key()).to_plain()
                 members = bridge.members
 
@@ -576,7 +580,8 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
                 context = RecordingContext(
                     bridge.id, spec, role_of, clock, lambda kind, detail: None
                 )
-                bridge.set_track_sink(provider.open(context))
+                sink = provider.open(context)
+                bridge.set_track_sink(sink if kind == "capture" else PythonTapSink(sink))
         payload = bytes(160)
         spent = 0.0
         durations: list[float] = []
@@ -592,7 +597,7 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
             durations.append(time.perf_counter() - wall)
             if tick % 5 == 0:
                 await asyncio.sleep(0)  # the capture's hand-over timer
-        if kind == "capture":
+        if kind.startswith("capture"):
             await provider.close()
         figures[kind] = 1000 * spent / (calls * ticks * 0.02 / 60)
         durations.sort()
@@ -608,6 +613,14 @@ async def tick_only(calls: int, ticks: int, topology: Topology = TWO_PARTY) -> f
         f" bridges (median/p99/max): plain {spans['plain']} ms, capture {spans['capture']} ms",
         flush=True,
     )
+    if python_tap:
+        print(
+            f"  through the per-tick Python tap instead: capture"
+            f" {figures['capture-python-tap']:.2f} ms, recording adds"
+            f" {figures['capture-python-tap'] - figures['plain']:.2f} ms on the loop; one tick"
+            f" {spans['capture-python-tap']} ms",
+            flush=True,
+        )
     return figures["capture"] - figures["plain"]
 
 
@@ -698,7 +711,7 @@ async def main(arguments: argparse.Namespace) -> None:
     if arguments.tick_only:
         for calls in counts:
             for _ in range(arguments.repeat):
-                await tick_only(calls, arguments.ticks, arguments.topology)
+                await tick_only(calls, arguments.ticks, arguments.topology, arguments.python_tap)
         return
     if arguments.capture_only:
         for calls in counts:
@@ -772,7 +785,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--python-tap",
         action="store_true",
-        help="--alternate: also a window per pair recorded through the per-tick Python tap",
+        help="--alternate, --tick-only: also record through the per-tick Python tap",
     )
     parser.add_argument(
         "--hold-music",
