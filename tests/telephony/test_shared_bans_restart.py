@@ -40,7 +40,8 @@ from callwarden.telephony.source_guard import SourceGuard, SourceGuardSettings
 
 pytestmark = pytest.mark.redis
 
-SETTINGS = SourceGuardSettings(ban_threshold=5, ban_seconds=1.5, max_ban_seconds=10.0)
+SETTINGS = SourceGuardSettings(ban_threshold=5, ban_seconds=3.0, max_ban_seconds=10.0)
+"""Bans long enough that a stops before its first one ends, even on a loaded machine."""
 ATTACKER = Source("UDP", "198.51.100.66", 5062, "192.0.2.1", 5060)
 SCANNER = Source("UDP", "198.51.100.77", 5062, "192.0.2.1", 5060)
 CODEC = EventCodec(SIP_SECURITY_EVENT_TYPES)
@@ -75,7 +76,7 @@ async def running(redis: Redis, channel: str, data_dir: Path) -> AsyncIterator[R
         await bus.close()
 
 
-async def until(condition: object, what: str, seconds: float = 3.0) -> None:
+async def until(condition: object, what: str, seconds: float = 8.0) -> None:
     started = time.monotonic()
     while not condition():  # type: ignore[operator]
         assert time.monotonic() - started < seconds, what
@@ -114,11 +115,12 @@ async def test_a_restarted_node_ignores_its_own_earlier_ban_and_shares_bans_as_b
             async with running(redis_a, channel, tmp_path / "a") as restarted:
                 assert restarted.bus.node_id == a_id
                 # a's earlier event arrives late: the restarted a drops it as its own.
+                heard_by_b = b.bus.received
                 await late_sender.publish(channel, CODEC.encode(earlier_ban, node_id=a_id))
                 await until(lambda: restarted.bus.echoes_ignored == 1, "not seen as a's own")
                 assert not restarted.guard.is_banned(ATTACKER.remote_host)
                 assert restarted.guard.stats.adopted_bans == 0
-                await until(lambda: b.bus.received == 2, "b never heard the late event")
+                await until(lambda: b.bus.received > heard_by_b, "b never heard the late event")
                 assert b.guard.stats.adopted_bans == 1  # not adopted a second time
 
                 # b's bans still reach the restarted a.
@@ -141,9 +143,9 @@ async def test_a_restarted_node_ignores_its_own_earlier_ban_and_shares_bans_as_b
                         and not b.guard.is_banned(ATTACKER.remote_host)
                     ),
                     "the ban did not end on both nodes",
-                    seconds=5.0,
+                    seconds=12.0,
                 )
-                async with asyncio.timeout(3.0):  # the end b heard names a, its origin
+                async with asyncio.timeout(8.0):  # the end b heard names a, its origin
                     while True:
                         heard = await watch_b.get()
                         if isinstance(heard, SourceUnbanned) and heard.node == a_id:
