@@ -266,6 +266,24 @@ def _open_desk(playwright: Any, chromium: Path, node: Node, microphone: Path) ->
     return desk
 
 
+INBOUND_BYTES = """async () => {
+  let bytes = 0;
+  (await window.__peerConnections.at(-1).getStats()).forEach((report) => {
+    if (report.type === "inbound-rtp" && report.kind === "audio") bytes = report.bytesReceived;
+  });
+  return bytes;
+}"""
+
+
+def _received_kbit_per_second(page: Page, phones: PhoneBook, seconds: float = 2.0) -> float:
+    """The browser's received audio payload rate (inbound-rtp bytesReceived, RTP headers not
+    counted), over `seconds`."""
+    first, started = int(page.evaluate(INBOUND_BYTES)), time.monotonic()
+    phones.run_for(seconds)
+    last = int(page.evaluate(INBOUND_BYTES))
+    return (last - first) * 8 / (time.monotonic() - started) / 1000
+
+
 def _cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -341,6 +359,10 @@ def test_an_opus_browser_phone_carries_the_tones_both_ways(
         assert stats["inboundCodec"] == "audio/opus", stats
         assert stats["outboundCodec"] == "audio/opus", stats
         assert stats["packetsReceived"] > 150, stats
+        # The node's Opus is mono voice at 32 kbit/s (webrtc/opus.py), well under G.711's 64.
+        rate = _received_kbit_per_second(page, phones)
+        logger.info("the browser receives Opus at %.1f kbit/s", rate)
+        assert 8.0 < rate < 48.0, f"Opus toward the browser at {rate:.1f} kbit/s"
         hang_up()
         desk.close()
     assert desk.problems == []

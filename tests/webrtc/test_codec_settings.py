@@ -3,16 +3,20 @@ refused clearly, and honoured by the node's answer (an aiortc peer as the browse
 
 from __future__ import annotations
 
+import fractions
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import AudioStreamTrack
+from av import AudioFrame
 
 from callwarden.app import _ice_settings
 from callwarden.config import ConfigError, Settings, load_settings
 from callwarden.webrtc.audio import BridgeAudioTrack
 from callwarden.webrtc.codecs import DEFAULT_CODECS, codec_preference
+from callwarden.webrtc.opus import VoiceOpusEncoder
 from callwarden.webrtc.peer import BrowserPeer, SignallingError
 from callwarden.webrtc.phones import WebRtcSettings
 from callwarden.webrtc.relay import RtpRelay
@@ -115,3 +119,40 @@ async def test_no_preferred_codec_offered_is_refused() -> None:
     with pytest.raises(SignallingError) as refused:
         await _answered_codec(("pcmu", "pcma"), ("audio/opus",))
     assert refused.value.error_id == "no_common_codec"
+
+
+def test_the_nodes_opus_is_mono_voice_well_under_g711s_rate() -> None:
+    """RFC 6716 3.1: the TOC byte's `s` bit (0x04) says stereo; aiortc's own encoder sends
+    stereo at about 120 kbit/s for a tone, the node's mono at about 30."""
+    encoder = VoiceOpusEncoder()
+    samples = (8000 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.int16)
+    payloads: list[bytes] = []
+    for start in range(0, 8000, 160):
+        frame = AudioFrame.from_ndarray(
+            samples[start : start + 160].reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 8000, start
+        frame.time_base = fractions.Fraction(1, 8000)
+        payloads += encoder.encode(frame)[0]
+    assert len(payloads) >= 48
+    assert all(payload[0] & 0x04 == 0 for payload in payloads)
+    kbit_per_second = sum(len(p) for p in payloads) * 8 / (len(payloads) * 0.02) / 1000
+    assert kbit_per_second < 48.0, kbit_per_second
+
+
+async def test_an_opus_answer_installs_the_voice_encoder() -> None:
+    track = BridgeAudioTrack()
+    node = BrowserPeer(
+        RtpRelay(track), track, on_connected=lambda: None, on_closed=lambda: None, codecs=("opus",)
+    )
+    browser = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        browser.addTransceiver(AudioStreamTrack(), direction="sendrecv")
+        await browser.setLocalDescription(await browser.createOffer())
+        await node.answer(browser.localDescription.sdp)
+        (transceiver,) = node._pc.getTransceivers()
+        assert isinstance(transceiver.sender._RTCRtpSender__encoder, VoiceOpusEncoder)  # type: ignore[attr-defined]
+    finally:
+        await browser.close()
+        await node.close()
+        track.stop()

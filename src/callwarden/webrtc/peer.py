@@ -45,6 +45,7 @@ from callwarden.webrtc.fast_rtp import (
     loop_pacer,
 )
 from callwarden.webrtc.ice_guard import DtlsSourceGuard
+from callwarden.webrtc.opus import VoiceOpusEncoder
 from callwarden.webrtc.relay import RtpRelay
 
 __all__ = ["BrowserPeer", "SignallingError"]
@@ -140,6 +141,8 @@ class BrowserPeer:
         if self.codec in _G711 and codecs[0].payloadType is not None:
             self._track.pass_encoded(self._g711_encoding())
             self._bypass_decoder(transceiver.receiver, codecs[0].payloadType)
+        if self.codec == "audio/opus":
+            self._voice_opus(transceiver.sender)
         self._guard()
         if self.codec in _G711:  # after the guard: the lean path takes validated sources only
             self.fast_receiver = install_receiver(transceiver.receiver, codecs[0], self._payload)
@@ -165,6 +168,15 @@ class BrowserPeer:
             if codec.mimeType.lower() in offered:
                 return [codec]
         return preferred
+
+    def _voice_opus(self, sender: RTCRtpSender) -> None:
+        """Toward the browser, Opus as mono voice at 32 kbit/s with in-band FEC
+        (`VoiceOpusEncoder`) instead of aiortc's stereo 96 kbit/s: the sender makes its encoder
+        when its first frame is sent, unless it has one already."""
+        if getattr(sender, "_RTCRtpSender__encoder", False) is not None:
+            logger.warning("aiortc's sender has changed: Opus is encoded as aiortc does")
+            return
+        sender._RTCRtpSender__encoder = VoiceOpusEncoder()  # type: ignore[attr-defined]
 
     def _guard(self) -> None:
         for transceiver in self._pc.getTransceivers():
