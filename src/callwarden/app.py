@@ -508,7 +508,12 @@ class Node:
             BrowserContacts(clock, host="127.0.0.1"),
             registrar,
             web_services.revocations,
-            WebRtcSettings(ice=_ice_settings(settings), codecs=settings.webrtc_codecs),
+            WebRtcSettings(
+                ice=_ice_settings(settings),
+                codecs=settings.webrtc_codecs,
+                rejoin_grace_seconds=settings.webrtc_rejoin_grace_seconds,
+            ),
+            clock=clock,
         )
         await self.browser_phones.start()
         await self._start_http(web_services, web_app)

@@ -139,6 +139,9 @@ class Settings(BaseModel):
     """The browser phones' codecs in order of preference (`pcmu`, `pcma`, `opus`): the first the
     browser offers is used. G.711 costs the node least; `opus` first suits operators on lossy
     home networks, at more CPU per call (docs/webrtc.md)."""
+    webrtc_rejoin_grace_seconds: float = Field(default=15.0, ge=0, le=60)
+    """How long a browser phone's call in progress waits for its page after the page's
+    connection dropped (a network change); 0: the call ends with the page (docs/webrtc.md)."""
     monitor_notify_teams: tuple[str, ...] = ()
     """Teams (by name) whose operators are told when they are monitored (an event their screen
     shows); `name:tone` also plays them a short tone only they hear. Every other team's policy

@@ -2,12 +2,18 @@
 // only), signalled over /api/v1/phone (the signed-in session is the identity). While it is up
 // the operator's calls and queue offers ring here too; answer, hang up, mute, keypad (RFC 4733
 // through the node), hold, microphone choice, ringing tone, call timer and level meter. When the
-// signalling drops the phone shows it, closes its media and connects again.
+// signalling drops the phone shows it, closes its media and connects again. A call in progress
+// is kept by the node for a while (its grace period): the page connects again with the call's
+// rejoin token (`?rejoin=1`, then a `rejoin` message), makes a new peer connection, and the
+// call's audio comes back (`rejoined`); the call timer runs on meanwhile.
 // `window.callwardenPhone` exposes the received audio's analyser (the level meter's) to tests
-// and diagnostics.
+// and diagnostics, and `interrupt()`, which drops the socket and the peer connection as a
+// network change does.
 import { formatDuration, t } from "./common.js";
 
 const SESSION_ENDED = 4401;
+const MEDIA_LOST = 4000; // closed by the page to take its call back over a new connection
+const DISCONNECTED_MS = 4000; // a call's peer connection "disconnected" this long is lost
 const root = document.getElementById("phone");
 const status = document.getElementById("phone-status");
 const connectButton = document.getElementById("phone-connect");
@@ -23,6 +29,7 @@ const deviceChoice = document.getElementById("phone-device");
 const phone = {
   socket: null, pc: null, microphone: null, context: null, analyser: null, ringer: null,
   state: "off", callId: null, since: 0, muted: false, wanted: false, delay: 500,
+  rejoin: null, // while a call can be taken back: {token, callId, within (s), lostAt}
 };
 
 function show(state) {
@@ -33,12 +40,13 @@ function show(state) {
   answerButton.hidden = state !== "ringing";
   const inCall = state === "talking" || state === "held";
   hangUpButton.hidden = state !== "ringing" && !inCall;
+  const timed = inCall || state === "rejoining";
   muteButton.hidden = state !== "talking";
   holdButton.hidden = !inCall;
   holdButton.setAttribute("aria-pressed", String(state === "held"));
   holdButton.textContent = t(state === "held" ? "phone.resume" : "phone.hold");
   document.getElementById("phone-keypad").hidden = state !== "talking";
-  if (!inCall) timer.textContent = "";
+  if (!timed) timer.textContent = "";
   ring(state === "ringing");
 }
 
@@ -127,7 +135,13 @@ async function startMedia(iceServers, iceTransportPolicy = "all") {
     source.connect(phone.analyser);
   });
   pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "failed" && phone.pc === pc) phone.socket?.close();
+    if (phone.pc !== pc) return;
+    if (pc.connectionState === "failed") phone.socket?.close(MEDIA_LOST, "media_failed");
+    if (pc.connectionState === "disconnected" && phone.rejoin !== null) {
+      window.setTimeout(() => {
+        if (phone.pc === pc && pc.connectionState === "disconnected") phone.socket?.close(MEDIA_LOST, "media_lost");
+      }, DISCONNECTED_MS);
+    }
   });
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
@@ -151,7 +165,13 @@ function gathered(pc) {
 
 const handlers = {
   welcome: (message) => {
-    show("connecting");
+    if (message.rejoined && phone.rejoin !== null) {
+      phone.rejoin.token = message.rejoined.token;
+      phone.callId = message.rejoined.call_id;
+    } else {
+      phone.rejoin = null; // the call could not be taken back: it has ended
+      show("connecting");
+    }
     startMedia(message.ice_servers, message.ice_transport_policy).catch((error) => {
       console.warn(`browser phone: ${error}`);
       show(error.message === "relay_failed" ? "relay_failed" : "no_microphone");
@@ -163,50 +183,85 @@ const handlers = {
     phone.callId = message.call_id;
     show("ringing");
   },
-  connected: () => {
+  connected: (message) => {
     phone.since = Date.now();
+    phone.rejoin = message.rejoin_token
+      ? { token: message.rejoin_token, callId: message.call_id, within: message.rejoin_seconds, lostAt: 0 }
+      : null;
     show("talking");
   },
   held: () => show("held"),
   resumed: () => show("talking"),
+  rejoined: (message) => {
+    if (phone.rejoin !== null) phone.rejoin.lostAt = 0;
+    show(message.held ? "held" : "talking");
+  },
+  media_lost: () => {
+    if (phone.rejoin !== null) phone.socket?.close(MEDIA_LOST, "media_lost");
+  },
   ended: () => {
     phone.callId = null;
+    phone.rejoin = null;
     show("ready");
   },
-  closed: () => closeMedia(),
+  closed: () => {
+    phone.rejoin = null;
+    closeMedia();
+  },
   error: (message) => console.warn(`browser phone: ${message.error_id}`),
   pong: () => {},
 };
 
+/** Whether the call dropped with the connection may still be taken back (the node's grace). */
+function rejoinable() {
+  const rejoin = phone.rejoin;
+  if (rejoin === null) return false;
+  if (rejoin.lostAt === 0) rejoin.lostAt = Date.now();
+  if (Date.now() - rejoin.lostAt < (rejoin.within ?? 0) * 1000) return true;
+  phone.rejoin = null;
+  return false;
+}
+
 function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/phone`);
+  const rejoin = phone.rejoin;
+  const query = rejoin === null ? "" : "?rejoin=1";
+  const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/phone${query}`);
   phone.socket = socket;
   let opened = false;
   socket.addEventListener("open", () => {
     opened = true;
     phone.delay = 500;
+    if (rejoin !== null) socket.send(JSON.stringify({ type: "rejoin", token: rejoin.token }));
   });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
     handlers[message.type]?.(message);
   });
   socket.addEventListener("close", (event) => {
+    if (phone.socket !== socket) return;
     closeMedia();
     phone.socket = null;
-    if (!opened) {
-      show("unavailable"); // refused (no access to a phone here) or unreachable: ask again by hand
-      return;
-    }
     if (event.code === SESSION_ENDED || !phone.wanted) {
+      phone.rejoin = null;
       show(event.code === 4503 ? "unavailable" : "off");
       return;
     }
-    show("reconnecting");
+    const keeping = rejoinable();
+    if (!opened && !keeping) {
+      show("unavailable"); // refused (no access to a phone here) or unreachable: ask again by hand
+      return;
+    }
+    show(keeping ? "rejoining" : "reconnecting");
     window.setTimeout(connect, phone.delay);
-    phone.delay = Math.min(phone.delay * 2, 10000);
+    phone.delay = Math.min(phone.delay * 2, keeping ? 1000 : 10000);
   });
 }
+
+window.addEventListener("pagehide", () => {
+  phone.wanted = false;
+  phone.socket?.close(1000, "page_closed"); // leaving the page ends its call
+});
 
 connectButton.addEventListener("click", () => {
   phone.wanted = true;
@@ -238,7 +293,7 @@ function level() {
     for (const sample of samples) sum += sample * sample;
     meter.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
   }
-  if (phone.state === "talking" || phone.state === "held") timer.textContent = formatDuration((Date.now() - phone.since) / 1000);
+  if (["talking", "held", "rejoining"].includes(phone.state)) timer.textContent = formatDuration((Date.now() - phone.since) / 1000);
 }
 window.setInterval(level, 200);
 window.setInterval(() => send({ type: "ping" }), 20000);
@@ -253,6 +308,11 @@ window.callwardenPhone = {
     return { sampleRate, binHz: sampleRate / phone.analyser.fftSize, decibels: Array.from(decibels) };
   },
   state: () => phone.state,
+  /** Drops the signalling socket and the peer connection at once, as a network change does. */
+  interrupt() {
+    phone.pc?.close();
+    phone.socket?.close(MEDIA_LOST, "interrupted");
+  },
 };
 
 show("off");
