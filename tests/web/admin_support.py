@@ -57,3 +57,11 @@ async def refused_as_invalid(
     assert field in problem_fields(response), response.json()
     assert configuration(env.database) == before
     return response
+
+
+async def post_user(
+    client: httpx.AsyncClient, env: Env, username: str, role: str, **fields: Any
+) -> httpx.Response:
+    """`POST /api/v1/users`: `username` with the role named `role`, and `fields`."""
+    body = {"username": username, "role_id": role_id(env, role), **fields}
+    return await client.post("/api/v1/users", json=body)

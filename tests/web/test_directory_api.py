@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from web.admin_support import admin_client, role_id, team_id
+from web.admin_support import admin_client, post_user, role_id, team_id
 from web.dbstate import configuration
 from web.support import Env, sign_in
 
@@ -72,13 +72,8 @@ async def test_nobody_gives_a_role_whose_grants_they_do_not_hold(env: Env) -> No
             "field": "role_id",
             "grants": ["audit.view:all", "recordings.play:all"],
         }
-        puppet = await client.post(
-            "/api/v1/users",
-            json={
-                "username": "puppet",
-                "role_id": role_id(env, "supervisor"),
-                "password": "glacier-pepper-violin-5521",
-            },
+        puppet = await post_user(
+            client, env, "puppet", "supervisor", password="glacier-pepper-violin-5521"
         )
         assert puppet.status_code == 403 and puppet.json()["error_id"] == "grant_not_held"
         exporter_role = await client.post(
@@ -110,16 +105,15 @@ async def test_the_admin_creates_an_operator_and_sets_their_password(env: Env) -
     the admin gives the operator role, which holds only own-scope grants it lacks."""
     first, second = "lantern-orchard-pebble-3390", "velvet-harbour-quartz-4417"
     async with admin_client(env) as client:
-        created = await client.post(
-            "/api/v1/users",
-            json={
-                "username": "newdesk",
-                "role_id": role_id(env, "operator"),
-                "team_id": team_id(env, "south"),
-                "extension": "2005",
-                "password": first,
-                "sip_password": "desk-phone-secret-1",
-            },
+        created = await post_user(
+            client,
+            env,
+            "newdesk",
+            "operator",
+            team_id=team_id(env, "south"),
+            extension="2005",
+            password=first,
+            sip_password="desk-phone-secret-1",
         )
         assert created.status_code == 201, created.text
         new_id = created.json()["id"]
@@ -144,13 +138,8 @@ async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
     before = configuration(env.database)
     async with env.client(env.sign_in_directly("supervisor")) as client:
         for role in ("supervisor", "auditor", "admin", "operator"):
-            response = await client.post(
-                "/api/v1/users",
-                json={
-                    "username": f"by-supervisor-{role}",
-                    "role_id": role_id(env, role),
-                    "password": "glacier-pepper-violin-5521",
-                },
+            response = await post_user(
+                client, env, f"by-supervisor-{role}", role, password="glacier-pepper-violin-5521"
             )
             assert response.status_code == 403, role
         promote = await client.put(
@@ -160,13 +149,8 @@ async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
         assert promote.status_code == 403
     async with admin_client(env) as client:
         # The exemption is for own-scope grants only: team and all scopes must be held.
-        puppet = await client.post(
-            "/api/v1/users",
-            json={
-                "username": "puppet",
-                "role_id": role_id(env, "supervisor"),
-                "password": "glacier-pepper-violin-5521",
-            },
+        puppet = await post_user(
+            client, env, "puppet", "supervisor", password="glacier-pepper-violin-5521"
         )
         assert puppet.status_code == 403
         assert "monitor.listen:team" in puppet.json()["details"]["grants"]
@@ -176,17 +160,16 @@ async def test_a_supervisor_still_cannot_give_grants_it_lacks(env: Env) -> None:
 
 async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
     async with admin_client(env) as client:
-        created = await client.post(
-            "/api/v1/users",
-            json={
-                "username": "newadmin",
-                "role_id": role_id(env, "admin"),
-                "display_name": "Robert'); DROP TABLE users;--",
-                "team_id": team_id(env, "south"),
-                "extension": "2002",
-                "password": "harbour-mosaic-thistle-8812",
-                "sip_password": "phone-secret-1",
-            },
+        created = await post_user(
+            client,
+            env,
+            "newadmin",
+            "admin",
+            display_name="Robert'); DROP TABLE users;--",
+            team_id=team_id(env, "south"),
+            extension="2002",
+            password="harbour-mosaic-thistle-8812",
+            sip_password="phone-secret-1",
         )
         assert created.status_code == 201, created.text
         user = created.json()
@@ -218,9 +201,7 @@ async def test_what_an_admin_may_do_is_done_and_audited(env: Env) -> None:
             json={"parent_id": team_id(env, "north-east")},
         )
         assert cycle.status_code == 422 and cycle.json()["details"]["field"] == "parent"
-        taken = await client.post(
-            "/api/v1/users", json={"username": "newadmin", "role_id": role_id(env, "admin")}
-        )
+        taken = await post_user(client, env, "newadmin", "admin")
         assert taken.status_code == 409 and taken.json()["error_id"] == "username_taken"
         clash = await client.post(
             "/api/v1/users",

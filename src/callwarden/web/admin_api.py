@@ -19,8 +19,9 @@ from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from callwarden.domain.policy import not_found
-from callwarden.web.access import API_PREFIX, GuardedRoute
+from callwarden.domain.permissions import Permission
+from callwarden.domain.policy import ResourceKind, not_found
+from callwarden.web.access import API_PREFIX, Caller, GuardedRoute, Target, require
 from callwarden.web.schemas import Page
 from callwarden.web.services import app_part
 from callwarden.web.targets import MAX_ID
@@ -87,18 +88,20 @@ class AdminRoutes(Generic[Service]):
     """The routes of one admin API under `/api/v1/{path}` (default: the noun's plural),
     served by `service` (the instance the application set up, see `app_part`).
 
-    `manage_all` and `manage_one` are the caller's declarations (`Annotated[Caller,
-    require(...)]`): for the routes on the collection, and for those on one object, whose path
-    parameter is `{noun}_id`. Route names follow the noun: `list_queues`, `create_queue`,
-    `get_queue`, `update_queue`, `delete_queue`."""
+    Every route needs `permission`: a route on the collection on the objects of `target`'s
+    kind at large (or on `kind`, a global resource), a route on one object (path parameter
+    `{noun}_id`) on the object `target` finds (without a target, on `kind` as well). Route
+    names follow the noun: `list_queues`, `create_queue`, `get_queue`, `update_queue`,
+    `delete_queue`."""
 
     def __init__(
         self,
         noun: str,
         service: type[Service],
+        permission: Permission,
         *,
-        manage_all: object,
-        manage_one: object,
+        target: Target | None = None,
+        kind: ResourceKind | None = None,
         path: str | None = None,
         tag: str | None = None,
     ) -> None:
@@ -108,7 +111,12 @@ class AdminRoutes(Generic[Service]):
         )
         self._noun = noun
         self._service_type = service
-        self._manage = {False: manage_all, True: manage_one}
+        if target is None:
+            on_all = on_one = Annotated[Caller, require(permission, kind=kind)]
+        else:
+            on_all = Annotated[Caller, require(permission, kind=target.kind)]
+            on_one = Annotated[Caller, require(permission, target=target)]
+        self._manage = {False: on_all, True: on_one}
 
         def part(request: Request) -> Service:
             return app_part(request, service)

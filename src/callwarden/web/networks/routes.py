@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from callwarden.domain.permissions import Permission
 from callwarden.domain.policy import ResourceKind
-from callwarden.web.access import Caller, require
 from callwarden.web.admin_api import AdminRoutes
 from callwarden.web.networks.schemas import NetworkList, NetworkView, NewNetwork
 from callwarden.web.networks.service import NetworkAdmin
 
-ManageSettings = Annotated[Caller, require(Permission.SETTINGS_MANAGE, kind=ResourceKind.SETTINGS)]
-
 routes = AdminRoutes(
     "network",
     NetworkAdmin,
-    manage_all=ManageSettings,
-    manage_one=ManageSettings,
+    Permission.SETTINGS_MANAGE,
+    kind=ResourceKind.SETTINGS,
     path="sign-in-networks",
     tag="settings",
 )

@@ -3,23 +3,14 @@ large, for the list and for creation). The permission is held at scope `all` onl
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import ResourceKind
 from callwarden.web import targets
-from callwarden.web.access import Caller, require
 from callwarden.web.admin_api import AdminRoutes
 from callwarden.web.queues.schemas import NewQueue, QueueListParameters, QueuePatch, QueueView
 from callwarden.web.queues.service import QueueAdmin
 from callwarden.web.schemas import Page
 
-routes = AdminRoutes(
-    "queue",
-    QueueAdmin,
-    manage_all=Annotated[Caller, require(Permission.QUEUES_MANAGE, kind=ResourceKind.QUEUE)],
-    manage_one=Annotated[Caller, require(Permission.QUEUES_MANAGE, target=targets.QUEUE)],
-)
+routes = AdminRoutes("queue", QueueAdmin, Permission.QUEUES_MANAGE, target=targets.QUEUE)
 routes.crud(
     {
         "list": "List queues",

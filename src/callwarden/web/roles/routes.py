@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import ResourceKind
 from callwarden.web import targets
-from callwarden.web.access import Caller, require
 from callwarden.web.admin_api import AdminRoutes
 from callwarden.web.roles.schemas import (
     GrantsChange,
@@ -19,12 +15,7 @@ from callwarden.web.roles.schemas import (
 from callwarden.web.roles.service import RoleAdmin
 from callwarden.web.schemas import Page
 
-routes = AdminRoutes(
-    "role",
-    RoleAdmin,
-    manage_all=Annotated[Caller, require(Permission.ROLES_MANAGE, kind=ResourceKind.ROLE)],
-    manage_one=Annotated[Caller, require(Permission.ROLES_MANAGE, target=targets.ROLE)],
-)
+routes = AdminRoutes("role", RoleAdmin, Permission.ROLES_MANAGE, target=targets.ROLE)
 routes.crud(
     {"list": "List roles", "create": "Create a custom role", "get": "Read a role"},
     view=RoleView,

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import ResourceKind
 from callwarden.web import targets
-from callwarden.web.access import Caller, require
 from callwarden.web.admin_api import AdminRoutes
 from callwarden.web.trunks.schemas import NewTrunk, TrunkList, TrunkPatch, TrunkView
 from callwarden.web.trunks.service import TrunkAdmin
 
-routes = AdminRoutes(
-    "trunk",
-    TrunkAdmin,
-    manage_all=Annotated[Caller, require(Permission.TRUNKS_MANAGE, kind=ResourceKind.TRUNK)],
-    manage_one=Annotated[Caller, require(Permission.TRUNKS_MANAGE, target=targets.TRUNK)],
-)
+routes = AdminRoutes("trunk", TrunkAdmin, Permission.TRUNKS_MANAGE, target=targets.TRUNK)
 routes.crud(
     {
         "list": "List trunks (passwords are never shown)",

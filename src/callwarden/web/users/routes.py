@@ -3,12 +3,8 @@ large, for the list and for creation)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from callwarden.domain.permissions import Permission
-from callwarden.domain.policy import ResourceKind
 from callwarden.web import targets
-from callwarden.web.access import Caller, require
 from callwarden.web.admin_api import AdminRoutes
 from callwarden.web.schemas import Page
 from callwarden.web.users.schemas import (
@@ -21,12 +17,7 @@ from callwarden.web.users.schemas import (
 )
 from callwarden.web.users.service import UserAdmin
 
-routes = AdminRoutes(
-    "user",
-    UserAdmin,
-    manage_all=Annotated[Caller, require(Permission.USERS_MANAGE, kind=ResourceKind.USER)],
-    manage_one=Annotated[Caller, require(Permission.USERS_MANAGE, target=targets.USER)],
-)
+routes = AdminRoutes("user", UserAdmin, Permission.USERS_MANAGE, target=targets.USER)
 routes.crud(
     {
         "list": "List users (filter, sort, page)",

@@ -94,29 +94,30 @@ export function lines(id) {
     .filter((line) => line);
 }
 
-/** Loads the list at `path` into the table body `tbody`, a row per item (`render`, once
- *  `received(items)` has seen them all); with `empty`, a list with no item shows that text
- *  across `columns` cells. `countKey` says how many there are in `status` (where a refusal
- *  shows). Marks the page loaded; gives the response body, or null after a refusal. */
-export async function loadList(path, options) {
-  const { tbody, status, render, received, countKey, empty, columns } = options;
+/** Loads the list at `path` into the table #`table`, a row per item (`render`, once
+ *  `received(items)` has seen them all), and says how many in #list-status (where a refusal
+ *  shows) with `{messages}.count`; with `columns`, a list with no item shows `{messages}.none`
+ *  across them. Marks the page loaded; gives the response body, or null after a refusal. */
+export async function loadList(path, table, render, { messages, columns, received } = {}) {
+  const status = byId("list-status");
   const result = await api("GET", path);
   document.body.dataset.loaded = "true";
   if (!result.ok) {
     showRefusal(result, status);
     return null;
   }
+  const tbody = document.querySelector(`#${table} tbody`);
   const items = result.body.items;
   if (received) received(items);
-  if (items.length || empty === undefined) tbody.replaceChildren(...items.map(render));
+  if (items.length || !columns) tbody.replaceChildren(...items.map(render));
   else {
     const row = document.createElement("tr");
-    cell(row, empty, true).colSpan = columns;
+    cell(row, t(`${messages}.none`), true).colSpan = columns;
     tbody.replaceChildren(row);
   }
-  if (countKey) {
+  if (messages) {
     const count = result.body.total ?? items.length;
-    status.textContent = t(countKey, { count: formatNumber(count) });
+    status.textContent = t(`${messages}.count`, { count: formatNumber(count) });
   }
   return result.body;
 }

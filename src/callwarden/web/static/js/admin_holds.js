@@ -4,18 +4,10 @@
 // The server audits each (`recording.hold`, `recording.release`); a refusal is shown.
 import { label, t } from "./common.js";
 import {
-  cell,
-  loadList,
-  names,
-  onCreate,
-  rowButton,
-  rowHeader,
-  send,
-  showDone,
+  cell, loadList, names, onCreate, rowButton, rowHeader, send, showDone,
 } from "./admin_common.js";
 import { formatDateTime } from "./when.js";
 
-const tbody = document.querySelector("#holds tbody");
 const listStatus = document.getElementById("list-status");
 const showReleased = document.getElementById("show-released");
 const release = document.getElementById("release");
@@ -61,14 +53,8 @@ function openRelease(hold) {
 
 async function load() {
   const active = showReleased.checked ? "false" : "true";
-  await loadList(`/api/v1/legal-holds?active=${active}`, {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    countKey: "admin.holds.count",
-    empty: t("admin.holds.none"),
-    columns: 6,
-  });
+  const path = `/api/v1/legal-holds?active=${active}`;
+  await loadList(path, "holds", renderRow, { messages: "admin.holds", columns: 6 });
 }
 
 function followKind() {

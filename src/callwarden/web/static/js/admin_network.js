@@ -3,18 +3,10 @@
 // change that would shut the admin out (409 would_lock_you_out) and audits each change.
 import { label, t } from "./common.js";
 import {
-  cell,
-  loadList,
-  names,
-  onCreate,
-  rowButton,
-  rowHeader,
-  send,
-  showDone,
+  cell, loadList, names, onCreate, rowButton, rowHeader, send, showDone,
 } from "./admin_common.js";
 
 const ROUTE = "/api/v1/sign-in-networks";
-const tbody = document.querySelector("#networks tbody");
 const listStatus = document.getElementById("list-status");
 const kind = document.getElementById("n-kind");
 
@@ -46,14 +38,7 @@ function renderRow(rule) {
 }
 
 async function load() {
-  await loadList(ROUTE, {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    countKey: "admin.network.count",
-    empty: t("admin.network.none"),
-    columns: 4,
-  });
+  await loadList(ROUTE, "networks", renderRow, { messages: "admin.network", columns: 4 });
 }
 
 function followKind() {

@@ -5,8 +5,6 @@
 import { label, t } from "./common.js";
 import { cell, loadList, names, objectForm, rowButton, rowHeader } from "./admin_common.js";
 
-const tbody = document.querySelector("#queues tbody");
-const listStatus = document.getElementById("list-status");
 const overflowQueue = document.getElementById("f-overflow-queue");
 
 const NUMBERS = [
@@ -196,16 +194,13 @@ function formBody() {
 }
 
 async function load() {
-  await loadList("/api/v1/queues?limit=200", {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    received: (items) => {
-      queues = items;
-    },
-    countKey: "admin.queues.count",
-    empty: t("admin.queues.none"),
+  const received = (items) => {
+    queues = items;
+  };
+  await loadList("/api/v1/queues?limit=200", "queues", renderRow, {
+    messages: "admin.queues",
     columns: 12,
+    received,
   });
 }
 

@@ -36,7 +36,7 @@ function renderRow(policy, index) {
 }
 
 async function load() {
-  await loadList("/api/v1/retention-policies", { tbody, status: listStatus, render: renderRow });
+  await loadList("/api/v1/retention-policies", "policies", renderRow);
 }
 
 async function change(request, status) {

@@ -5,21 +5,10 @@
 // (403 grant_not_held): the refusal names them.
 import { api, formatNumber, t } from "./common.js";
 import {
-  cell,
-  detailPanel,
-  formFields,
-  lines,
-  loadList,
-  onCreate,
-  rowButton,
-  rowHeader,
-  send,
-  showDone,
+  cell, detailPanel, formFields, lines, loadList, onCreate, rowButton, rowHeader, send, showDone,
   showRefusal,
 } from "./admin_common.js";
 
-const tbody = document.querySelector("#roles tbody");
-const listStatus = document.getElementById("list-status");
 const grantsForm = document.getElementById("grants-form");
 const selects = [...grantsForm.querySelectorAll("select[name=grant]")];
 const saveButton = document.getElementById("save-grants");
@@ -59,11 +48,8 @@ function show(role) {
 }
 
 async function load() {
-  const body = await loadList("/api/v1/roles?limit=200", {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    countKey: "admin.roles.count",
+  const body = await loadList("/api/v1/roles?limit=200", "roles", renderRow, {
+    messages: "admin.roles",
   });
   if (body && panel.selected) {
     const fresh = body.items.find((role) => role.id === panel.selected.id);

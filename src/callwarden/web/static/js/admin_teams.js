@@ -3,19 +3,9 @@
 // refuses a cycle). The parent lists follow the list as it is loaded.
 import { label, t } from "./common.js";
 import {
-  cell,
-  detailPanel,
-  formFields,
-  loadList,
-  onCreate,
-  rowButton,
-  rowHeader,
-  send,
-  showDone,
+  cell, detailPanel, formFields, loadList, onCreate, rowButton, rowHeader, send, showDone,
 } from "./admin_common.js";
 
-const tbody = document.querySelector("#teams tbody");
-const listStatus = document.getElementById("list-status");
 const parentSelects = [document.getElementById("e-parent"), document.getElementById("c-parent")];
 const panel = detailPanel();
 
@@ -67,14 +57,12 @@ function show(team) {
 }
 
 async function load() {
-  const body = await loadList("/api/v1/teams?limit=200", {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    received: (items) => {
-      teams = items;
-    },
-    countKey: "admin.teams.count",
+  const received = (items) => {
+    teams = items;
+  };
+  const body = await loadList("/api/v1/teams?limit=200", "teams", renderRow, {
+    messages: "admin.teams",
+    received,
   });
   if (body) fillParents();
 }

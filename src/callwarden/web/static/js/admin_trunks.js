@@ -4,8 +4,6 @@
 import { t } from "./common.js";
 import { cell, lines, loadList, objectForm, rowButton, rowHeader } from "./admin_common.js";
 
-const tbody = document.querySelector("#trunks tbody");
-const listStatus = document.getElementById("list-status");
 const field = (id) => document.getElementById(id);
 const DEFAULTS = {
   name: "",
@@ -71,14 +69,7 @@ function formBody() {
 }
 
 async function load() {
-  await loadList("/api/v1/trunks", {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    countKey: "admin.trunks.count",
-    empty: t("admin.trunks.none"),
-    columns: 6,
-  });
+  await loadList("/api/v1/trunks", "trunks", renderRow, { messages: "admin.trunks", columns: 6 });
 }
 
 const editor = objectForm({

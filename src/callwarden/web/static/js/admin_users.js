@@ -4,21 +4,11 @@
 // every change; a refusal is shown with its reason.
 import { t } from "./common.js";
 import {
-  cell,
-  detailPanel,
-  formFields,
-  loadList,
-  names,
-  onCreate,
-  rowButton,
-  rowHeader,
-  send,
-  showDone,
+  cell, detailPanel, formFields, loadList, names, onCreate, rowButton, rowHeader, send, showDone,
 } from "./admin_common.js";
 
 const PAGE = 50;
 const filters = document.getElementById("filters");
-const tbody = document.querySelector("#users tbody");
 const listStatus = document.getElementById("list-status");
 const previousButton = document.getElementById("previous-page");
 const nextButton = document.getElementById("next-page");
@@ -53,12 +43,8 @@ function renderRow(user) {
 }
 
 async function load() {
-  const body = await loadList(`/api/v1/users?${query()}`, {
-    tbody,
-    status: listStatus,
-    render: renderRow,
-    countKey: "admin.users.count",
-  });
+  const path = `/api/v1/users?${query()}`;
+  const body = await loadList(path, "users", renderRow, { messages: "admin.users" });
   if (!body) return;
   listStatus.dataset.kind = "";
   previousButton.disabled = offset === 0;
