@@ -370,9 +370,9 @@ def test_an_opus_browser_phone_carries_the_tones_both_ways(
 
 
 def test_a_relay_only_browser_phone_talks_through_coturn(
+    turnserver: Path,
     chromium: Path,
     relay_node: Node,
-    turnserver: Path,
     turn_port: int,
     turn_secret: str,
     phones: PhoneBook,
@@ -416,7 +416,7 @@ def test_a_relay_only_browser_phone_talks_through_coturn(
 
 
 def test_a_wrong_turn_secret_shows_that_the_relay_failed(
-    chromium: Path, relay_node: Node, turnserver: Path, turn_port: int, tmp_path: Path
+    turnserver: Path, chromium: Path, relay_node: Node, turn_port: int, tmp_path: Path
 ) -> None:
     """The TURN server shares another secret than the node's: it refuses the page's
     credentials, and the relay-only page says it cannot connect through the relay."""
