@@ -25,6 +25,7 @@ __all__ = [
     "CSP_LISTENER",
     "CUSTOMER_HZ",
     "MEDIA_ARGS",
+    "PROVISIONING",
     "SIP_PASSWORD",
     "SUPERVISOR_HZ",
     "WAIT_MS",
@@ -67,16 +68,20 @@ PROVISIONING = (
 
 
 def start_phone_node(
-    directory: Path, *, rtp_ports: tuple[int, int], extra_env: dict[str, str] | None = None
+    directory: Path,
+    *,
+    rtp_ports: tuple[int, int],
+    extra_env: dict[str, str] | None = None,
+    provisioning: str = PROVISIONING,
 ) -> Node:
-    """A node of `PROVISIONING` whose HTTPS origin is allowed for the browser's WebSockets."""
+    """A node of `provisioning` whose HTTPS origin is allowed for the browser's WebSockets."""
     sip_port, http_port = node_module.free_port(), node_module.free_port()
     ports = iter((sip_port, http_port))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(node_module, "free_port", lambda: next(ports))
         return start_node(
             directory,
-            PROVISIONING,
+            provisioning,
             rtp_ports=rtp_ports,
             extra_env={
                 "CALLWARDEN_ALLOWED_ORIGINS": f"https://{LOOPBACK}:{http_port}",
