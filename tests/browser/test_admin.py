@@ -38,6 +38,13 @@ def open_admin_page(page: Page, site: Site, path: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
 
 
+def admin_on(new_page: NewPage, site: Site, path: str) -> Page:
+    """A page of the admin, signed in, on the admin page `path` once it has loaded."""
+    page = sign_in_admin(new_page, site)
+    open_admin_page(page, site, path)
+    return page
+
+
 def row_of(page: Page, table: str, name: str) -> Locator:
     header = page.get_by_role("rowheader", name=name, exact=True)
     return page.locator(f"#{table} tbody tr", has=header)
@@ -121,8 +128,7 @@ def test_an_admin_creates_resets_the_mfa_of_and_disables_a_user(
 def test_a_refused_change_shows_the_grants_not_held(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/users")
+    page = admin_on(new_page, site, "/admin/users")
     # From the keyboard: the row's button opens the user, focus moves into the form.
     row_of(page, "users", "colleague").get_by_role("button", name="管理").focus()
     page.keyboard.press("Enter")
@@ -173,8 +179,7 @@ def test_a_refused_change_shows_the_grants_not_held(
 def test_an_admin_creates_and_moves_a_team(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/teams")
+    page = admin_on(new_page, site, "/admin/teams")
     page.locator("#c-name").fill("west")
     page.locator("#c-display").fill("西チーム")
     page.get_by_role("button", name="作成", exact=True).click()
@@ -208,8 +213,7 @@ def _queue_named(page: Page, site: Site, name: str) -> dict[str, Any]:
 def test_an_admin_changes_creates_and_deletes_a_queue(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/queues")
+    page = admin_on(new_page, site, "/admin/queues")
     north_line = row_of(page, "queues", "north-line")
     expect(north_line).to_contain_text("1 秒以内に 80%")
     north_line.get_by_role("button", name="変更").click()
@@ -381,8 +385,7 @@ def test_a_legal_hold_is_placed_and_released_and_a_purge_started(
 def test_an_admin_adds_and_removes_a_sign_in_network(
     site: Site, new_page: NewPage, problems: Problems, screenshots: Path
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/network")
+    page = admin_on(new_page, site, "/admin/network")
     expect(page.locator("#networks tbody")).to_contain_text("どこからでもサインインできます")
     check_both_languages(page, "admin-network", screenshots)
     page.locator("#n-network").fill("10.8.0.0/16")
@@ -418,8 +421,7 @@ def test_an_admin_adds_and_removes_a_sign_in_network(
 def test_an_admin_sets_a_roles_outbound_allow_list(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/roles")
+    page = admin_on(new_page, site, "/admin/roles")
     row_of(page, "roles", "operator").get_by_role("button", name="表示").click()
     patterns = page.locator("#o-patterns")
     expect(patterns).to_have_value("")
@@ -444,8 +446,7 @@ def test_an_admin_sets_a_roles_outbound_allow_list(
 def test_an_admin_adds_changes_and_removes_a_trunk(
     site: Site, new_page: NewPage, problems: Problems, screenshots: Path
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/trunks")
+    page = admin_on(new_page, site, "/admin/trunks")
     expect(page.locator("#trunks tbody")).to_contain_text("トランクはありません。")
     check_both_languages(page, "admin-trunks", screenshots)
     page.locator("#open-create").click()
@@ -489,8 +490,7 @@ def test_an_admin_adds_changes_and_removes_a_trunk(
 def test_an_admin_sets_the_teams_a_supervisor_supervises(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/users")
+    page = admin_on(new_page, site, "/admin/users")
     row_of(page, "users", "deputy").get_by_role("button", name="管理").click()
     supervises = page.locator("#supervises-form")
     expect(supervises.get_by_label("north", exact=True)).to_be_checked()
@@ -513,8 +513,7 @@ def test_an_admin_sets_the_teams_a_supervisor_supervises(
 def test_an_admin_sets_a_teams_monitoring_transparency(
     site: Site, new_page: NewPage, problems: Problems
 ) -> None:
-    page = sign_in_admin(new_page, site)
-    open_admin_page(page, site, "/admin/teams")
+    page = admin_on(new_page, site, "/admin/teams")
     north = row_of(page, "teams", "north")
     expect(north).to_contain_text("ノードの設定に従う")
     north.get_by_role("button", name="変更").click()
