@@ -247,8 +247,9 @@ function connect() {
       show(event.code === 4503 ? "unavailable" : "off");
       return;
     }
+    const hadCall = phone.rejoin !== null;
     const keeping = rejoinable();
-    if (!opened && !keeping) {
+    if (!opened && !hadCall) {
       show("unavailable"); // refused (no access to a phone here) or unreachable: ask again by hand
       return;
     }
