@@ -418,7 +418,8 @@ def install_sender(
             if paced is not None:
                 pacer.remove(paced)
                 paced.end()
-            track.stop()
+            # Unlike aiortc's loop, the track is not stopped: it is the phone's, and a page that
+            # comes back gets a new peer connection sending the same track.
             sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
 
     sender._run_rtp = run_rtp  # type: ignore[method-assign]
