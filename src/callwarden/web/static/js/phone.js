@@ -30,6 +30,7 @@ const phone = {
   socket: null, pc: null, microphone: null, context: null, analyser: null, ringer: null,
   state: "off", callId: null, since: 0, muted: false, wanted: false, delay: 500,
   rejoin: null, // while a call can be taken back: {token, callId, within (s), lostAt}
+  openedOnce: false,
 };
 
 function show(state) {
@@ -231,6 +232,7 @@ function connect() {
   let opened = false;
   socket.addEventListener("open", () => {
     opened = true;
+    phone.openedOnce = true; // from now on a lost connection is tried again, not given up
     phone.delay = 500;
     if (rejoin !== null) socket.send(JSON.stringify({ type: "rejoin", token: rejoin.token }));
   });
@@ -247,9 +249,8 @@ function connect() {
       show(event.code === 4503 ? "unavailable" : "off");
       return;
     }
-    const hadCall = phone.rejoin !== null;
     const keeping = rejoinable();
-    if (!opened && !hadCall) {
+    if (!opened && !phone.openedOnce) {
       show("unavailable"); // refused (no access to a phone here) or unreachable: ask again by hand
       return;
     }
@@ -266,6 +267,7 @@ window.addEventListener("pagehide", () => {
 
 connectButton.addEventListener("click", () => {
   phone.wanted = true;
+  phone.openedOnce = false;
   audioContext().resume();
   show("connecting");
   connect();
