@@ -7,7 +7,10 @@ plain RTP phone (PCMU, 50 packets/s each way). Its near side is, in turn:
   connection with ICE, DTLS-SRTP, PCMU, whose audio the `RtpRelay` carries to and from the
   bridge over loopback), with an aiortc peer in another process standing in for the browser
   and sending a 440 Hz tone (PCMU handed to its sender already encoded, and what it receives
-  counted but not decoded, so that the load generator costs less than the node it loads);
+  counted but not decoded, so that the load generator costs less than the node it loads; by
+  default the stand-ins also take the node's lean G.711 path, `webrtc/fast_rtp.py`, without
+  which one process of them needs more than a core at 100 legs: `--aiortc-peers` for aiortc's
+  own path);
 * ``sip``: a plain RTP phone, what a SIP leg costs the node.
 
 The browsers and phones run in a child process, so the node side's CPU (this process: the
@@ -16,7 +19,7 @@ both kinds, in the same invocation. Loss is counted at the far phones (what the 
 through the bridge) and at the near side (RTP packets the browser's peer received, from its
 inbound-rtp statistics, or packets the plain phone received), against 50 packets/s per leg.
 
-Usage: .venv/bin/python benchmarks/webrtc.py [--legs 25,50,100] [--duration 10]
+Usage: .venv/bin/python benchmarks/webrtc.py [--legs 25,50,100] [--duration 10] [--aiortc-peers]
 """
 
 from __future__ import annotations
@@ -100,10 +103,28 @@ async def ticker(phones: list[RtpPhone], stop: asyncio.Event) -> None:
         await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
 
 
-async def browsers_and_phones(pipe: Connection, kind: str, legs: int, duration: float) -> None:
+async def browsers_and_phones(
+    pipe: Connection, kind: str, legs: int, duration: float, lean: bool
+) -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
     from av import Packet
+
+    from callwarden.webrtc.fast_rtp import SenderPacer, install_receiver, install_sender
+
+    class LeanTone(BridgeAudioTrack):
+        """The same microphone for the lean path: the pacer takes its payloads."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.pass_encoded(Encoding.PCMU)
+            self.payloads = tone_payloads(440.0)
+            self.frame = 0
+
+        def take_encoded(self) -> bytes:
+            self.frame += 1
+            return self.payloads[self.frame % len(self.payloads)]
 
     class Tone(MediaStreamTrack):
         """A browser's 440 Hz microphone, already PCMU (aiortc's sender only packs it)."""
@@ -136,6 +157,8 @@ async def browsers_and_phones(pipe: Connection, kind: str, legs: int, duration: 
             jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer
             jitter.add = lambda packet: (False, None)
 
+    pacer = SenderPacer()
+
     loop = asyncio.get_running_loop()
     far = [await open_phone() for _ in range(legs)]
     near_phones: list[tuple[RtpPhone, int]] = []
@@ -146,7 +169,14 @@ async def browsers_and_phones(pipe: Connection, kind: str, legs: int, duration: 
     else:
         for _ in range(legs):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-            pc.addTransceiver(Tone(), direction="sendrecv")
+            if lean:
+                lean_tone = LeanTone()
+                sender = pc.addTransceiver(lean_tone, direction="sendrecv").sender
+                install_sender(sender, lean_tone, pacer, ("audio/PCMU",))
+                pcmu = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, payloadType=0)
+                install_receiver(pc.getTransceivers()[0].receiver, pcmu, lambda payload: None)
+            else:
+                pc.addTransceiver(Tone(), direction="sendrecv")
             count_only(pc)
             await pc.setLocalDescription(await pc.createOffer())
             peers.append(pc)
@@ -201,10 +231,11 @@ async def browsers_and_phones(pipe: Connection, kind: str, legs: int, duration: 
     )
     for pc in peers:
         await pc.close()
+    await pacer.close()
 
 
-def child(pipe: Connection, kind: str, legs: int, duration: float) -> None:
-    uvloop.run(browsers_and_phones(pipe, kind, legs, duration))
+def child(pipe: Connection, kind: str, legs: int, duration: float, lean: bool) -> None:
+    uvloop.run(browsers_and_phones(pipe, kind, legs, duration, lean))
 
 
 # -- the node side ------------------------------------------------------------------------------
@@ -221,10 +252,12 @@ class Figures:
     near_loss: float
 
 
-async def node_side(kind: str, legs: int, duration: float) -> Figures:
+async def node_side(kind: str, legs: int, duration: float, lean_peers: bool = True) -> Figures:
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
-    process = context.Process(target=child, args=(theirs, kind, legs, duration), daemon=True)
+    process = context.Process(
+        target=child, args=(theirs, kind, legs, duration, lean_peers), daemon=True
+    )
     process.start()
     loop = asyncio.get_running_loop()
     ports = await loop.run_in_executor(None, mine.recv)
@@ -302,13 +335,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--legs", default="25,50,100")
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--aiortc-peers", action="store_true", help="the stand-ins on aiortc's own RTP path"
+    )
     args = parser.parse_args()
     print(
         f"{'kind':7} {'legs':>5} {'up':>4} {'node CPU %':>10} {'per leg %':>9} "
         f"{'peer CPU %':>10} {'far loss':>9} {'near loss':>9}"
     )
     for legs in (int(n) for n in args.legs.split(",")):
-        figures = [await node_side(kind, legs, args.duration) for kind in ("sip", "webrtc")]
+        figures = [
+            await node_side(kind, legs, args.duration, not args.aiortc_peers)
+            for kind in ("sip", "webrtc")
+        ]
         for f in figures:
             print(
                 f"{f.kind:7} {f.legs:5d} {f.connected:4d} {f.node_cpu:10.1f} "
