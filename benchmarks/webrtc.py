@@ -20,6 +20,7 @@ through the bridge) and at the near side (RTP packets the browser's peer receive
 inbound-rtp statistics, or packets the plain phone received), against 50 packets/s per leg.
 
 Usage: .venv/bin/python benchmarks/webrtc.py [--legs 25,50,100] [--duration 10] [--aiortc-peers]
+[--aiortc-node] (the node without its lean G.711 path, to compare)
 """
 
 from __future__ import annotations
@@ -252,7 +253,9 @@ class Figures:
     near_loss: float
 
 
-async def node_side(kind: str, legs: int, duration: float, lean_peers: bool = True) -> Figures:
+async def node_side(
+    kind: str, legs: int, duration: float, lean_peers: bool = True, lean_node: bool = True
+) -> Figures:
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
     process = context.Process(
@@ -280,7 +283,13 @@ async def node_side(kind: str, legs: int, duration: float, lean_peers: bool = Tr
                 relay = RtpRelay(track)
                 near_port = await relay.open(HOST)
                 relay.connect(RelayTarget(HOST, near.rtp_port, 0, Encoding.PCMU, None))
-                peer = BrowserPeer(relay, track, on_connected=lambda: None, on_closed=lambda: None)
+                peer = BrowserPeer(
+                    relay,
+                    track,
+                    on_connected=lambda: None,
+                    on_closed=lambda: None,
+                    lean_path=lean_node,
+                )
                 answers.append(await peer.answer(ports["offers"][leg]))
                 peers.append(peer)
                 relays.append(relay)
@@ -338,6 +347,9 @@ async def main() -> None:
     parser.add_argument(
         "--aiortc-peers", action="store_true", help="the stand-ins on aiortc's own RTP path"
     )
+    parser.add_argument(
+        "--aiortc-node", action="store_true", help="the node on aiortc's own RTP path"
+    )
     args = parser.parse_args()
     print(
         f"{'kind':7} {'legs':>5} {'up':>4} {'node CPU %':>10} {'per leg %':>9} "
@@ -345,7 +357,7 @@ async def main() -> None:
     )
     for legs in (int(n) for n in args.legs.split(",")):
         figures = [
-            await node_side(kind, legs, args.duration, not args.aiortc_peers)
+            await node_side(kind, legs, args.duration, not args.aiortc_peers, not args.aiortc_node)
             for kind in ("sip", "webrtc")
         ]
         for f in figures:

@@ -76,6 +76,7 @@ class BrowserPeer:
         on_closed: Callable[[], None],
         codecs: Sequence[str] = DEFAULT_CODECS,
         pacer: SenderPacer | None = None,
+        lean_path: bool = True,
     ) -> None:
         self._relay = relay
         self._mime_types = [BROWSER_CODECS[name] for name in codec_preference(codecs)]
@@ -90,6 +91,7 @@ class BrowserPeer:
         self.codec: str | None = None
         self._negotiated = False
         self._pacer = pacer
+        self._lean_path = lean_path
         self._framer = FrameEncoder()
         self.fast_receiver: FastReceiver | None = None
         self.frames_received = 0
@@ -124,8 +126,9 @@ class BrowserPeer:
             raise SignallingError("already_negotiated", "this phone has already negotiated")
         self._negotiated = True
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        pacer = self._pacer if self._pacer is not None else loop_pacer()
-        install_sender(transceiver.sender, self._track, pacer, _G711)
+        if self._lean_path:  # False: aiortc's own RTP path (to compare)
+            pacer = self._pacer if self._pacer is not None else loop_pacer()
+            install_sender(transceiver.sender, self._track, pacer, _G711)
         transceiver.setCodecPreferences(self._answer_codecs(offer_sdp))
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -144,7 +147,7 @@ class BrowserPeer:
         if self.codec == "audio/opus":
             self._voice_opus(transceiver.sender)
         self._guard()
-        if self.codec in _G711:  # after the guard: the lean path takes validated sources only
+        if self._lean_path and self.codec in _G711:  # after the guard: validated sources only
             self.fast_receiver = install_receiver(transceiver.receiver, codecs[0], self._payload)
         description = self._pc.localDescription
         return str(description.sdp)
