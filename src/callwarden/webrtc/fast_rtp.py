@@ -36,7 +36,7 @@ from typing import Any
 
 import pylibsrtp
 from aioice import Connection
-from aioice.ice import StunProtocol
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -143,6 +143,8 @@ class FastReceiver:
         self._streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
         self._active: dict[int, Any] = receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined]
         self._header = _Header()
+        self._pair: CandidatePair | None = None
+        self._remote: tuple[str, int] | None = None
         self._until_refresh = 0
         self._hooked: set[int] = set()
         self.packets = 0
@@ -185,7 +187,9 @@ class FastReceiver:
         if srtp is None or dtls._state is not State.CONNECTED:
             return False
         pair = self._connection._nominated.get(1)
-        if pair is None or pair.protocol is not protocol or pair.remote_addr != addr[:2]:
+        if pair is not self._pair:  # a pair's remote address is fixed: read it once
+            self._pair, self._remote = pair, None if pair is None else pair.remote_addr
+        if pair is None or pair.protocol is not protocol or self._remote != addr[:2]:
             return False
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
@@ -240,6 +244,8 @@ class PacedSender:
         self._track = track
         self._dtls = sender.transport
         self._connection = _connection(sender.transport)
+        self._pair: CandidatePair | None = None
+        self._remote: tuple[str, int] | None = None
         self._head = header[:2]
         self._extension = header[12:]
         self._ssrc = sender._ssrc.to_bytes(4, "big")
@@ -271,7 +277,9 @@ class PacedSender:
             + payload
         )
         data = dtls._tx_srtp.protect(packet)
-        pair.protocol.transport.sendto(data, pair.remote_addr)  # aioice's send_data, not awaited
+        if pair is not self._pair:  # a pair's remote address is fixed: read it once
+            self._pair, self._remote = pair, pair.remote_addr
+        pair.protocol.transport.sendto(data, self._remote)  # aioice's send_data, not awaited
         dtls._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
         sender._RTCRtpSender__ntp_timestamp = ntp_timestamp  # type: ignore[attr-defined]
