@@ -380,7 +380,8 @@ def _template(sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> bytes:
 
 def _varying_extensions(sender: RTCRtpSender) -> bool:
     """True when the sender writes a header extension that changes per packet (abs-send-time,
-    audio level): the template cannot stand for it."""
+    transport-wide sequence number, time offset): the template cannot stand for it. (aiortc
+    writes the audio level only for frames it encodes, never for the packets paced here.)"""
     extensions_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
     ids = getattr(extensions_map, "_HeaderExtensionsMap__ids", None)
     if ids is None:
@@ -409,11 +410,11 @@ def install_sender(
     wanted = {mime.lower() for mime in mime_types}
 
     async def run_rtp(codec: RTCRtpCodecParameters) -> None:
-        if (
-            codec.mimeType.lower() not in wanted
-            or track.encoded is None
-            or _varying_extensions(sender)
-        ):
+        if codec.mimeType.lower() not in wanted or track.encoded is None:
+            await original(codec)
+            return
+        if _varying_extensions(sender):
+            logger.warning("aiortc's sender writes per-packet header extensions: it paces itself")
             await original(codec)
             return
         sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
