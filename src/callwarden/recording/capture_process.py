@@ -82,7 +82,14 @@ class WriterProcess:
         work_read, work_write = os.pipe()
         results_read, results_write = os.pipe()
         self._process = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
-            [sys.executable, "-m", __name__, str(work_read), str(results_write)],
+            [
+                sys.executable,
+                "-m",
+                __name__,
+                str(work_read),
+                str(results_write),
+                str(logger.getEffectiveLevel()),  # the child logs as the media worker does
+            ],
             pass_fds=(work_read, results_write),
             stdin=subprocess.DEVNULL,
             close_fds=True,
@@ -271,14 +278,14 @@ def serve(work: Connection, results: Connection) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    work_fd, results_fd = int(argv[0]), int(argv[1])
+    work_fd, results_fd, level = int(argv[0]), int(argv[1]), int(argv[2])
     # The media worker ends this process (end of file on the pipe); signals meant for the
     # node's process group must not cut a recording short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(WRITER_NICE)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     serve(Connection(work_fd, writable=False), Connection(results_fd, readable=False))
     return 0
 
