@@ -13,9 +13,10 @@ from typing import Any
 
 import node as node_module
 import pytest
+from monitoring_api import ApiClient
 from node import LOOPBACK, Node, start_node
-from phones import Phone, PhoneBook
-from playwright.sync_api import Browser, Page, Playwright, expect
+from phones import Phone, PhoneBook, PhoneCall
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 from test_wallboard_browser import CHROMIUM_ARGS, CSP_LISTENER, chromium
 
 from tls_pin import chromium_pin_arguments
@@ -34,6 +35,7 @@ __all__ = [
     "chromium",
     "launch_chromium",
     "make_desk_phone_ready",
+    "monitor_in_the_browser",
     "phone_state",
     "received_db",
     "sip_phone",
@@ -130,6 +132,41 @@ def sip_phone(
     assert phone.register() == 200
     phone.play(tone)
     return phone
+
+
+def monitor_in_the_browser(
+    page: Page, phones: PhoneBook, node: Node, tones: dict[int, Path], mode: str, reason: str
+) -> tuple[PhoneCall, PhoneCall, Locator]:
+    """`op`'s SIP phone (880 Hz) takes `cust`'s queue call (440 Hz); the supervisor's wallboard
+    (`page`, its browser phone ready) starts monitoring the call in `mode` and answers its
+    browser phone. Returns the customer's call, the operator's call and the call's row."""
+    operator = sip_phone(phones, node, "op", tones[880])
+    customer = sip_phone(phones, node, "cust", tones[440])
+    api = ApiClient(node, "op", WEB_PASSWORD).sign_in()
+    try:
+        assert api.request("POST", "/api/v1/agents/me/state", {"state": "available"}).is_success
+    finally:
+        api.close()
+    call = customer.dial("5001")
+    call.wait_confirmed()
+    operator_call = operator.wait_incoming()
+    operator_call.wait_confirmed()
+    phones.wait_until(
+        lambda: page.evaluate("document.querySelector('#calls tbody tr[data-call-id]') !== null"),
+        10.0,
+        "the call on the wallboard",
+    )
+    row = page.locator("#calls tbody tr").first
+    row.get_by_label("方法").select_option(mode)
+    row.get_by_label("理由").fill(reason)
+    with page.expect_response("**/api/v1/monitoring") as started:
+        row.get_by_role("button", name="モニタリング開始").click()
+    assert started.value.status == 201, started.value.text()
+    phones.wait_until(
+        lambda: phone_state(page) == "ringing", 20.0, "the supervisor's browser ringing"
+    )
+    page.get_by_role("button", name="応答").click()
+    return call, operator_call, row
 
 
 def phone_state(page: Page) -> str | None:

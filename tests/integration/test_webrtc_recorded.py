@@ -27,15 +27,14 @@ from browser_phone import (
     PROVISIONING,
     SUPERVISOR_HZ,
     WAIT_MS,
-    WEB_PASSWORD,
     chromium,
     launch_chromium,
     make_desk_phone_ready,
+    monitor_in_the_browser,
     phone_state,
     sip_phone,
     start_phone_node,
 )
-from monitoring_api import ApiClient
 from node import Node
 from phones import PhoneBook
 from playwright.sync_api import Page, expect, sync_playwright
@@ -130,34 +129,9 @@ def test_a_supervisor_takes_a_call_over_from_the_browser(
         _sign_in_supervisor(page, node.base_url)
         page.get_by_role("button", name="ブラウザー電話を接続").click()
         expect(page.locator("#phone")).to_have_attribute("data-phone", "ready", timeout=WAIT_MS)
-        operator = sip_phone(phones, node, "op", tones[880])
-        customer = sip_phone(phones, node, "cust", tones[440])
-        api = ApiClient(node, "op", WEB_PASSWORD).sign_in()
-        try:
-            assert api.request("POST", "/api/v1/agents/me/state", {"state": "available"}).is_success
-        finally:
-            api.close()
-        call = customer.dial("5001")
-        call.wait_confirmed()
-        operator_call = operator.wait_incoming()
-        operator_call.wait_confirmed()
-        phones.wait_until(
-            lambda: page.evaluate(
-                "document.querySelector('#calls tbody tr[data-call-id]') !== null"
-            ),
-            10.0,
-            "the call on the wallboard",
+        call, operator_call, _ = monitor_in_the_browser(
+            page, phones, node, tones, "takeover", "苦情対応 QA-9"
         )
-        row = page.locator("#calls tbody tr").first
-        row.get_by_label("方法").select_option("takeover")
-        row.get_by_label("理由").fill("苦情対応 QA-9")
-        with page.expect_response("**/api/v1/monitoring") as started:
-            row.get_by_role("button", name="モニタリング開始").click()
-        assert started.value.status == 201, started.value.text()
-        phones.wait_until(
-            lambda: phone_state(page) == "ringing", 20.0, "the supervisor's browser ringing"
-        )
-        page.get_by_role("button", name="応答").click()
         phones.wait_until(lambda: phone_state(page) == "talking", 20.0, "the supervisor talking")
         operator_call.wait_disconnected()  # the operator's leg is released
         phones.run_for(1.0)
