@@ -6,7 +6,6 @@ reaches the browser, each tone found by FFT."""
 from __future__ import annotations
 
 import asyncio
-import fractions
 
 import numpy as np
 import numpy.typing as npt
@@ -20,35 +19,7 @@ from callwarden.media.rtp import RtpPacket
 from callwarden.webrtc.audio import BridgeAudioTrack
 from callwarden.webrtc.peer import BrowserPeer
 from callwarden.webrtc.relay import RelayTarget, RtpRelay
-
-
-def tone(hz: float, samples: int) -> npt.NDArray[np.int16]:
-    return (8000 * np.sin(2 * np.pi * hz * np.arange(samples) / 8000)).astype(np.int16)
-
-
-def peak_hz(pcm: npt.NDArray[np.int16], rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm))))
-    return float(np.argmax(spectrum) * rate / len(pcm))
-
-
-class Tone(MediaStreamTrack):
-    kind = "audio"
-
-    def __init__(self, hz: float) -> None:
-        super().__init__()
-        self.pcm = tone(hz, 8000)
-        self.pts = 0
-
-    async def recv(self) -> AudioFrame:
-        await asyncio.sleep(0.02)
-        offset = self.pts % 8000
-        frame = AudioFrame.from_ndarray(
-            self.pcm[offset : offset + 160].reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate, frame.pts = 8000, self.pts
-        frame.time_base = fractions.Fraction(1, 8000)
-        self.pts += 160
-        return frame
+from webrtc.phone_support import Microphone, peak_hz, tone
 
 
 class Endpoint(asyncio.DatagramProtocol):
@@ -95,7 +66,7 @@ async def test_audio_both_ways_through_the_node_peer(codecs: tuple[str, ...], ch
 
     listening: list[asyncio.Task[None]] = []
     try:
-        browser.addTransceiver(Tone(440), direction="sendrecv")
+        browser.addTransceiver(Microphone(440), direction="sendrecv")
         await browser.setLocalDescription(await browser.createOffer())
         answer = await node.answer(browser.localDescription.sdp)
         assert node.codec == chosen
