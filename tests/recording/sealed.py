@@ -1,13 +1,17 @@
 """Real sealed recordings for tests: tones written by the sealed writer (rec-seal's), the data
-key wrapped by a file key ring, the row created and closed through the repository."""
+key wrapped by a file key ring, the row created and closed through the repository. They are
+made without a manifest (as a recording closed with "manifest not written"); a test that signs
+one records its digest in the catalogue with `catalogue_manifest`, as the recorder does."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from callwarden.domain.cdr import CallDirection
@@ -18,6 +22,7 @@ from callwarden.recording.numbers import NumberProtector
 from callwarden.recording.repository import RecordingRepository
 from callwarden.recording.storage import LocalStorage, recording_storage_key
 from callwarden.recording.writer import SealedWriter
+from callwarden.store.schema import RecordingRow
 
 SAMPLE_RATE = 8000
 FRAME = 160
@@ -88,6 +93,17 @@ class Sealer:
                 status=status,
                 ended_at=started_at + timedelta(seconds=seconds),
                 duration_ms=int(seconds * 1000),
-                manifest_digest=summary.file_sha256,
+                manifest_digest=None,  # no manifest written: see `catalogue_manifest`
                 size_bytes=summary.file_bytes,
             )
+
+
+def catalogue_manifest(sessions: sessionmaker[Session], recording_id: str, body: bytes) -> None:
+    """Record the SHA-256 of the manifest `body` signed for `recording_id` in its catalogue row,
+    as the recorder and the recovery do when they close a recording."""
+    with sessions() as session, session.begin():
+        session.execute(
+            update(RecordingRow)
+            .where(RecordingRow.id == recording_id)
+            .values(manifest_digest=hashlib.sha256(body).hexdigest())
+        )

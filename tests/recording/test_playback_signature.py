@@ -5,7 +5,9 @@ A manifest edited with its chunk digests kept as they are (so the chunk-by-chunk
 would pass), one signed with another node's key, one without its signature and a genuine
 manifest of another recording put in its place are each refused like any corruption: 409
 `recording_corrupted` before any audio, the `recording.corrupted` alert; other recordings play
-on, and the recording plays again once its own signed manifest is back."""
+on, and the recording plays again once its own signed manifest is back. A manifest the
+catalogue recorded at close that is deleted, or replaced by another one this node signed, is
+refused the same way."""
 
 from __future__ import annotations
 
@@ -122,3 +124,46 @@ async def test_a_manifest_whose_signature_fails_is_refused_before_any_byte(env: 
         again = await stream(client, north)
         assert again.status_code == 200 and again.content == played.content
     assert len(world.alerts) == 4
+
+
+async def test_a_deleted_or_replaced_manifest_is_refused_when_the_catalogue_records_one(
+    env: Env,
+) -> None:
+    """The catalogue keeps the SHA-256 of the manifest signed at close: with the manifest
+    deleted the recording is not played from the whole file as if it had never had one, and a
+    manifest signed again by this node for the same file (a later, different one) is not the
+    one recorded either. A recording closed without a manifest still plays."""
+    world = world_of(env)
+    north, south = world.by_team["north"], world.by_team["south"]
+    world.seal_manifest(north)
+    path = world.file(north)
+    genuine = SignedManifest.load(path)
+    session = env.sign_in_directly("auditor")
+    async with env.client(session) as client:
+        played = await stream(client, north)
+        assert played.status_code == 200
+
+        for manifest in manifest_paths(path):
+            manifest.unlink()
+        assert_refused(
+            await stream(client, north),
+            world,
+            "the signed manifest is missing (the catalogue records one)",
+        )
+
+        # Signed by this very node, for this file, but not the manifest sealed at close.
+        signing = NodeSigningKey.load_or_create(world.signing_key_path)
+        key = data_key(world, north)
+        seal_manifest(path, north.id, key, signing, sealed_at=north.started_at, call={})
+        assert_refused(
+            await stream(client, north), world, "manifest is not the one the catalogue recorded"
+        )
+        assert {alert.recording_id for alert in world.alerts} == {north.id}  # type: ignore[attr-defined]
+
+        # South never had a manifest (closed with "manifest not written"): it plays, the
+        # whole file authenticated.
+        assert (await stream(client, south)).status_code == 200
+        genuine.save(path)
+        again = await stream(client, north)
+        assert again.status_code == 200 and again.content == played.content
+    assert len(world.alerts) == 2

@@ -4,6 +4,7 @@ database, with real sealed files in a temporary directory, and one recording of 
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from callwarden.recording.signing import NodeSigningKey
 from callwarden.recording.storage import LocalStorage
 from callwarden.web.recordings.audit import RecordingAuditPort
 from callwarden.web.services import AuditSink
-from recording.sealed import Owner, Sealer
+from recording.sealed import Owner, Sealer, catalogue_manifest
 
 SECRET = bytes(range(100, 132))
 
@@ -53,14 +54,19 @@ class RecordingWorld:
     def file(self, recording: Recording) -> Path:
         return self.storage.root / recording.storage_key
 
+    def file_sha256(self, recording: Recording) -> str:
+        """The sealed file's SHA-256, as its manifest records it."""
+        return hashlib.sha256(self.file(recording).read_bytes()).hexdigest()
+
     def seal_manifest(
         self, recording: Recording, monitoring_sessions: tuple[dict[str, object], ...] = ()
     ) -> None:
-        """Writes the signed manifest beside the sealed file, as the recorder does at the end."""
+        """Writes the signed manifest beside the sealed file and its digest in the catalogue, as
+        the recorder does at the end."""
         assert recording.kek_id is not None and recording.wrapped_key is not None
         wrapped = WrappedKey(recording.kek_id, recording.wrapped_key)
         data_key = self.sealer.keyring.unwrap(wrapped, recording.id)
-        seal_manifest(
+        signed = seal_manifest(
             self.file(recording),
             recording.id,
             data_key,
@@ -69,6 +75,7 @@ class RecordingWorld:
             call={"call_id": recording.call_id},
             monitoring_sessions=monitoring_sessions,
         )
+        catalogue_manifest(self.sealer.sessions, recording.id, signed.body)
 
 
 def build_recordings(

@@ -54,7 +54,7 @@ async def test_a_sealed_recording_verifies_and_the_check_is_audited(env: Env) ->
         "audio digests",
     ]
     assert body["complete"] is True and body["duration_seconds"] == 1.0
-    assert body["file_sha256"] == made.manifest_digest
+    assert body["file_sha256"] == world_of(env).file_sha256(made)
     sessions = body["monitoring_sessions"]
     assert isinstance(sessions, list) and len(sessions) == 1
     assert sessions[0]["supervisor_id"] == 7 and sessions[0]["modes"] == ["listen"]

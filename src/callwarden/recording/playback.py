@@ -12,9 +12,10 @@ maximum of the mix in each of N equal buckets.
 
 Before a byte is served, `manifest_chunk_digests` checks the manifest beside the sealed file:
 its Ed25519 signature against the node's signing key (the key `verify` and the export trust),
-that it names this recording, and hands its chunk digests to the reader, which checks every
-chunk against them as it is read. A manifest whose signature fails (edited, or signed by
-another key) is corruption like an altered chunk.
+that it names this recording and is the manifest the catalogue recorded at close (its SHA-256),
+and hands its chunk digests to the reader, which checks every chunk against them as it is read.
+A manifest whose signature fails (edited, or signed by another key), or one the catalogue
+recorded that is gone, is corruption like an altered chunk.
 
 Playback links (`PlaybackGrants`) are self-contained tokens signed with HMAC-SHA256: recording,
 mode, web session and expiry. A token is accepted only from the session it was made for and
@@ -173,20 +174,29 @@ def parse_range(header: str | None, total: int) -> ByteRange | None:
 
 
 def manifest_chunk_digests(
-    path: Path, recording_id: str, signers: Sequence[Ed25519PublicKey]
+    path: Path,
+    recording_id: str,
+    signers: Sequence[Ed25519PublicKey],
+    catalogued: str | None = None,
 ) -> tuple[str, ...] | None:
     """The chunk digests of the signed manifest beside the sealed file `path`, once its
-    signature verifies with one of `signers` and it names `recording_id`; None when there is
-    no manifest (a recording closed with "manifest not written": the reader then authenticates
-    the whole file). A manifest that is there but fails a check raises `RecordingCorrupted`."""
+    signature verifies with one of `signers`, it names `recording_id` and, when the catalogue
+    recorded the manifest's SHA-256 (`catalogued`, the row's ``manifest_digest``), its body
+    has that digest. None when there is no manifest and the catalogue recorded none either (a
+    recording closed with "manifest not written": the reader then authenticates the whole
+    file). A manifest the catalogue recorded but that is gone, or one that is there but fails
+    a check, raises `RecordingCorrupted`: deleting the manifest is tampering too."""
     body_path, signature_path = manifest_paths(path)
-    try:
-        body = body_path.read_bytes()
-    except FileNotFoundError:
-        return None
 
     def fail(reason: str) -> RecordingCorrupted:
         return RecordingCorrupted(recording_id, reason)
+
+    try:
+        body = body_path.read_bytes()
+    except FileNotFoundError:
+        if catalogued is not None:
+            raise fail("the signed manifest is missing (the catalogue records one)") from None
+        return None
 
     try:
         signature = signature_path.read_bytes()
@@ -205,6 +215,10 @@ def manifest_chunk_digests(
     digests = fields.get("chunk_sha256")
     if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
         raise fail("manifest lists no chunk digests")
+    if catalogued is not None and not hmac.compare_digest(
+        hashlib.sha256(body).hexdigest(), catalogued
+    ):
+        raise fail("manifest is not the one the catalogue recorded")
     return tuple(digests)
 
 

@@ -413,11 +413,13 @@ class RecordingService:
         """Unwrap the data key, open the sealed file, present it as a WAV.
 
         With its manifest (every closed recording has one) the manifest's signature is checked,
-        then the open reads only the records' headers and checks them against the manifest;
-        each audio chunk is then verified (its digest, then AES-GCM) as it is read, so
-        streaming starts at once and a chunk altered in place stops the stream (`refuse`). A
-        manifest whose signature fails is refused like any corruption. Without a manifest the
-        whole file is authenticated first."""
+        and that it is the one whose digest the catalogue recorded at close (a manifest the
+        catalogue recorded and that is gone is refused as corruption); then the open reads only
+        the records' headers and checks them against the manifest; each audio chunk is then
+        verified (its digest, then AES-GCM) as it is read, so streaming starts at once and a
+        chunk altered in place stops the stream (`refuse`). A manifest whose signature fails is
+        refused like any corruption. Without a manifest (the catalogue has none either:
+        "manifest not written") the whole file is authenticated first."""
         _require_playable(recording)
         assert recording.kek_id is not None and recording.wrapped_key is not None
         data_key = self._keys.unwrap(
@@ -426,7 +428,9 @@ class RecordingService:
         stack = contextlib.ExitStack()
         try:
             path = stack.enter_context(self._storage.local_copy(recording.storage_key))
-            digests = manifest_chunk_digests(path, recording.id, self._signers)
+            digests = manifest_chunk_digests(
+                path, recording.id, self._signers, recording.manifest_digest
+            )
             reader = (
                 SealedReader.open(
                     path,
