@@ -141,8 +141,11 @@ def test_every_page_in_both_languages(site: Site, new_page: NewPage, screenshots
     operator = new_page()
     sign_in_with_password(operator, site, "operator", "/desk")
     expect(operator).to_have_url(site.url("/desk"), timeout=WAIT_MS)
+    # The desk's script has run (its live feed is connected) before the button is clicked: a
+    # click before it was lost on a loaded machine (the button stayed "offline").
+    expect(operator.locator("body")).to_have_attribute("data-live", "connected", timeout=WAIT_MS)
     operator.get_by_role("button", name="受付可能にする").click()
-    expect(operator.locator("#state")).to_have_text("受付可能")
+    expect(operator.locator("#state")).to_have_text("受付可能", timeout=WAIT_MS)
     check_both_languages(operator, "desk", screenshots)
     # The language is remembered: a new page of the same browser is in the chosen language.
     switch_language(operator, "en")
