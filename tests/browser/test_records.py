@@ -86,7 +86,7 @@ def test_a_recording_is_found_plays_to_its_end_and_is_audited(
     # The integrity check: the manifest's signature and digests; its monitoring is marked.
     page.get_by_role("button", name="改ざんがないか検証").click()
     expect(page.locator("#verify-status")).to_have_attribute("data-state", "verified")
-    expect(page.locator("#verify-checks li")).to_have_count(6)
+    expect(page.locator("#verify-checks li")).to_have_count(7)
     expect(page.locator("#verify-digest")).to_have_text(world.file_sha256(made))
     monitor = page.locator("#waveform rect.wave-monitor")
     expect(monitor).to_have_count(1)

@@ -84,6 +84,8 @@ def test_an_auditor_verifies_a_recorded_call_and_an_altered_file_fails(
         body = checked.json()
         assert body["verified"] is True, body
         assert "signature" in body["checks"] and "audio digests" in body["checks"]
+        # The recorder recorded its manifest's digest in the catalogue at close.
+        assert "catalogue digest" in body["checks"]
         # At least the 2 s talked; at most the call's wall time (longer on a loaded machine).
         assert 1.5 < body["duration_seconds"] < elapsed + 0.5, (body, elapsed)
         path = LocalStorage.for_data_dir(node.data_dir).path_for_writing(storage_key)

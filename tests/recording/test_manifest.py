@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from datetime import UTC, datetime
@@ -61,6 +62,21 @@ def test_manifest_content_and_verification(tmp_path: Path, signing_key: NodeSign
     assert result.complete
     assert result.chunk_count == len(fields["chunk_sha256"])
     assert result.checks[0] == "signature" and "audio digests" in result.checks
+
+
+def test_the_catalogues_manifest_digest_is_checked_when_given(
+    tmp_path: Path, signing_key: NodeSigningKey
+) -> None:
+    """Against the catalogue, the manifest must be the one whose SHA-256 it recorded at close:
+    a later manifest, validly signed for the same file, is not."""
+    path, signed = _seal(tmp_path, signing_key)
+    digest = hashlib.sha256(signed.body).hexdigest()
+    result = verify_recording(path, "rec-1", KEY, signed, signing_key.public_key(), digest)
+    assert result.checks[:2] == ("signature", "catalogue digest")
+    later = seal_manifest(path, "rec-1", KEY, signing_key, sealed_at=SEALED_AT, call={})
+    assert later.body != signed.body
+    with pytest.raises(RecordingCorrupted, match="not the one the catalogue recorded"):
+        verify_recording(path, "rec-1", KEY, later, signing_key.public_key(), digest)
 
 
 def test_edited_manifest_is_refused(tmp_path: Path, signing_key: NodeSigningKey) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from callwarden.recording.keyring import WrappedKey
+from callwarden.recording.manifest import SignedManifest, seal_manifest
 from callwarden.recording.models import Recording
+from callwarden.recording.signing import NodeSigningKey
 from web.recording_support import RecordingWorld
 from web.support import Env
 
@@ -47,6 +50,7 @@ async def test_a_sealed_recording_verifies_and_the_check_is_audited(env: Env) ->
     assert body["verified"] is True and body["error"] is None
     assert body["checks"] == [
         "signature",
+        "catalogue digest",
         "chunks authenticate and decrypt",
         "chunk digests",
         "file digest",
@@ -106,3 +110,29 @@ async def test_another_teams_recording_is_not_found_and_nothing_is_checked(env: 
     status, body = await verify(env, "operator", south)
     assert status in (403, 404)
     assert not [a for a in env.audit_actions() if a[0] == "recording.verify"]
+
+
+async def test_a_manifest_other_than_the_catalogued_one_does_not_verify(env: Env) -> None:
+    """Signed by this very node for this file, but not the manifest whose digest the catalogue
+    recorded at close: the check against the catalogue fails it."""
+    made = sealed(env)
+    world = world_of(env)
+    path = world.file(made)
+    catalogued = SignedManifest.load(path)
+    assert made.kek_id is not None and made.wrapped_key is not None
+    wrapped = WrappedKey(made.kek_id, made.wrapped_key)
+    seal_manifest(
+        path,
+        made.id,
+        world.sealer.keyring.unwrap(wrapped, made.id),
+        NodeSigningKey.load_or_create(world.signing_key_path),
+        sealed_at=env.clock.now(),
+        call={"call_id": "another"},
+    )
+    status, body = await verify(env, "auditor", made)
+    assert status == 200
+    assert body["verified"] is False
+    assert body["error"] == "manifest is not the one the catalogue recorded"
+    catalogued.save(path)
+    status, body = await verify(env, "auditor", made)
+    assert body["verified"] is True, body

@@ -47,10 +47,12 @@ class RecordingCommandError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SealedLocation:
-    """Where a sealed recording is and the wrapped key that opens it."""
+    """Where a sealed recording is, the wrapped key that opens it and, from the catalogue, the
+    SHA-256 of the manifest signed at close (None for a file outside it, or none recorded)."""
 
     path: Path
     wrapped: WrappedKey
+    manifest_digest: str | None = None
 
 
 #: Opens a recording's sealed file: a local path for the duration of the ``with`` (the file
@@ -66,7 +68,12 @@ def catalogue_locator(database: Database, storage: RecordingStorage) -> Locator:
 
     @contextlib.contextmanager
     def locate(recording_id: str) -> Iterator[SealedLocation]:
-        query = select(RecordingRow.storage_key, RecordingRow.kek_id, RecordingRow.wrapped_key)
+        query = select(
+            RecordingRow.storage_key,
+            RecordingRow.kek_id,
+            RecordingRow.wrapped_key,
+            RecordingRow.manifest_digest,
+        )
         try:
             with database.sessions() as session:
                 row = session.execute(query.where(RecordingRow.id == recording_id)).one_or_none()
@@ -74,7 +81,7 @@ def catalogue_locator(database: Database, storage: RecordingStorage) -> Locator:
             raise RecordingCommandError(f"cannot read the recordings catalogue: {error}") from None
         if row is None:
             raise RecordingCommandError(f"no recording {recording_id}")
-        storage_key, kek_id, wrapped_key = row
+        storage_key, kek_id, wrapped_key, manifest_digest = row
         if kek_id is None or wrapped_key is None:
             raise RecordingCommandError(f"recording {recording_id}: its key was destroyed")
         with contextlib.ExitStack() as stack:
@@ -84,7 +91,7 @@ def catalogue_locator(database: Database, storage: RecordingStorage) -> Locator:
                 raise RecordingCommandError(
                     f"recording {recording_id}: no file for {storage_key}"
                 ) from None
-            yield SealedLocation(path, WrappedKey(kek_id, wrapped_key))
+            yield SealedLocation(path, WrappedKey(kek_id, wrapped_key), manifest_digest)
 
     return locate
 
@@ -151,7 +158,9 @@ def verify_command(tools: RecordingTools, recording_id: str, out: TextIO) -> int
     with tools.opened(recording_id) as (location, data_key, signed):
         public_key = tools.signing_key().public_key()
         try:
-            result = verify_recording(location.path, recording_id, data_key, signed, public_key)
+            result = verify_recording(
+                location.path, recording_id, data_key, signed, public_key, location.manifest_digest
+            )
         except RecordingCorrupted as error:
             out.write(json.dumps({"recording_id": recording_id, "verified": False,
                                   "error": error.message}, sort_keys=True) + "\n")  # fmt: skip
@@ -182,6 +191,7 @@ def export_command(
             result = export_recording(
                 location.path, recording_id, data_key, signed, public_key, destination,
                 exported_by=exported_by, reason=reason, exported_at=now,
+                catalogued=location.manifest_digest,
             )  # fmt: skip
         except RecordingCorrupted as error:
             out.write(f"not exported: {error.message}\n")

@@ -59,13 +59,15 @@ def export_recording(
     exported_by: str,
     reason: str,
     exported_at: datetime,
+    catalogued: str | None = None,
 ) -> ExportResult:
-    """Verify, then write the export to ``out`` (a new directory, or a ``.zip`` file)."""
+    """Verify (against the catalogue's manifest digest `catalogued` too, when given), then
+    write the export to ``out`` (a new directory, or a ``.zip`` file)."""
     if out.exists():
         raise FileExistsError(f"{out} already exists")
     if not reason.strip():
         raise ValueError("an export needs a reason")
-    verification = verify_recording(path, recording_id, data_key, signed, public_key)
+    verification = verify_recording(path, recording_id, data_key, signed, public_key, catalogued)
     who = {"exported_by": exported_by, "reason": reason, "exported_at": exported_at.isoformat()}
     sealed = (path, recording_id, data_key, signed, public_key)
     if out.suffix != ".zip":

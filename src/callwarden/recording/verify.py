@@ -1,7 +1,8 @@
 """Verify a sealed recording against its signed manifest.
 
 :func:`verify_recording` checks, in order: the manifest's Ed25519 signature; that it names this
-recording; that every record of the sealed file is in sequence and authenticates (AES-GCM, so
+recording; when the catalogue recorded the manifest's SHA-256 at close, that it is that manifest;
+that every record of the sealed file is in sequence and authenticates (AES-GCM, so
 the audio decrypts); the SHA-256 of every record and of the whole file against the manifest;
 completeness; and the SHA-256 of each canonical WAV rendering. The first failure raises
 :class:`RecordingCorrupted` naming it; success returns a :class:`VerificationResult`.
@@ -10,6 +11,7 @@ completeness; and the SHA-256 of each canonical WAV rendering. The first failure
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +56,12 @@ def verify_recording(
     data_key: bytes,
     signed: SignedManifest,
     public_key: Ed25519PublicKey,
+    catalogued: str | None = None,
 ) -> VerificationResult:
-    """Check ``path`` against ``signed``; raises :class:`RecordingCorrupted` on any mismatch."""
+    """Check ``path`` against ``signed``; raises :class:`RecordingCorrupted` on any mismatch.
+    ``catalogued`` is the manifest's SHA-256 as the catalogue recorded it (its row's
+    ``manifest_digest``), when the check runs against the catalogue; a copy outside it (a
+    chain-of-custody export) has none."""
 
     def fail(reason: str) -> RecordingCorrupted:
         return RecordingCorrupted(recording_id, reason)
@@ -69,6 +75,10 @@ def verify_recording(
     checks = ["signature"]
     if manifest.get("format") != FORMAT or manifest.get("recording_id") != recording_id:
         raise fail("manifest is for another recording or format")
+    if catalogued is not None:
+        if not hmac.compare_digest(hashlib.sha256(signed.body).hexdigest(), catalogued):
+            raise fail("manifest is not the one the catalogue recorded")
+        checks.append("catalogue digest")
     reader = SealedReader.open(path, recording_id, data_key)
     checks.append("chunks authenticate and decrypt")
     _check_digests(manifest, reader, fail)

@@ -84,7 +84,14 @@ def check(tools: RecordingTools, recording: Recording) -> Checked:
         with tools.opened(recording.id) as (location, data_key, signed):
             public_key = tools.signing_key().public_key()
             try:
-                result = verify_recording(location.path, recording.id, data_key, signed, public_key)
+                result = verify_recording(
+                    location.path,
+                    recording.id,
+                    data_key,
+                    signed,
+                    public_key,
+                    recording.manifest_digest,
+                )
             except RecordingCorrupted as error:
                 logger.error("recording %s failed verification: %s", recording.id, error.reason)
                 return Checked(None, error.reason, ())

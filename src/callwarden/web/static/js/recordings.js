@@ -391,6 +391,7 @@ document.getElementById("download")?.addEventListener("click", async () => {
 
 const CHECK_KEYS = {
   signature: "signature",
+  "catalogue digest": "catalogue_digest",
   "chunks authenticate and decrypt": "chunks",
   "chunk digests": "chunk_digests",
   "file digest": "file_digest",
